@@ -1,0 +1,64 @@
+//! One classifier for the error chains of the Rust backends (hyper, reqwest, ureq): the same
+//! underlying fault (an `io::Error` kind, a rustls error, a hyper parse error) gives the same
+//! [`ErrorKind`] whichever client wrapped it.
+
+use std::error::Error as StdError;
+use std::io;
+
+use crate::error::{ErrorKind, TimeoutPhase, chain, chain_mentions, find_io_kind};
+
+/// Where in the exchange an error surfaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// Establishing the connection (DNS, TCP, TLS, proxy).
+    Connect,
+    /// Sending the request or waiting for the response head.
+    Headers,
+    /// Receiving the response body.
+    Body,
+}
+
+impl Stage {
+    /// The timeout phase of this stage.
+    pub(crate) fn timeout(self) -> ErrorKind {
+        ErrorKind::Timeout(match self {
+            Stage::Connect => TimeoutPhase::Connect,
+            Stage::Headers => TimeoutPhase::Headers,
+            Stage::Body => TimeoutPhase::Body,
+        })
+    }
+}
+
+/// The normalized kind of an error chain met at `stage`.
+pub(crate) fn classify(err: &(dyn StdError + 'static), stage: Stage) -> ErrorKind {
+    #[cfg(feature = "rustls")]
+    if chain(err).any(|e| e.is::<rustls::Error>()) {
+        return ErrorKind::Tls;
+    }
+    #[cfg(any(feature = "hyper", feature = "reqwest"))]
+    if let Some(h) = chain(err).find_map(|e| e.downcast_ref::<hyper::Error>()) {
+        if h.is_parse() || h.is_parse_status() {
+            return ErrorKind::Protocol;
+        }
+        if h.is_timeout() {
+            return stage.timeout();
+        }
+    }
+    if chain_mentions(err, "dns error") || chain_mentions(err, "failed to lookup address") {
+        return ErrorKind::Dns;
+    }
+    match find_io_kind(err) {
+        Some(io::ErrorKind::TimedOut) => return stage.timeout(),
+        Some(io::ErrorKind::ConnectionRefused)
+        | Some(io::ErrorKind::HostUnreachable)
+        | Some(io::ErrorKind::NetworkUnreachable)
+        | Some(io::ErrorKind::AddrNotAvailable) => return ErrorKind::Connect,
+        Some(io::ErrorKind::InvalidData) if stage == Stage::Body => return ErrorKind::Protocol,
+        _ => {}
+    }
+    match stage {
+        Stage::Connect => ErrorKind::Connect,
+        Stage::Headers => ErrorKind::Protocol,
+        Stage::Body => ErrorKind::Body,
+    }
+}

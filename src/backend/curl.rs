@@ -1,0 +1,418 @@
+//! The `curl` backend: libcurl through the `curl` crate, with reused easy handles (each keeps
+//! its connection cache) in a pool, since `Easy2` is not `Sync`.
+//!
+//! Blocking calls run the transfer on the caller's thread; async calls run it on tokio's blocking
+//! pool, with a cancel flag checked in libcurl's progress and write callbacks so that dropping
+//! the future aborts the transfer.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use curl::easy::{Easy2, Handler, HttpVersion as CurlVersion, List, WriteError};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
+
+use super::{AsyncTransport, BackendKind, BlockingTransport, Limits};
+use crate::config::{Config, HttpVersion, ProxyUrl, TlsConfig};
+use crate::error::{Error, ErrorKind, Result, TimeoutPhase};
+use crate::request::Request;
+use crate::response::Response;
+
+/// A pool of reused libcurl easy handles. Cheap to clone (the pool is shared).
+#[derive(Clone)]
+pub struct CurlBackend {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Mutex<Vec<Easy2<Collector>>>,
+    settings: Settings,
+    limits: Limits,
+}
+
+struct Settings {
+    connect_timeout: Duration,
+    read_timeout: Option<Duration>,
+    http_version: HttpVersion,
+    tls: TlsConfig,
+    proxy: Option<ProxyUrl>,
+    max_idle: usize,
+    idle_timeout: Duration,
+}
+
+impl fmt::Debug for CurlBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CurlBackend").finish_non_exhaustive()
+    }
+}
+
+/// Collects one response: status line, headers, body (capped), and watches the cancel flag.
+struct Collector {
+    status: u16,
+    version: Version,
+    headers: HeaderMap,
+    headers_done: bool,
+    body: BytesMut,
+    max: u64,
+    too_large: bool,
+    cancel: Option<Arc<AtomicBool>>,
+}
+
+impl Collector {
+    fn reset(&mut self, max: u64, cancel: Option<Arc<AtomicBool>>) {
+        self.status = 0;
+        self.version = Version::HTTP_11;
+        self.headers = HeaderMap::new();
+        self.headers_done = false;
+        self.body = BytesMut::new();
+        self.max = max;
+        self.too_large = false;
+        self.cancel = cancel;
+    }
+
+    fn canceled(&self) -> bool {
+        self.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed))
+    }
+}
+
+impl Handler for Collector {
+    fn write(&mut self, data: &[u8]) -> Result<usize, WriteError> {
+        if self.canceled() {
+            return Ok(0);
+        }
+        if (self.body.len() + data.len()) as u64 > self.max {
+            self.too_large = true;
+            return Ok(0);
+        }
+        if self.body.is_empty() && self.body.capacity() == 0 {
+            let hint = super::content_length(&self.headers).unwrap_or(0).min(self.max) as usize;
+            self.body.reserve(hint.max(data.len()));
+        }
+        self.body.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn header(&mut self, line: &[u8]) -> bool {
+        if line.starts_with(b"HTTP/") {
+            // A new response head (after 1xx, or after a proxy's CONNECT reply): start over.
+            let mut parts = line.split(|&b| b == b' ');
+            let proto = parts.next().unwrap_or_default();
+            self.version = match proto {
+                b"HTTP/2" | b"HTTP/2.0" => Version::HTTP_2,
+                b"HTTP/1.0" => Version::HTTP_10,
+                b"HTTP/3" => Version::HTTP_3,
+                _ => Version::HTTP_11,
+            };
+            self.status = parts
+                .next()
+                .and_then(|s| std::str::from_utf8(s).ok())
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            self.headers.clear();
+            self.headers_done = false;
+            return true;
+        }
+        let trimmed = line.strip_suffix(b"\r\n").or_else(|| line.strip_suffix(b"\n")).unwrap_or(line);
+        if trimmed.is_empty() {
+            // Informational heads are followed by the real one.
+            self.headers_done = !(100..200).contains(&self.status);
+            return true;
+        }
+        if let Some(colon) = trimmed.iter().position(|&b| b == b':') {
+            let (name, value) = trimmed.split_at(colon);
+            let value = value[1..].trim_ascii();
+            if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
+                self.headers.append(n, v);
+            }
+        }
+        true
+    }
+
+    fn progress(&mut self, _dltotal: f64, _dlnow: f64, _ultotal: f64, _ulnow: f64) -> bool {
+        !self.canceled()
+    }
+}
+
+impl CurlBackend {
+    /// Builds the backend with every knob of `config` set explicitly: libcurl's own defaults
+    /// (30 redirects, 300 s connect timeout, `*_proxy` variables) never apply.
+    pub fn new(config: &Config) -> Result<Self> {
+        config.validate()?;
+        let settings = Settings {
+            connect_timeout: config.connect_timeout,
+            read_timeout: config.read_timeout,
+            http_version: config.http_version,
+            tls: config.tls.clone(),
+            proxy: config.proxy_url()?,
+            max_idle: config.pool.max_idle_per_host,
+            idle_timeout: config.pool.idle_timeout,
+        };
+        for path in [&settings.tls.ca_file, &settings.tls.client_cert, &settings.tls.client_key]
+            .into_iter()
+            .flatten()
+        {
+            std::fs::metadata(path).map_err(|e| {
+                Error::builder(format!("cannot read {}", path.display())).with_source(e)
+            })?;
+        }
+        let backend = CurlBackend {
+            inner: Arc::new(Inner {
+                pool: Mutex::new(Vec::new()),
+                settings,
+                limits: Limits::new(config),
+            }),
+        };
+        // Build one handle now, so a configuration libcurl refuses fails here, not at first use.
+        let easy = backend.inner.new_handle()?;
+        backend.inner.put_back(easy);
+        Ok(backend)
+    }
+}
+
+fn setup<T>(r: std::result::Result<T, curl::Error>) -> Result<T> {
+    r.map_err(|e| {
+        Error::new(ErrorKind::Unsupported)
+            .with_backend(BackendKind::Curl)
+            .with_detail("libcurl refused an option")
+            .with_source(e)
+    })
+}
+
+impl Inner {
+    fn new_handle(&self) -> Result<Easy2<Collector>> {
+        let s = &self.settings;
+        let mut easy = Easy2::new(Collector {
+            status: 0,
+            version: Version::HTTP_11,
+            headers: HeaderMap::new(),
+            headers_done: false,
+            body: BytesMut::new(),
+            max: self.limits.max_body,
+            too_large: false,
+            cancel: None,
+        });
+        setup(easy.signal(false))?;
+        setup(easy.progress(true))?;
+        setup(easy.follow_location(false))?;
+        setup(easy.max_redirections(0))?;
+        setup(easy.connect_timeout(s.connect_timeout))?;
+        setup(easy.tcp_nodelay(true))?;
+        setup(easy.http_09_allowed(false))?;
+        setup(easy.max_connects(s.max_idle.max(1) as u32))?;
+        setup(easy.maxage_conn(s.idle_timeout))?;
+        setup(easy.forbid_reuse(s.max_idle == 0))?;
+        if let Some(idle) = s.read_timeout {
+            setup(easy.low_speed_limit(1))?;
+            setup(easy.low_speed_time(idle.max(Duration::from_secs(1))))?;
+        }
+        setup(easy.http_version(match s.http_version {
+            HttpVersion::Auto => CurlVersion::V2TLS,
+            HttpVersion::Http1 => CurlVersion::V11,
+            HttpVersion::Http2 => CurlVersion::V2PriorKnowledge,
+        }))?;
+        setup(easy.ssl_verify_peer(s.tls.verify))?;
+        setup(easy.ssl_verify_host(s.tls.verify))?;
+        if let Some(ca) = &s.tls.ca_file {
+            setup(easy.cainfo(ca))?;
+        }
+        if let (Some(cert), Some(key)) = (&s.tls.client_cert, &s.tls.client_key) {
+            setup(easy.ssl_cert(cert))?;
+            setup(easy.ssl_cert_type("PEM"))?;
+            setup(easy.ssl_key(key))?;
+            setup(easy.ssl_key_type("PEM"))?;
+        }
+        match &s.proxy {
+            // An empty proxy string disables proxies, environment variables included.
+            None => setup(easy.proxy(""))?,
+            Some(p) => {
+                setup(easy.proxy(&format!("http://{}", p.host_port())))?;
+                if let Some((user, pass)) = &p.credentials {
+                    setup(easy.proxy_username(user))?;
+                    setup(easy.proxy_password(pass))?;
+                }
+            }
+        }
+        Ok(easy)
+    }
+
+    fn take_handle(&self) -> Result<Easy2<Collector>> {
+        let pooled = self.pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match pooled {
+            Some(easy) => Ok(easy),
+            None => self.new_handle(),
+        }
+    }
+
+    fn put_back(&self, mut easy: Easy2<Collector>) {
+        easy.get_mut().cancel = None;
+        easy.get_mut().body = BytesMut::new();
+        self.pool.lock().unwrap_or_else(|p| p.into_inner()).push(easy);
+    }
+
+    fn perform(&self, req: Request, cancel: Option<Arc<AtomicBool>>) -> Result<Response> {
+        let deadline = req.deadline_or(self.limits.timeout);
+        let url = req.uri;
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if remaining.is_zero() {
+            return Err(Error::new(ErrorKind::Timeout(TimeoutPhase::Total))
+                .with_backend(BackendKind::Curl)
+                .with_url(&url));
+        }
+        let mut easy = self.take_handle()?;
+        easy.get_mut().reset(self.limits.max_body, cancel);
+        let prepared = (|| -> std::result::Result<(), curl::Error> {
+            easy.url(&url.to_string())?;
+            easy.timeout(remaining.max(Duration::from_millis(1)))?;
+            let has_body = !req.body.is_empty();
+            if req.method == Method::HEAD {
+                easy.nobody(true)?;
+            } else {
+                easy.nobody(false)?;
+                if has_body || matches!(req.method, Method::POST | Method::PUT | Method::PATCH) {
+                    easy.post(true)?;
+                    easy.post_fields_copy(&req.body)?;
+                } else {
+                    easy.get(true)?;
+                }
+            }
+            easy.custom_request(req.method.as_str())?;
+            let mut list = List::new();
+            for (name, value) in &req.headers {
+                let mut line = Vec::with_capacity(name.as_str().len() + value.len() + 2);
+                line.extend_from_slice(name.as_str().as_bytes());
+                if value.is_empty() {
+                    line.push(b';');
+                } else {
+                    line.extend_from_slice(b": ");
+                    line.extend_from_slice(value.as_bytes());
+                }
+                list.append(std::str::from_utf8(&line).unwrap_or_default())?;
+            }
+            // libcurl adds these on its own; httpfleet sends only what the request says.
+            if !req.headers.contains_key(http::header::CONTENT_TYPE) {
+                list.append("Content-Type:")?;
+            }
+            list.append("Expect:")?;
+            if !req.headers.contains_key(http::header::ACCEPT) {
+                list.append("Accept:")?;
+            }
+            easy.http_headers(list)?;
+            Ok(())
+        })();
+        if let Err(e) = prepared {
+            self.put_back(easy);
+            return Err(Error::builder("libcurl refused the request")
+                .with_backend(BackendKind::Curl)
+                .with_url(&url)
+                .with_source(e));
+        }
+        let result = easy.perform();
+        let collected = easy.get_mut();
+        let outcome = match result {
+            Ok(()) => {
+                let status = StatusCode::from_u16(collected.status).map_err(|_| {
+                    Error::new(ErrorKind::Protocol)
+                        .with_backend(BackendKind::Curl)
+                        .with_detail("invalid status code")
+                });
+                status.map(|status| {
+                    Response::from_parts(
+                        BackendKind::Curl,
+                        url.clone(),
+                        status,
+                        collected.version,
+                        std::mem::take(&mut collected.headers),
+                        std::mem::take(&mut collected.body).freeze(),
+                    )
+                })
+            }
+            Err(e) => Err(map_error(e, collected, self.settings.proxy.is_some())),
+        };
+        self.put_back(easy);
+        outcome.map_err(|e| e.with_url(&url))
+    }
+}
+
+/// Maps a libcurl error to an httpfleet error, using what the collector saw to tell the phase.
+fn map_error(e: curl::Error, seen: &Collector, proxied: bool) -> Error {
+    let desc = e.extra_description().unwrap_or("").to_ascii_lowercase();
+    let kind = if seen.too_large {
+        ErrorKind::BodyTooLarge
+    } else if seen.canceled() || e.is_aborted_by_callback() {
+        ErrorKind::Canceled
+    } else if e.is_operation_timedout() {
+        ErrorKind::Timeout(if seen.headers_done {
+            TimeoutPhase::Body
+        } else if seen.status != 0 {
+            TimeoutPhase::Headers
+        } else if desc.contains("connection timed out") || desc.contains("resolving timed out") {
+            TimeoutPhase::Connect
+        } else {
+            TimeoutPhase::Headers
+        })
+    } else if e.is_couldnt_resolve_proxy() {
+        ErrorKind::Proxy
+    } else if e.is_couldnt_resolve_host() {
+        ErrorKind::Dns
+    } else if e.is_couldnt_connect() {
+        if proxied { ErrorKind::Proxy } else { ErrorKind::Connect }
+    } else if e.is_ssl_connect_error()
+        || e.is_peer_failed_verification()
+        || e.is_ssl_certproblem()
+        || e.is_ssl_cipher()
+        || e.is_ssl_cacert()
+        || e.is_ssl_cacert_badfile()
+        || e.is_ssl_issuer_error()
+        || e.is_use_ssl_failed()
+    {
+        ErrorKind::Tls
+    } else if e.code() == 97 {
+        // CURLE_PROXY (libcurl 7.73+): the proxy handshake failed.
+        ErrorKind::Proxy
+    } else if e.is_url_malformed() || e.is_unsupported_protocol() {
+        ErrorKind::InvalidUrl
+    } else if e.is_partial_file() || e.is_bad_content_encoding() {
+        ErrorKind::Body
+    } else if e.is_got_nothing() || e.code() == 8 || e.is_http2_error() {
+        ErrorKind::Protocol
+    } else if seen.headers_done {
+        ErrorKind::Body
+    } else {
+        ErrorKind::Protocol
+    };
+    Error::new(kind).with_backend(BackendKind::Curl).with_source(e)
+}
+
+/// Sets the cancel flag when the async request future is dropped before the transfer ends.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+impl AsyncTransport for CurlBackend {
+    async fn send(&self, req: Request) -> Result<Response> {
+        let inner = self.inner.clone();
+        let url = req.uri.clone();
+        let flag = Arc::new(AtomicBool::new(false));
+        let guard = CancelOnDrop(flag.clone());
+        let result = tokio::task::spawn_blocking(move || inner.perform(req, Some(flag))).await;
+        std::mem::forget(guard);
+        result.map_err(|e| {
+            Error::new(ErrorKind::Canceled)
+                .with_backend(BackendKind::Curl)
+                .with_url(&url)
+                .with_source(e)
+        })?
+    }
+}
+
+impl BlockingTransport for CurlBackend {
+    fn send_blocking(&self, req: Request) -> Result<Response> {
+        self.inner.perform(req, None)
+    }
+}

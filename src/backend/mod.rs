@@ -1,0 +1,303 @@
+//! The backends: one closed [`Backend`] enum over the real clients, dispatched statically with
+//! `enum_dispatch` (no vtables, no boxed futures).
+//!
+//! A backend performs one HTTP exchange: it sends one request and buffers one response, ending by
+//! the request's deadline. Everything that must mean the same on every backend (redirects,
+//! decompression, default headers, validation) lives above it, in [`Client`](crate::Client).
+//!
+//! Each backend module has the same shape: a `...Backend` type built by `new(&Config)`, its
+//! [`AsyncTransport`] and [`BlockingTransport`] impls, and a `map_error` function that turns the
+//! client's own error into an [`Error`](crate::Error) with the normalized
+//! [`ErrorKind`](crate::ErrorKind).
+
+use std::fmt;
+use std::str::FromStr;
+
+use enum_dispatch::enum_dispatch;
+use serde::Deserialize;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::request::Request;
+use crate::response::Response;
+
+#[cfg(any(feature = "hyper", feature = "reqwest"))]
+mod bridge;
+pub(crate) mod classify;
+#[cfg(feature = "curl")]
+pub mod curl;
+#[cfg(feature = "hyper")]
+pub mod hyper;
+pub mod mock;
+#[cfg(feature = "reqwest")]
+pub mod reqwest;
+#[cfg(feature = "ureq")]
+pub mod ureq;
+
+#[cfg(feature = "curl")]
+pub use self::curl::CurlBackend;
+#[cfg(feature = "hyper")]
+pub use self::hyper::HyperBackend;
+pub use self::mock::{MockBackend, MockReply};
+#[cfg(feature = "reqwest")]
+pub use self::reqwest::ReqwestBackend;
+#[cfg(feature = "ureq")]
+pub use self::ureq::UreqBackend;
+
+/// Which client library serves requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// libcurl, through the `curl` crate.
+    Curl,
+    /// `reqwest`.
+    Reqwest,
+    /// `hyper` 1 with the `hyper-util` legacy client.
+    Hyper,
+    /// `ureq` 3 (blocking).
+    Ureq,
+    /// The scripted in-process [`MockBackend`].
+    Mock,
+}
+
+impl BackendKind {
+    /// Every kind, in a fixed order.
+    pub const ALL: [BackendKind; 5] = [
+        BackendKind::Curl,
+        BackendKind::Reqwest,
+        BackendKind::Hyper,
+        BackendKind::Ureq,
+        BackendKind::Mock,
+    ];
+
+    /// The lowercase name (`curl`, `reqwest`, `hyper`, `ureq`, `mock`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Curl => "curl",
+            BackendKind::Reqwest => "reqwest",
+            BackendKind::Hyper => "hyper",
+            BackendKind::Ureq => "ureq",
+            BackendKind::Mock => "mock",
+        }
+    }
+
+    /// True when this build has the backend's cargo feature.
+    pub const fn is_enabled(self) -> bool {
+        match self {
+            BackendKind::Curl => cfg!(feature = "curl"),
+            BackendKind::Reqwest => cfg!(feature = "reqwest"),
+            BackendKind::Hyper => cfg!(feature = "hyper"),
+            BackendKind::Ureq => cfg!(feature = "ureq"),
+            BackendKind::Mock => true,
+        }
+    }
+
+    /// The kinds this build has, real clients first.
+    pub fn enabled() -> impl Iterator<Item = BackendKind> {
+        BackendKind::ALL.into_iter().filter(|k| k.is_enabled())
+    }
+}
+
+impl Default for BackendKind {
+    fn default() -> Self {
+        [
+            BackendKind::Hyper,
+            BackendKind::Reqwest,
+            BackendKind::Curl,
+            BackendKind::Ureq,
+        ]
+        .into_iter()
+        .find(|k| k.is_enabled())
+        .unwrap_or(BackendKind::Mock)
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for BackendKind {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        BackendKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s.trim().to_ascii_lowercase())
+            .ok_or_else(|| {
+                Error::builder(format!(
+                    "unknown backend {s:?}: expected curl, reqwest, hyper, ureq or mock"
+                ))
+            })
+    }
+}
+
+/// Sends one request from async code and buffers its response, ending by the request's deadline.
+#[enum_dispatch]
+pub(crate) trait AsyncTransport {
+    /// One exchange: no redirects followed, body not decoded.
+    async fn send(&self, request: Request) -> Result<Response>;
+}
+
+/// Sends one request from blocking code and buffers its response, ending by the request's
+/// deadline.
+#[enum_dispatch]
+pub(crate) trait BlockingTransport {
+    /// One exchange: no redirects followed, body not decoded.
+    fn send_blocking(&self, request: Request) -> Result<Response>;
+}
+
+/// One client library, chosen at run time, dispatched statically.
+///
+/// Build it with [`Backend::from_config`], or from a backend type with `From`
+/// (`Backend::from(MockBackend::new())`). Every variant is `Send + Sync` and cheap to clone.
+#[enum_dispatch(AsyncTransport, BlockingTransport)]
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Backend {
+    /// libcurl.
+    #[cfg(feature = "curl")]
+    Curl(CurlBackend),
+    /// reqwest.
+    #[cfg(feature = "reqwest")]
+    Reqwest(ReqwestBackend),
+    /// hyper + hyper-util.
+    #[cfg(feature = "hyper")]
+    Hyper(HyperBackend),
+    /// ureq.
+    #[cfg(feature = "ureq")]
+    Ureq(UreqBackend),
+    /// The scripted mock.
+    Mock(MockBackend),
+    /// Never constructed: keeps the enum well-formed in every feature combination.
+    #[doc(hidden)]
+    Never(Never),
+}
+
+/// An uninhabited type: the payload of [`Backend::Never`].
+#[doc(hidden)]
+#[derive(Clone, Debug)]
+pub enum Never {}
+
+impl AsyncTransport for Never {
+    async fn send(&self, _: Request) -> Result<Response> {
+        match *self {}
+    }
+}
+
+impl BlockingTransport for Never {
+    fn send_blocking(&self, _: Request) -> Result<Response> {
+        match *self {}
+    }
+}
+
+impl Backend {
+    /// Builds the backend named by `config.backend`, with every knob of `config` set explicitly.
+    ///
+    /// Fails before any I/O with [`ErrorKind::Builder`](crate::ErrorKind::Builder) on an invalid
+    /// configuration and [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) when the
+    /// backend cannot honour it or is not compiled in.
+    pub fn from_config(config: &Config) -> Result<Backend> {
+        config.validate()?;
+        let kind = config.backend;
+        match kind {
+            #[cfg(feature = "curl")]
+            BackendKind::Curl => CurlBackend::new(config).map(Backend::from),
+            #[cfg(feature = "reqwest")]
+            BackendKind::Reqwest => ReqwestBackend::new(config).map(Backend::from),
+            #[cfg(feature = "hyper")]
+            BackendKind::Hyper => HyperBackend::new(config).map(Backend::from),
+            #[cfg(feature = "ureq")]
+            BackendKind::Ureq => UreqBackend::new(config).map(Backend::from),
+            BackendKind::Mock => Ok(Backend::from(MockBackend::new())),
+            #[allow(unreachable_patterns)]
+            _ => Err(Error::unsupported(
+                kind,
+                format!("this build of httpfleet has no `{kind}` feature"),
+            )),
+        }
+    }
+
+    /// Which client library this is.
+    pub fn kind(&self) -> BackendKind {
+        match self {
+            #[cfg(feature = "curl")]
+            Backend::Curl(_) => BackendKind::Curl,
+            #[cfg(feature = "reqwest")]
+            Backend::Reqwest(_) => BackendKind::Reqwest,
+            #[cfg(feature = "hyper")]
+            Backend::Hyper(_) => BackendKind::Hyper,
+            #[cfg(feature = "ureq")]
+            Backend::Ureq(_) => BackendKind::Ureq,
+            Backend::Mock(_) => BackendKind::Mock,
+            Backend::Never(n) => match *n {},
+        }
+    }
+}
+
+// Compile-time guarantees: a `Backend` can be shared across threads, and its request futures
+// can move between worker threads.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Backend>();
+};
+
+#[allow(dead_code)]
+fn assert_send_future(backend: &Backend, request: Request) {
+    fn is_send<T: Send>(_: &T) {}
+    let fut = AsyncTransport::send(backend, request);
+    is_send(&fut);
+}
+
+/// Everything a backend needs from the configuration at request time, resolved once when it is
+/// built.
+#[derive(Clone, Debug)]
+pub(crate) struct Limits {
+    /// `max_response_bytes` (raw bytes read are capped by it too).
+    pub max_body: u64,
+    /// `read_timeout`.
+    pub read_timeout: Option<std::time::Duration>,
+    /// `timeout`, used when a request reaches a backend without a deadline.
+    pub timeout: std::time::Duration,
+}
+
+impl Limits {
+    pub(crate) fn new(config: &Config) -> Self {
+        Limits {
+            max_body: config.max_response_bytes,
+            read_timeout: config.read_timeout,
+            timeout: config.timeout,
+        }
+    }
+
+    /// Fails with `BodyTooLarge` when `len` bytes exceed the limit.
+    pub(crate) fn check_body(&self, len: u64) -> Result<()> {
+        if len > self.max_body {
+            Err(Error::new(crate::ErrorKind::BodyTooLarge).with_detail(format!(
+                "body exceeds max_response_bytes ({} bytes)",
+                self.max_body
+            )))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A body buffer sized from `Content-Length` (bounded by the limit).
+    pub(crate) fn body_buffer(&self, headers: &http::HeaderMap) -> Result<bytes::BytesMut> {
+        let len = content_length(headers).unwrap_or(0);
+        self.check_body(len)?;
+        Ok(bytes::BytesMut::with_capacity(len.min(self.max_body) as usize))
+    }
+}
+
+/// The `Content-Length` header as a number.
+pub(crate) fn content_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}

@@ -1,0 +1,144 @@
+//! The `reqwest` backend: every option set explicitly from [`Config`], TLS through httpfleet's
+//! own rustls configuration, redirects and decompression left to httpfleet.
+
+use std::fmt;
+
+use bytes::BytesMut;
+
+use super::classify::{Stage, classify};
+use super::{AsyncTransport, BackendKind, BlockingTransport, Limits};
+use crate::config::{Config, HttpVersion};
+use crate::error::{Error, ErrorKind, Result};
+use crate::request::Request;
+use crate::response::Response;
+
+/// A `reqwest::Client`. Cheap to clone (the pool is shared).
+#[derive(Clone)]
+pub struct ReqwestBackend {
+    client: reqwest::Client,
+    limits: Limits,
+}
+
+impl fmt::Debug for ReqwestBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReqwestBackend").finish_non_exhaustive()
+    }
+}
+
+impl ReqwestBackend {
+    /// Builds the client with every knob of `config` set explicitly.
+    pub fn new(config: &Config) -> Result<Self> {
+        config.validate()?;
+        let alpn: &[&[u8]] = match config.http_version {
+            HttpVersion::Auto => &[b"h2", b"http/1.1"],
+            HttpVersion::Http1 => &[b"http/1.1"],
+            HttpVersion::Http2 => &[b"h2"],
+        };
+        let tls = crate::tls::client_config(&config.tls, alpn)?;
+        let mut b = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .connect_timeout(config.connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
+            .tcp_nodelay(true)
+            .pool_idle_timeout(config.pool.idle_timeout)
+            .pool_max_idle_per_host(config.pool.max_idle_per_host)
+            .no_proxy();
+        if let Some(idle) = config.read_timeout {
+            b = b.read_timeout(idle);
+        }
+        b = match config.http_version {
+            HttpVersion::Auto => b,
+            HttpVersion::Http1 => b.http1_only(),
+            HttpVersion::Http2 => b.http2_prior_knowledge(),
+        };
+        if let Some(proxy) = config.proxy_url()? {
+            let mut p = reqwest::Proxy::all(proxy.uri.to_string())
+                .map_err(|e| Error::builder("invalid proxy URL").with_source(e))?;
+            if let Some((u, pw)) = &proxy.credentials {
+                p = p.basic_auth(u, pw);
+            }
+            b = b.proxy(p);
+        }
+        let client = b.build().map_err(|e| {
+            Error::new(ErrorKind::Builder)
+                .with_backend(BackendKind::Reqwest)
+                .with_detail("cannot build the reqwest client")
+                .with_source(e)
+        })?;
+        Ok(ReqwestBackend {
+            client,
+            limits: Limits::new(config),
+        })
+    }
+}
+
+impl AsyncTransport for ReqwestBackend {
+    async fn send(&self, req: Request) -> Result<Response> {
+        let deadline = req.deadline_or(self.limits.timeout);
+        let url = req.uri;
+        let rurl = reqwest::Url::parse(&url.to_string())
+            .map_err(|e| Error::invalid_url("reqwest cannot parse the URL").with_source(e).with_url(&url))?;
+        let mut rreq = reqwest::Request::new(req.method, rurl);
+        *rreq.headers_mut() = req.headers;
+        if !req.body.is_empty() {
+            *rreq.body_mut() = Some(req.body.into());
+        }
+        *rreq.timeout_mut() = Some(deadline.saturating_duration_since(tokio::time::Instant::now()));
+        let mut resp = self
+            .client
+            .execute(rreq)
+            .await
+            .map_err(|e| map_error(e, Stage::Headers).with_url(&url))?;
+        let status = resp.status();
+        let version = resp.version();
+        let headers = std::mem::take(resp.headers_mut());
+        let mut buf = self
+            .limits
+            .body_buffer(&headers)
+            .map_err(|e| e.with_url(&url).with_backend(BackendKind::Reqwest))?;
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| map_error(e, Stage::Body).with_url(&url))?
+        {
+            self.limits
+                .check_body((buf.len() + chunk.len()) as u64)
+                .map_err(|e| e.with_url(&url).with_backend(BackendKind::Reqwest))?;
+            if buf.is_empty() && buf.capacity() < chunk.len() {
+                buf = BytesMut::from(chunk);
+            } else {
+                buf.extend_from_slice(&chunk);
+            }
+        }
+        Ok(Response::from_parts(
+            BackendKind::Reqwest,
+            url,
+            status,
+            version,
+            headers,
+            buf.freeze(),
+        ))
+    }
+}
+
+impl BlockingTransport for ReqwestBackend {
+    fn send_blocking(&self, req: Request) -> Result<Response> {
+        super::bridge::block_on(self.send(req))?
+    }
+}
+
+/// Maps a reqwest error met at `stage` to an httpfleet error.
+fn map_error(e: reqwest::Error, stage: Stage) -> Error {
+    let stage = if e.is_connect() { Stage::Connect } else { stage };
+    let kind = if e.is_builder() {
+        ErrorKind::Builder
+    } else if e.is_timeout() {
+        stage.timeout()
+    } else {
+        classify(&e, stage)
+    };
+    Error::new(kind)
+        .with_backend(BackendKind::Reqwest)
+        .with_source(e)
+}

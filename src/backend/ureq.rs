@@ -1,0 +1,238 @@
+//! The `ureq` backend: ureq 3 (blocking, HTTP/1.1 only). From async code the exchange runs on
+//! tokio's blocking pool; ureq's own global timeout bounds it, so a dropped future cannot leave a
+//! request running past its deadline.
+
+use std::fmt;
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsProvider};
+
+use super::classify::{Stage, classify};
+use super::{AsyncTransport, BackendKind, BlockingTransport, Limits};
+use crate::config::{Config, HttpVersion};
+use crate::error::{Error, ErrorKind, Result, TimeoutPhase};
+use crate::request::Request;
+use crate::response::Response;
+
+/// A `ureq::Agent`. Cheap to clone (the pool is shared).
+#[derive(Clone)]
+pub struct UreqBackend {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    agent: ureq::Agent,
+    limits: Limits,
+    proxied: bool,
+}
+
+impl fmt::Debug for UreqBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UreqBackend").finish_non_exhaustive()
+    }
+}
+
+fn read_file(path: &std::path::Path) -> Result<Vec<u8>> {
+    std::fs::read(path)
+        .map_err(|e| Error::builder(format!("cannot read {}", path.display())).with_source(e))
+}
+
+impl UreqBackend {
+    /// Builds the agent with every knob of `config` set explicitly. `http_version = Http2` is
+    /// refused with [`ErrorKind::Unsupported`]: ureq speaks HTTP/1.1 only.
+    pub fn new(config: &Config) -> Result<Self> {
+        config.validate()?;
+        if config.http_version == HttpVersion::Http2 {
+            return Err(Error::unsupported(
+                BackendKind::Ureq,
+                "ureq speaks HTTP/1.1 only; http_version = Http2 cannot be honoured",
+            ));
+        }
+        let mut tls = TlsConfig::builder()
+            .provider(TlsProvider::Rustls)
+            .unversioned_rustls_crypto_provider(crate::tls::provider())
+            .disable_verification(!config.tls.verify);
+        if let Some(ca) = &config.tls.ca_file {
+            let certs = crate::tls::load_certs(ca)?
+                .into_iter()
+                .map(|c| Certificate::from_der(&c).to_owned())
+                .collect::<Vec<_>>();
+            tls = tls.root_certs(RootCerts::Specific(Arc::new(certs)));
+        } else {
+            tls = tls.root_certs(RootCerts::WebPki);
+        }
+        if let (Some(cert), Some(key)) = (&config.tls.client_cert, &config.tls.client_key) {
+            let chain = crate::tls::load_certs(cert)?
+                .into_iter()
+                .map(|c| Certificate::from_der(&c).to_owned())
+                .collect::<Vec<_>>();
+            let key = PrivateKey::from_pem(&read_file(key)?).map_err(|e| {
+                Error::builder(format!("cannot read private key from {}", key.display()))
+                    .with_source(e)
+            })?;
+            tls = tls.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
+        }
+        let proxy = match config.proxy_url()? {
+            Some(p) => {
+                let with_creds = match &p.credentials {
+                    Some((u, pw)) => format!("http://{u}:{pw}@{}", p.host_port()),
+                    None => format!("http://{}", p.host_port()),
+                };
+                Some(ureq::Proxy::new(&with_creds).map_err(|e| {
+                    Error::builder("invalid proxy URL").with_source(e)
+                })?)
+            }
+            None => None,
+        };
+        let proxied = proxy.is_some();
+        let agent_config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .https_only(false)
+            .max_redirects(0)
+            .max_redirects_will_error(false)
+            .save_redirect_history(false)
+            .user_agent(ureq::config::AutoHeaderValue::None)
+            .accept(ureq::config::AutoHeaderValue::None)
+            .accept_encoding(ureq::config::AutoHeaderValue::None)
+            .no_delay(true)
+            .proxy(proxy)
+            .tls_config(tls.build())
+            .timeout_connect(Some(config.connect_timeout))
+            .timeout_per_read(config.read_timeout)
+            .max_idle_connections_per_host(config.pool.max_idle_per_host)
+            .max_idle_connections(config.pool.max_idle_per_host.saturating_mul(16).max(1))
+            .max_idle_age(config.pool.idle_timeout)
+            .allow_non_standard_methods(true)
+            .build();
+        Ok(UreqBackend {
+            inner: Arc::new(Inner {
+                agent: agent_config.new_agent(),
+                limits: Limits::new(config),
+                proxied,
+            }),
+        })
+    }
+}
+
+impl Inner {
+    fn perform(&self, req: Request) -> Result<Response> {
+        let deadline = req.deadline_or(self.limits.timeout);
+        let url = req.uri;
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if remaining.is_zero() {
+            return Err(Error::new(ErrorKind::Timeout(TimeoutPhase::Total))
+                .with_backend(BackendKind::Ureq)
+                .with_url(&url));
+        }
+        let mut hreq = http::Request::new(&req.body[..]);
+        *hreq.method_mut() = req.method;
+        *hreq.uri_mut() = url.clone();
+        *hreq.headers_mut() = req.headers;
+        let hreq = self
+            .agent
+            .configure_request(hreq)
+            .timeout_global(Some(remaining.max(Duration::from_millis(1))))
+            .build();
+        let resp = self
+            .agent
+            .run(hreq)
+            .map_err(|e| self.map_error(e, Stage::Headers).with_url(&url))?;
+        let (parts, mut body) = resp.into_parts();
+        let max = self.limits.max_body;
+        let mut buf = Vec::with_capacity(
+            super::content_length(&parts.headers)
+                .unwrap_or(0)
+                .min(max) as usize,
+        );
+        body.as_reader()
+            .take(max.saturating_add(1))
+            .read_to_end(&mut buf)
+            .map_err(|e| self.map_io_body(e).with_url(&url))?;
+        self.limits
+            .check_body(buf.len() as u64)
+            .map_err(|e| e.with_backend(BackendKind::Ureq).with_url(&url))?;
+        Ok(Response::from_parts(
+            BackendKind::Ureq,
+            url,
+            parts.status,
+            parts.version,
+            parts.headers,
+            Bytes::from(buf),
+        ))
+    }
+
+    fn map_io_body(&self, e: std::io::Error) -> Error {
+        // ureq reports its own errors through io::Error when reading the body.
+        match e.into_inner() {
+            Some(inner) => match inner.downcast::<ureq::Error>() {
+                Ok(ue) => self.map_error(*ue, Stage::Body),
+                Err(other) => {
+                    let kind = classify(&*other, Stage::Body);
+                    Error::new(kind)
+                        .with_backend(BackendKind::Ureq)
+                        .with_source(other)
+                }
+            },
+            None => Error::new(ErrorKind::Body).with_backend(BackendKind::Ureq),
+        }
+    }
+
+    /// Maps a ureq error met at `stage` to an httpfleet error.
+    fn map_error(&self, e: ureq::Error, stage: Stage) -> Error {
+        use ureq::Timeout as T;
+        let kind = match &e {
+            ureq::Error::Timeout(t) => match t {
+                T::Resolve | T::Connect => ErrorKind::Timeout(TimeoutPhase::Connect),
+                T::RecvBody | T::PerRead if stage == Stage::Body => ErrorKind::Timeout(TimeoutPhase::Body),
+                T::RecvBody => ErrorKind::Timeout(TimeoutPhase::Body),
+                _ => stage.timeout(),
+            },
+            ureq::Error::HostNotFound => {
+                if self.proxied {
+                    ErrorKind::Proxy
+                } else {
+                    ErrorKind::Dns
+                }
+            }
+            ureq::Error::ConnectionFailed => ErrorKind::Connect,
+            ureq::Error::BadUri(_) => ErrorKind::InvalidUrl,
+            ureq::Error::Http(_) => ErrorKind::Builder,
+            ureq::Error::BodyExceedsLimit(_) => ErrorKind::BodyTooLarge,
+            ureq::Error::Protocol(_) | ureq::Error::LargeResponseHeader(..) => ErrorKind::Protocol,
+            ureq::Error::TooManyRedirects | ureq::Error::RedirectFailed => ErrorKind::Redirect,
+            ureq::Error::InvalidProxyUrl => ErrorKind::Builder,
+            ureq::Error::ConnectProxyFailed(_) => ErrorKind::Proxy,
+            ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => ErrorKind::Tls,
+            ureq::Error::Io(io) => {
+                let k = classify(io, stage);
+                if self.proxied && k == ErrorKind::Connect { ErrorKind::Proxy } else { k }
+            }
+            other => classify(other, stage),
+        };
+        Error::new(kind).with_backend(BackendKind::Ureq).with_source(e)
+    }
+}
+
+impl AsyncTransport for UreqBackend {
+    async fn send(&self, req: Request) -> Result<Response> {
+        let inner = self.inner.clone();
+        let url = req.uri.clone();
+        tokio::task::spawn_blocking(move || inner.perform(req))
+            .await
+            .map_err(|e| {
+                Error::new(ErrorKind::Canceled)
+                    .with_backend(BackendKind::Ureq)
+                    .with_url(&url)
+                    .with_source(e)
+            })?
+    }
+}
+
+impl BlockingTransport for UreqBackend {
+    fn send_blocking(&self, req: Request) -> Result<Response> {
+        self.inner.perform(req)
+    }
+}

@@ -1,0 +1,104 @@
+//! [`blocking::Client`](Client): the same surface as the async [`Client`](crate::Client),
+//! without `async`.
+//!
+//! curl and ureq run on the caller's thread; hyper and reqwest run their exchange on a private
+//! runtime. Calling it from inside a tokio runtime does not panic: it works (on a helper thread
+//! for the async backends), though it blocks that runtime's thread while it waits.
+
+use http::Method;
+
+use crate::backend::{Backend, BackendKind};
+use crate::config::Config;
+use crate::error::Result;
+use crate::request::{Request, RequestBuilder};
+use crate::response::Response;
+
+/// A blocking HTTP client over one [`Backend`]. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Client {
+    inner: crate::Client,
+}
+
+impl Client {
+    /// A client over `backend` with the default [`Config`] policy.
+    pub fn new(backend: Backend) -> Self {
+        Client {
+            inner: crate::Client::new(backend),
+        }
+    }
+
+    /// A client built from `config`.
+    pub fn from_config(config: &Config) -> Result<Self> {
+        Ok(Client {
+            inner: crate::Client::from_config(config)?,
+        })
+    }
+
+    /// A client over an already built `backend` with the policy of `config`.
+    pub fn with_backend(backend: Backend, config: &Config) -> Result<Self> {
+        Ok(Client {
+            inner: crate::Client::with_backend(backend, config)?,
+        })
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &Backend {
+        self.inner.backend()
+    }
+
+    /// Which client library serves requests.
+    pub fn backend_kind(&self) -> BackendKind {
+        self.inner.backend_kind()
+    }
+
+    /// Starts a `GET` request.
+    pub fn get(&self, url: impl AsRef<str>) -> RequestBuilder<'_, Client> {
+        RequestBuilder::new(self, Ok(Method::GET), url.as_ref())
+    }
+
+    /// Starts a `POST` request.
+    pub fn post(&self, url: impl AsRef<str>) -> RequestBuilder<'_, Client> {
+        RequestBuilder::new(self, Ok(Method::POST), url.as_ref())
+    }
+
+    /// Starts a `PUT` request.
+    pub fn put(&self, url: impl AsRef<str>) -> RequestBuilder<'_, Client> {
+        RequestBuilder::new(self, Ok(Method::PUT), url.as_ref())
+    }
+
+    /// Starts a `PATCH` request.
+    pub fn patch(&self, url: impl AsRef<str>) -> RequestBuilder<'_, Client> {
+        RequestBuilder::new(self, Ok(Method::PATCH), url.as_ref())
+    }
+
+    /// Starts a `DELETE` request.
+    pub fn delete(&self, url: impl AsRef<str>) -> RequestBuilder<'_, Client> {
+        RequestBuilder::new(self, Ok(Method::DELETE), url.as_ref())
+    }
+
+    /// Starts a `HEAD` request.
+    pub fn head(&self, url: impl AsRef<str>) -> RequestBuilder<'_, Client> {
+        RequestBuilder::new(self, Ok(Method::HEAD), url.as_ref())
+    }
+
+    /// Starts a request with any method.
+    pub fn request<M>(&self, method: M, url: impl AsRef<str>) -> RequestBuilder<'_, Client>
+    where
+        M: TryInto<Method>,
+        M::Error: Into<http::Error>,
+    {
+        RequestBuilder::new(self, crate::request::method(method), url.as_ref())
+    }
+
+    /// Sends a built request.
+    pub fn execute(&self, req: Request) -> Result<Response> {
+        self.inner.execute_blocking(req)
+    }
+}
+
+impl RequestBuilder<'_, Client> {
+    /// Sends the request and buffers the response.
+    pub fn send(self) -> Result<Response> {
+        self.client.execute(self.request?)
+    }
+}

@@ -1,0 +1,719 @@
+//! [`Config`]: one configuration that means the same on every backend.
+//!
+//! Every knob is set explicitly on the backend it is given to; no backend default leaks through.
+//! A backend that cannot honour a knob refuses the configuration with
+//! [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) when it is built.
+//!
+//! Durations in TOML, JSON and environment variables are written as an integer number of
+//! milliseconds or as a string with a unit: `"250ms"`, `"5s"`, `"2m"`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http::HeaderMap;
+use serde::Deserialize;
+
+use crate::backend::BackendKind;
+use crate::error::{Error, Result};
+
+/// The HTTP version a client asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum HttpVersion {
+    /// HTTP/2 over TLS when the server offers it by ALPN, HTTP/1.1 otherwise (and always
+    /// HTTP/1.1 on plain `http://` and on backends without HTTP/2).
+    #[default]
+    Auto,
+    /// HTTP/1.1 only.
+    #[serde(alias = "http1", alias = "1.1", alias = "http/1.1")]
+    Http1,
+    /// HTTP/2 only: ALPN over TLS, prior knowledge over plain TCP. Refused with `Unsupported` by
+    /// backends without HTTP/2.
+    #[serde(alias = "http2", alias = "2", alias = "h2")]
+    Http2,
+}
+
+/// TLS settings.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct TlsConfig {
+    /// Verify the server's certificate chain and host name. Turning this off accepts any
+    /// certificate for any host. Defaults to `true`.
+    #[serde(default = "yes")]
+    pub verify: bool,
+    /// A PEM file of CA certificates to trust instead of the built-in Mozilla roots. Defaults to
+    /// `None` (the built-in roots; curl uses the system store).
+    pub ca_file: Option<PathBuf>,
+    /// A PEM file with the client certificate chain for mutual TLS. Defaults to `None`.
+    pub client_cert: Option<PathBuf>,
+    /// A PEM file with the private key of `client_cert`. Defaults to `None`.
+    pub client_key: Option<PathBuf>,
+}
+
+impl TlsConfig {
+    fn new() -> Self {
+        TlsConfig {
+            verify: true,
+            ..Default::default()
+        }
+    }
+}
+
+impl fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsConfig")
+            .field("verify", &self.verify)
+            .field("ca_file", &self.ca_file)
+            .field("client_cert", &self.client_cert)
+            .field("client_key", &self.client_key.as_ref().map(|_| "<path>"))
+            .finish()
+    }
+}
+
+/// Connection pool settings.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct PoolConfig {
+    /// Idle connections kept per host. `0` disables keep-alive reuse. Defaults to `32`.
+    pub max_idle_per_host: usize,
+    /// How long an idle connection is kept before it is closed. Defaults to 90 s.
+    #[serde(with = "duration")]
+    pub idle_timeout: Duration,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            max_idle_per_host: 32,
+            idle_timeout: Duration::from_secs(90),
+        }
+    }
+}
+
+/// Basic-auth credentials. `Debug` never prints the password.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    /// The user name.
+    pub username: String,
+    /// The password.
+    pub password: String,
+}
+
+impl fmt::Debug for BasicAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BasicAuth")
+            .field("username", &self.username)
+            .field("password", &"***")
+            .finish()
+    }
+}
+
+/// The configuration of a client: the same meaning on every backend.
+///
+/// Build it in code (`Config::default().backend(..).timeout(..)`), from TOML
+/// ([`Config::from_toml_str`]), JSON ([`Config::from_json_str`]) or the environment
+/// ([`Config::from_env`]). `Debug` never shows passwords or proxy credentials.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Config {
+    /// Which backend serves requests. Defaults to the first enabled of `hyper`, `reqwest`,
+    /// `curl`, `ureq`, else `mock`.
+    pub backend: BackendKind,
+    /// Total deadline of a request: connect, headers and the whole body, across redirects.
+    /// Must be above zero. Defaults to 30 s.
+    #[serde(with = "duration")]
+    pub timeout: Duration,
+    /// Deadline for establishing a connection (TCP, TLS, proxy). Must be above zero. Defaults to
+    /// 10 s.
+    #[serde(with = "duration")]
+    pub connect_timeout: Duration,
+    /// Longest pause allowed between two reads of the response body. Defaults to `None` (only
+    /// the total deadline applies).
+    #[serde(with = "opt_duration")]
+    pub read_timeout: Option<Duration>,
+    /// Redirects followed before [`ErrorKind::Redirect`](crate::ErrorKind::Redirect); `0` returns
+    /// the 3xx response as it is. Defaults to `10`.
+    pub max_redirects: u32,
+    /// The HTTP version to use. Defaults to [`HttpVersion::Auto`].
+    pub http_version: HttpVersion,
+    /// TLS settings. Defaults to verification on with the built-in roots.
+    pub tls: TlsConfig,
+    /// A proxy URL (`http://user:pass@host:port`) for every request, plain HTTP through it and
+    /// HTTPS through `CONNECT`. Defaults to `None` (no proxy).
+    pub proxy: Option<String>,
+    /// Read the proxy from `HTTPS_PROXY`/`https_proxy`, `HTTP_PROXY`/`http_proxy` or
+    /// `ALL_PROXY`/`all_proxy` when `proxy` is not set. Defaults to `false`: environment proxy
+    /// variables are ignored.
+    pub proxy_from_env: bool,
+    /// Basic-auth credentials sent with every request (unless the request sets its own
+    /// `Authorization`). Defaults to `None`.
+    pub basic_auth: Option<BasicAuth>,
+    /// The `User-Agent` header. Defaults to `httpfleet/<version>`.
+    pub user_agent: String,
+    /// Headers added to every request unless the request sets the same name. Defaults to none.
+    pub default_headers: BTreeMap<String, String>,
+    /// Connection pool settings. Defaults to 32 idle connections per host for 90 s.
+    pub pool: PoolConfig,
+    /// Largest decoded response body buffered, in bytes; past it the request fails with
+    /// [`ErrorKind::BodyTooLarge`](crate::ErrorKind::BodyTooLarge). Defaults to 64 MiB.
+    pub max_response_bytes: u64,
+    /// Ask for and decode `gzip` and `deflate` bodies. Defaults to `true`.
+    pub decompress: bool,
+    /// Follow redirects from `https` to `http`. Defaults to `false`: such a redirect is an
+    /// [`ErrorKind::Redirect`](crate::ErrorKind::Redirect) error.
+    pub allow_insecure_redirects: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The default `User-Agent`: `httpfleet/<version>`.
+pub const DEFAULT_USER_AGENT: &str = concat!("httpfleet/", env!("CARGO_PKG_VERSION"));
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            backend: BackendKind::default(),
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: None,
+            max_redirects: 10,
+            http_version: HttpVersion::Auto,
+            tls: TlsConfig::new(),
+            proxy: None,
+            proxy_from_env: false,
+            basic_auth: None,
+            user_agent: DEFAULT_USER_AGENT.to_owned(),
+            default_headers: BTreeMap::new(),
+            pool: PoolConfig::default(),
+            max_response_bytes: 64 * 1024 * 1024,
+            decompress: true,
+            allow_insecure_redirects: false,
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: BTreeMap<&str, &str> = self
+            .default_headers
+            .iter()
+            .map(|(k, v)| {
+                let v = if is_secret_header(k) { "***" } else { v.as_str() };
+                (k.as_str(), v)
+            })
+            .collect();
+        f.debug_struct("Config")
+            .field("backend", &self.backend)
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("read_timeout", &self.read_timeout)
+            .field("max_redirects", &self.max_redirects)
+            .field("http_version", &self.http_version)
+            .field("tls", &self.tls)
+            .field("proxy", &self.proxy.as_deref().map(crate::url::redact_str))
+            .field("proxy_from_env", &self.proxy_from_env)
+            .field("basic_auth", &self.basic_auth)
+            .field("user_agent", &self.user_agent)
+            .field("default_headers", &headers)
+            .field("pool", &self.pool)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .field("decompress", &self.decompress)
+            .field("allow_insecure_redirects", &self.allow_insecure_redirects)
+            .finish()
+    }
+}
+
+/// Header names whose values are secrets and are never printed.
+pub(crate) fn is_secret_header(name: &str) -> bool {
+    name.eq_ignore_ascii_case("authorization")
+        || name.eq_ignore_ascii_case("proxy-authorization")
+        || name.eq_ignore_ascii_case("cookie")
+        || name.eq_ignore_ascii_case("set-cookie")
+}
+
+impl Config {
+    /// Sets [`Config::backend`].
+    pub fn backend(mut self, backend: BackendKind) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// Sets [`Config::timeout`], the total deadline.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets [`Config::connect_timeout`].
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets [`Config::read_timeout`].
+    pub fn read_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.read_timeout = timeout;
+        self
+    }
+
+    /// Sets [`Config::max_redirects`].
+    pub fn max_redirects(mut self, max: u32) -> Self {
+        self.max_redirects = max;
+        self
+    }
+
+    /// Sets [`Config::http_version`].
+    pub fn http_version(mut self, version: HttpVersion) -> Self {
+        self.http_version = version;
+        self
+    }
+
+    /// Sets [`Config::tls`].
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// Sets [`TlsConfig::verify`].
+    pub fn tls_verify(mut self, verify: bool) -> Self {
+        self.tls.verify = verify;
+        self
+    }
+
+    /// Sets [`TlsConfig::ca_file`].
+    pub fn tls_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls.ca_file = Some(path.into());
+        self
+    }
+
+    /// Sets [`TlsConfig::client_cert`] and [`TlsConfig::client_key`].
+    pub fn tls_client_identity(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.tls.client_cert = Some(cert.into());
+        self.tls.client_key = Some(key.into());
+        self
+    }
+
+    /// Sets [`Config::proxy`].
+    pub fn proxy(mut self, url: impl Into<String>) -> Self {
+        self.proxy = Some(url.into());
+        self
+    }
+
+    /// Sets [`Config::proxy_from_env`].
+    pub fn proxy_from_env(mut self, yes: bool) -> Self {
+        self.proxy_from_env = yes;
+        self
+    }
+
+    /// Sets [`Config::basic_auth`].
+    pub fn basic_auth(mut self, username: impl Into<String>, password: impl Into<String>) -> Self {
+        self.basic_auth = Some(BasicAuth {
+            username: username.into(),
+            password: password.into(),
+        });
+        self
+    }
+
+    /// Sets [`Config::user_agent`].
+    pub fn user_agent(mut self, agent: impl Into<String>) -> Self {
+        self.user_agent = agent.into();
+        self
+    }
+
+    /// Adds one of [`Config::default_headers`].
+    pub fn default_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.default_headers.insert(name.into(), value.into());
+        self
+    }
+
+    /// Sets [`PoolConfig::max_idle_per_host`].
+    pub fn pool_max_idle_per_host(mut self, max: usize) -> Self {
+        self.pool.max_idle_per_host = max;
+        self
+    }
+
+    /// Sets [`PoolConfig::idle_timeout`].
+    pub fn pool_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.pool.idle_timeout = timeout;
+        self
+    }
+
+    /// Sets [`Config::max_response_bytes`].
+    pub fn max_response_bytes(mut self, max: u64) -> Self {
+        self.max_response_bytes = max;
+        self
+    }
+
+    /// Sets [`Config::decompress`].
+    pub fn decompress(mut self, yes: bool) -> Self {
+        self.decompress = yes;
+        self
+    }
+
+    /// Sets [`Config::allow_insecure_redirects`].
+    pub fn allow_insecure_redirects(mut self, yes: bool) -> Self {
+        self.allow_insecure_redirects = yes;
+        self
+    }
+
+    /// Parses a configuration from TOML. Unknown keys are errors.
+    pub fn from_toml_str(s: &str) -> Result<Self> {
+        let config: Config = toml::from_str(s)
+            .map_err(|e| Error::builder("invalid TOML configuration").with_source(e))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses a configuration from JSON. Unknown keys are errors.
+    pub fn from_json_str(s: &str) -> Result<Self> {
+        let config: Config = serde_json::from_str(s)
+            .map_err(|e| Error::builder("invalid JSON configuration").with_source(e))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The default configuration with `HTTPFLEET_*` environment variables applied:
+    /// `HTTPFLEET_BACKEND`, `HTTPFLEET_TIMEOUT_MS`, `HTTPFLEET_CONNECT_TIMEOUT_MS`,
+    /// `HTTPFLEET_READ_TIMEOUT_MS`, `HTTPFLEET_MAX_REDIRECTS`, `HTTPFLEET_HTTP_VERSION`,
+    /// `HTTPFLEET_TLS_VERIFY`, `HTTPFLEET_TLS_CA_FILE`, `HTTPFLEET_TLS_CLIENT_CERT`,
+    /// `HTTPFLEET_TLS_CLIENT_KEY`, `HTTPFLEET_PROXY`, `HTTPFLEET_PROXY_FROM_ENV`,
+    /// `HTTPFLEET_BASIC_AUTH` (`user:password`), `HTTPFLEET_USER_AGENT`,
+    /// `HTTPFLEET_POOL_MAX_IDLE_PER_HOST`, `HTTPFLEET_POOL_IDLE_TIMEOUT_MS`,
+    /// `HTTPFLEET_MAX_RESPONSE_BYTES`, `HTTPFLEET_DECOMPRESS`,
+    /// `HTTPFLEET_ALLOW_INSECURE_REDIRECTS`. A value that does not parse is a `Builder` error
+    /// naming the variable.
+    pub fn from_env() -> Result<Self> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`Config::from_env`], reading variables through `get` (for tests and embedding).
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        fn parse<T: std::str::FromStr>(name: &str, v: &str) -> Result<T> {
+            v.trim()
+                .parse()
+                .map_err(|_| Error::builder(format!("{name}={v:?} does not parse")))
+        }
+        fn ms(name: &str, v: &str) -> Result<Duration> {
+            Ok(Duration::from_millis(parse::<u64>(name, v)?))
+        }
+        fn flag(name: &str, v: &str) -> Result<bool> {
+            match v.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => Ok(true),
+                "0" | "false" | "no" | "off" => Ok(false),
+                _ => Err(Error::builder(format!("{name}={v:?} is not a boolean"))),
+            }
+        }
+        let mut c = Config::default();
+        let var = |n: &str| get(n).filter(|v| !v.is_empty());
+        if let Some(v) = var("HTTPFLEET_BACKEND") {
+            c.backend = parse("HTTPFLEET_BACKEND", &v)?;
+        }
+        if let Some(v) = var("HTTPFLEET_TIMEOUT_MS") {
+            c.timeout = ms("HTTPFLEET_TIMEOUT_MS", &v)?;
+        }
+        if let Some(v) = var("HTTPFLEET_CONNECT_TIMEOUT_MS") {
+            c.connect_timeout = ms("HTTPFLEET_CONNECT_TIMEOUT_MS", &v)?;
+        }
+        if let Some(v) = var("HTTPFLEET_READ_TIMEOUT_MS") {
+            c.read_timeout = Some(ms("HTTPFLEET_READ_TIMEOUT_MS", &v)?);
+        }
+        if let Some(v) = var("HTTPFLEET_MAX_REDIRECTS") {
+            c.max_redirects = parse("HTTPFLEET_MAX_REDIRECTS", &v)?;
+        }
+        if let Some(v) = var("HTTPFLEET_HTTP_VERSION") {
+            c.http_version = serde_json::from_value(serde_json::Value::String(v.clone()))
+                .map_err(|_| Error::builder(format!("HTTPFLEET_HTTP_VERSION={v:?} is not auto, http1 or http2")))?;
+        }
+        if let Some(v) = var("HTTPFLEET_TLS_VERIFY") {
+            c.tls.verify = flag("HTTPFLEET_TLS_VERIFY", &v)?;
+        }
+        if let Some(v) = var("HTTPFLEET_TLS_CA_FILE") {
+            c.tls.ca_file = Some(v.into());
+        }
+        if let Some(v) = var("HTTPFLEET_TLS_CLIENT_CERT") {
+            c.tls.client_cert = Some(v.into());
+        }
+        if let Some(v) = var("HTTPFLEET_TLS_CLIENT_KEY") {
+            c.tls.client_key = Some(v.into());
+        }
+        if let Some(v) = var("HTTPFLEET_PROXY") {
+            c.proxy = Some(v);
+        }
+        if let Some(v) = var("HTTPFLEET_PROXY_FROM_ENV") {
+            c.proxy_from_env = flag("HTTPFLEET_PROXY_FROM_ENV", &v)?;
+        }
+        if let Some(v) = var("HTTPFLEET_BASIC_AUTH") {
+            let (u, p) = v.split_once(':').unwrap_or((v.as_str(), ""));
+            c = c.basic_auth(u, p);
+        }
+        if let Some(v) = var("HTTPFLEET_USER_AGENT") {
+            c.user_agent = v;
+        }
+        if let Some(v) = var("HTTPFLEET_POOL_MAX_IDLE_PER_HOST") {
+            c.pool.max_idle_per_host = parse("HTTPFLEET_POOL_MAX_IDLE_PER_HOST", &v)?;
+        }
+        if let Some(v) = var("HTTPFLEET_POOL_IDLE_TIMEOUT_MS") {
+            c.pool.idle_timeout = ms("HTTPFLEET_POOL_IDLE_TIMEOUT_MS", &v)?;
+        }
+        if let Some(v) = var("HTTPFLEET_MAX_RESPONSE_BYTES") {
+            c.max_response_bytes = parse("HTTPFLEET_MAX_RESPONSE_BYTES", &v)?;
+        }
+        if let Some(v) = var("HTTPFLEET_DECOMPRESS") {
+            c.decompress = flag("HTTPFLEET_DECOMPRESS", &v)?;
+        }
+        if let Some(v) = var("HTTPFLEET_ALLOW_INSECURE_REDIRECTS") {
+            c.allow_insecure_redirects = flag("HTTPFLEET_ALLOW_INSECURE_REDIRECTS", &v)?;
+        }
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Checks the parts of the configuration that do not depend on a backend: timeouts above
+    /// zero, valid default headers, a parsable proxy URL, TLS files given in pairs.
+    pub fn validate(&self) -> Result<()> {
+        if self.timeout.is_zero() {
+            return Err(Error::builder("timeout must be above zero"));
+        }
+        if self.connect_timeout.is_zero() {
+            return Err(Error::builder("connect_timeout must be above zero"));
+        }
+        if self.read_timeout.is_some_and(|d| d.is_zero()) {
+            return Err(Error::builder("read_timeout must be above zero"));
+        }
+        if self.pool.idle_timeout.is_zero() {
+            return Err(Error::builder("pool.idle_timeout must be above zero"));
+        }
+        if self.tls.client_cert.is_some() != self.tls.client_key.is_some() {
+            return Err(Error::builder(
+                "tls.client_cert and tls.client_key must be given together",
+            ));
+        }
+        crate::request::header_value(&self.user_agent)?;
+        self.header_map()?;
+        self.proxy_url()?;
+        Ok(())
+    }
+
+    /// `default_headers` (and `User-Agent`, basic auth) as a validated header map.
+    pub(crate) fn header_map(&self) -> Result<HeaderMap> {
+        let mut map = HeaderMap::with_capacity(self.default_headers.len() + 2);
+        for (k, v) in &self.default_headers {
+            let name = crate::request::header_name(k)?;
+            let value = crate::request::header_value(v)?;
+            map.insert(name, value);
+        }
+        if !map.contains_key(http::header::ACCEPT) {
+            map.insert(http::header::ACCEPT, http::HeaderValue::from_static("*/*"));
+        }
+        if !map.contains_key(http::header::USER_AGENT) {
+            map.insert(
+                http::header::USER_AGENT,
+                crate::request::header_value(&self.user_agent)?,
+            );
+        }
+        if let Some(auth) = &self.basic_auth {
+            if !map.contains_key(http::header::AUTHORIZATION) {
+                map.insert(
+                    http::header::AUTHORIZATION,
+                    crate::url::basic_auth_value(&auth.username, &auth.password),
+                );
+            }
+        }
+        Ok(map)
+    }
+
+    /// The proxy in force: `proxy`, else (with `proxy_from_env`) the environment's.
+    pub(crate) fn proxy_url(&self) -> Result<Option<ProxyUrl>> {
+        let raw = match &self.proxy {
+            Some(p) => Some(p.clone()),
+            None if self.proxy_from_env => [
+                "HTTPS_PROXY",
+                "https_proxy",
+                "HTTP_PROXY",
+                "http_proxy",
+                "ALL_PROXY",
+                "all_proxy",
+            ]
+            .iter()
+            .find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty())),
+            None => None,
+        };
+        raw.map(|r| ProxyUrl::parse(&r)).transpose()
+    }
+}
+
+/// A parsed proxy URL: where to connect and the credentials to present.
+#[derive(Clone)]
+pub(crate) struct ProxyUrl {
+    /// `http://host:port` without credentials.
+    pub uri: http::Uri,
+    /// `user`, `password`.
+    pub credentials: Option<(String, String)>,
+}
+
+impl ProxyUrl {
+    fn parse(raw: &str) -> Result<Self> {
+        let with_scheme = if raw.contains("://") {
+            raw.to_owned()
+        } else {
+            format!("http://{raw}")
+        };
+        let parsed = crate::url::parse(&with_scheme).map_err(|_| {
+            Error::builder(format!(
+                "proxy URL {:?} is invalid",
+                crate::url::redact_str(raw)
+            ))
+        })?;
+        if parsed.uri.scheme_str() != Some("http") {
+            return Err(Error::builder("only http:// proxies are supported"));
+        }
+        Ok(ProxyUrl {
+            uri: parsed.uri,
+            credentials: parsed.credentials,
+        })
+    }
+
+    /// `host:port` of the proxy.
+    pub(crate) fn host_port(&self) -> String {
+        format!(
+            "{}:{}",
+            self.uri.host().unwrap_or(""),
+            crate::url::port_or_default(&self.uri)
+        )
+    }
+}
+
+/// Serde for `Duration`: integer milliseconds or a string with a unit (`ms`, `s`, `m`, `h`).
+mod duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    pub(super) enum Raw {
+        Int(i64),
+        Float(f64),
+        Str(String),
+    }
+
+    pub(super) fn parse_str(s: &str) -> Result<Duration, String> {
+        let s = s.trim();
+        let split = s
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(s.len());
+        let (num, unit) = s.split_at(split);
+        let n: f64 = num
+            .parse()
+            .map_err(|_| format!("invalid duration {s:?}"))?;
+        let secs = match unit.trim() {
+            "" | "ms" => n / 1000.0,
+            "us" | "µs" => n / 1_000_000.0,
+            "s" => n,
+            "m" | "min" => n * 60.0,
+            "h" => n * 3600.0,
+            u => return Err(format!("unknown duration unit {u:?} in {s:?}")),
+        };
+        if !secs.is_finite() || secs < 0.0 {
+            return Err(format!("invalid duration {s:?}"));
+        }
+        Ok(Duration::from_secs_f64(secs))
+    }
+
+    pub(super) fn from_raw<E: serde::de::Error>(raw: Raw) -> Result<Duration, E> {
+        match raw {
+            Raw::Int(n) if n >= 0 => Ok(Duration::from_millis(n as u64)),
+            Raw::Int(n) => Err(E::custom(format!("negative duration {n}"))),
+            Raw::Float(f) if f >= 0.0 && f.is_finite() => Ok(Duration::from_secs_f64(f / 1000.0)),
+            Raw::Float(f) => Err(E::custom(format!("invalid duration {f}"))),
+            Raw::Str(s) => parse_str(&s).map_err(E::custom),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        from_raw(Raw::deserialize(d)?)
+    }
+
+    pub(super) mod opt {
+        use super::*;
+
+        pub(in crate::config) fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<Duration>, D::Error> {
+            Option::<Raw>::deserialize(d)?.map(from_raw).transpose()
+        }
+    }
+}
+
+use duration::opt as opt_duration;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_durations_take_units_and_milliseconds() {
+        let c = Config::from_toml_str(
+            "backend = \"mock\"\ntimeout = \"5s\"\nconnect_timeout = 250\nread_timeout = \"2m\"\n[pool]\nidle_timeout = \"1500ms\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.timeout, Duration::from_secs(5));
+        assert_eq!(c.connect_timeout, Duration::from_millis(250));
+        assert_eq!(c.read_timeout, Some(Duration::from_secs(120)));
+        assert_eq!(c.pool.idle_timeout, Duration::from_millis(1500));
+        assert_eq!(c.backend, BackendKind::Mock);
+    }
+
+    #[test]
+    fn zero_or_negative_timeouts_are_builder_errors() {
+        for toml in ["timeout = 0", "timeout = -5", "connect_timeout = \"0s\"", "timeout = \"-1s\""] {
+            let err = Config::from_toml_str(toml).unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::Builder, "{toml}");
+        }
+        let err = Config::default().timeout(Duration::ZERO).validate().unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Builder);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(Config::from_toml_str("timeuot = 5").is_err());
+    }
+
+    #[test]
+    fn env_variables_apply() {
+        let vars = |n: &str| match n {
+            "HTTPFLEET_BACKEND" => Some("mock".to_owned()),
+            "HTTPFLEET_TIMEOUT_MS" => Some("5000".to_owned()),
+            "HTTPFLEET_HTTP_VERSION" => Some("http1".to_owned()),
+            "HTTPFLEET_DECOMPRESS" => Some("false".to_owned()),
+            _ => None,
+        };
+        let c = Config::from_vars(vars).unwrap();
+        assert_eq!(c.backend, BackendKind::Mock);
+        assert_eq!(c.timeout, Duration::from_secs(5));
+        assert_eq!(c.http_version, HttpVersion::Http1);
+        assert!(!c.decompress);
+        let bad = Config::from_vars(|n| (n == "HTTPFLEET_TIMEOUT_MS").then(|| "soon".to_owned()));
+        assert!(bad.unwrap_err().to_string().contains("HTTPFLEET_TIMEOUT_MS"));
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let c = Config::default()
+            .basic_auth("alice", "hunter2")
+            .proxy("http://bob:s3cret@127.0.0.1:3128")
+            .default_header("Authorization", "Bearer tok3n");
+        let s = format!("{c:?}");
+        assert!(!s.contains("hunter2") && !s.contains("s3cret") && !s.contains("tok3n"), "{s}");
+        assert!(s.contains("alice"));
+    }
+}

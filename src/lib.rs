@@ -1,0 +1,66 @@
+//! # httpfleet
+//!
+//! One HTTP client API over four real clients — libcurl, reqwest, hyper and ureq — chosen at run
+//! time from configuration and dispatched statically (a closed [`Backend`] enum through
+//! `enum_dispatch`: no vtables, no boxed futures).
+//!
+//! - One [`Config`] means the same on every backend, or the backend refuses it with
+//!   [`ErrorKind::Unsupported`] when it is built. No backend default leaks through.
+//! - The same fault gives the same [`ErrorKind`] on every backend; the backend's own error is the
+//!   [`source`](std::error::Error::source).
+//! - A request never outlives its deadline, body included.
+//! - An async [`Client`] and a [`blocking::Client`] with the same builder, on every backend.
+//!
+//! ```no_run
+//! # async fn run() -> httpfleet::Result<()> {
+//! use std::time::Duration;
+//! use httpfleet::{BackendKind, Client, Config};
+//!
+//! let config = Config::default()
+//!     .backend(BackendKind::Reqwest)
+//!     .timeout(Duration::from_secs(5));
+//! let client = Client::from_config(&config)?;
+//! let resp = client.get("http://127.0.0.1:8080/get").header("x-a", "1").send().await?;
+//! assert!(resp.status().is_success());
+//! # Ok(()) }
+//! ```
+//!
+//! ## Cargo features
+//!
+//! | feature | default | what |
+//! |---|---|---|
+//! | `hyper` | yes | hyper 1 + hyper-util legacy client |
+//! | `reqwest` | yes | reqwest |
+//! | `curl` | yes | libcurl (system library) |
+//! | `ureq` | yes | ureq 3 |
+//! | `rustls` | yes | rustls with the ring provider, shared by hyper, reqwest and ureq |
+//!
+//! The [`MockBackend`](backend::MockBackend) is always there.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+pub mod backend;
+pub mod blocking;
+mod client;
+mod config;
+mod deadline;
+mod decode;
+mod error;
+mod redirect;
+mod request;
+mod response;
+#[cfg(feature = "rustls")]
+mod tls;
+mod url;
+
+pub use backend::{Backend, BackendKind};
+pub use client::Client;
+pub use config::{BasicAuth, Config, DEFAULT_USER_AGENT, HttpVersion, PoolConfig, TlsConfig};
+pub use error::{Error, ErrorKind, Result, TimeoutPhase};
+pub use request::{Body, Request, RequestBuilder};
+pub use response::Response;
+
+/// The `http` crate types httpfleet's API uses.
+pub use http::{self, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};

@@ -1,0 +1,106 @@
+//! Redirect following, the same on every backend: a small state machine stepped once per
+//! response.
+
+use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST, LOCATION, PROXY_AUTHORIZATION, TRANSFER_ENCODING};
+use http::{Method, StatusCode};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::request::Request;
+use crate::response::Response;
+
+/// What to do after a response.
+pub(crate) enum Next {
+    /// Return this response.
+    Done(Response),
+    /// Send this request next.
+    Follow(Request),
+}
+
+/// The redirect state of one request.
+pub(crate) enum Redirects {
+    /// Redirects are not followed: every response is final.
+    Off,
+    /// Following: the request as last sent, and how many redirects are left.
+    On {
+        last: Request,
+        followed: u32,
+        max: u32,
+        allow_insecure: bool,
+    },
+}
+
+impl Redirects {
+    /// The state for a request about to be sent, keeping a copy of it when redirects may need it.
+    pub(crate) fn new(req: &Request, max: u32, allow_insecure: bool) -> Self {
+        if max == 0 {
+            Redirects::Off
+        } else {
+            Redirects::On {
+                last: req.clone(),
+                followed: 0,
+                max,
+                allow_insecure,
+            }
+        }
+    }
+
+    /// Steps the machine with a response.
+    pub(crate) fn step(&mut self, resp: Response) -> Result<Next> {
+        let Redirects::On {
+            last,
+            followed,
+            max,
+            allow_insecure,
+        } = self
+        else {
+            return Ok(Next::Done(resp));
+        };
+        let status = resp.status;
+        if !matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308) {
+            return Ok(Next::Done(resp));
+        }
+        let Some(location) = resp.headers.get(LOCATION) else {
+            return Ok(Next::Done(resp));
+        };
+        let fail = |detail: String| {
+            Error::new(ErrorKind::Redirect)
+                .with_detail(detail)
+                .with_backend(resp.backend)
+                .with_url(&resp.url)
+        };
+        if *followed >= *max {
+            return Err(fail(format!("too many redirects (max_redirects = {max})")));
+        }
+        let location = location
+            .to_str()
+            .map_err(|_| fail("Location header is not ASCII".into()))?;
+        let target = crate::url::resolve(&resp.url, location)
+            .map_err(|e| e.with_backend(resp.backend).with_url(&resp.url))?;
+        let target = crate::url::check(target)
+            .map_err(|e| fail(format!("cannot follow redirect: {e}")))?;
+        if crate::url::is_https(&resp.url) && !crate::url::is_https(&target.uri) && !*allow_insecure {
+            return Err(fail(
+                "redirect from https to http refused (allow_insecure_redirects is off)".into(),
+            ));
+        }
+        let mut next = last.clone();
+        if !crate::url::same_origin(&next.uri, &target.uri) {
+            for name in [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION, HOST] {
+                next.headers.remove(name);
+            }
+        }
+        let to_get = status == StatusCode::SEE_OTHER && next.method != Method::HEAD
+            || matches!(status.as_u16(), 301 | 302) && next.method == Method::POST;
+        if to_get {
+            next.method = Method::GET;
+            next.body = bytes::Bytes::new();
+            for name in [CONTENT_TYPE, CONTENT_LENGTH, TRANSFER_ENCODING] {
+                next.headers.remove(name);
+            }
+        }
+        next.uri = target.uri;
+        *followed += 1;
+        *last = next.clone();
+        Ok(Next::Follow(next))
+    }
+}

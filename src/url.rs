@@ -1,0 +1,296 @@
+//! URL handling shared by every backend: parsing and validation before any I/O, credentials
+//! taken out of the URL, query appending, and `Location` resolution for redirects (RFC 3986 §5).
+
+use http::Uri;
+use http::uri::{Authority, PathAndQuery, Scheme};
+
+use crate::error::{Error, Result};
+
+/// A URL split into what httpfleet sends and the credentials it carried, if any.
+pub(crate) struct ParsedUrl {
+    /// The URL without user information.
+    pub uri: Uri,
+    /// `user:password` from the URL's user information, percent-decoded.
+    pub credentials: Option<(String, String)>,
+}
+
+/// Parses and validates a request URL: only `http` and `https`, a host is required, and CR, LF,
+/// NUL and other control characters are refused as a `Builder` error (nothing is sent).
+pub(crate) fn parse(input: &str) -> Result<ParsedUrl> {
+    if input.bytes().any(|b| b < 0x20 || b == 0x7f) {
+        return Err(Error::builder(
+            "URL contains a control character (CR, LF, NUL or similar)",
+        ));
+    }
+    let uri: Uri = input
+        .parse()
+        .map_err(|e| Error::invalid_url(format!("cannot parse {input:?}")).with_source(e))?;
+    check(uri)
+}
+
+/// Validates an already parsed URI (scheme, host) and takes credentials out of it.
+pub(crate) fn check(uri: Uri) -> Result<ParsedUrl> {
+    match uri.scheme_str() {
+        Some("http") | Some("https") => {}
+        Some(other) => {
+            return Err(Error::invalid_url(format!(
+                "unsupported scheme {other:?}: only http and https"
+            )));
+        }
+        None => return Err(Error::invalid_url("URL has no scheme")),
+    }
+    let Some(authority) = uri.authority() else {
+        return Err(Error::invalid_url("URL has no host"));
+    };
+    if authority.host().is_empty() {
+        return Err(Error::invalid_url("URL has no host"));
+    }
+    if !authority.as_str().contains('@') {
+        return Ok(ParsedUrl {
+            uri,
+            credentials: None,
+        });
+    }
+    let (userinfo, hostport) = authority
+        .as_str()
+        .rsplit_once('@')
+        .expect("authority contains '@'");
+    let (user, pass) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    let credentials = Some((percent_decode(user), percent_decode(pass)));
+    let hostport = Authority::try_from(hostport)
+        .map_err(|e| Error::invalid_url("invalid host").with_source(e))?;
+    let mut parts = uri.into_parts();
+    parts.authority = Some(hostport);
+    let uri = Uri::from_parts(parts).map_err(|e| Error::invalid_url("invalid URL").with_source(e))?;
+    Ok(ParsedUrl { uri, credentials })
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push(h * 16 + l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// The URI without user information, for display in errors and logs.
+pub(crate) fn redact_uri(uri: &Uri) -> Uri {
+    match uri.authority() {
+        Some(a) if a.as_str().contains('@') => {
+            let hostport = a.as_str().rsplit_once('@').map(|(_, h)| h).unwrap_or("");
+            let mut parts = uri.clone().into_parts();
+            parts.authority = Authority::try_from(hostport).ok();
+            Uri::from_parts(parts).unwrap_or_else(|_| Uri::from_static("/"))
+        }
+        _ => uri.clone(),
+    }
+}
+
+/// A URL string with any `user:password@` replaced by `***@`, for `Debug` output of configs.
+pub(crate) fn redact_str(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}***@{}", &url[..s + 3], &url[at + 1..]),
+        _ => url.to_owned(),
+    }
+}
+
+/// Appends `key=value` pairs (form-encoded) to the URI's query.
+pub(crate) fn append_query<K: AsRef<str>, V: AsRef<str>>(
+    uri: Uri,
+    pairs: &[(K, V)],
+) -> Result<Uri> {
+    if pairs.is_empty() {
+        return Ok(uri);
+    }
+    let mut parts = uri.into_parts();
+    let (path, query) = match &parts.path_and_query {
+        Some(pq) => (pq.path().to_owned(), pq.query().map(str::to_owned)),
+        None => ("/".to_owned(), None),
+    };
+    let mut ser = form_urlencoded::Serializer::new(query.unwrap_or_default());
+    for (k, v) in pairs {
+        ser.append_pair(k.as_ref(), v.as_ref());
+    }
+    let pq = format!("{path}?{}", ser.finish());
+    parts.path_and_query = Some(
+        PathAndQuery::try_from(pq).map_err(|e| Error::invalid_url("invalid query").with_source(e))?,
+    );
+    Uri::from_parts(parts).map_err(|e| Error::invalid_url("invalid URL").with_source(e))
+}
+
+/// The port of a URI, with the scheme's default when it has none.
+pub(crate) fn port_or_default(uri: &Uri) -> u16 {
+    uri.port_u16().unwrap_or(match uri.scheme_str() {
+        Some("https") => 443,
+        _ => 80,
+    })
+}
+
+/// True when both URIs have the same scheme, host and port.
+pub(crate) fn same_origin(a: &Uri, b: &Uri) -> bool {
+    a.scheme_str() == b.scheme_str()
+        && a.host().map(str::to_ascii_lowercase) == b.host().map(str::to_ascii_lowercase)
+        && port_or_default(a) == port_or_default(b)
+}
+
+/// Resolves a `Location` value against the URL it came from (RFC 3986 §5.2).
+pub(crate) fn resolve(base: &Uri, location: &str) -> Result<Uri> {
+    let location = location.trim();
+    if location.bytes().any(|b| b < 0x20 || b == 0x7f) {
+        return Err(Error::new(crate::ErrorKind::Redirect).with_detail("Location has control characters"));
+    }
+    let bad = |e: http::uri::InvalidUri| {
+        Error::new(crate::ErrorKind::Redirect)
+            .with_detail(format!("invalid Location {location:?}"))
+            .with_source(e)
+    };
+    // Drop a fragment: it is never sent.
+    let location = location.split('#').next().unwrap_or("");
+    let has_scheme = location
+        .split_once(':')
+        .map(|(s, _)| {
+            !s.is_empty()
+                && s.bytes().next().is_some_and(|c| c.is_ascii_alphabetic())
+                && s.bytes().all(|c| c.is_ascii_alphanumeric() || b"+-.".contains(&c))
+        })
+        .unwrap_or(false);
+    let scheme = base.scheme_str().unwrap_or("http");
+    let authority = base.authority().map(|a| a.as_str()).unwrap_or("");
+    let target = if has_scheme {
+        location.to_owned()
+    } else if let Some(rest) = location.strip_prefix("//") {
+        format!("{scheme}://{rest}")
+    } else if location.starts_with('/') {
+        let (path, query) = split_query(location);
+        format!("{scheme}://{authority}{}{}", remove_dot_segments(path), query)
+    } else if location.is_empty() {
+        format!("{scheme}://{authority}{}", base.path_and_query().map(|p| p.as_str()).unwrap_or("/"))
+    } else if location.starts_with('?') {
+        format!("{scheme}://{authority}{}{location}", base.path())
+    } else {
+        let base_path = base.path();
+        let dir = &base_path[..base_path.rfind('/').map(|i| i + 1).unwrap_or(0)];
+        let (path, query) = split_query(location);
+        let merged = format!("{}{}", if dir.is_empty() { "/" } else { dir }, path);
+        format!("{scheme}://{authority}{}{}", remove_dot_segments(&merged), query)
+    };
+    let uri: Uri = target.parse().map_err(bad)?;
+    Ok(uri)
+}
+
+fn split_query(s: &str) -> (&str, &str) {
+    match s.find('?') {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, ""),
+    }
+}
+
+fn remove_dot_segments(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = path.split('/').collect();
+    let last = segments.len().saturating_sub(1);
+    for (i, seg) in segments.iter().enumerate() {
+        match *seg {
+            "." => {
+                if i == last {
+                    out.push("");
+                }
+            }
+            ".." => {
+                if out.len() > 1 {
+                    out.pop();
+                }
+                if i == last {
+                    out.push("");
+                }
+            }
+            s => out.push(s),
+        }
+    }
+    let joined = out.join("/");
+    if joined.starts_with('/') {
+        joined
+    } else {
+        format!("/{joined}")
+    }
+}
+
+/// `Basic` credentials as an `Authorization` header value.
+pub(crate) fn basic_auth_value(user: &str, pass: &str) -> http::HeaderValue {
+    let raw = format!("{user}:{pass}");
+    let mut v = http::HeaderValue::try_from(format!("Basic {}", base64(raw.as_bytes())))
+        .expect("base64 is a valid header value");
+    v.set_sensitive(true);
+    v
+}
+
+fn base64(input: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        out.push(T[(n >> 18) as usize & 63] as char);
+        out.push(T[(n >> 12) as usize & 63] as char);
+        out.push(if chunk.len() > 1 { T[(n >> 6) as usize & 63] as char } else { '=' });
+        out.push(if chunk.len() > 2 { T[n as usize & 63] as char } else { '=' });
+    }
+    out
+}
+
+/// The scheme of a URI is `https`.
+pub(crate) fn is_https(uri: &Uri) -> bool {
+    uri.scheme() == Some(&Scheme::HTTPS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_relative_locations() {
+        let base: Uri = "http://h:1/a/b/c?x=1".parse().unwrap();
+        assert_eq!(resolve(&base, "/p?q").unwrap(), "http://h:1/p?q");
+        assert_eq!(resolve(&base, "d").unwrap(), "http://h:1/a/b/d");
+        assert_eq!(resolve(&base, "../d").unwrap(), "http://h:1/a/d");
+        assert_eq!(resolve(&base, "//o:2/z").unwrap(), "http://o:2/z");
+        assert_eq!(resolve(&base, "https://o/z").unwrap(), "https://o/z");
+        assert_eq!(resolve(&base, "?y=2").unwrap(), "http://h:1/a/b/c?y=2");
+    }
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    }
+
+    #[test]
+    fn credentials_leave_the_url() {
+        let p = parse("http://u%40x:p%3Aw@h:8/p").unwrap();
+        assert_eq!(p.uri, "http://h:8/p");
+        assert_eq!(p.credentials, Some(("u@x".into(), "p:w".into())));
+        assert_eq!(redact_str("http://a:b@proxy:3128"), "http://***@proxy:3128");
+    }
+}
