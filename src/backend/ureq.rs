@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::Method;
 use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsProvider};
 
 use super::classify::{Stage, classify};
@@ -127,19 +128,14 @@ impl Inner {
                 .with_backend(BackendKind::Ureq)
                 .with_url(&url));
         }
-        let mut hreq = http::Request::new(&req.body[..]);
-        *hreq.method_mut() = req.method;
-        *hreq.uri_mut() = url.clone();
-        *hreq.headers_mut() = req.headers;
-        let hreq = self
-            .agent
-            .configure_request(hreq)
-            .timeout_global(Some(remaining.max(Duration::from_millis(1))))
-            .build();
-        let resp = self
-            .agent
-            .run(hreq)
-            .map_err(|e| self.map_error(e, Stage::Headers).with_url(&url))?;
+        let expects_body = matches!(req.method, Method::POST | Method::PUT | Method::PATCH);
+        let resp = if req.body.is_empty() && !expects_body {
+            // `()` sends no body and no `Content-Length`, like the other backends.
+            self.run(req.method, &url, req.headers, (), remaining)
+        } else {
+            self.run(req.method, &url, req.headers, &req.body[..], remaining)
+        }
+        .map_err(|e| self.map_error(e, Stage::Headers).with_url(&url))?;
         let (parts, mut body) = resp.into_parts();
         let max = self.limits.max_body;
         let mut buf = Vec::with_capacity(
@@ -162,6 +158,26 @@ impl Inner {
             parts.headers,
             Bytes::from(buf),
         ))
+    }
+
+    fn run<B: ureq::AsSendBody>(
+        &self,
+        method: Method,
+        url: &http::Uri,
+        headers: http::HeaderMap,
+        body: B,
+        remaining: Duration,
+    ) -> std::result::Result<http::Response<ureq::Body>, ureq::Error> {
+        let mut hreq = http::Request::new(body);
+        *hreq.method_mut() = method;
+        *hreq.uri_mut() = url.clone();
+        *hreq.headers_mut() = headers;
+        let hreq = self
+            .agent
+            .configure_request(hreq)
+            .timeout_global(Some(remaining.max(Duration::from_millis(1))))
+            .build();
+        self.agent.run(hreq)
     }
 
     fn map_io_body(&self, e: std::io::Error) -> Error {

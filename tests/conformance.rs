@@ -1,0 +1,1088 @@
+//! The conformance suite: every behaviour, written once, run on every enabled backend through
+//! both the async and the blocking surface, against an in-process loopback server.
+//!
+//! Test names say where they ran: `hyper::async_surface::redirect_limit_exceeded`,
+//! `curl::blocking_surface::gzip_is_decoded`.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use httpfleet::{BackendKind, Client, Config, ErrorKind, RequestBuilder, Response, TimeoutPhase};
+use serde_json::Value;
+use support::TestServer;
+
+/// Which client surface a test drives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Surface {
+    Async,
+    Blocking,
+}
+
+/// One test's fixture: its own server, the backend under test and the surface.
+pub struct Fx {
+    pub server: TestServer,
+    pub kind: BackendKind,
+    pub surface: Surface,
+    rt: tokio::runtime::Runtime,
+}
+
+/// A client of both surfaces over one backend.
+pub struct Session<'f> {
+    fx: &'f Fx,
+    client: Client,
+    blocking: httpfleet::blocking::Client,
+}
+
+impl Fx {
+    pub fn new(kind: BackendKind, surface: Surface) -> Self {
+        Fx {
+            server: TestServer::start(),
+            kind,
+            surface,
+            rt: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+        }
+    }
+
+    /// The default configuration of the tests: this backend, a 10 s deadline.
+    pub fn config(&self) -> Config {
+        Config::default()
+            .backend(self.kind)
+            .timeout(Duration::from_secs(10))
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        self.server.url(path)
+    }
+
+    /// A session over a backend built from `config`.
+    pub fn session(&self, config: &Config) -> httpfleet::Result<Session<'_>> {
+        let client = Client::from_config(config)?;
+        let blocking = httpfleet::blocking::Client::with_backend(client.backend().clone(), config)?;
+        Ok(Session {
+            fx: self,
+            client,
+            blocking,
+        })
+    }
+
+    /// Builds a client from `config` and sends one request built by `build`.
+    pub fn run<F>(&self, config: &Config, build: F) -> httpfleet::Result<Response>
+    where
+        F: for<'a> FnOnce(&'a Client) -> RequestBuilder<'a, Client>,
+    {
+        self.session(config)?.run(build)
+    }
+
+    /// [`Fx::run`] with the default configuration.
+    pub fn go<F>(&self, build: F) -> httpfleet::Result<Response>
+    where
+        F: for<'a> FnOnce(&'a Client) -> RequestBuilder<'a, Client>,
+    {
+        self.run(&self.config(), build)
+    }
+}
+
+impl Session<'_> {
+    pub fn run<F>(&self, build: F) -> httpfleet::Result<Response>
+    where
+        F: for<'a> FnOnce(&'a Client) -> RequestBuilder<'a, Client>,
+    {
+        let req = build(&self.client).build()?;
+        match self.fx.surface {
+            Surface::Async => self.fx.rt.block_on(self.client.execute(req)),
+            Surface::Blocking => self.blocking.execute(req),
+        }
+    }
+}
+
+fn json(resp: &Response) -> Value {
+    resp.json::<Value>().expect("JSON body")
+}
+
+/// Each behaviour, written once.
+mod behaviour {
+    use super::*;
+    use http::StatusCode;
+
+    // --- methods, query, headers -------------------------------------------------------------
+
+    pub fn get_echoes_query_and_headers(fx: &Fx) {
+        let resp = fx
+            .go(|c| c.get(fx.url("/get?a=1&b=two")).header("x-test", "yes"))
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let v = json(&resp);
+        assert_eq!(v["args"]["a"], "1");
+        assert_eq!(v["args"]["b"], "two");
+        assert_eq!(v["headers"]["x-test"], "yes");
+        assert_eq!(v["method"], "GET");
+    }
+
+    pub fn query_pairs_are_encoded_and_appended(fx: &Fx) {
+        let resp = fx
+            .go(|c| c.get(fx.url("/get?a=1")).query(&[("sym", "BTC USDT"), ("x", "a&b=c")]))
+            .unwrap();
+        let v = json(&resp);
+        assert_eq!(v["args"]["a"], "1");
+        assert_eq!(v["args"]["sym"], "BTC USDT");
+        assert_eq!(v["args"]["x"], "a&b=c");
+    }
+
+    pub fn post_sends_json_body(fx: &Fx) {
+        let resp = fx
+            .go(|c| c.post(fx.url("/post")).json(&serde_json::json!({"k": [1, 2, 3]})))
+            .unwrap();
+        let v = json(&resp);
+        assert_eq!(v["json"]["k"][2], 3);
+        assert_eq!(v["headers"]["content-type"], "application/json");
+    }
+
+    pub fn post_sends_form_body(fx: &Fx) {
+        let resp = fx
+            .go(|c| c.post(fx.url("/post")).form(&[("a", "1"), ("b", "x y")]))
+            .unwrap();
+        let v = json(&resp);
+        assert_eq!(v["form"]["a"], "1");
+        assert_eq!(v["form"]["b"], "x y");
+    }
+
+    pub fn post_sends_raw_bytes_exactly(fx: &Fx) {
+        let body: Vec<u8> = (0..=255u8).cycle().take(5000).collect();
+        let resp = fx
+            .go(|c| c.post(fx.url("/post")).body(body.clone()))
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let seen = fx.server.last_request().unwrap();
+        assert_eq!(seen.body, body);
+        assert_eq!(seen.header("content-length"), Some("5000"));
+        assert_eq!(seen.header("expect"), None, "no Expect: 100-continue");
+    }
+
+    pub fn post_without_content_type_sends_none(fx: &Fx) {
+        fx.go(|c| c.post(fx.url("/post")).body("raw")).unwrap();
+        let seen = fx.server.last_request().unwrap();
+        assert_eq!(seen.header("content-type"), None);
+        assert_eq!(seen.body, b"raw");
+    }
+
+    pub fn put_sends_body(fx: &Fx) {
+        let resp = fx.go(|c| c.put(fx.url("/put")).body("put-body")).unwrap();
+        assert_eq!(json(&resp)["data"], "put-body");
+    }
+
+    pub fn patch_sends_body(fx: &Fx) {
+        let resp = fx
+            .go(|c| c.patch(fx.url("/patch")).json(&serde_json::json!({"p": true})))
+            .unwrap();
+        assert_eq!(json(&resp)["json"]["p"], true);
+    }
+
+    pub fn delete_is_sent_as_delete(fx: &Fx) {
+        let resp = fx.go(|c| c.delete(fx.url("/delete"))).unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(json(&resp)["method"], "DELETE");
+    }
+
+    pub fn any_method_by_name(fx: &Fx) {
+        let resp = fx.go(|c| c.request("OPTIONS", fx.url("/anything"))).unwrap();
+        assert_eq!(json(&resp)["method"], "OPTIONS");
+        let resp = fx
+            .go(|c| c.request("PURGE", fx.url("/anything/x")).body("b"))
+            .unwrap();
+        assert_eq!(json(&resp)["method"], "PURGE");
+        assert_eq!(json(&resp)["data"], "b");
+    }
+
+    pub fn head_has_headers_and_no_body(fx: &Fx) {
+        let resp = fx.go(|c| c.head(fx.url("/bytes/100"))).unwrap();
+        assert_eq!(resp.status(), 200);
+        assert!(resp.bytes().is_empty());
+        assert_eq!(resp.headers()["content-length"], "100");
+    }
+
+    pub fn get_after_post_on_same_client_is_a_get(fx: &Fx) {
+        let s = fx.session(&fx.config()).unwrap();
+        s.run(|c| c.post(fx.url("/post")).body("x")).unwrap();
+        s.run(|c| c.head(fx.url("/get"))).unwrap();
+        let resp = s.run(|c| c.get(fx.url("/get"))).unwrap();
+        assert_eq!(json(&resp)["method"], "GET");
+        let seen = fx.server.last_request().unwrap();
+        assert_eq!(seen.method, "GET");
+        assert!(seen.body.is_empty());
+    }
+
+    pub fn default_user_agent_is_httpfleet(fx: &Fx) {
+        let resp = fx.go(|c| c.get(fx.url("/user-agent"))).unwrap();
+        assert_eq!(json(&resp)["user-agent"], httpfleet::DEFAULT_USER_AGENT);
+        assert!(httpfleet::DEFAULT_USER_AGENT.starts_with("httpfleet/"));
+    }
+
+    pub fn user_agent_from_config(fx: &Fx) {
+        let config = fx.config().user_agent("market-loop/7");
+        let resp = fx.run(&config, |c| c.get(fx.url("/user-agent"))).unwrap();
+        assert_eq!(json(&resp)["user-agent"], "market-loop/7");
+    }
+
+    pub fn default_headers_sent_and_request_headers_win(fx: &Fx) {
+        let config = fx
+            .config()
+            .default_header("x-env", "prod")
+            .default_header("x-over", "config");
+        let resp = fx
+            .run(&config, |c| c.get(fx.url("/headers")).header("x-over", "request"))
+            .unwrap();
+        let v = json(&resp);
+        assert_eq!(v["headers"]["x-env"], "prod");
+        assert_eq!(v["headers"]["x-over"], "request");
+    }
+
+    pub fn same_headers_on_the_wire_everywhere(fx: &Fx) {
+        fx.go(|c| c.get(fx.url("/get"))).unwrap();
+        let seen = fx.server.last_request().unwrap();
+        let mut names: Vec<&str> = seen.headers.iter().map(|(k, _)| k.as_str()).collect();
+        names.sort();
+        assert_eq!(names, ["accept", "accept-encoding", "host", "user-agent"], "{seen:?}");
+        assert_eq!(seen.header("accept"), Some("*/*"));
+        assert_eq!(seen.header("accept-encoding"), Some("gzip, deflate"));
+    }
+
+    pub fn repeated_request_headers_are_all_sent(fx: &Fx) {
+        fx.go(|c| c.get(fx.url("/get")).header("x-multi", "a").header("x-multi", "b"))
+            .unwrap();
+        let seen = fx.server.last_request().unwrap();
+        assert_eq!(seen.header_all("x-multi").join(","), "a,b");
+    }
+
+    pub fn response_headers_are_exposed(fx: &Fx) {
+        let resp = fx
+            .go(|c| c.get(fx.url("/response-headers?x-one=1&x-two=deux")))
+            .unwrap();
+        assert_eq!(resp.headers()["x-one"], "1");
+        assert_eq!(resp.headers()["x-two"], "deux");
+    }
+
+    pub fn version_is_http11_on_plain_http(fx: &Fx) {
+        let resp = fx.go(|c| c.get(fx.url("/get"))).unwrap();
+        assert_eq!(resp.version(), http::Version::HTTP_11);
+        assert_eq!(resp.backend(), fx.kind);
+    }
+
+    // --- bodies ------------------------------------------------------------------------------
+
+    pub fn text_body(fx: &Fx) {
+        let resp = fx.go(|c| c.get(fx.url("/small"))).unwrap();
+        assert_eq!(resp.text().unwrap(), "Hello, World!");
+    }
+
+    pub fn json_body(fx: &Fx) {
+        let resp = fx.go(|c| c.get(fx.url("/json"))).unwrap();
+        let v: Value = resp.json().unwrap();
+        assert!(v["slideshow"].is_object());
+    }
+
+    pub fn invalid_json_is_a_body_error(fx: &Fx) {
+        let resp = fx.go(|c| c.get(fx.url("/html"))).unwrap();
+        let err = resp.json::<Value>().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Body);
+        assert_eq!(err.backend(), Some(fx.kind));
+    }
+
+    pub fn binary_body_is_exact(fx: &Fx) {
+        let resp = fx.go(|c| c.get(fx.url("/bytes/70000"))).unwrap();
+        assert_eq!(resp.bytes().as_ref(), support::pattern_bytes(70000));
+    }
+
+    pub fn chunked_body_is_exact(fx: &Fx) {
+        let resp = fx.go(|c| c.get(fx.url("/stream-bytes/100000"))).unwrap();
+        assert_eq!(resp.bytes().as_ref(), support::pattern_bytes(100000));
+    }
+
+    pub fn one_mebibyte_body(fx: &Fx) {
+        let resp = fx.go(|c| c.get(fx.url("/bytes/1048576"))).unwrap();
+        assert_eq!(resp.bytes().len(), 1048576);
+        assert_eq!(resp.bytes().as_ref(), support::pattern_bytes(1048576));
+    }
+
+    // --- status codes ------------------------------------------------------------------------
+
+    pub fn no_content_204(fx: &Fx) {
+        let resp = fx.go(|c| c.get(fx.url("/status/204"))).unwrap();
+        assert_eq!(resp.status(), 204);
+        assert!(resp.bytes().is_empty());
+    }
+
+    pub fn client_errors_are_responses(fx: &Fx) {
+        for code in [400, 404, 418, 429] {
+            let resp = fx.go(|c| c.get(fx.url(&format!("/status/{code}")))).unwrap();
+            assert_eq!(resp.status(), code);
+        }
+    }
+
+    pub fn server_errors_are_responses(fx: &Fx) {
+        for code in [500, 502, 503, 504] {
+            let resp = fx.go(|c| c.get(fx.url(&format!("/status/{code}")))).unwrap();
+            assert_eq!(resp.status(), code);
+        }
+    }
+
+    pub fn error_for_status_turns_4xx_5xx_into_errors(fx: &Fx) {
+        let resp = fx.go(|c| c.get(fx.url("/status/503"))).unwrap();
+        let err = resp.error_for_status().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Status(StatusCode::SERVICE_UNAVAILABLE));
+        assert_eq!(err.backend(), Some(fx.kind));
+        assert!(err.url().unwrap().to_string().ends_with("/status/503"));
+        let ok = fx.go(|c| c.get(fx.url("/status/200"))).unwrap();
+        assert!(ok.error_for_status().is_ok());
+    }
+
+    pub fn not_modified_without_location_is_returned(fx: &Fx) {
+        let resp = fx.go(|c| c.get(fx.url("/status/304"))).unwrap();
+        assert_eq!(resp.status(), 304);
+    }
+
+    // --- redirects ---------------------------------------------------------------------------
+
+    pub fn relative_redirects_are_followed(fx: &Fx) {
+        let resp = fx.go(|c| c.get(fx.url("/redirect/3"))).unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.url().to_string(), fx.url("/get"));
+        assert_eq!(fx.server.requests_seen(), 4);
+    }
+
+    pub fn absolute_redirects_are_followed(fx: &Fx) {
+        let resp = fx.go(|c| c.get(fx.url("/absolute-redirect/2"))).unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.url().to_string(), fx.url("/get"));
+    }
+
+    pub fn redirect_limit_exceeded(fx: &Fx) {
+        let config = fx.config().max_redirects(2);
+        let err = fx.run(&config, |c| c.get(fx.url("/redirect/5"))).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Redirect);
+        assert_eq!(fx.server.requests_seen(), 3);
+    }
+
+    pub fn redirect_within_limit(fx: &Fx) {
+        let config = fx.config().max_redirects(3);
+        let resp = fx.run(&config, |c| c.get(fx.url("/redirect/3"))).unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+
+    pub fn zero_max_redirects_returns_the_3xx(fx: &Fx) {
+        let config = fx.config().max_redirects(0);
+        let resp = fx.run(&config, |c| c.get(fx.url("/redirect/2"))).unwrap();
+        assert_eq!(resp.status(), 302);
+        assert_eq!(resp.headers()["location"], "/redirect/1");
+        assert_eq!(fx.server.requests_seen(), 1);
+    }
+
+    pub fn see_other_303_turns_post_into_get(fx: &Fx) {
+        let target = fx.url("/anything/after");
+        let resp = fx
+            .go(|c| {
+                c.post(fx.url("/redirect-to"))
+                    .query(&[("url", target.as_str()), ("status_code", "303")])
+                    .body("payload")
+            })
+            .unwrap();
+        let v = json(&resp);
+        assert_eq!(v["method"], "GET");
+        assert_eq!(v["data"], "");
+        assert_eq!(fx.server.last_request().unwrap().header("content-length"), None);
+    }
+
+    pub fn found_302_turns_post_into_get(fx: &Fx) {
+        let target = fx.url("/anything/after");
+        let resp = fx
+            .go(|c| {
+                c.post(fx.url("/redirect-to"))
+                    .query(&[("url", target.as_str()), ("status_code", "302")])
+                    .body("payload")
+            })
+            .unwrap();
+        assert_eq!(json(&resp)["method"], "GET");
+    }
+
+    pub fn temporary_307_keeps_method_and_body(fx: &Fx) {
+        let target = fx.url("/anything/after");
+        let resp = fx
+            .go(|c| {
+                c.post(fx.url("/redirect-to"))
+                    .query(&[("url", target.as_str()), ("status_code", "307")])
+                    .body("payload")
+            })
+            .unwrap();
+        let v = json(&resp);
+        assert_eq!(v["method"], "POST");
+        assert_eq!(v["data"], "payload");
+    }
+
+    pub fn permanent_308_keeps_method_and_body(fx: &Fx) {
+        let target = fx.url("/anything/after");
+        let resp = fx
+            .go(|c| {
+                c.put(fx.url("/redirect-to"))
+                    .query(&[("url", target.as_str()), ("status_code", "308")])
+                    .body("payload")
+            })
+            .unwrap();
+        let v = json(&resp);
+        assert_eq!(v["method"], "PUT");
+        assert_eq!(v["data"], "payload");
+    }
+
+    pub fn moved_301_keeps_get(fx: &Fx) {
+        let target = fx.url("/get?after=1");
+        let resp = fx
+            .go(|c| {
+                c.get(fx.url("/redirect-to"))
+                    .query(&[("url", target.as_str()), ("status_code", "301")])
+            })
+            .unwrap();
+        assert_eq!(json(&resp)["args"]["after"], "1");
+        assert_eq!(resp.url().to_string(), target);
+    }
+
+    pub fn redirect_to_other_host_drops_credentials(fx: &Fx) {
+        // Same server, other host name: another origin.
+        let target = format!("http://localhost:{}/headers", fx.server.addr().port());
+        let resp = fx
+            .go(|c| {
+                c.get(fx.url("/redirect-to"))
+                    .query(&[("url", target.as_str())])
+                    .basic_auth("user", "secret")
+                    .header("cookie", "session=1")
+                    .header("x-keep", "1")
+            })
+            .unwrap();
+        let v = json(&resp);
+        assert!(v["headers"]["authorization"].is_null(), "{v}");
+        assert!(v["headers"]["cookie"].is_null(), "{v}");
+        assert_eq!(v["headers"]["x-keep"], "1");
+    }
+
+    pub fn redirect_to_same_origin_keeps_credentials(fx: &Fx) {
+        let resp = fx
+            .go(|c| c.get(fx.url("/redirect/1")).basic_auth("user", "secret"))
+            .unwrap();
+        let seen = fx.server.last_request().unwrap();
+        assert_eq!(resp.status(), 200);
+        assert!(seen.header("authorization").unwrap().starts_with("Basic "));
+    }
+
+    pub fn redirect_to_unsupported_scheme_is_a_redirect_error(fx: &Fx) {
+        let err = fx
+            .go(|c| c.get(fx.url("/redirect-to")).query(&[("url", "ftp://example.invalid/x")]))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Redirect);
+        assert_eq!(fx.server.requests_seen(), 1);
+    }
+
+    // --- decompression -----------------------------------------------------------------------
+
+    pub fn gzip_is_decoded(fx: &Fx) {
+        let resp = fx.go(|c| c.get(fx.url("/gzip"))).unwrap();
+        assert_eq!(json(&resp)["gzipped"], true);
+        assert!(resp.headers().get("content-encoding").is_none());
+    }
+
+    pub fn deflate_is_decoded(fx: &Fx) {
+        let resp = fx.go(|c| c.get(fx.url("/deflate"))).unwrap();
+        assert_eq!(json(&resp)["deflated"], true);
+    }
+
+    pub fn decompress_off_returns_raw_bytes(fx: &Fx) {
+        let config = fx.config().decompress(false);
+        let resp = fx.run(&config, |c| c.get(fx.url("/gzip"))).unwrap();
+        assert_eq!(resp.headers()["content-encoding"], "gzip");
+        assert_eq!(&resp.bytes()[..2], &[0x1f, 0x8b]);
+        let seen = fx.server.last_request().unwrap();
+        assert_eq!(seen.header("accept-encoding"), None);
+    }
+
+    // --- limits ------------------------------------------------------------------------------
+
+    pub fn body_over_limit_is_body_too_large(fx: &Fx) {
+        let config = fx.config().max_response_bytes(1000);
+        let err = fx.run(&config, |c| c.get(fx.url("/bytes/5000"))).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::BodyTooLarge);
+        let err = fx
+            .run(&config, |c| c.get(fx.url("/stream-bytes/5000")))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::BodyTooLarge);
+    }
+
+    pub fn body_at_limit_is_fine(fx: &Fx) {
+        let config = fx.config().max_response_bytes(1000);
+        let resp = fx.run(&config, |c| c.get(fx.url("/bytes/1000"))).unwrap();
+        assert_eq!(resp.bytes().len(), 1000);
+    }
+
+    pub fn limit_applies_to_the_decoded_size(fx: &Fx) {
+        let raw = fx
+            .run(&fx.config().decompress(false), |c| c.get(fx.url("/gzip")))
+            .unwrap();
+        let decoded = fx.go(|c| c.get(fx.url("/gzip"))).unwrap();
+        let (raw, decoded) = (raw.bytes().len() as u64, decoded.bytes().len() as u64);
+        assert!(raw < decoded, "{raw} < {decoded}");
+        let config = fx.config().max_response_bytes(raw.max(decoded - 1));
+        let err = fx.run(&config, |c| c.get(fx.url("/gzip"))).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::BodyTooLarge);
+    }
+
+    // --- auth --------------------------------------------------------------------------------
+
+    pub fn basic_auth_from_request(fx: &Fx) {
+        let resp = fx
+            .go(|c| c.get(fx.url("/basic-auth/alice/wonder")).basic_auth("alice", "wonder"))
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(json(&resp)["user"], "alice");
+    }
+
+    pub fn basic_auth_wrong_password_is_401(fx: &Fx) {
+        let resp = fx
+            .go(|c| c.get(fx.url("/basic-auth/alice/wonder")).basic_auth("alice", "nope"))
+            .unwrap();
+        assert_eq!(resp.status(), 401);
+    }
+
+    pub fn basic_auth_from_config(fx: &Fx) {
+        let config = fx.config().basic_auth("bob", "builder");
+        let resp = fx
+            .run(&config, |c| c.get(fx.url("/basic-auth/bob/builder")))
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+
+    pub fn basic_auth_from_url_credentials(fx: &Fx) {
+        let url = format!(
+            "http://carol:p%40ss@127.0.0.1:{}/basic-auth/carol/p@ss",
+            fx.server.addr().port()
+        );
+        let resp = fx.go(|c| c.get(&url)).unwrap();
+        assert_eq!(resp.status(), 200);
+        let authority = resp.url().authority().unwrap().as_str();
+        assert_eq!(authority, format!("127.0.0.1:{}", fx.server.addr().port()));
+    }
+
+    // --- timeouts ----------------------------------------------------------------------------
+
+    pub fn slow_headers_time_out_in_headers_phase(fx: &Fx) {
+        let config = fx.config().timeout(Duration::from_millis(400));
+        let start = Instant::now();
+        let err = fx.run(&config, |c| c.get(fx.url("/delay/3000"))).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout(TimeoutPhase::Headers), "{err:?}");
+        assert!(err.is_timeout());
+        assert!(start.elapsed() < Duration::from_millis(1900), "{:?}", start.elapsed());
+    }
+
+    pub fn slow_body_times_out_in_body_phase(fx: &Fx) {
+        let config = fx.config().timeout(Duration::from_millis(600));
+        let start = Instant::now();
+        let err = fx
+            .run(&config, |c| c.get(fx.url("/drip?bytes=20&duration_ms=4000")))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout(TimeoutPhase::Body), "{err:?}");
+        assert!(start.elapsed() < Duration::from_millis(2100), "{:?}", start.elapsed());
+    }
+
+    pub fn request_timeout_overrides_config(fx: &Fx) {
+        let start = Instant::now();
+        let err = fx
+            .go(|c| c.get(fx.url("/delay/3000")).timeout(Duration::from_millis(300)))
+            .unwrap_err();
+        assert!(err.is_timeout(), "{err:?}");
+        assert!(start.elapsed() < Duration::from_millis(1800));
+        let resp = fx
+            .go(|c| c.get(fx.url("/delay/50")).timeout(Duration::from_secs(5)))
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+
+    // --- connection --------------------------------------------------------------------------
+
+    pub fn refused_connection_is_connect_error(fx: &Fx) {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let url = format!("http://127.0.0.1:{port}/get");
+        let err = fx.go(|c| c.get(&url)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Connect, "{err:?}");
+        assert!(err.is_retryable());
+        assert_eq!(err.backend(), Some(fx.kind));
+        assert_eq!(err.url().unwrap().to_string(), url);
+        assert!(std::error::Error::source(&err).is_some(), "backend error kept as source");
+    }
+
+    pub fn sequential_requests_reuse_one_connection(fx: &Fx) {
+        let s = fx.session(&fx.config()).unwrap();
+        for _ in 0..5 {
+            s.run(|c| c.get(fx.url("/small"))).unwrap();
+        }
+        assert_eq!(fx.server.requests_seen(), 5);
+        assert_eq!(fx.server.connections_accepted(), 1);
+    }
+
+    pub fn error_display_says_what_and_where(fx: &Fx) {
+        let config = fx.config().timeout(Duration::from_millis(200));
+        let err = fx.run(&config, |c| c.get(fx.url("/delay/2000"))).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("timed out"), "{text}");
+        assert!(text.contains(fx.kind.as_str()), "{text}");
+        assert!(text.contains("/delay/2000"), "{text}");
+    }
+
+    // --- bad input: a typed error before any I/O, and the server sees nothing ---------------
+
+    fn nothing_sent(fx: &Fx, err: httpfleet::Error, expected: ErrorKind) {
+        assert_eq!(err.kind(), expected, "{err:?}");
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(fx.server.requests_seen(), 0);
+        assert_eq!(fx.server.connections_accepted(), 0);
+    }
+
+    pub fn unsupported_scheme_is_invalid_url(fx: &Fx) {
+        let url = format!("ftp://127.0.0.1:{}/get", fx.server.addr().port());
+        let err = fx.go(|c| c.get(&url)).unwrap_err();
+        nothing_sent(fx, err, ErrorKind::InvalidUrl);
+    }
+
+    pub fn url_without_host_is_invalid_url(fx: &Fx) {
+        let err = fx.go(|c| c.get("http:///get")).unwrap_err();
+        nothing_sent(fx, err, ErrorKind::InvalidUrl);
+        let err = fx.go(|c| c.get("/relative/only")).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidUrl);
+    }
+
+    pub fn crlf_in_url_is_builder_error(fx: &Fx) {
+        let url = fx.url("/get\r\nX-Injected: 1");
+        let err = fx.go(|c| c.get(&url)).unwrap_err();
+        nothing_sent(fx, err, ErrorKind::Builder);
+    }
+
+    pub fn nul_in_url_is_builder_error(fx: &Fx) {
+        let url = fx.url("/get\0x");
+        let err = fx.go(|c| c.get(&url)).unwrap_err();
+        nothing_sent(fx, err, ErrorKind::Builder);
+    }
+
+    pub fn crlf_in_header_value_is_builder_error(fx: &Fx) {
+        let err = fx
+            .go(|c| c.get(fx.url("/get")).header("x-a", "1\r\nX-Injected: 1"))
+            .unwrap_err();
+        nothing_sent(fx, err, ErrorKind::Builder);
+    }
+
+    pub fn lf_in_header_value_is_builder_error(fx: &Fx) {
+        let err = fx
+            .go(|c| c.get(fx.url("/get")).header("x-a", "1\nX-Injected: 1"))
+            .unwrap_err();
+        nothing_sent(fx, err, ErrorKind::Builder);
+    }
+
+    pub fn nul_in_header_value_is_builder_error(fx: &Fx) {
+        let err = fx
+            .go(|c| c.get(fx.url("/get")).header("x-a", "a\0b"))
+            .unwrap_err();
+        nothing_sent(fx, err, ErrorKind::Builder);
+    }
+
+    pub fn crlf_in_header_name_is_builder_error(fx: &Fx) {
+        let err = fx
+            .go(|c| c.get(fx.url("/get")).header("x-a\r\nx-b", "1"))
+            .unwrap_err();
+        nothing_sent(fx, err, ErrorKind::Builder);
+    }
+
+    pub fn crlf_in_default_header_is_builder_error(fx: &Fx) {
+        let config = fx.config().default_header("x-a", "1\r\nX-Injected: 1");
+        let err = fx.run(&config, |c| c.get(fx.url("/get"))).unwrap_err();
+        nothing_sent(fx, err, ErrorKind::Builder);
+    }
+
+    pub fn invalid_method_is_builder_error(fx: &Fx) {
+        let err = fx.go(|c| c.request("GE T", fx.url("/get"))).unwrap_err();
+        nothing_sent(fx, err, ErrorKind::Builder);
+        let err = fx.go(|c| c.request("", fx.url("/get"))).unwrap_err();
+        nothing_sent(fx, err, ErrorKind::Builder);
+    }
+
+    pub fn zero_timeout_config_is_builder_error(fx: &Fx) {
+        let err = httpfleet::Backend::from_config(&fx.config().timeout(Duration::ZERO)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Builder);
+        let err = Client::from_config(&fx.config().connect_timeout(Duration::ZERO)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Builder);
+        let err = Config::from_toml_str(&format!("backend = \"{}\"\ntimeout = -1", fx.kind)).unwrap_err();
+        nothing_sent(fx, err, ErrorKind::Builder);
+    }
+
+    pub fn zero_request_timeout_is_builder_error(fx: &Fx) {
+        let err = fx
+            .go(|c| c.get(fx.url("/get")).timeout(Duration::ZERO))
+            .unwrap_err();
+        nothing_sent(fx, err, ErrorKind::Builder);
+    }
+
+    pub fn http2_requirement_is_honoured_or_refused(fx: &Fx) {
+        let config = fx.config().http_version(httpfleet::HttpVersion::Http2);
+        match fx.kind {
+            BackendKind::Ureq => {
+                let err = httpfleet::Backend::from_config(&config).unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::Unsupported);
+                assert_eq!(err.backend(), Some(BackendKind::Ureq));
+                nothing_sent(fx, err, ErrorKind::Unsupported);
+            }
+            _ => {
+                // Prior knowledge over plain TCP: the test server speaks h2c.
+                let resp = fx.run(&config, |c| c.get(fx.url("/get"))).unwrap();
+                assert_eq!(resp.version(), http::Version::HTTP_2);
+                assert_eq!(fx.server.last_request().unwrap().version, "HTTP/2.0");
+            }
+        }
+    }
+
+    pub fn http1_only_speaks_http11(fx: &Fx) {
+        let config = fx.config().http_version(httpfleet::HttpVersion::Http1);
+        let resp = fx.run(&config, |c| c.get(fx.url("/get"))).unwrap();
+        assert_eq!(resp.version(), http::Version::HTTP_11);
+    }
+
+    pub fn invalid_ca_file_is_builder_error(fx: &Fx) {
+        let config = fx.config().tls_ca_file("/nonexistent/ca.pem");
+        let err = httpfleet::Backend::from_config(&config).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Builder);
+    }
+
+    pub fn environment_proxy_is_ignored_by_default(fx: &Fx) {
+        // A dead proxy in the environment must not be used unless proxy_from_env is on.
+        // (Set once for the whole process: no test enables proxy_from_env.)
+        // SAFETY of the test: no other test reads these variables concurrently in a way that
+        // matters, since all of them expect the variables to be ignored.
+        let resp = fx.go(|c| c.get(fx.url("/get"))).unwrap();
+        assert_eq!(resp.status(), 200);
+        assert!(std::env::var("http_proxy").is_ok());
+    }
+}
+
+/// Every behaviour, for one backend and one surface.
+macro_rules! conformance {
+    ($($(#[$meta:meta])* $module:ident => $kind:expr;)*) => {
+        $(
+            $(#[$meta])*
+            mod $module {
+                use super::*;
+                conformance!(@surface async_surface, $kind, Surface::Async);
+                conformance!(@surface blocking_surface, $kind, Surface::Blocking);
+            }
+        )*
+    };
+    (@surface $surface_mod:ident, $kind:expr, $surface:expr) => {
+        mod $surface_mod {
+            use super::*;
+            conformance!(@tests $kind, $surface;
+                get_echoes_query_and_headers, query_pairs_are_encoded_and_appended,
+                post_sends_json_body, post_sends_form_body, post_sends_raw_bytes_exactly,
+                post_without_content_type_sends_none, put_sends_body, patch_sends_body,
+                delete_is_sent_as_delete, any_method_by_name, head_has_headers_and_no_body,
+                get_after_post_on_same_client_is_a_get, default_user_agent_is_httpfleet,
+                user_agent_from_config, default_headers_sent_and_request_headers_win,
+                same_headers_on_the_wire_everywhere, repeated_request_headers_are_all_sent,
+                response_headers_are_exposed, version_is_http11_on_plain_http,
+                text_body, json_body, invalid_json_is_a_body_error, binary_body_is_exact,
+                chunked_body_is_exact, one_mebibyte_body,
+                no_content_204, client_errors_are_responses, server_errors_are_responses,
+                error_for_status_turns_4xx_5xx_into_errors, not_modified_without_location_is_returned,
+                relative_redirects_are_followed, absolute_redirects_are_followed,
+                redirect_limit_exceeded, redirect_within_limit, zero_max_redirects_returns_the_3xx,
+                see_other_303_turns_post_into_get, found_302_turns_post_into_get,
+                temporary_307_keeps_method_and_body, permanent_308_keeps_method_and_body,
+                moved_301_keeps_get, redirect_to_other_host_drops_credentials,
+                redirect_to_same_origin_keeps_credentials,
+                redirect_to_unsupported_scheme_is_a_redirect_error,
+                gzip_is_decoded, deflate_is_decoded, decompress_off_returns_raw_bytes,
+                body_over_limit_is_body_too_large, body_at_limit_is_fine,
+                limit_applies_to_the_decoded_size,
+                basic_auth_from_request, basic_auth_wrong_password_is_401, basic_auth_from_config,
+                basic_auth_from_url_credentials,
+                slow_headers_time_out_in_headers_phase, slow_body_times_out_in_body_phase,
+                request_timeout_overrides_config,
+                refused_connection_is_connect_error, sequential_requests_reuse_one_connection,
+                error_display_says_what_and_where,
+                unsupported_scheme_is_invalid_url, url_without_host_is_invalid_url,
+                crlf_in_url_is_builder_error, nul_in_url_is_builder_error,
+                crlf_in_header_value_is_builder_error, lf_in_header_value_is_builder_error,
+                nul_in_header_value_is_builder_error, crlf_in_header_name_is_builder_error,
+                crlf_in_default_header_is_builder_error, invalid_method_is_builder_error,
+                zero_timeout_config_is_builder_error, zero_request_timeout_is_builder_error,
+                http2_requirement_is_honoured_or_refused, http1_only_speaks_http11,
+                invalid_ca_file_is_builder_error, environment_proxy_is_ignored_by_default,
+            );
+        }
+    };
+    (@tests $kind:expr, $surface:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                crate::set_dead_proxy_env();
+                behaviour::$name(&Fx::new($kind, $surface));
+            }
+        )*
+    };
+}
+
+/// Points every proxy variable at a closed port, once per process, so a backend that honoured
+/// them silently would fail.
+fn set_dead_proxy_env() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let dead = "http://127.0.0.1:9";
+        for var in ["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"] {
+            // SAFETY: called once, before any test of this binary reads the environment
+            // concurrently (the Once blocks other tests until it has run).
+            unsafe { std::env::set_var(var, dead) };
+        }
+    });
+}
+
+conformance! {
+    #[cfg(feature = "hyper")]
+    hyper => BackendKind::Hyper;
+    #[cfg(feature = "reqwest")]
+    reqwest => BackendKind::Reqwest;
+    #[cfg(feature = "curl")]
+    curl => BackendKind::Curl;
+    #[cfg(feature = "ureq")]
+    ureq => BackendKind::Ureq;
+}
+
+/// The mock backend: the same client policy (redirects, decoding, limits, validation, deadlines)
+/// over scripted replies, and the record of what it received.
+mod mock {
+    use super::*;
+    use httpfleet::Backend;
+    use httpfleet::backend::{MockBackend, MockReply};
+
+    fn client(mock: &MockBackend, config: &Config) -> Client {
+        Client::with_backend(Backend::from(mock.clone()), config).unwrap()
+    }
+
+    #[tokio::test]
+    async fn scripted_replies_come_in_order_and_requests_are_recorded() {
+        let mock = MockBackend::new();
+        mock.push(MockReply::ok("first")).push(MockReply::status(503));
+        let c = client(&mock, &Config::default());
+        let a = c.get("http://exchange.test/a").header("x-k", "v").send().await.unwrap();
+        let b = c.post("http://exchange.test/b").body("p").send().await.unwrap();
+        let d = c.get("http://exchange.test/c").send().await.unwrap();
+        assert_eq!(a.text().unwrap(), "first");
+        assert_eq!(b.status(), 503);
+        assert_eq!(d.status(), 200, "fallback reply");
+        let seen = mock.requests();
+        assert_eq!(seen.len(), 3);
+        assert_eq!(seen[0].headers()["x-k"], "v");
+        assert_eq!(seen[0].headers()["user-agent"], httpfleet::DEFAULT_USER_AGENT);
+        assert_eq!(seen[1].method(), http::Method::POST);
+        assert_eq!(seen[1].body(), b"p");
+        assert_eq!(a.backend(), BackendKind::Mock);
+    }
+
+    #[tokio::test]
+    async fn scripted_errors_keep_their_kind() {
+        let mock = MockBackend::new();
+        mock.push(MockReply::error(ErrorKind::Connect));
+        let err = client(&mock, &Config::default())
+            .get("http://exchange.test/")
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Connect);
+        assert_eq!(err.backend(), Some(BackendKind::Mock));
+        assert_eq!(err.url().unwrap(), "http://exchange.test/");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn delay_past_the_deadline_times_out_at_the_deadline() {
+        let mock = MockBackend::new();
+        mock.push(MockReply::ok("late").delay(Duration::from_secs(60)));
+        let c = client(&mock, &Config::default().timeout(Duration::from_secs(2)));
+        let start = tokio::time::Instant::now();
+        let err = c.get("http://exchange.test/").send().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout(TimeoutPhase::Headers));
+        assert_eq!(start.elapsed(), Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn delay_within_the_deadline_answers() {
+        let mock = MockBackend::new();
+        mock.push(MockReply::ok("ok").delay(Duration::from_millis(1500)));
+        let c = client(&mock, &Config::default().timeout(Duration::from_secs(2)));
+        let start = tokio::time::Instant::now();
+        let resp = c.get("http://exchange.test/").send().await.unwrap();
+        assert_eq!(resp.text().unwrap(), "ok");
+        assert_eq!(start.elapsed(), Duration::from_millis(1500));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_deadline_spans_every_redirect() {
+        let mock = MockBackend::new();
+        mock.push(MockReply::status(302).header("location", "/b").delay(Duration::from_millis(600)))
+            .push(MockReply::ok("late").delay(Duration::from_millis(600)));
+        let c = client(&mock, &Config::default().timeout(Duration::from_secs(1)));
+        let start = tokio::time::Instant::now();
+        let err = c.get("http://exchange.test/a").send().await.unwrap_err();
+        assert!(err.is_timeout(), "{err:?}");
+        assert_eq!(start.elapsed(), Duration::from_secs(1));
+        assert_eq!(mock.request_count(), 2);
+    }
+
+    #[tokio::test]
+    async fn redirects_are_followed_over_the_mock() {
+        let mock = MockBackend::new();
+        mock.push(MockReply::status(302).header("location", "/next"))
+            .push(MockReply::status(307).header("location", "https://other.test/final"))
+            .push(MockReply::ok("done"));
+        let c = client(&mock, &Config::default());
+        let resp = c
+            .post("http://exchange.test/start")
+            .basic_auth("u", "p")
+            .body("b")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.text().unwrap(), "done");
+        assert_eq!(resp.url(), "https://other.test/final");
+        let seen = mock.requests();
+        assert_eq!(seen[1].method(), http::Method::GET, "302 POST -> GET");
+        assert_eq!(seen[1].url(), "http://exchange.test/next");
+        assert!(seen[1].headers().contains_key("authorization"), "same origin keeps auth");
+        assert_eq!(seen[2].method(), http::Method::GET);
+        assert!(!seen[2].headers().contains_key("authorization"), "other origin drops auth");
+    }
+
+    #[tokio::test]
+    async fn https_to_http_redirect_is_refused_unless_allowed() {
+        let mock = MockBackend::new();
+        mock.fallback(MockReply::status(301).header("location", "http://plain.test/"));
+        let err = client(&mock, &Config::default())
+            .get("https://secure.test/")
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Redirect);
+        assert_eq!(mock.request_count(), 1);
+        let mock = MockBackend::new();
+        mock.push(MockReply::status(301).header("location", "http://plain.test/"));
+        let resp = client(&mock, &Config::default().allow_insecure_redirects(true))
+            .get("https://secure.test/")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.url(), "http://plain.test/");
+    }
+
+    #[tokio::test]
+    async fn gzip_bomb_ends_in_body_too_large() {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        enc.write_all(&vec![0u8; 10 * 1024 * 1024]).unwrap();
+        let bomb = enc.finish().unwrap();
+        assert!(bomb.len() < 64 * 1024);
+        let mock = MockBackend::new();
+        mock.push(MockReply::ok(bomb).header("content-encoding", "gzip"));
+        let err = client(&mock, &Config::default().max_response_bytes(1024 * 1024))
+            .get("http://exchange.test/")
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::BodyTooLarge);
+    }
+
+    #[tokio::test]
+    async fn corrupt_gzip_is_a_body_error() {
+        let mock = MockBackend::new();
+        mock.push(MockReply::ok(&b"\x1f\x8bnot really gzip"[..]).header("content-encoding", "gzip"));
+        let err = client(&mock, &Config::default())
+            .get("http://exchange.test/")
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Body);
+    }
+
+    #[test]
+    fn blocking_surface_works_over_the_mock() {
+        let mock = MockBackend::new();
+        mock.push(MockReply::ok("sync"));
+        let c = httpfleet::blocking::Client::with_backend(Backend::from(mock.clone()), &Config::default())
+            .unwrap();
+        let resp = c.get("http://exchange.test/").send().unwrap();
+        assert_eq!(resp.text().unwrap(), "sync");
+        assert_eq!(mock.request_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn bad_input_never_reaches_the_mock() {
+        let mock = MockBackend::new();
+        let c = client(&mock, &Config::default());
+        let cases = [
+            c.get("ftp://exchange.test/").send().await.unwrap_err().kind(),
+            c.get("http://").send().await.unwrap_err().kind(),
+            c.get("http://exchange.test/\r\n").send().await.unwrap_err().kind(),
+            c.get("http://exchange.test/").header("x", "a\nb").send().await.unwrap_err().kind(),
+            c.request("BAD METHOD", "http://exchange.test/").send().await.unwrap_err().kind(),
+        ];
+        assert_eq!(
+            cases,
+            [ErrorKind::InvalidUrl, ErrorKind::InvalidUrl, ErrorKind::Builder, ErrorKind::Builder, ErrorKind::Builder]
+        );
+        assert_eq!(mock.request_count(), 0);
+    }
+
+    #[test]
+    fn backend_kind_parses_and_prints() {
+        for kind in BackendKind::ALL {
+            assert_eq!(kind.to_string().parse::<BackendKind>().unwrap(), kind);
+        }
+        assert_eq!("HYPER".parse::<BackendKind>().unwrap(), BackendKind::Hyper);
+        assert_eq!("nope".parse::<BackendKind>().unwrap_err().kind(), ErrorKind::Builder);
+        let c = Config::from_toml_str("backend = \"ureq\"").unwrap();
+        assert_eq!(c.backend, BackendKind::Ureq);
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_or_display() {
+        let config = Config::default()
+            .backend(BackendKind::Mock)
+            .basic_auth("alice", "hunter2")
+            .proxy("http://bob:s3cret@127.0.0.1:3128");
+        let mock = MockBackend::new();
+        mock.push(MockReply::error(ErrorKind::Connect));
+        let c = client(&mock, &config);
+        let req = c
+            .get("http://carol:pa55word@exchange.test/")
+            .bearer_auth("t0ken")
+            .build()
+            .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let err = rt.block_on(c.execute(req.clone())).unwrap_err();
+        let texts = [
+            format!("{config:?}"),
+            format!("{req:?}"),
+            format!("{err:?}"),
+            err.to_string(),
+            err.url().unwrap().to_string(),
+            format!("{:?}", mock.requests()),
+        ];
+        for t in texts {
+            for secret in ["hunter2", "s3cret", "pa55word", "t0ken", "YWxpY2U6aHVudGVyMg"] {
+                assert!(!t.contains(secret), "{secret} leaked in {t}");
+            }
+        }
+    }
+}
