@@ -207,7 +207,11 @@ impl fmt::Debug for Config {
             .default_headers
             .iter()
             .map(|(k, v)| {
-                let v = if is_secret_header(k) { "***" } else { v.as_str() };
+                let v = if is_secret_header(k) {
+                    "***"
+                } else {
+                    v.as_str()
+                };
                 (k.as_str(), v)
             })
             .collect();
@@ -296,7 +300,11 @@ impl Config {
     }
 
     /// Sets [`TlsConfig::client_cert`] and [`TlsConfig::client_key`].
-    pub fn tls_client_identity(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+    pub fn tls_client_identity(
+        mut self,
+        cert: impl Into<PathBuf>,
+        key: impl Into<PathBuf>,
+    ) -> Self {
         self.tls.client_cert = Some(cert.into());
         self.tls.client_key = Some(key.into());
         self
@@ -430,8 +438,12 @@ impl Config {
             c.max_redirects = parse("HTTPFLEET_MAX_REDIRECTS", &v)?;
         }
         if let Some(v) = var("HTTPFLEET_HTTP_VERSION") {
-            c.http_version = serde_json::from_value(serde_json::Value::String(v.clone()))
-                .map_err(|_| Error::builder(format!("HTTPFLEET_HTTP_VERSION={v:?} is not auto, http1 or http2")))?;
+            c.http_version =
+                serde_json::from_value(serde_json::Value::String(v.clone())).map_err(|_| {
+                    Error::builder(format!(
+                        "HTTPFLEET_HTTP_VERSION={v:?} is not auto, http1 or http2"
+                    ))
+                })?;
         }
         if let Some(v) = var("HTTPFLEET_TLS_VERIFY") {
             c.tls.verify = flag("HTTPFLEET_TLS_VERIFY", &v)?;
@@ -612,9 +624,7 @@ mod duration {
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(s.len());
         let (num, unit) = s.split_at(split);
-        let n: f64 = num
-            .parse()
-            .map_err(|_| format!("invalid duration {s:?}"))?;
+        let n: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
         let secs = match unit.trim() {
             "" | "ms" => n / 1000.0,
             "us" | "µs" => n / 1_000_000.0,
@@ -675,11 +685,19 @@ mod tests {
 
     #[test]
     fn zero_or_negative_timeouts_are_builder_errors() {
-        for toml in ["timeout = 0", "timeout = -5", "connect_timeout = \"0s\"", "timeout = \"-1s\""] {
+        for toml in [
+            "timeout = 0",
+            "timeout = -5",
+            "connect_timeout = \"0s\"",
+            "timeout = \"-1s\"",
+        ] {
             let err = Config::from_toml_str(toml).unwrap_err();
             assert_eq!(err.kind(), crate::ErrorKind::Builder, "{toml}");
         }
-        let err = Config::default().timeout(Duration::ZERO).validate().unwrap_err();
+        let err = Config::default()
+            .timeout(Duration::ZERO)
+            .validate()
+            .unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::Builder);
     }
 
@@ -703,7 +721,11 @@ mod tests {
         assert_eq!(c.http_version, HttpVersion::Http1);
         assert!(!c.decompress);
         let bad = Config::from_vars(|n| (n == "HTTPFLEET_TIMEOUT_MS").then(|| "soon".to_owned()));
-        assert!(bad.unwrap_err().to_string().contains("HTTPFLEET_TIMEOUT_MS"));
+        assert!(
+            bad.unwrap_err()
+                .to_string()
+                .contains("HTTPFLEET_TIMEOUT_MS")
+        );
     }
 
     #[test]
@@ -713,7 +735,10 @@ mod tests {
             .proxy("http://bob:s3cret@127.0.0.1:3128")
             .default_header("Authorization", "Bearer tok3n");
         let s = format!("{c:?}");
-        assert!(!s.contains("hunter2") && !s.contains("s3cret") && !s.contains("tok3n"), "{s}");
+        assert!(
+            !s.contains("hunter2") && !s.contains("s3cret") && !s.contains("tok3n"),
+            "{s}"
+        );
         assert!(s.contains("alice"));
     }
 }

@@ -14,7 +14,10 @@ pub(crate) struct Elapsed;
 
 /// Polls `fut` to completion unless `sleep` fires first. The future is polled first, so a result
 /// that is ready is never lost to a deadline that fired at the same time.
-pub(crate) async fn race<F: Future>(fut: F, mut sleep: Pin<&mut Sleep>) -> Result<F::Output, Elapsed> {
+pub(crate) async fn race<F: Future>(
+    fut: F,
+    mut sleep: Pin<&mut Sleep>,
+) -> Result<F::Output, Elapsed> {
     let mut fut = pin!(fut);
     std::future::poll_fn(move |cx| {
         if let Poll::Ready(v) = fut.as_mut().poll(cx) {

@@ -24,7 +24,9 @@ enum Coding {
 pub(crate) fn decode(resp: &mut Response, max: u64) -> Result<()> {
     let coding = match resp.headers.get(CONTENT_ENCODING).map(|v| v.as_bytes()) {
         None => return Ok(()),
-        Some(v) if v.eq_ignore_ascii_case(b"gzip") || v.eq_ignore_ascii_case(b"x-gzip") => Coding::Gzip,
+        Some(v) if v.eq_ignore_ascii_case(b"gzip") || v.eq_ignore_ascii_case(b"x-gzip") => {
+            Coding::Gzip
+        }
         Some(v) if v.eq_ignore_ascii_case(b"deflate") => Coding::Deflate,
         Some(_) => return Ok(()),
     };

@@ -204,12 +204,10 @@ impl Error {
     /// on a reused connection before any response byte are retried inside every backend.)
     /// TLS, builder, invalid-URL, unsupported and body-too-large errors are never retryable.
     pub fn is_retryable(&self) -> bool {
-        match self.inner.kind {
-            ErrorKind::Dns | ErrorKind::Connect | ErrorKind::Timeout(TimeoutPhase::Connect) => {
-                true
-            }
-            _ => false,
-        }
+        matches!(
+            self.inner.kind,
+            ErrorKind::Dns | ErrorKind::Connect | ErrorKind::Timeout(TimeoutPhase::Connect)
+        )
     }
 }
 
@@ -265,7 +263,10 @@ pub(crate) fn chain<'a>(
     let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
     std::iter::from_fn(move || {
         let cur = next?;
-        next = match cur.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+        next = match cur
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
             Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
             None => cur.source(),
         };

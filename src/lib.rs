@@ -40,6 +40,16 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
+// Shared backend plumbing is partly unused in builds with only some backends.
+#![cfg_attr(
+    not(all(
+        feature = "hyper",
+        feature = "reqwest",
+        feature = "curl",
+        feature = "ureq"
+    )),
+    allow(dead_code, unused_imports)
+)]
 
 pub mod backend;
 pub mod blocking;

@@ -1,7 +1,10 @@
 //! Redirect following, the same on every backend: a small state machine stepped once per
 //! response.
 
-use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST, LOCATION, PROXY_AUTHORIZATION, TRANSFER_ENCODING};
+use http::header::{
+    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST, LOCATION, PROXY_AUTHORIZATION,
+    TRANSFER_ENCODING,
+};
 use http::{Method, StatusCode};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -17,6 +20,8 @@ pub(crate) enum Next {
 }
 
 /// The redirect state of one request.
+// It lives on the stack of one request; boxing `last` would cost an allocation per request.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Redirects {
     /// Redirects are not followed: every response is final.
     Off,
@@ -76,9 +81,10 @@ impl Redirects {
             .map_err(|_| fail("Location header is not ASCII".into()))?;
         let target = crate::url::resolve(&resp.url, location)
             .map_err(|e| e.with_backend(resp.backend).with_url(&resp.url))?;
-        let target = crate::url::check(target)
-            .map_err(|e| fail(format!("cannot follow redirect: {e}")))?;
-        if crate::url::is_https(&resp.url) && !crate::url::is_https(&target.uri) && !*allow_insecure {
+        let target =
+            crate::url::check(target).map_err(|e| fail(format!("cannot follow redirect: {e}")))?;
+        if crate::url::is_https(&resp.url) && !crate::url::is_https(&target.uri) && !*allow_insecure
+        {
             return Err(fail(
                 "redirect from https to http refused (allow_insecure_redirects is off)".into(),
             ));

@@ -191,7 +191,11 @@ pub(crate) fn header_value(value: &str) -> Result<HeaderValue> {
 /// the value was built. Backends such as curl take raw header lines, so httpfleet checks itself.
 pub(crate) fn check_headers(headers: &HeaderMap) -> Result<()> {
     for (name, value) in headers {
-        if value.as_bytes().iter().any(|&b| b == b'\r' || b == b'\n' || b == 0) {
+        if value
+            .as_bytes()
+            .iter()
+            .any(|&b| b == b'\r' || b == b'\n' || b == 0)
+        {
             return Err(Error::builder(format!(
                 "header {name} has CR, LF or NUL in its value"
             )));
@@ -331,8 +335,10 @@ impl<'a, C> RequestBuilder<'a, C> {
     /// Sets `Authorization: Basic ...`.
     pub fn basic_auth(self, username: &str, password: &str) -> Self {
         self.map(|req| {
-            req.headers
-                .insert(AUTHORIZATION, crate::url::basic_auth_value(username, password));
+            req.headers.insert(
+                AUTHORIZATION,
+                crate::url::basic_auth_value(username, password),
+            );
             Ok(())
         })
     }

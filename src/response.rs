@@ -88,19 +88,27 @@ impl Response {
     pub fn text(&self) -> Result<String> {
         std::str::from_utf8(&self.body)
             .map(str::to_owned)
-            .map_err(|e| self.error(ErrorKind::Body, "body is not valid UTF-8").with_source(e))
+            .map_err(|e| {
+                self.error(ErrorKind::Body, "body is not valid UTF-8")
+                    .with_source(e)
+            })
     }
 
     /// The body parsed as JSON; a parse failure is an [`ErrorKind::Body`] error.
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
-        serde_json::from_slice(&self.body)
-            .map_err(|e| self.error(ErrorKind::Body, "body is not the expected JSON").with_source(e))
+        serde_json::from_slice(&self.body).map_err(|e| {
+            self.error(ErrorKind::Body, "body is not the expected JSON")
+                .with_source(e)
+        })
     }
 
     /// The response if its status is not 4xx or 5xx, else an [`ErrorKind::Status`] error.
     pub fn error_for_status(self) -> Result<Self> {
         if self.status.is_client_error() || self.status.is_server_error() {
-            Err(self.error(ErrorKind::Status(self.status), "server answered with an error status"))
+            Err(self.error(
+                ErrorKind::Status(self.status),
+                "server answered with an error status",
+            ))
         } else {
             Ok(self)
         }

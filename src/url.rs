@@ -61,7 +61,8 @@ pub(crate) fn check(uri: Uri) -> Result<ParsedUrl> {
         .map_err(|e| Error::invalid_url("invalid host").with_source(e))?;
     let mut parts = uri.into_parts();
     parts.authority = Some(hostport);
-    let uri = Uri::from_parts(parts).map_err(|e| Error::invalid_url("invalid URL").with_source(e))?;
+    let uri =
+        Uri::from_parts(parts).map_err(|e| Error::invalid_url("invalid URL").with_source(e))?;
     Ok(ParsedUrl { uri, credentials })
 }
 
@@ -132,7 +133,8 @@ pub(crate) fn append_query<K: AsRef<str>, V: AsRef<str>>(
     }
     let pq = format!("{path}?{}", ser.finish());
     parts.path_and_query = Some(
-        PathAndQuery::try_from(pq).map_err(|e| Error::invalid_url("invalid query").with_source(e))?,
+        PathAndQuery::try_from(pq)
+            .map_err(|e| Error::invalid_url("invalid query").with_source(e))?,
     );
     Uri::from_parts(parts).map_err(|e| Error::invalid_url("invalid URL").with_source(e))
 }
@@ -156,7 +158,9 @@ pub(crate) fn same_origin(a: &Uri, b: &Uri) -> bool {
 pub(crate) fn resolve(base: &Uri, location: &str) -> Result<Uri> {
     let location = location.trim();
     if location.bytes().any(|b| b < 0x20 || b == 0x7f) {
-        return Err(Error::new(crate::ErrorKind::Redirect).with_detail("Location has control characters"));
+        return Err(
+            Error::new(crate::ErrorKind::Redirect).with_detail("Location has control characters")
+        );
     }
     let bad = |e: http::uri::InvalidUri| {
         Error::new(crate::ErrorKind::Redirect)
@@ -170,7 +174,8 @@ pub(crate) fn resolve(base: &Uri, location: &str) -> Result<Uri> {
         .map(|(s, _)| {
             !s.is_empty()
                 && s.bytes().next().is_some_and(|c| c.is_ascii_alphabetic())
-                && s.bytes().all(|c| c.is_ascii_alphanumeric() || b"+-.".contains(&c))
+                && s.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || b"+-.".contains(&c))
         })
         .unwrap_or(false);
     let scheme = base.scheme_str().unwrap_or("http");
@@ -181,9 +186,16 @@ pub(crate) fn resolve(base: &Uri, location: &str) -> Result<Uri> {
         format!("{scheme}://{rest}")
     } else if location.starts_with('/') {
         let (path, query) = split_query(location);
-        format!("{scheme}://{authority}{}{}", remove_dot_segments(path), query)
+        format!(
+            "{scheme}://{authority}{}{}",
+            remove_dot_segments(path),
+            query
+        )
     } else if location.is_empty() {
-        format!("{scheme}://{authority}{}", base.path_and_query().map(|p| p.as_str()).unwrap_or("/"))
+        format!(
+            "{scheme}://{authority}{}",
+            base.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+        )
     } else if location.starts_with('?') {
         format!("{scheme}://{authority}{}{location}", base.path())
     } else {
@@ -191,7 +203,11 @@ pub(crate) fn resolve(base: &Uri, location: &str) -> Result<Uri> {
         let dir = &base_path[..base_path.rfind('/').map(|i| i + 1).unwrap_or(0)];
         let (path, query) = split_query(location);
         let merged = format!("{}{}", if dir.is_empty() { "/" } else { dir }, path);
-        format!("{scheme}://{authority}{}{}", remove_dot_segments(&merged), query)
+        format!(
+            "{scheme}://{authority}{}{}",
+            remove_dot_segments(&merged),
+            query
+        )
     };
     let uri: Uri = target.parse().map_err(bad)?;
     Ok(uri)
@@ -247,12 +263,24 @@ fn base64(input: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         out.push(T[(n >> 18) as usize & 63] as char);
         out.push(T[(n >> 12) as usize & 63] as char);
-        out.push(if chunk.len() > 1 { T[(n >> 6) as usize & 63] as char } else { '=' });
-        out.push(if chunk.len() > 2 { T[n as usize & 63] as char } else { '=' });
+        out.push(if chunk.len() > 1 {
+            T[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if chunk.len() > 2 {
+            T[n as usize & 63] as char
+        } else {
+            '='
+        });
     }
     out
 }

@@ -124,7 +124,10 @@ mod behaviour {
 
     pub fn query_pairs_are_encoded_and_appended(fx: &Fx) {
         let resp = fx
-            .go(|c| c.get(fx.url("/get?a=1")).query(&[("sym", "BTC USDT"), ("x", "a&b=c")]))
+            .go(|c| {
+                c.get(fx.url("/get?a=1"))
+                    .query(&[("sym", "BTC USDT"), ("x", "a&b=c")])
+            })
             .unwrap();
         let v = json(&resp);
         assert_eq!(v["args"]["a"], "1");
@@ -134,7 +137,10 @@ mod behaviour {
 
     pub fn post_sends_json_body(fx: &Fx) {
         let resp = fx
-            .go(|c| c.post(fx.url("/post")).json(&serde_json::json!({"k": [1, 2, 3]})))
+            .go(|c| {
+                c.post(fx.url("/post"))
+                    .json(&serde_json::json!({"k": [1, 2, 3]}))
+            })
             .unwrap();
         let v = json(&resp);
         assert_eq!(v["json"]["k"][2], 3);
@@ -176,7 +182,10 @@ mod behaviour {
 
     pub fn patch_sends_body(fx: &Fx) {
         let resp = fx
-            .go(|c| c.patch(fx.url("/patch")).json(&serde_json::json!({"p": true})))
+            .go(|c| {
+                c.patch(fx.url("/patch"))
+                    .json(&serde_json::json!({"p": true}))
+            })
             .unwrap();
         assert_eq!(json(&resp)["json"]["p"], true);
     }
@@ -188,7 +197,9 @@ mod behaviour {
     }
 
     pub fn any_method_by_name(fx: &Fx) {
-        let resp = fx.go(|c| c.request("OPTIONS", fx.url("/anything"))).unwrap();
+        let resp = fx
+            .go(|c| c.request("OPTIONS", fx.url("/anything")))
+            .unwrap();
         assert_eq!(json(&resp)["method"], "OPTIONS");
         let resp = fx
             .go(|c| c.request("PURGE", fx.url("/anything/x")).body("b"))
@@ -233,7 +244,9 @@ mod behaviour {
             .default_header("x-env", "prod")
             .default_header("x-over", "config");
         let resp = fx
-            .run(&config, |c| c.get(fx.url("/headers")).header("x-over", "request"))
+            .run(&config, |c| {
+                c.get(fx.url("/headers")).header("x-over", "request")
+            })
             .unwrap();
         let v = json(&resp);
         assert_eq!(v["headers"]["x-env"], "prod");
@@ -245,14 +258,22 @@ mod behaviour {
         let seen = fx.server.last_request().unwrap();
         let mut names: Vec<&str> = seen.headers.iter().map(|(k, _)| k.as_str()).collect();
         names.sort();
-        assert_eq!(names, ["accept", "accept-encoding", "host", "user-agent"], "{seen:?}");
+        assert_eq!(
+            names,
+            ["accept", "accept-encoding", "host", "user-agent"],
+            "{seen:?}"
+        );
         assert_eq!(seen.header("accept"), Some("*/*"));
         assert_eq!(seen.header("accept-encoding"), Some("gzip, deflate"));
     }
 
     pub fn repeated_request_headers_are_all_sent(fx: &Fx) {
-        fx.go(|c| c.get(fx.url("/get")).header("x-multi", "a").header("x-multi", "b"))
-            .unwrap();
+        fx.go(|c| {
+            c.get(fx.url("/get"))
+                .header("x-multi", "a")
+                .header("x-multi", "b")
+        })
+        .unwrap();
         let seen = fx.server.last_request().unwrap();
         assert_eq!(seen.header_all("x-multi").join(","), "a,b");
     }
@@ -317,14 +338,18 @@ mod behaviour {
 
     pub fn client_errors_are_responses(fx: &Fx) {
         for code in [400, 404, 418, 429] {
-            let resp = fx.go(|c| c.get(fx.url(&format!("/status/{code}")))).unwrap();
+            let resp = fx
+                .go(|c| c.get(fx.url(&format!("/status/{code}"))))
+                .unwrap();
             assert_eq!(resp.status(), code);
         }
     }
 
     pub fn server_errors_are_responses(fx: &Fx) {
         for code in [500, 502, 503, 504] {
-            let resp = fx.go(|c| c.get(fx.url(&format!("/status/{code}")))).unwrap();
+            let resp = fx
+                .go(|c| c.get(fx.url(&format!("/status/{code}"))))
+                .unwrap();
             assert_eq!(resp.status(), code);
         }
     }
@@ -332,7 +357,10 @@ mod behaviour {
     pub fn error_for_status_turns_4xx_5xx_into_errors(fx: &Fx) {
         let resp = fx.go(|c| c.get(fx.url("/status/503"))).unwrap();
         let err = resp.error_for_status().unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Status(StatusCode::SERVICE_UNAVAILABLE));
+        assert_eq!(
+            err.kind(),
+            ErrorKind::Status(StatusCode::SERVICE_UNAVAILABLE)
+        );
         assert_eq!(err.backend(), Some(fx.kind));
         assert!(err.url().unwrap().to_string().ends_with("/status/503"));
         let ok = fx.go(|c| c.get(fx.url("/status/200"))).unwrap();
@@ -361,7 +389,9 @@ mod behaviour {
 
     pub fn redirect_limit_exceeded(fx: &Fx) {
         let config = fx.config().max_redirects(2);
-        let err = fx.run(&config, |c| c.get(fx.url("/redirect/5"))).unwrap_err();
+        let err = fx
+            .run(&config, |c| c.get(fx.url("/redirect/5")))
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Redirect);
         assert_eq!(fx.server.requests_seen(), 3);
     }
@@ -392,7 +422,10 @@ mod behaviour {
         let v = json(&resp);
         assert_eq!(v["method"], "GET");
         assert_eq!(v["data"], "");
-        assert_eq!(fx.server.last_request().unwrap().header("content-length"), None);
+        assert_eq!(
+            fx.server.last_request().unwrap().header("content-length"),
+            None
+        );
     }
 
     pub fn found_302_turns_post_into_get(fx: &Fx) {
@@ -476,7 +509,10 @@ mod behaviour {
 
     pub fn redirect_to_unsupported_scheme_is_a_redirect_error(fx: &Fx) {
         let err = fx
-            .go(|c| c.get(fx.url("/redirect-to")).query(&[("url", "ftp://example.invalid/x")]))
+            .go(|c| {
+                c.get(fx.url("/redirect-to"))
+                    .query(&[("url", "ftp://example.invalid/x")])
+            })
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Redirect);
         assert_eq!(fx.server.requests_seen(), 1);
@@ -508,7 +544,9 @@ mod behaviour {
 
     pub fn body_over_limit_is_body_too_large(fx: &Fx) {
         let config = fx.config().max_response_bytes(1000);
-        let err = fx.run(&config, |c| c.get(fx.url("/bytes/5000"))).unwrap_err();
+        let err = fx
+            .run(&config, |c| c.get(fx.url("/bytes/5000")))
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::BodyTooLarge);
         let err = fx
             .run(&config, |c| c.get(fx.url("/stream-bytes/5000")))
@@ -538,7 +576,10 @@ mod behaviour {
 
     pub fn basic_auth_from_request(fx: &Fx) {
         let resp = fx
-            .go(|c| c.get(fx.url("/basic-auth/alice/wonder")).basic_auth("alice", "wonder"))
+            .go(|c| {
+                c.get(fx.url("/basic-auth/alice/wonder"))
+                    .basic_auth("alice", "wonder")
+            })
             .unwrap();
         assert_eq!(resp.status(), 200);
         assert_eq!(json(&resp)["user"], "alice");
@@ -546,7 +587,10 @@ mod behaviour {
 
     pub fn basic_auth_wrong_password_is_401(fx: &Fx) {
         let resp = fx
-            .go(|c| c.get(fx.url("/basic-auth/alice/wonder")).basic_auth("alice", "nope"))
+            .go(|c| {
+                c.get(fx.url("/basic-auth/alice/wonder"))
+                    .basic_auth("alice", "nope")
+            })
             .unwrap();
         assert_eq!(resp.status(), 401);
     }
@@ -575,26 +619,49 @@ mod behaviour {
     pub fn slow_headers_time_out_in_headers_phase(fx: &Fx) {
         let config = fx.config().timeout(Duration::from_millis(400));
         let start = Instant::now();
-        let err = fx.run(&config, |c| c.get(fx.url("/delay/3000"))).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Timeout(TimeoutPhase::Headers), "{err:?}");
+        let err = fx
+            .run(&config, |c| c.get(fx.url("/delay/3000")))
+            .unwrap_err();
+        assert_eq!(
+            err.kind(),
+            ErrorKind::Timeout(TimeoutPhase::Headers),
+            "{err:?}"
+        );
         assert!(err.is_timeout());
-        assert!(start.elapsed() < Duration::from_millis(1900), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_millis(1900),
+            "{:?}",
+            start.elapsed()
+        );
     }
 
     pub fn slow_body_times_out_in_body_phase(fx: &Fx) {
         let config = fx.config().timeout(Duration::from_millis(600));
         let start = Instant::now();
         let err = fx
-            .run(&config, |c| c.get(fx.url("/drip?bytes=20&duration_ms=4000")))
+            .run(&config, |c| {
+                c.get(fx.url("/drip?bytes=20&duration_ms=4000"))
+            })
             .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Timeout(TimeoutPhase::Body), "{err:?}");
-        assert!(start.elapsed() < Duration::from_millis(2100), "{:?}", start.elapsed());
+        assert_eq!(
+            err.kind(),
+            ErrorKind::Timeout(TimeoutPhase::Body),
+            "{err:?}"
+        );
+        assert!(
+            start.elapsed() < Duration::from_millis(2100),
+            "{:?}",
+            start.elapsed()
+        );
     }
 
     pub fn request_timeout_overrides_config(fx: &Fx) {
         let start = Instant::now();
         let err = fx
-            .go(|c| c.get(fx.url("/delay/3000")).timeout(Duration::from_millis(300)))
+            .go(|c| {
+                c.get(fx.url("/delay/3000"))
+                    .timeout(Duration::from_millis(300))
+            })
             .unwrap_err();
         assert!(err.is_timeout(), "{err:?}");
         assert!(start.elapsed() < Duration::from_millis(1800));
@@ -617,7 +684,10 @@ mod behaviour {
         assert!(err.is_retryable());
         assert_eq!(err.backend(), Some(fx.kind));
         assert_eq!(err.url().unwrap().to_string(), url);
-        assert!(std::error::Error::source(&err).is_some(), "backend error kept as source");
+        assert!(
+            std::error::Error::source(&err).is_some(),
+            "backend error kept as source"
+        );
     }
 
     pub fn sequential_requests_reuse_one_connection(fx: &Fx) {
@@ -631,7 +701,9 @@ mod behaviour {
 
     pub fn error_display_says_what_and_where(fx: &Fx) {
         let config = fx.config().timeout(Duration::from_millis(200));
-        let err = fx.run(&config, |c| c.get(fx.url("/delay/2000"))).unwrap_err();
+        let err = fx
+            .run(&config, |c| c.get(fx.url("/delay/2000")))
+            .unwrap_err();
         let text = err.to_string();
         assert!(text.contains("timed out"), "{text}");
         assert!(text.contains(fx.kind.as_str()), "{text}");
@@ -714,11 +786,13 @@ mod behaviour {
     }
 
     pub fn zero_timeout_config_is_builder_error(fx: &Fx) {
-        let err = httpfleet::Backend::from_config(&fx.config().timeout(Duration::ZERO)).unwrap_err();
+        let err =
+            httpfleet::Backend::from_config(&fx.config().timeout(Duration::ZERO)).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Builder);
         let err = Client::from_config(&fx.config().connect_timeout(Duration::ZERO)).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Builder);
-        let err = Config::from_toml_str(&format!("backend = \"{}\"\ntimeout = -1", fx.kind)).unwrap_err();
+        let err =
+            Config::from_toml_str(&format!("backend = \"{}\"\ntimeout = -1", fx.kind)).unwrap_err();
         nothing_sent(fx, err, ErrorKind::Builder);
     }
 
@@ -842,7 +916,14 @@ fn set_dead_proxy_env() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let dead = "http://127.0.0.1:9";
-        for var in ["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"] {
+        for var in [
+            "http_proxy",
+            "HTTP_PROXY",
+            "https_proxy",
+            "HTTPS_PROXY",
+            "all_proxy",
+            "ALL_PROXY",
+        ] {
             // SAFETY: called once, before any test of this binary reads the environment
             // concurrently (the Once blocks other tests until it has run).
             unsafe { std::env::set_var(var, dead) };
@@ -875,10 +956,21 @@ mod mock {
     #[tokio::test]
     async fn scripted_replies_come_in_order_and_requests_are_recorded() {
         let mock = MockBackend::new();
-        mock.push(MockReply::ok("first")).push(MockReply::status(503));
+        mock.push(MockReply::ok("first"))
+            .push(MockReply::status(503));
         let c = client(&mock, &Config::default());
-        let a = c.get("http://exchange.test/a").header("x-k", "v").send().await.unwrap();
-        let b = c.post("http://exchange.test/b").body("p").send().await.unwrap();
+        let a = c
+            .get("http://exchange.test/a")
+            .header("x-k", "v")
+            .send()
+            .await
+            .unwrap();
+        let b = c
+            .post("http://exchange.test/b")
+            .body("p")
+            .send()
+            .await
+            .unwrap();
         let d = c.get("http://exchange.test/c").send().await.unwrap();
         assert_eq!(a.text().unwrap(), "first");
         assert_eq!(b.status(), 503);
@@ -886,7 +978,10 @@ mod mock {
         let seen = mock.requests();
         assert_eq!(seen.len(), 3);
         assert_eq!(seen[0].headers()["x-k"], "v");
-        assert_eq!(seen[0].headers()["user-agent"], httpfleet::DEFAULT_USER_AGENT);
+        assert_eq!(
+            seen[0].headers()["user-agent"],
+            httpfleet::DEFAULT_USER_AGENT
+        );
         assert_eq!(seen[1].method(), http::Method::POST);
         assert_eq!(seen[1].body(), b"p");
         assert_eq!(a.backend(), BackendKind::Mock);
@@ -931,8 +1026,12 @@ mod mock {
     #[tokio::test(start_paused = true)]
     async fn one_deadline_spans_every_redirect() {
         let mock = MockBackend::new();
-        mock.push(MockReply::status(302).header("location", "/b").delay(Duration::from_millis(600)))
-            .push(MockReply::ok("late").delay(Duration::from_millis(600)));
+        mock.push(
+            MockReply::status(302)
+                .header("location", "/b")
+                .delay(Duration::from_millis(600)),
+        )
+        .push(MockReply::ok("late").delay(Duration::from_millis(600)));
         let c = client(&mock, &Config::default().timeout(Duration::from_secs(1)));
         let start = tokio::time::Instant::now();
         let err = c.get("http://exchange.test/a").send().await.unwrap_err();
@@ -960,9 +1059,15 @@ mod mock {
         let seen = mock.requests();
         assert_eq!(seen[1].method(), http::Method::GET, "302 POST -> GET");
         assert_eq!(seen[1].url(), "http://exchange.test/next");
-        assert!(seen[1].headers().contains_key("authorization"), "same origin keeps auth");
+        assert!(
+            seen[1].headers().contains_key("authorization"),
+            "same origin keeps auth"
+        );
         assert_eq!(seen[2].method(), http::Method::GET);
-        assert!(!seen[2].headers().contains_key("authorization"), "other origin drops auth");
+        assert!(
+            !seen[2].headers().contains_key("authorization"),
+            "other origin drops auth"
+        );
     }
 
     #[tokio::test]
@@ -1006,7 +1111,9 @@ mod mock {
     #[tokio::test]
     async fn corrupt_gzip_is_a_body_error() {
         let mock = MockBackend::new();
-        mock.push(MockReply::ok(&b"\x1f\x8bnot really gzip"[..]).header("content-encoding", "gzip"));
+        mock.push(
+            MockReply::ok(&b"\x1f\x8bnot really gzip"[..]).header("content-encoding", "gzip"),
+        );
         let err = client(&mock, &Config::default())
             .get("http://exchange.test/")
             .send()
@@ -1019,8 +1126,11 @@ mod mock {
     fn blocking_surface_works_over_the_mock() {
         let mock = MockBackend::new();
         mock.push(MockReply::ok("sync"));
-        let c = httpfleet::blocking::Client::with_backend(Backend::from(mock.clone()), &Config::default())
-            .unwrap();
+        let c = httpfleet::blocking::Client::with_backend(
+            Backend::from(mock.clone()),
+            &Config::default(),
+        )
+        .unwrap();
         let resp = c.get("http://exchange.test/").send().unwrap();
         assert_eq!(resp.text().unwrap(), "sync");
         assert_eq!(mock.request_count(), 1);
@@ -1031,15 +1141,38 @@ mod mock {
         let mock = MockBackend::new();
         let c = client(&mock, &Config::default());
         let cases = [
-            c.get("ftp://exchange.test/").send().await.unwrap_err().kind(),
+            c.get("ftp://exchange.test/")
+                .send()
+                .await
+                .unwrap_err()
+                .kind(),
             c.get("http://").send().await.unwrap_err().kind(),
-            c.get("http://exchange.test/\r\n").send().await.unwrap_err().kind(),
-            c.get("http://exchange.test/").header("x", "a\nb").send().await.unwrap_err().kind(),
-            c.request("BAD METHOD", "http://exchange.test/").send().await.unwrap_err().kind(),
+            c.get("http://exchange.test/\r\n")
+                .send()
+                .await
+                .unwrap_err()
+                .kind(),
+            c.get("http://exchange.test/")
+                .header("x", "a\nb")
+                .send()
+                .await
+                .unwrap_err()
+                .kind(),
+            c.request("BAD METHOD", "http://exchange.test/")
+                .send()
+                .await
+                .unwrap_err()
+                .kind(),
         ];
         assert_eq!(
             cases,
-            [ErrorKind::InvalidUrl, ErrorKind::InvalidUrl, ErrorKind::Builder, ErrorKind::Builder, ErrorKind::Builder]
+            [
+                ErrorKind::InvalidUrl,
+                ErrorKind::InvalidUrl,
+                ErrorKind::Builder,
+                ErrorKind::Builder,
+                ErrorKind::Builder
+            ]
         );
         assert_eq!(mock.request_count(), 0);
     }
@@ -1050,7 +1183,10 @@ mod mock {
             assert_eq!(kind.to_string().parse::<BackendKind>().unwrap(), kind);
         }
         assert_eq!("HYPER".parse::<BackendKind>().unwrap(), BackendKind::Hyper);
-        assert_eq!("nope".parse::<BackendKind>().unwrap_err().kind(), ErrorKind::Builder);
+        assert_eq!(
+            "nope".parse::<BackendKind>().unwrap_err().kind(),
+            ErrorKind::Builder
+        );
         let c = Config::from_toml_str("backend = \"ureq\"").unwrap();
         assert_eq!(c.backend, BackendKind::Ureq);
     }
@@ -1069,7 +1205,10 @@ mod mock {
             .bearer_auth("t0ken")
             .build()
             .unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let err = rt.block_on(c.execute(req.clone())).unwrap_err();
         let texts = [
             format!("{config:?}"),
@@ -1080,7 +1219,13 @@ mod mock {
             format!("{:?}", mock.requests()),
         ];
         for t in texts {
-            for secret in ["hunter2", "s3cret", "pa55word", "t0ken", "YWxpY2U6aHVudGVyMg"] {
+            for secret in [
+                "hunter2",
+                "s3cret",
+                "pa55word",
+                "t0ken",
+                "YWxpY2U6aHVudGVyMg",
+            ] {
                 assert!(!t.contains(secret), "{secret} leaked in {t}");
             }
         }

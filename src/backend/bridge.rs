@@ -36,8 +36,8 @@ where
         return Ok(rt.block_on(fut));
     }
     std::thread::scope(|s| {
-        s.spawn(|| rt.block_on(fut))
-            .join()
-            .map_err(|_| Error::new(crate::ErrorKind::Canceled).with_detail("blocking bridge thread panicked"))
+        s.spawn(|| rt.block_on(fut)).join().map_err(|_| {
+            Error::new(crate::ErrorKind::Canceled).with_detail("blocking bridge thread panicked")
+        })
     })
 }

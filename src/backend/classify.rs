@@ -5,7 +5,7 @@
 use std::error::Error as StdError;
 use std::io;
 
-use crate::error::{ErrorKind, TimeoutPhase, chain, chain_mentions, find_io_kind};
+use crate::error::{ErrorKind, TimeoutPhase, chain_mentions, find_io_kind};
 
 /// Where in the exchange an error surfaced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,11 +32,11 @@ impl Stage {
 /// The normalized kind of an error chain met at `stage`.
 pub(crate) fn classify(err: &(dyn StdError + 'static), stage: Stage) -> ErrorKind {
     #[cfg(feature = "rustls")]
-    if chain(err).any(|e| e.is::<rustls::Error>()) {
+    if crate::error::chain(err).any(|e| e.is::<rustls::Error>()) {
         return ErrorKind::Tls;
     }
-    #[cfg(any(feature = "hyper", feature = "reqwest"))]
-    if let Some(h) = chain(err).find_map(|e| e.downcast_ref::<hyper::Error>()) {
+    #[cfg(feature = "hyper")]
+    if let Some(h) = crate::error::chain(err).find_map(|e| e.downcast_ref::<hyper::Error>()) {
         if h.is_parse() || h.is_parse_status() {
             return ErrorKind::Protocol;
         }

@@ -73,7 +73,9 @@ impl Collector {
     }
 
     fn canceled(&self) -> bool {
-        self.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed))
+        self.cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
     }
 }
 
@@ -87,7 +89,9 @@ impl Handler for Collector {
             return Ok(0);
         }
         if self.body.is_empty() && self.body.capacity() == 0 {
-            let hint = super::content_length(&self.headers).unwrap_or(0).min(self.max) as usize;
+            let hint = super::content_length(&self.headers)
+                .unwrap_or(0)
+                .min(self.max) as usize;
             self.body.reserve(hint.max(data.len()));
         }
         self.body.extend_from_slice(data);
@@ -114,7 +118,10 @@ impl Handler for Collector {
             self.headers_done = false;
             return true;
         }
-        let trimmed = line.strip_suffix(b"\r\n").or_else(|| line.strip_suffix(b"\n")).unwrap_or(line);
+        let trimmed = line
+            .strip_suffix(b"\r\n")
+            .or_else(|| line.strip_suffix(b"\n"))
+            .unwrap_or(line);
         if trimmed.is_empty() {
             // Informational heads are followed by the real one.
             self.headers_done = !(100..200).contains(&self.status);
@@ -149,9 +156,13 @@ impl CurlBackend {
             max_idle: config.pool.max_idle_per_host,
             idle_timeout: config.pool.idle_timeout,
         };
-        for path in [&settings.tls.ca_file, &settings.tls.client_cert, &settings.tls.client_key]
-            .into_iter()
-            .flatten()
+        for path in [
+            &settings.tls.ca_file,
+            &settings.tls.client_cert,
+            &settings.tls.client_key,
+        ]
+        .into_iter()
+        .flatten()
         {
             std::fs::metadata(path).map_err(|e| {
                 Error::builder(format!("cannot read {}", path.display())).with_source(e)
@@ -248,7 +259,10 @@ impl Inner {
     fn put_back(&self, mut easy: Easy2<Collector>) {
         easy.get_mut().cancel = None;
         easy.get_mut().body = BytesMut::new();
-        self.pool.lock().unwrap_or_else(|p| p.into_inner()).push(easy);
+        self.pool
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(easy);
     }
 
     fn perform(&self, req: Request, cancel: Option<Arc<AtomicBool>>) -> Result<Response> {
@@ -357,7 +371,11 @@ fn map_error(e: curl::Error, seen: &Collector, proxied: bool) -> Error {
     } else if e.is_couldnt_resolve_host() {
         ErrorKind::Dns
     } else if e.is_couldnt_connect() {
-        if proxied { ErrorKind::Proxy } else { ErrorKind::Connect }
+        if proxied {
+            ErrorKind::Proxy
+        } else {
+            ErrorKind::Connect
+        }
     } else if e.is_ssl_connect_error()
         || e.is_peer_failed_verification()
         || e.is_ssl_certproblem()
@@ -382,7 +400,9 @@ fn map_error(e: curl::Error, seen: &Collector, proxied: bool) -> Error {
     } else {
         ErrorKind::Protocol
     };
-    Error::new(kind).with_backend(BackendKind::Curl).with_source(e)
+    Error::new(kind)
+        .with_backend(BackendKind::Curl)
+        .with_source(e)
 }
 
 /// Sets the cancel flag when the async request future is dropped before the transfer ends.

@@ -23,6 +23,10 @@ type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 /// hyper 1 + hyper-util's pooled client. Cheap to clone (the pool is shared).
 #[derive(Clone)]
 pub struct HyperBackend {
+    inner: std::sync::Arc<Inner>,
+}
+
+struct Inner {
     client: LegacyClient<Connector, Full<Bytes>>,
     limits: Limits,
 }
@@ -65,30 +69,36 @@ impl HyperBackend {
             .set_host(true)
             .http2_only(config.http_version == HttpVersion::Http2);
         Ok(HyperBackend {
-            client: b.build(connector),
-            limits: Limits::new(config),
+            inner: std::sync::Arc::new(Inner {
+                client: b.build(connector),
+                limits: Limits::new(config),
+            }),
         })
     }
 }
 
 impl AsyncTransport for HyperBackend {
     async fn send(&self, req: Request) -> Result<Response> {
-        let deadline = req.deadline_or(self.limits.timeout);
+        let this = &*self.inner;
+        let deadline = req.deadline_or(this.limits.timeout);
         let url = req.uri.clone();
         let mut hreq = http::Request::new(Full::new(req.body));
         *hreq.method_mut() = req.method;
         *hreq.uri_mut() = req.uri;
         *hreq.headers_mut() = req.headers;
         let mut sleep = pin!(tokio::time::sleep_until(deadline));
-        let resp = match race(self.client.request(hreq), sleep.as_mut()).await {
+        let resp = match race(this.client.request(hreq), sleep.as_mut()).await {
             Ok(Ok(resp)) => resp,
             Ok(Err(e)) => return Err(map_error(e, Stage::Headers).with_url(&url)),
             Err(_) => return Err(timeout(Stage::Headers).with_url(&url)),
         };
         let (parts, mut body) = resp.into_parts();
-        let mut buf: BytesMut = self.limits.body_buffer(&parts.headers).map_err(|e| e.with_url(&url).with_backend(BackendKind::Hyper))?;
+        let mut buf: BytesMut = this
+            .limits
+            .body_buffer(&parts.headers)
+            .map_err(|e| e.with_url(&url).with_backend(BackendKind::Hyper))?;
         loop {
-            let frame = match self.limits.read_timeout {
+            let frame = match this.limits.read_timeout {
                 None => race(body.frame(), sleep.as_mut()).await,
                 Some(idle) => {
                     let idle_deadline = tokio::time::Instant::now() + idle;
@@ -105,7 +115,7 @@ impl AsyncTransport for HyperBackend {
                 Ok(Some(Err(e))) => return Err(map_error(e, Stage::Body).with_url(&url)),
                 Ok(Some(Ok(frame))) => {
                     if let Ok(data) = frame.into_data() {
-                        self.limits
+                        this.limits
                             .check_body((buf.len() + data.len()) as u64)
                             .map_err(|e| e.with_url(&url).with_backend(BackendKind::Hyper))?;
                         if buf.is_empty() && buf.capacity() < data.len() {

@@ -23,6 +23,12 @@ use crate::response::Response;
 
 #[cfg(any(feature = "hyper", feature = "reqwest"))]
 mod bridge;
+#[cfg(any(
+    feature = "hyper",
+    feature = "reqwest",
+    feature = "curl",
+    feature = "ureq"
+))]
 pub(crate) mod classify;
 #[cfg(feature = "curl")]
 pub mod curl;
@@ -252,6 +258,12 @@ fn assert_send_future(backend: &Backend, request: Request) {
 
 /// Everything a backend needs from the configuration at request time, resolved once when it is
 /// built.
+#[cfg(any(
+    feature = "hyper",
+    feature = "reqwest",
+    feature = "curl",
+    feature = "ureq"
+))]
 #[derive(Clone, Debug)]
 pub(crate) struct Limits {
     /// `max_response_bytes` (raw bytes read are capped by it too).
@@ -262,6 +274,12 @@ pub(crate) struct Limits {
     pub timeout: std::time::Duration,
 }
 
+#[cfg(any(
+    feature = "hyper",
+    feature = "reqwest",
+    feature = "curl",
+    feature = "ureq"
+))]
 impl Limits {
     pub(crate) fn new(config: &Config) -> Self {
         Limits {
@@ -274,10 +292,12 @@ impl Limits {
     /// Fails with `BodyTooLarge` when `len` bytes exceed the limit.
     pub(crate) fn check_body(&self, len: u64) -> Result<()> {
         if len > self.max_body {
-            Err(Error::new(crate::ErrorKind::BodyTooLarge).with_detail(format!(
-                "body exceeds max_response_bytes ({} bytes)",
-                self.max_body
-            )))
+            Err(
+                Error::new(crate::ErrorKind::BodyTooLarge).with_detail(format!(
+                    "body exceeds max_response_bytes ({} bytes)",
+                    self.max_body
+                )),
+            )
         } else {
             Ok(())
         }
@@ -287,11 +307,19 @@ impl Limits {
     pub(crate) fn body_buffer(&self, headers: &http::HeaderMap) -> Result<bytes::BytesMut> {
         let len = content_length(headers).unwrap_or(0);
         self.check_body(len)?;
-        Ok(bytes::BytesMut::with_capacity(len.min(self.max_body) as usize))
+        Ok(bytes::BytesMut::with_capacity(
+            len.min(self.max_body) as usize
+        ))
     }
 }
 
 /// The `Content-Length` header as a number.
+#[cfg(any(
+    feature = "hyper",
+    feature = "reqwest",
+    feature = "curl",
+    feature = "ureq"
+))]
 pub(crate) fn content_length(headers: &http::HeaderMap) -> Option<u64> {
     headers
         .get(http::header::CONTENT_LENGTH)?

@@ -77,8 +77,11 @@ impl AsyncTransport for ReqwestBackend {
     async fn send(&self, req: Request) -> Result<Response> {
         let deadline = req.deadline_or(self.limits.timeout);
         let url = req.uri;
-        let rurl = reqwest::Url::parse(&url.to_string())
-            .map_err(|e| Error::invalid_url("reqwest cannot parse the URL").with_source(e).with_url(&url))?;
+        let rurl = reqwest::Url::parse(&url.to_string()).map_err(|e| {
+            Error::invalid_url("reqwest cannot parse the URL")
+                .with_source(e)
+                .with_url(&url)
+        })?;
         let mut rreq = reqwest::Request::new(req.method, rurl);
         *rreq.headers_mut() = req.headers;
         if !req.body.is_empty() {
@@ -130,7 +133,11 @@ impl BlockingTransport for ReqwestBackend {
 
 /// Maps a reqwest error met at `stage` to an httpfleet error.
 fn map_error(e: reqwest::Error, stage: Stage) -> Error {
-    let stage = if e.is_connect() { Stage::Connect } else { stage };
+    let stage = if e.is_connect() {
+        Stage::Connect
+    } else {
+        stage
+    };
     let kind = if e.is_builder() {
         ErrorKind::Builder
     } else if e.is_timeout() {

@@ -82,9 +82,10 @@ impl UreqBackend {
                     Some((u, pw)) => format!("http://{u}:{pw}@{}", p.host_port()),
                     None => format!("http://{}", p.host_port()),
                 };
-                Some(ureq::Proxy::new(&with_creds).map_err(|e| {
-                    Error::builder("invalid proxy URL").with_source(e)
-                })?)
+                Some(
+                    ureq::Proxy::new(&with_creds)
+                        .map_err(|e| Error::builder("invalid proxy URL").with_source(e))?,
+                )
             }
             None => None,
         };
@@ -139,9 +140,7 @@ impl Inner {
         let (parts, mut body) = resp.into_parts();
         let max = self.limits.max_body;
         let mut buf = Vec::with_capacity(
-            super::content_length(&parts.headers)
-                .unwrap_or(0)
-                .min(max) as usize,
+            super::content_length(&parts.headers).unwrap_or(0).min(max) as usize,
         );
         body.as_reader()
             .take(max.saturating_add(1))
@@ -202,7 +201,9 @@ impl Inner {
         let kind = match &e {
             ureq::Error::Timeout(t) => match t {
                 T::Resolve | T::Connect => ErrorKind::Timeout(TimeoutPhase::Connect),
-                T::RecvBody | T::PerRead if stage == Stage::Body => ErrorKind::Timeout(TimeoutPhase::Body),
+                T::RecvBody | T::PerRead if stage == Stage::Body => {
+                    ErrorKind::Timeout(TimeoutPhase::Body)
+                }
                 T::RecvBody => ErrorKind::Timeout(TimeoutPhase::Body),
                 _ => stage.timeout(),
             },
@@ -224,11 +225,17 @@ impl Inner {
             ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => ErrorKind::Tls,
             ureq::Error::Io(io) => {
                 let k = classify(io, stage);
-                if self.proxied && k == ErrorKind::Connect { ErrorKind::Proxy } else { k }
+                if self.proxied && k == ErrorKind::Connect {
+                    ErrorKind::Proxy
+                } else {
+                    k
+                }
             }
             other => classify(other, stage),
         };
-        Error::new(kind).with_backend(BackendKind::Ureq).with_source(e)
+        Error::new(kind)
+            .with_backend(BackendKind::Ureq)
+            .with_source(e)
     }
 }
 

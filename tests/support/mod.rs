@@ -135,7 +135,11 @@ impl TestServer {
 
     /// Resets both counters and clears the recorded request list.
     pub fn reset_counters(&self) {
-        let mut v = self.state.requests.lock().unwrap_or_else(|e| e.into_inner());
+        let mut v = self
+            .state
+            .requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         v.clear();
         self.state.requests_seen.store(0, Ordering::SeqCst);
         self.state.connections_accepted.store(0, Ordering::SeqCst);
@@ -143,13 +147,21 @@ impl TestServer {
 
     /// The most recent request that reached the router.
     pub fn last_request(&self) -> Option<SeenRequest> {
-        let v = self.state.requests.lock().unwrap_or_else(|e| e.into_inner());
+        let v = self
+            .state
+            .requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         v.last().cloned()
     }
 
     /// All recorded requests, in arrival order.
     pub fn requests(&self) -> Vec<SeenRequest> {
-        let v = self.state.requests.lock().unwrap_or_else(|e| e.into_inner());
+        let v = self
+            .state
+            .requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         v.clone()
     }
 }
@@ -202,5 +214,7 @@ async fn serve_conn(stream: tokio::net::TcpStream, peer: SocketAddr, state: Arc<
         async move { Ok::<_, std::convert::Infallible>(routes::handle(state, req, peer).await) }
     });
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+    let _ = builder
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
 }

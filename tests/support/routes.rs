@@ -151,12 +151,22 @@ async fn route(ctx: &Ctx) -> Resp {
             StatusCode::OK,
             json!({ "user-agent": ctx.header_str(header::USER_AGENT) }),
         ),
-        ["ip"] => json_resp(StatusCode::OK, json!({ "origin": ctx.peer.ip().to_string() })),
-        ["status", n] => match n.parse::<u16>().ok().and_then(|n| StatusCode::from_u16(n).ok()) {
+        ["ip"] => json_resp(
+            StatusCode::OK,
+            json!({ "origin": ctx.peer.ip().to_string() }),
+        ),
+        ["status", n] => match n
+            .parse::<u16>()
+            .ok()
+            .and_then(|n| StatusCode::from_u16(n).ok())
+        {
             Some(s) if !s.is_informational() => empty(s),
             _ => text(StatusCode::BAD_REQUEST, "invalid status code"),
         },
-        [kind @ ("redirect" | "relative-redirect" | "absolute-redirect"), n] => {
+        [
+            kind @ ("redirect" | "relative-redirect" | "absolute-redirect"),
+            n,
+        ] => {
             let Ok(n) = n.parse::<u64>() else {
                 return text(StatusCode::BAD_REQUEST, "invalid redirect count");
             };
@@ -216,8 +226,10 @@ async fn route(ctx: &Ctx) -> Resp {
             enc.write_all(&raw).unwrap();
             let z = enc.finish().unwrap();
             let mut r = bytes_resp(StatusCode::OK, "application/json", z);
-            r.headers_mut()
-                .insert(header::CONTENT_ENCODING, HeaderValue::from_static("deflate"));
+            r.headers_mut().insert(
+                header::CONTENT_ENCODING,
+                HeaderValue::from_static("deflate"),
+            );
             r
         }
         ["bytes", n] => {
@@ -272,9 +284,10 @@ async fn route(ctx: &Ctx) -> Resp {
                 .status(StatusCode::OK)
                 .header(header::CONTENT_TYPE, "application/json");
             for (k, v) in ctx.query_pairs() {
-                let (Ok(name), Ok(val)) =
-                    (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(&v))
-                else {
+                let (Ok(name), Ok(val)) = (
+                    HeaderName::from_bytes(k.as_bytes()),
+                    HeaderValue::from_str(&v),
+                ) else {
                     return text(StatusCode::BAD_REQUEST, "invalid header in query");
                 };
                 b = b.header(name, val);
@@ -284,7 +297,11 @@ async fn route(ctx: &Ctx) -> Resp {
             b.body(RespBody::full(body)).unwrap()
         }
         ["json"] => json_resp(StatusCode::OK, slideshow()),
-        ["html"] => bytes_resp(StatusCode::OK, "text/html; charset=utf-8", HTML.as_bytes().to_vec()),
+        ["html"] => bytes_resp(
+            StatusCode::OK,
+            "text/html; charset=utf-8",
+            HTML.as_bytes().to_vec(),
+        ),
         ["small"] => bytes_resp(StatusCode::OK, "text/plain", b"Hello, World!".to_vec()),
         ["cookies", "set"] => {
             let mut b = Response::builder()
@@ -427,15 +444,13 @@ fn echo_with_body(ctx: &Ctx) -> Map<String, Value> {
     );
     let parsed: Value = serde_json::from_slice(&ctx.body).unwrap_or(Value::Null);
     obj.insert("json".into(), parsed);
-    let is_form = ctx
-        .header_str(header::CONTENT_TYPE)
-        .is_some_and(|ct| {
-            ct.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
+    let is_form = ctx.header_str(header::CONTENT_TYPE).is_some_and(|ct| {
+        ct.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+    });
     let mut form = Map::new();
     if is_form {
         for (k, v) in form_urlencoded::parse(&ctx.body).into_owned() {
