@@ -11,7 +11,7 @@ use http::{HeaderMap, Method};
 
 use crate::backend::{AsyncTransport, Backend, BackendKind};
 use crate::config::Config;
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::redirect::{Next, Redirects};
 use crate::request::{Request, RequestBuilder, check_headers};
 use crate::response::Response;
@@ -25,6 +25,7 @@ pub(crate) struct Policy {
     decompress: bool,
     max_response_bytes: u64,
     default_headers: HeaderMap,
+    proxied: bool,
 }
 
 impl Policy {
@@ -37,6 +38,7 @@ impl Policy {
             decompress: config.decompress,
             max_response_bytes: config.max_response_bytes,
             default_headers: config.header_map()?,
+            proxied: config.proxy_url()?.is_some(),
         })
     }
 
@@ -62,6 +64,14 @@ impl Policy {
 
     /// Post-processing of the final response.
     pub(crate) fn finish(&self, mut resp: Response) -> Result<Response> {
+        if self.proxied && resp.status == http::StatusCode::PROXY_AUTHENTICATION_REQUIRED {
+            // Every backend reports a refused CONNECT as an error; a plain-http request gets the
+            // proxy's 407 as a response. Both mean the same: the proxy refused the credentials.
+            return Err(Error::new(ErrorKind::Proxy)
+                .with_detail("proxy authentication required (407)")
+                .with_backend(resp.backend)
+                .with_url(&resp.url));
+        }
         if self.decompress {
             crate::decode::decode(&mut resp, self.max_response_bytes)?;
         }

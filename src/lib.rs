@@ -52,6 +52,9 @@
 )]
 
 pub mod backend;
+#[cfg(feature = "cli")]
+#[doc(hidden)]
+pub mod bench;
 pub mod blocking;
 mod client;
 mod config;

@@ -8,94 +8,34 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use httpfleet::{BackendKind, Client, Config, ErrorKind, RequestBuilder, Response, TimeoutPhase};
+use httpfleet::{BackendKind, Client, Config, ErrorKind, Response, TimeoutPhase};
 use serde_json::Value;
 use support::TestServer;
+use support::harness::{Harness, Surface};
 
-/// Which client surface a test drives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Surface {
-    Async,
-    Blocking,
-}
-
-/// One test's fixture: its own server, the backend under test and the surface.
+/// One test's fixture: its own server, and the backend and surface under test.
 pub struct Fx {
     pub server: TestServer,
-    pub kind: BackendKind,
-    pub surface: Surface,
-    rt: tokio::runtime::Runtime,
+    h: Harness,
 }
 
-/// A client of both surfaces over one backend.
-pub struct Session<'f> {
-    fx: &'f Fx,
-    client: Client,
-    blocking: httpfleet::blocking::Client,
+impl std::ops::Deref for Fx {
+    type Target = Harness;
+    fn deref(&self) -> &Harness {
+        &self.h
+    }
 }
 
 impl Fx {
     pub fn new(kind: BackendKind, surface: Surface) -> Self {
         Fx {
             server: TestServer::start(),
-            kind,
-            surface,
-            rt: tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap(),
+            h: Harness::new(kind, surface),
         }
-    }
-
-    /// The default configuration of the tests: this backend, a 10 s deadline.
-    pub fn config(&self) -> Config {
-        Config::default()
-            .backend(self.kind)
-            .timeout(Duration::from_secs(10))
     }
 
     pub fn url(&self, path: &str) -> String {
         self.server.url(path)
-    }
-
-    /// A session over a backend built from `config`.
-    pub fn session(&self, config: &Config) -> httpfleet::Result<Session<'_>> {
-        let client = Client::from_config(config)?;
-        let blocking = httpfleet::blocking::Client::with_backend(client.backend().clone(), config)?;
-        Ok(Session {
-            fx: self,
-            client,
-            blocking,
-        })
-    }
-
-    /// Builds a client from `config` and sends one request built by `build`.
-    pub fn run<F>(&self, config: &Config, build: F) -> httpfleet::Result<Response>
-    where
-        F: for<'a> FnOnce(&'a Client) -> RequestBuilder<'a, Client>,
-    {
-        self.session(config)?.run(build)
-    }
-
-    /// [`Fx::run`] with the default configuration.
-    pub fn go<F>(&self, build: F) -> httpfleet::Result<Response>
-    where
-        F: for<'a> FnOnce(&'a Client) -> RequestBuilder<'a, Client>,
-    {
-        self.run(&self.config(), build)
-    }
-}
-
-impl Session<'_> {
-    pub fn run<F>(&self, build: F) -> httpfleet::Result<Response>
-    where
-        F: for<'a> FnOnce(&'a Client) -> RequestBuilder<'a, Client>,
-    {
-        let req = build(&self.client).build()?;
-        match self.fx.surface {
-            Surface::Async => self.fx.rt.block_on(self.client.execute(req)),
-            Surface::Blocking => self.blocking.execute(req),
-        }
     }
 }
 

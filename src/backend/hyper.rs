@@ -2,23 +2,26 @@
 //! HTTP/2), and httpfleet's own deadline covering the body.
 
 use std::fmt;
-use std::pin::pin;
+use std::future::Future;
+use std::pin::{Pin, pin};
+use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client as LegacyClient;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::client::legacy::connect::proxy::Tunnel;
+use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
 use super::classify::{Stage, classify};
 use super::{AsyncTransport, BackendKind, BlockingTransport, Limits};
-use crate::config::{Config, HttpVersion};
+use crate::config::{Config, HttpVersion, ProxyUrl};
 use crate::deadline::race;
 use crate::error::{Error, Result};
 use crate::request::Request;
 use crate::response::Response;
 
-type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+type Connector = hyper_rustls::HttpsConnector<ProxyAware>;
 
 /// hyper 1 + hyper-util's pooled client. Cheap to clone (the pool is shared).
 #[derive(Clone)]
@@ -29,6 +32,9 @@ pub struct HyperBackend {
 struct Inner {
     client: LegacyClient<Connector, Full<Bytes>>,
     limits: Limits,
+    /// `Proxy-Authorization` for plain-http requests sent to the proxy (never over a tunnel).
+    proxy_authorization: Option<http::HeaderValue>,
+    proxied: bool,
 }
 
 impl fmt::Debug for HyperBackend {
@@ -41,16 +47,17 @@ impl HyperBackend {
     /// Builds the client with every knob of `config` set explicitly.
     pub fn new(config: &Config) -> Result<Self> {
         config.validate()?;
-        if config.proxy_url()?.is_some() {
-            return Err(Error::unsupported(
-                BackendKind::Hyper,
-                "proxies are not supported by the hyper backend yet",
-            ));
-        }
+        let proxy = config.proxy_url()?;
         let mut http = HttpConnector::new();
         http.set_nodelay(true);
         http.set_connect_timeout(Some(config.connect_timeout));
         http.enforce_http(false);
+        let proxy_authorization = proxy.as_ref().and_then(|p| {
+            p.credentials
+                .as_ref()
+                .map(|(u, pw)| crate::url::basic_auth_value(u, pw))
+        });
+        let http = ProxyAware::new(http, proxy.as_ref());
         let tls = crate::tls::client_config(&config.tls, &[])?;
         let builder = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
@@ -72,6 +79,8 @@ impl HyperBackend {
             inner: std::sync::Arc::new(Inner {
                 client: b.build(connector),
                 limits: Limits::new(config),
+                proxied: proxy.is_some(),
+                proxy_authorization,
             }),
         })
     }
@@ -86,10 +95,16 @@ impl AsyncTransport for HyperBackend {
         *hreq.method_mut() = req.method;
         *hreq.uri_mut() = req.uri;
         *hreq.headers_mut() = req.headers;
+        if let Some(auth) = &this.proxy_authorization {
+            if url.scheme_str() == Some("http") {
+                hreq.headers_mut()
+                    .insert(http::header::PROXY_AUTHORIZATION, auth.clone());
+            }
+        }
         let mut sleep = pin!(tokio::time::sleep_until(deadline));
         let resp = match race(this.client.request(hreq), sleep.as_mut()).await {
             Ok(Ok(resp)) => resp,
-            Ok(Err(e)) => return Err(map_error(e, Stage::Headers).with_url(&url)),
+            Ok(Err(e)) => return Err(map_error(e, Stage::Headers, this.proxied).with_url(&url)),
             Err(_) => return Err(timeout(Stage::Headers).with_url(&url)),
         };
         let (parts, mut body) = resp.into_parts();
@@ -112,7 +127,7 @@ impl AsyncTransport for HyperBackend {
             match frame {
                 Err(_) => return Err(timeout(Stage::Body).with_url(&url)),
                 Ok(None) => break,
-                Ok(Some(Err(e))) => return Err(map_error(e, Stage::Body).with_url(&url)),
+                Ok(Some(Err(e))) => return Err(map_error(e, Stage::Body, this.proxied).with_url(&url)),
                 Ok(Some(Ok(frame))) => {
                     if let Ok(data) = frame.into_data() {
                         this.limits
@@ -151,13 +166,151 @@ fn timeout(stage: Stage) -> Error {
 }
 
 /// Maps a hyper or hyper-util error met at `stage` to an httpfleet error.
-fn map_error(e: impl std::error::Error + Send + Sync + 'static, stage: Stage) -> Error {
+fn map_error(
+    e: impl std::error::Error + Send + Sync + 'static,
+    stage: Stage,
+    proxied: bool,
+) -> Error {
     let connect = (&e as &(dyn std::error::Error + 'static))
         .downcast_ref::<hyper_util::client::legacy::Error>()
         .is_some_and(|l| l.is_connect());
     let stage = if connect { Stage::Connect } else { stage };
-    let kind = classify(&e, stage);
+    let via_proxy = crate::error::chain(&e).any(|e| e.is::<ProxyFailure>());
+    let kind = match classify(&e, stage) {
+        crate::ErrorKind::Connect | crate::ErrorKind::Dns if proxied || via_proxy => {
+            crate::ErrorKind::Proxy
+        }
+        _ if via_proxy && stage == Stage::Connect => crate::ErrorKind::Proxy,
+        kind => kind,
+    };
     Error::new(kind)
         .with_backend(BackendKind::Hyper)
         .with_source(e)
+}
+
+/// The TCP layer of the hyper backend: direct, or through an HTTP proxy (absolute-form requests
+/// for `http://`, a `CONNECT` tunnel for `https://`, under TLS added by hyper-rustls).
+#[derive(Clone)]
+struct ProxyAware {
+    http: HttpConnector,
+    proxy: Option<(http::Uri, Tunnel<HttpConnector>)>,
+}
+
+impl ProxyAware {
+    fn new(http: HttpConnector, proxy: Option<&ProxyUrl>) -> Self {
+        let proxy = proxy.map(|p| {
+            let mut tunnel = Tunnel::new(p.uri.clone(), http.clone());
+            if let Some((user, pass)) = &p.credentials {
+                tunnel = tunnel.with_auth(crate::url::basic_auth_value(user, pass));
+            }
+            (p.uri.clone(), tunnel)
+        });
+        ProxyAware { http, proxy }
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl tower_service::Service<http::Uri> for ProxyAware {
+    type Response = Stream;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = std::result::Result<Stream, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<std::result::Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, dst: http::Uri) -> Self::Future {
+        let mut http = self.http.clone();
+        match &self.proxy {
+            None => Box::pin(async move {
+                Ok(Stream {
+                    io: http.call(dst).await?,
+                    proxied: false,
+                })
+            }),
+            Some((proxy_uri, tunnel)) => {
+                let proxy_uri = proxy_uri.clone();
+                let mut tunnel = tunnel.clone();
+                let https = dst.scheme_str() == Some("https");
+                Box::pin(async move {
+                    if https {
+                        let io = tunnel.call(dst).await.map_err(|e| ProxyFailure(e.into()))?;
+                        Ok(Stream { io, proxied: false })
+                    } else {
+                        let io = http.call(proxy_uri).await.map_err(|e| ProxyFailure(e.into()))?;
+                        Ok(Stream { io, proxied: true })
+                    }
+                })
+            }
+        }
+    }
+}
+
+/// A failure to reach or use the proxy.
+#[derive(Debug)]
+struct ProxyFailure(BoxError);
+
+impl std::fmt::Display for ProxyFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "proxy failed: {}", self.0)
+    }
+}
+
+impl std::error::Error for ProxyFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
+/// A TCP stream that knows whether it leads to a proxy (then requests use absolute-form).
+struct Stream {
+    io: TokioIo<tokio::net::TcpStream>,
+    proxied: bool,
+}
+
+impl Connection for Stream {
+    fn connected(&self) -> Connected {
+        self.io.connected().proxy(self.proxied)
+    }
+}
+
+impl hyper::rt::Read for Stream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl hyper::rt::Write for Stream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
 }

@@ -17,6 +17,7 @@ use crate::response::Response;
 pub struct ReqwestBackend {
     client: reqwest::Client,
     limits: Limits,
+    proxied: bool,
 }
 
 impl fmt::Debug for ReqwestBackend {
@@ -52,7 +53,9 @@ impl ReqwestBackend {
             HttpVersion::Http1 => b.http1_only(),
             HttpVersion::Http2 => b.http2_prior_knowledge(),
         };
-        if let Some(proxy) = config.proxy_url()? {
+        let proxy = config.proxy_url()?;
+        let proxied = proxy.is_some();
+        if let Some(proxy) = proxy {
             let mut p = reqwest::Proxy::all(proxy.uri.to_string())
                 .map_err(|e| Error::builder("invalid proxy URL").with_source(e))?;
             if let Some((u, pw)) = &proxy.credentials {
@@ -69,6 +72,7 @@ impl ReqwestBackend {
         Ok(ReqwestBackend {
             client,
             limits: Limits::new(config),
+            proxied,
         })
     }
 }
@@ -92,7 +96,7 @@ impl AsyncTransport for ReqwestBackend {
             .client
             .execute(rreq)
             .await
-            .map_err(|e| map_error(e, Stage::Headers).with_url(&url))?;
+            .map_err(|e| map_error(e, Stage::Headers, self.proxied).with_url(&url))?;
         let status = resp.status();
         let version = resp.version();
         let headers = std::mem::take(resp.headers_mut());
@@ -103,7 +107,7 @@ impl AsyncTransport for ReqwestBackend {
         while let Some(chunk) = resp
             .chunk()
             .await
-            .map_err(|e| map_error(e, Stage::Body).with_url(&url))?
+            .map_err(|e| map_error(e, Stage::Body, self.proxied).with_url(&url))?
         {
             self.limits
                 .check_body((buf.len() + chunk.len()) as u64)
@@ -132,7 +136,7 @@ impl BlockingTransport for ReqwestBackend {
 }
 
 /// Maps a reqwest error met at `stage` to an httpfleet error.
-fn map_error(e: reqwest::Error, stage: Stage) -> Error {
+fn map_error(e: reqwest::Error, stage: Stage, proxied: bool) -> Error {
     let stage = if e.is_connect() {
         Stage::Connect
     } else {
@@ -143,7 +147,12 @@ fn map_error(e: reqwest::Error, stage: Stage) -> Error {
     } else if e.is_timeout() {
         stage.timeout()
     } else {
-        classify(&e, stage)
+        match classify(&e, stage) {
+            ErrorKind::Connect | ErrorKind::Dns if proxied => ErrorKind::Proxy,
+            // reqwest reports a refused CONNECT as a connect error without an io error inside.
+            ErrorKind::Protocol if proxied && stage == Stage::Connect => ErrorKind::Proxy,
+            kind => kind,
+        }
     };
     Error::new(kind)
         .with_backend(BackendKind::Reqwest)

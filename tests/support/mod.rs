@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 mod body;
+pub mod harness;
 mod routes;
 
 use std::net::{SocketAddr, TcpListener as StdTcpListener};

@@ -1,0 +1,528 @@
+//! Interop against real third-party servers on loopback, started by `scripts/interop.sh`
+//! (`scripts/test.sh` starts them, runs the tests and stops them):
+//!
+//! - httpbin (PyPI) under gunicorn,
+//! - nginx terminating TLS (HTTP/2 on) in front of httpbin, with a CA made at setup, plus an
+//!   mTLS server block,
+//! - tinyproxy as a forward proxy, with and without basic auth.
+//!
+//! Every case runs on every backend, async and blocking; where a backend cannot do what a case
+//! asks, the case asserts the `Unsupported` error instead. When `CI` is set and a server is
+//! missing, the suite fails: it never skips in CI.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use http::{StatusCode, Version};
+use httpfleet::{BackendKind, Config, ErrorKind, HttpVersion, Response, TimeoutPhase};
+use serde_json::Value;
+use support::harness::{Harness, Surface};
+
+/// The value of an interop server variable, or `None` (the test is skipped) outside CI.
+fn server(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("{var} is not set: the interop servers are not running (run scripts/test.sh)")
+        }
+        _ => {
+            eprintln!("skipped: {var} is not set (run scripts/test.sh to start the interop servers)");
+            None
+        }
+    }
+}
+
+fn json(resp: &Response) -> Value {
+    resp.json::<Value>().expect("JSON body")
+}
+
+/// Records that `case` is unsupported on `kind`, for the README parity table.
+fn unsupported(case: &str, kind: BackendKind) {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let line = format!("{case} {kind}\n");
+    let _ = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("parity-unsupported.txt"))
+        .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()));
+}
+
+/// A harness plus the interop servers' addresses.
+struct Fx {
+    h: Harness,
+}
+
+impl std::ops::Deref for Fx {
+    type Target = Harness;
+    fn deref(&self) -> &Harness {
+        &self.h
+    }
+}
+
+impl Fx {
+    fn new(kind: BackendKind, surface: Surface) -> Self {
+        Fx {
+            h: Harness::new(kind, surface),
+        }
+    }
+
+    fn tls_config(&self) -> Option<Config> {
+        Some(self.config().tls_ca_file(server("HTTPFLEET_TLS_CA")?))
+    }
+
+    /// HTTP/2 with nginx is expected from every backend but ureq.
+    fn has_http2(&self) -> bool {
+        self.kind != BackendKind::Ureq
+    }
+}
+
+mod case {
+    use super::*;
+
+    // --- httpbin -----------------------------------------------------------------------------
+
+    pub fn httpbin_get_with_args(fx: &Fx) {
+        let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else { return };
+        let resp = fx
+            .go(|c| c.get(format!("{base}/get?a=1")).query(&[("b", "x y")]))
+            .unwrap();
+        let v = json(&resp);
+        assert_eq!(v["args"]["a"], "1");
+        assert_eq!(v["args"]["b"], "x y");
+    }
+
+    pub fn httpbin_headers_echo(fx: &Fx) {
+        let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else { return };
+        let resp = fx
+            .go(|c| c.get(format!("{base}/headers")).header("x-fleet", "1"))
+            .unwrap();
+        let v = json(&resp);
+        assert_eq!(v["headers"]["X-Fleet"], "1");
+        assert_eq!(v["headers"]["User-Agent"], httpfleet::DEFAULT_USER_AGENT);
+    }
+
+    pub fn httpbin_bodies_on_every_method(fx: &Fx) {
+        let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else { return };
+        let payload = serde_json::json!({"symbol": "BTCUSDT", "qty": "0.001"});
+        for method in ["POST", "PUT", "PATCH", "DELETE"] {
+            let path = format!("{base}/{}", method.to_ascii_lowercase());
+            let resp = fx.go(|c| c.request(method, &path).json(&payload)).unwrap();
+            assert_eq!(resp.status(), 200, "{method}");
+            assert_eq!(json(&resp)["json"], payload, "{method}");
+        }
+        let resp = fx
+            .go(|c| c.post(format!("{base}/post")).form(&[("k", "v w")]))
+            .unwrap();
+        assert_eq!(json(&resp)["form"]["k"], "v w");
+        let resp = fx
+            .go(|c| c.post(format!("{base}/post")).body(&b"raw\x01bytes"[..]))
+            .unwrap();
+        assert_eq!(json(&resp)["data"], "raw\u{1}bytes");
+    }
+
+    pub fn httpbin_status_of_every_class(fx: &Fx) {
+        let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else { return };
+        let config = fx.config().max_redirects(0);
+        let s = fx.session(&config).unwrap();
+        for code in [200, 201, 204, 301, 302, 304, 400, 401, 404, 418, 429, 500, 502, 503] {
+            let resp = s.run(|c| c.get(format!("{base}/status/{code}"))).unwrap();
+            assert_eq!(resp.status(), code);
+        }
+    }
+
+    pub fn httpbin_redirect_chains(fx: &Fx) {
+        let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else { return };
+        for route in ["redirect", "relative-redirect", "absolute-redirect"] {
+            let resp = fx.go(|c| c.get(format!("{base}/{route}/3"))).unwrap();
+            assert_eq!(resp.status(), 200, "{route}");
+            assert!(resp.url().path().ends_with("/get"), "{route}: {}", resp.url());
+        }
+        let err = fx
+            .run(&fx.config().max_redirects(2), |c| c.get(format!("{base}/redirect/4")))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Redirect);
+    }
+
+    pub fn httpbin_redirect_to_every_status(fx: &Fx) {
+        let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else { return };
+        let target = format!("{base}/anything");
+        for (status, method) in [
+            ("301", "GET"),
+            ("302", "GET"),
+            ("303", "GET"),
+            ("307", "POST"),
+            ("308", "POST"),
+        ] {
+            let resp = fx
+                .go(|c| {
+                    c.post(format!("{base}/redirect-to"))
+                        .query(&[("url", target.as_str()), ("status_code", status)])
+                        .body("keep")
+                })
+                .unwrap();
+            let v = json(&resp);
+            assert_eq!(v["method"], method, "{status}");
+            let data = if method == "POST" { "keep" } else { "" };
+            assert_eq!(v["data"], data, "{status}");
+        }
+    }
+
+    pub fn httpbin_gzip_and_deflate(fx: &Fx) {
+        let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else { return };
+        let resp = fx.go(|c| c.get(format!("{base}/gzip"))).unwrap();
+        assert_eq!(json(&resp)["gzipped"], true);
+        let resp = fx.go(|c| c.get(format!("{base}/deflate"))).unwrap();
+        assert_eq!(json(&resp)["deflated"], true);
+    }
+
+    pub fn httpbin_basic_auth(fx: &Fx) {
+        let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else { return };
+        let resp = fx
+            .go(|c| c.get(format!("{base}/basic-auth/u/p")).basic_auth("u", "p"))
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(json(&resp)["authenticated"], true);
+        let resp = fx
+            .go(|c| c.get(format!("{base}/basic-auth/u/p")).basic_auth("u", "x"))
+            .unwrap();
+        assert_eq!(resp.status(), 401);
+        let resp = fx
+            .go(|c| c.get(format!("{base}/hidden-basic-auth/u/p")).basic_auth("u", "p"))
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let resp = fx
+            .go(|c| c.get(format!("{base}/hidden-basic-auth/u/p")))
+            .unwrap();
+        assert_eq!(resp.status(), 404);
+    }
+
+    pub fn httpbin_delay_beyond_timeout(fx: &Fx) {
+        let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else { return };
+        let config = fx.config().timeout(Duration::from_millis(700));
+        let start = Instant::now();
+        let err = fx.run(&config, |c| c.get(format!("{base}/delay/3"))).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout(TimeoutPhase::Headers), "{err:?}");
+        assert!(start.elapsed() < Duration::from_millis(2200), "{:?}", start.elapsed());
+    }
+
+    pub fn httpbin_drip_slower_than_deadline(fx: &Fx) {
+        let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else { return };
+        let config = fx.config().timeout(Duration::from_millis(1000));
+        let start = Instant::now();
+        let err = fx
+            .run(&config, |c| {
+                c.get(format!("{base}/drip?duration=4&numbytes=8&code=200&delay=0"))
+            })
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout(TimeoutPhase::Body), "{err:?}");
+        assert!(start.elapsed() < Duration::from_millis(2500), "{:?}", start.elapsed());
+    }
+
+    pub fn httpbin_bytes_and_stream_bytes(fx: &Fx) {
+        let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else { return };
+        let resp = fx.go(|c| c.get(format!("{base}/bytes/4096?seed=7"))).unwrap();
+        assert_eq!(resp.bytes().len(), 4096);
+        let resp = fx
+            .go(|c| c.get(format!("{base}/stream-bytes/50000?seed=7&chunk_size=1000")))
+            .unwrap();
+        assert_eq!(resp.bytes().len(), 50000);
+    }
+
+    pub fn httpbin_response_headers_user_agent_and_head(fx: &Fx) {
+        let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else { return };
+        let resp = fx
+            .go(|c| c.get(format!("{base}/response-headers?x-fleet-a=1&x-fleet-b=2")))
+            .unwrap();
+        assert_eq!(resp.headers()["x-fleet-a"], "1");
+        assert_eq!(resp.headers()["x-fleet-b"], "2");
+        let resp = fx
+            .run(&fx.config().user_agent("ua-test/1"), |c| c.get(format!("{base}/user-agent")))
+            .unwrap();
+        assert_eq!(json(&resp)["user-agent"], "ua-test/1");
+        let resp = fx.go(|c| c.head(format!("{base}/get"))).unwrap();
+        assert_eq!(resp.status(), 200);
+        assert!(resp.bytes().is_empty());
+    }
+
+    // --- nginx (TLS, HTTP/2, mTLS) -------------------------------------------------------------
+
+    pub fn nginx_tls_with_ca_file(fx: &Fx) {
+        let (Some(url), Some(config)) = (server("HTTPFLEET_NGINX_URL"), fx.tls_config()) else {
+            return;
+        };
+        let resp = fx.run(&config, |c| c.get(format!("{url}/get"))).unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(json(&resp)["headers"]["User-Agent"], httpfleet::DEFAULT_USER_AGENT);
+    }
+
+    pub fn nginx_http2_negotiated(fx: &Fx) {
+        let (Some(url), Some(config)) = (server("HTTPFLEET_NGINX_URL"), fx.tls_config()) else {
+            return;
+        };
+        let auto = fx.run(&config, |c| c.get(format!("{url}/get"))).unwrap();
+        let h2 = fx.run(&config.clone().http_version(HttpVersion::Http2), |c| {
+            c.get(format!("{url}/get"))
+        });
+        if fx.has_http2() {
+            assert_eq!(auto.version(), Version::HTTP_2);
+            assert_eq!(h2.unwrap().version(), Version::HTTP_2);
+        } else {
+            assert_eq!(auto.version(), Version::HTTP_11);
+            assert_eq!(h2.unwrap_err().kind(), ErrorKind::Unsupported);
+            unsupported("nginx_http2_negotiated", fx.kind);
+        }
+        let h1 = fx
+            .run(&config.http_version(HttpVersion::Http1), |c| c.get(format!("{url}/get")))
+            .unwrap();
+        assert_eq!(h1.version(), Version::HTTP_11);
+    }
+
+    pub fn nginx_default_roots_refuse_private_ca(fx: &Fx) {
+        let Some(url) = server("HTTPFLEET_NGINX_URL") else { return };
+        let err = fx.go(|c| c.get(format!("{url}/get"))).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Tls, "{err:?}");
+        assert!(!err.is_retryable());
+    }
+
+    pub fn nginx_hostname_mismatch_is_tls_error(fx: &Fx) {
+        let (Some(url), Some(config)) = (server("HTTPFLEET_NGINX_IP_URL"), fx.tls_config()) else {
+            return;
+        };
+        let err = fx.run(&config, |c| c.get(format!("{url}/get"))).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Tls, "{err:?}");
+    }
+
+    pub fn nginx_verify_off_accepts_anything(fx: &Fx) {
+        let Some(url) = server("HTTPFLEET_NGINX_IP_URL") else { return };
+        let resp = fx
+            .run(&fx.config().tls_verify(false), |c| c.get(format!("{url}/get")))
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+
+    pub fn nginx_mtls_accepts_client_certificate(fx: &Fx) {
+        let (Some(url), Some(config), Some(cert), Some(key)) = (
+            server("HTTPFLEET_NGINX_MTLS_URL"),
+            fx.tls_config(),
+            server("HTTPFLEET_TLS_CLIENT_CERT"),
+            server("HTTPFLEET_TLS_CLIENT_KEY"),
+        ) else {
+            return;
+        };
+        let resp = fx
+            .run(&config.tls_client_identity(cert, key), |c| c.get(format!("{url}/get")))
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+
+    pub fn nginx_mtls_rejects_missing_certificate(fx: &Fx) {
+        let (Some(url), Some(config)) = (server("HTTPFLEET_NGINX_MTLS_URL"), fx.tls_config())
+        else {
+            return;
+        };
+        let resp = fx.run(&config, |c| c.get(format!("{url}/get"))).unwrap();
+        // nginx completes the handshake and answers 400 "No required SSL certificate was sent".
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    }
+
+    // --- tinyproxy -------------------------------------------------------------------------------
+
+    pub fn proxy_plain_http(fx: &Fx) {
+        let (Some(proxy), Some(base)) = (server("HTTPFLEET_PROXY_URL"), server("HTTPFLEET_HTTPBIN_URL"))
+        else {
+            return;
+        };
+        let resp = fx
+            .run(&fx.config().proxy(proxy), |c| c.get(format!("{base}/headers")))
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        // tinyproxy marks what it forwarded.
+        assert!(json(&resp)["headers"]["X-Tinyproxy"].is_string(), "{}", json(&resp));
+    }
+
+    pub fn proxy_https_through_connect(fx: &Fx) {
+        let (Some(proxy), Some(url), Some(config)) = (
+            server("HTTPFLEET_PROXY_URL"),
+            server("HTTPFLEET_NGINX_URL"),
+            fx.tls_config(),
+        ) else {
+            return;
+        };
+        let resp = fx
+            .run(&config.proxy(proxy), |c| c.get(format!("{url}/headers")))
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        // Tunnelled: the proxy cannot add headers inside TLS.
+        assert!(json(&resp)["headers"]["X-Tinyproxy"].is_null());
+    }
+
+    pub fn proxy_with_credentials(fx: &Fx) {
+        let (Some(proxy), Some(base), Some(url), Some(config)) = (
+            server("HTTPFLEET_PROXY_AUTH_URL"),
+            server("HTTPFLEET_HTTPBIN_URL"),
+            server("HTTPFLEET_NGINX_URL"),
+            fx.tls_config(),
+        ) else {
+            return;
+        };
+        let config = config.proxy(proxy);
+        let resp = fx.run(&config, |c| c.get(format!("{base}/headers"))).unwrap();
+        assert_eq!(resp.status(), 200);
+        let v = json(&resp);
+        assert!(v["headers"]["Proxy-Authorization"].is_null(), "credentials reached the origin: {v}");
+        let resp = fx.run(&config, |c| c.get(format!("{url}/headers"))).unwrap();
+        assert_eq!(resp.status(), 200);
+        assert!(json(&resp)["headers"]["Proxy-Authorization"].is_null());
+    }
+
+    pub fn proxy_wrong_password_is_proxy_error(fx: &Fx) {
+        let (Some(proxy), Some(base), Some(url), Some(config)) = (
+            server("HTTPFLEET_PROXY_AUTH_WRONG_URL"),
+            server("HTTPFLEET_HTTPBIN_URL"),
+            server("HTTPFLEET_NGINX_URL"),
+            fx.tls_config(),
+        ) else {
+            return;
+        };
+        let config = config.proxy(proxy);
+        let err = fx.run(&config, |c| c.get(format!("{base}/get"))).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Proxy, "http: {err:?}");
+        let err = fx.run(&config, |c| c.get(format!("{url}/get"))).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Proxy, "https: {err:?}");
+        for text in [format!("{err}"), format!("{err:?}")] {
+            assert!(!text.contains("wrong"), "proxy password leaked: {text}");
+        }
+    }
+
+    pub fn proxy_dead_is_proxy_error(fx: &Fx) {
+        let (Some(base), Some(url), Some(config)) = (
+            server("HTTPFLEET_HTTPBIN_URL"),
+            server("HTTPFLEET_NGINX_URL"),
+            fx.tls_config(),
+        ) else {
+            return;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = config.proxy(format!("http://127.0.0.1:{port}"));
+        let err = fx.run(&config, |c| c.get(format!("{base}/get"))).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Proxy, "http: {err:?}");
+        let err = fx.run(&config, |c| c.get(format!("{url}/get"))).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Proxy, "https: {err:?}");
+    }
+}
+
+macro_rules! interop {
+    ($($(#[$meta:meta])* $module:ident => $kind:expr;)*) => {
+        $(
+            $(#[$meta])*
+            mod $module {
+                use super::*;
+                interop!(@surface async_surface, $kind, Surface::Async);
+                interop!(@surface blocking_surface, $kind, Surface::Blocking);
+            }
+        )*
+    };
+    (@surface $surface_mod:ident, $kind:expr, $surface:expr) => {
+        mod $surface_mod {
+            use super::*;
+            interop!(@tests $kind, $surface;
+                httpbin_get_with_args, httpbin_headers_echo, httpbin_bodies_on_every_method,
+                httpbin_status_of_every_class, httpbin_redirect_chains,
+                httpbin_redirect_to_every_status, httpbin_gzip_and_deflate, httpbin_basic_auth,
+                httpbin_delay_beyond_timeout, httpbin_drip_slower_than_deadline,
+                httpbin_bytes_and_stream_bytes, httpbin_response_headers_user_agent_and_head,
+                nginx_tls_with_ca_file, nginx_http2_negotiated,
+                nginx_default_roots_refuse_private_ca, nginx_hostname_mismatch_is_tls_error,
+                nginx_verify_off_accepts_anything, nginx_mtls_accepts_client_certificate,
+                nginx_mtls_rejects_missing_certificate,
+                proxy_plain_http, proxy_https_through_connect, proxy_with_credentials,
+                proxy_wrong_password_is_proxy_error, proxy_dead_is_proxy_error,
+            );
+        }
+    };
+    (@tests $kind:expr, $surface:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                case::$name(&Fx::new($kind, $surface));
+            }
+        )*
+    };
+}
+
+interop! {
+    #[cfg(feature = "hyper")]
+    hyper => BackendKind::Hyper;
+    #[cfg(feature = "reqwest")]
+    reqwest => BackendKind::Reqwest;
+    #[cfg(feature = "curl")]
+    curl => BackendKind::Curl;
+    #[cfg(feature = "ureq")]
+    ureq => BackendKind::Ureq;
+}
+
+/// Blocking calls made from inside a tokio runtime work on every backend (reqwest's own
+/// blocking client panics there: reqwest issue 1017).
+mod blocking_inside_runtime {
+    use super::*;
+
+    fn check(kind: BackendKind) {
+        let server = support::TestServer::start();
+        let client = httpfleet::blocking::Client::from_config(&Config::default().backend(kind)).unwrap();
+        let url = server.url("/small");
+        for flavor in ["current_thread", "multi_thread"] {
+            let rt = match flavor {
+                "current_thread" => tokio::runtime::Builder::new_current_thread(),
+                _ => tokio::runtime::Builder::new_multi_thread(),
+            }
+            .enable_all()
+            .build()
+            .unwrap();
+            let resp = rt.block_on(async { client.get(&url).send() }).unwrap();
+            assert_eq!(resp.text().unwrap(), "Hello, World!", "{kind} in {flavor}");
+        }
+    }
+
+    #[cfg(feature = "hyper")]
+    #[test]
+    fn hyper() {
+        check(BackendKind::Hyper);
+    }
+
+    #[cfg(feature = "reqwest")]
+    #[test]
+    fn reqwest() {
+        check(BackendKind::Reqwest);
+    }
+
+    #[cfg(feature = "curl")]
+    #[test]
+    fn curl() {
+        check(BackendKind::Curl);
+    }
+
+    #[cfg(feature = "ureq")]
+    #[test]
+    fn ureq() {
+        check(BackendKind::Ureq);
+    }
+
+    #[test]
+    fn mock() {
+        check_mock();
+    }
+
+    fn check_mock() {
+        let mock = httpfleet::backend::MockBackend::new();
+        let client = httpfleet::blocking::Client::new(httpfleet::Backend::from(mock.clone()));
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let resp = rt.block_on(async { client.get("http://mock.test/").send() }).unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(mock.request_count(), 1);
+    }
+}
