@@ -1,9 +1,10 @@
-//! Runs an async backend's exchange from blocking code, on a private runtime.
+//! Runs an async backend's exchange from blocking code, on a private current-thread runtime.
 //!
-//! Outside any tokio runtime the future runs on the caller's thread (`block_on`) while the private
-//! runtime's worker drives I/O and the backend's connection tasks. Inside a runtime, where
-//! `block_on` would panic, the future runs on a scoped helper thread instead: the call works, it
-//! only costs a thread.
+//! Outside any tokio runtime the calling thread itself drives the exchange, the I/O driver and
+//! the backend's connection tasks (`block_on`): no thread hop, no channel. Several threads may
+//! call at once; tokio hands the driver from one to the next. Inside a runtime, where `block_on`
+//! would panic, the future runs on a scoped helper thread instead: the call works, it only costs
+//! a thread.
 
 use std::future::Future;
 use std::sync::OnceLock;
@@ -15,9 +16,7 @@ use crate::error::{Error, Result};
 fn runtime() -> Result<&'static Runtime> {
     static RT: OnceLock<std::io::Result<Runtime>> = OnceLock::new();
     RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("httpfleet-blocking")
+        tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
     })

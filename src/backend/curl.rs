@@ -386,6 +386,9 @@ fn map_error(e: curl::Error, seen: &Collector, proxied: bool) -> Error {
         || e.is_use_ssl_failed()
     {
         ErrorKind::Tls
+    } else if proxied && (desc.contains("connect tunnel failed") || desc.contains("proxy")) {
+        // The proxy refused the CONNECT (407, 401, 403, 5xx) or broke the tunnel.
+        ErrorKind::Proxy
     } else if e.code() == 97 {
         // CURLE_PROXY (libcurl 7.73+): the proxy handshake failed.
         ErrorKind::Proxy
