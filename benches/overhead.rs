@@ -23,7 +23,8 @@ fn main() {
     divan::main();
 }
 
-static SERVER: LazyLock<BenchServer> = LazyLock::new(|| BenchServer::start(1).expect("bench server"));
+static SERVER: LazyLock<BenchServer> =
+    LazyLock::new(|| BenchServer::start(1).expect("bench server"));
 static RT: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -101,7 +102,9 @@ mod hyper {
     fn httpfleet(b: Bencher) {
         let client = Client::from_config(&config(BackendKind::Hyper)).unwrap();
         let url = url();
-        b.bench_local(|| RT.block_on(async { check(client.get(&url).send().await.unwrap().bytes()) }));
+        b.bench_local(|| {
+            RT.block_on(async { check(client.get(&url).send().await.unwrap().bytes()) })
+        });
     }
 
     #[divan::bench]
@@ -155,12 +158,15 @@ mod reqwest {
     fn httpfleet(b: Bencher) {
         let client = Client::from_config(&config(BackendKind::Reqwest)).unwrap();
         let url = url();
-        b.bench_local(|| RT.block_on(async { check(client.get(&url).send().await.unwrap().bytes()) }));
+        b.bench_local(|| {
+            RT.block_on(async { check(client.get(&url).send().await.unwrap().bytes()) })
+        });
     }
 
     #[divan::bench]
     fn httpfleet_blocking(b: Bencher) {
-        let client = httpfleet::blocking::Client::from_config(&config(BackendKind::Reqwest)).unwrap();
+        let client =
+            httpfleet::blocking::Client::from_config(&config(BackendKind::Reqwest)).unwrap();
         let url = url();
         b.bench_local(|| check(client.get(&url).send().unwrap().bytes()));
     }
@@ -234,7 +240,9 @@ mod curl {
     fn httpfleet(b: Bencher) {
         let client = Client::from_config(&config(BackendKind::Curl)).unwrap();
         let url = url();
-        b.bench_local(|| RT.block_on(async { check(client.get(&url).send().await.unwrap().bytes()) }));
+        b.bench_local(|| {
+            RT.block_on(async { check(client.get(&url).send().await.unwrap().bytes()) })
+        });
     }
 
     #[divan::bench]
@@ -287,7 +295,9 @@ mod ureq {
     fn httpfleet(b: Bencher) {
         let client = Client::from_config(&config(BackendKind::Ureq)).unwrap();
         let url = url();
-        b.bench_local(|| RT.block_on(async { check(client.get(&url).send().await.unwrap().bytes()) }));
+        b.bench_local(|| {
+            RT.block_on(async { check(client.get(&url).send().await.unwrap().bytes()) })
+        });
     }
 
     #[divan::bench]

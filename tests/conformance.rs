@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use httpfleet::{BackendKind, Client, Config, ErrorKind, Response, TimeoutPhase};
 use serde_json::Value;
 use support::TestServer;
-use support::harness::{Harness, Surface};
+use support::harness::{Harness, Surface, unsupported};
 
 /// One test's fixture: its own server, and the backend and surface under test.
 pub struct Fx {
@@ -751,6 +751,7 @@ mod behaviour {
                 assert_eq!(err.kind(), ErrorKind::Unsupported);
                 assert_eq!(err.backend(), Some(BackendKind::Ureq));
                 nothing_sent(fx, err, ErrorKind::Unsupported);
+                unsupported("http2_requirement_is_honoured_or_refused", fx.kind);
             }
             _ => {
                 // Prior knowledge over plain TCP: the test server speaks h2c.

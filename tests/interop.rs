@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use http::{StatusCode, Version};
 use httpfleet::{BackendKind, Config, ErrorKind, HttpVersion, Response, TimeoutPhase};
 use serde_json::Value;
-use support::harness::{Harness, Surface};
+use support::harness::{Harness, Surface, unsupported};
 
 /// The value of an interop server variable, or `None` (the test is skipped) outside CI.
 fn server(var: &str) -> Option<String> {
@@ -27,7 +27,9 @@ fn server(var: &str) -> Option<String> {
             panic!("{var} is not set: the interop servers are not running (run scripts/test.sh)")
         }
         _ => {
-            eprintln!("skipped: {var} is not set (run scripts/test.sh to start the interop servers)");
+            eprintln!(
+                "skipped: {var} is not set (run scripts/test.sh to start the interop servers)"
+            );
             None
         }
     }
@@ -35,17 +37,6 @@ fn server(var: &str) -> Option<String> {
 
 fn json(resp: &Response) -> Value {
     resp.json::<Value>().expect("JSON body")
-}
-
-/// Records that `case` is unsupported on `kind`, for the README parity table.
-fn unsupported(case: &str, kind: BackendKind) {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
-    let line = format!("{case} {kind}\n");
-    let _ = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("parity-unsupported.txt"))
-        .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()));
 }
 
 /// A harness plus the interop servers' addresses.
@@ -83,7 +74,9 @@ mod case {
     // --- httpbin -----------------------------------------------------------------------------
 
     pub fn httpbin_get_with_args(fx: &Fx) {
-        let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else { return };
+        let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else {
+            return;
+        };
         let resp = fx
             .go(|c| c.get(format!("{base}/get?a=1")).query(&[("b", "x y")]))
             .unwrap();
@@ -93,7 +86,9 @@ mod case {
     }
 
     pub fn httpbin_headers_echo(fx: &Fx) {
-        let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else { return };
+        let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else {
+            return;
+        };
         let resp = fx
             .go(|c| c.get(format!("{base}/headers")).header("x-fleet", "1"))
             .unwrap();
@@ -103,7 +98,9 @@ mod case {
     }
 
     pub fn httpbin_bodies_on_every_method(fx: &Fx) {
-        let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else { return };
+        let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else {
+            return;
+        };
         let payload = serde_json::json!({"symbol": "BTCUSDT", "qty": "0.001"});
         for method in ["POST", "PUT", "PATCH", "DELETE"] {
             let path = format!("{base}/{}", method.to_ascii_lowercase());
@@ -122,30 +119,44 @@ mod case {
     }
 
     pub fn httpbin_status_of_every_class(fx: &Fx) {
-        let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else { return };
+        let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else {
+            return;
+        };
         let config = fx.config().max_redirects(0);
         let s = fx.session(&config).unwrap();
-        for code in [200, 201, 204, 301, 302, 304, 400, 401, 404, 418, 429, 500, 502, 503] {
+        for code in [
+            200, 201, 204, 301, 302, 304, 400, 401, 404, 418, 429, 500, 502, 503,
+        ] {
             let resp = s.run(|c| c.get(format!("{base}/status/{code}"))).unwrap();
             assert_eq!(resp.status(), code);
         }
     }
 
     pub fn httpbin_redirect_chains(fx: &Fx) {
-        let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else { return };
+        let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else {
+            return;
+        };
         for route in ["redirect", "relative-redirect", "absolute-redirect"] {
             let resp = fx.go(|c| c.get(format!("{base}/{route}/3"))).unwrap();
             assert_eq!(resp.status(), 200, "{route}");
-            assert!(resp.url().path().ends_with("/get"), "{route}: {}", resp.url());
+            assert!(
+                resp.url().path().ends_with("/get"),
+                "{route}: {}",
+                resp.url()
+            );
         }
         let err = fx
-            .run(&fx.config().max_redirects(2), |c| c.get(format!("{base}/redirect/4")))
+            .run(&fx.config().max_redirects(2), |c| {
+                c.get(format!("{base}/redirect/4"))
+            })
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Redirect);
     }
 
     pub fn httpbin_redirect_to_every_status(fx: &Fx) {
-        let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else { return };
+        let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else {
+            return;
+        };
         let target = format!("{base}/anything");
         for (status, method) in [
             ("301", "GET"),
@@ -169,7 +180,9 @@ mod case {
     }
 
     pub fn httpbin_gzip_and_deflate(fx: &Fx) {
-        let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else { return };
+        let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else {
+            return;
+        };
         let resp = fx.go(|c| c.get(format!("{base}/gzip"))).unwrap();
         assert_eq!(json(&resp)["gzipped"], true);
         let resp = fx.go(|c| c.get(format!("{base}/deflate"))).unwrap();
@@ -177,7 +190,9 @@ mod case {
     }
 
     pub fn httpbin_basic_auth(fx: &Fx) {
-        let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else { return };
+        let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else {
+            return;
+        };
         let resp = fx
             .go(|c| c.get(format!("{base}/basic-auth/u/p")).basic_auth("u", "p"))
             .unwrap();
@@ -188,7 +203,10 @@ mod case {
             .unwrap();
         assert_eq!(resp.status(), 401);
         let resp = fx
-            .go(|c| c.get(format!("{base}/hidden-basic-auth/u/p")).basic_auth("u", "p"))
+            .go(|c| {
+                c.get(format!("{base}/hidden-basic-auth/u/p"))
+                    .basic_auth("u", "p")
+            })
             .unwrap();
         assert_eq!(resp.status(), 200);
         let resp = fx
@@ -198,30 +216,58 @@ mod case {
     }
 
     pub fn httpbin_delay_beyond_timeout(fx: &Fx) {
-        let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else { return };
+        let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else {
+            return;
+        };
         let config = fx.config().timeout(Duration::from_millis(700));
         let start = Instant::now();
-        let err = fx.run(&config, |c| c.get(format!("{base}/delay/3"))).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Timeout(TimeoutPhase::Headers), "{err:?}");
-        assert!(start.elapsed() < Duration::from_millis(2200), "{:?}", start.elapsed());
+        let err = fx
+            .run(&config, |c| c.get(format!("{base}/delay/3")))
+            .unwrap_err();
+        assert_eq!(
+            err.kind(),
+            ErrorKind::Timeout(TimeoutPhase::Headers),
+            "{err:?}"
+        );
+        assert!(
+            start.elapsed() < Duration::from_millis(2200),
+            "{:?}",
+            start.elapsed()
+        );
     }
 
     pub fn httpbin_drip_slower_than_deadline(fx: &Fx) {
-        let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else { return };
+        let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else {
+            return;
+        };
         let config = fx.config().timeout(Duration::from_millis(1000));
         let start = Instant::now();
         let err = fx
             .run(&config, |c| {
-                c.get(format!("{base}/drip?duration=4&numbytes=8&code=200&delay=0"))
+                c.get(format!(
+                    "{base}/drip?duration=4&numbytes=8&code=200&delay=0"
+                ))
             })
             .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Timeout(TimeoutPhase::Body), "{err:?}");
-        assert!(start.elapsed() < Duration::from_millis(2500), "{:?}", start.elapsed());
+        assert_eq!(
+            err.kind(),
+            ErrorKind::Timeout(TimeoutPhase::Body),
+            "{err:?}"
+        );
+        assert!(
+            start.elapsed() < Duration::from_millis(2500),
+            "{:?}",
+            start.elapsed()
+        );
     }
 
     pub fn httpbin_bytes_and_stream_bytes(fx: &Fx) {
-        let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else { return };
-        let resp = fx.go(|c| c.get(format!("{base}/bytes/4096?seed=7"))).unwrap();
+        let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else {
+            return;
+        };
+        let resp = fx
+            .go(|c| c.get(format!("{base}/bytes/4096?seed=7")))
+            .unwrap();
         assert_eq!(resp.bytes().len(), 4096);
         let resp = fx
             .go(|c| c.get(format!("{base}/stream-bytes/50000?seed=7&chunk_size=1000")))
@@ -230,14 +276,18 @@ mod case {
     }
 
     pub fn httpbin_response_headers_user_agent_and_head(fx: &Fx) {
-        let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else { return };
+        let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else {
+            return;
+        };
         let resp = fx
             .go(|c| c.get(format!("{base}/response-headers?x-fleet-a=1&x-fleet-b=2")))
             .unwrap();
         assert_eq!(resp.headers()["x-fleet-a"], "1");
         assert_eq!(resp.headers()["x-fleet-b"], "2");
         let resp = fx
-            .run(&fx.config().user_agent("ua-test/1"), |c| c.get(format!("{base}/user-agent")))
+            .run(&fx.config().user_agent("ua-test/1"), |c| {
+                c.get(format!("{base}/user-agent"))
+            })
             .unwrap();
         assert_eq!(json(&resp)["user-agent"], "ua-test/1");
         let resp = fx.go(|c| c.head(format!("{base}/get"))).unwrap();
@@ -253,7 +303,10 @@ mod case {
         };
         let resp = fx.run(&config, |c| c.get(format!("{url}/get"))).unwrap();
         assert_eq!(resp.status(), 200);
-        assert_eq!(json(&resp)["headers"]["User-Agent"], httpfleet::DEFAULT_USER_AGENT);
+        assert_eq!(
+            json(&resp)["headers"]["User-Agent"],
+            httpfleet::DEFAULT_USER_AGENT
+        );
     }
 
     pub fn nginx_http2_negotiated(fx: &Fx) {
@@ -273,13 +326,17 @@ mod case {
             unsupported("nginx_http2_negotiated", fx.kind);
         }
         let h1 = fx
-            .run(&config.http_version(HttpVersion::Http1), |c| c.get(format!("{url}/get")))
+            .run(&config.http_version(HttpVersion::Http1), |c| {
+                c.get(format!("{url}/get"))
+            })
             .unwrap();
         assert_eq!(h1.version(), Version::HTTP_11);
     }
 
     pub fn nginx_default_roots_refuse_private_ca(fx: &Fx) {
-        let Some(url) = server("HTTPFLEET_NGINX_URL") else { return };
+        let Some(url) = server("HTTPFLEET_NGINX_URL") else {
+            return;
+        };
         let err = fx.go(|c| c.get(format!("{url}/get"))).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Tls, "{err:?}");
         assert!(!err.is_retryable());
@@ -289,14 +346,20 @@ mod case {
         let (Some(url), Some(config)) = (server("HTTPFLEET_NGINX_IP_URL"), fx.tls_config()) else {
             return;
         };
-        let err = fx.run(&config, |c| c.get(format!("{url}/get"))).unwrap_err();
+        let err = fx
+            .run(&config, |c| c.get(format!("{url}/get")))
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Tls, "{err:?}");
     }
 
     pub fn nginx_verify_off_accepts_anything(fx: &Fx) {
-        let Some(url) = server("HTTPFLEET_NGINX_IP_URL") else { return };
+        let Some(url) = server("HTTPFLEET_NGINX_IP_URL") else {
+            return;
+        };
         let resp = fx
-            .run(&fx.config().tls_verify(false), |c| c.get(format!("{url}/get")))
+            .run(&fx.config().tls_verify(false), |c| {
+                c.get(format!("{url}/get"))
+            })
             .unwrap();
         assert_eq!(resp.status(), 200);
     }
@@ -311,7 +374,9 @@ mod case {
             return;
         };
         let resp = fx
-            .run(&config.tls_client_identity(cert, key), |c| c.get(format!("{url}/get")))
+            .run(&config.tls_client_identity(cert, key), |c| {
+                c.get(format!("{url}/get"))
+            })
             .unwrap();
         assert_eq!(resp.status(), 200);
     }
@@ -329,12 +394,16 @@ mod case {
     // --- tinyproxy -------------------------------------------------------------------------------
 
     pub fn proxy_plain_http(fx: &Fx) {
-        let (Some(proxy), Some(base)) = (server("HTTPFLEET_PROXY_URL"), server("HTTPFLEET_HTTPBIN_URL"))
-        else {
+        let (Some(proxy), Some(base)) = (
+            server("HTTPFLEET_PROXY_URL"),
+            server("HTTPFLEET_HTTPBIN_URL"),
+        ) else {
             return;
         };
         let resp = fx
-            .run(&fx.config().proxy(proxy), |c| c.get(format!("{base}/headers")))
+            .run(&fx.config().proxy(proxy), |c| {
+                c.get(format!("{base}/headers"))
+            })
             .unwrap();
         assert_eq!(resp.status(), 200);
         let forwarded = json(&resp)["headers"]["X-Tinyproxy"].is_string();
@@ -373,11 +442,18 @@ mod case {
             return;
         };
         let config = config.proxy(proxy);
-        let resp = fx.run(&config, |c| c.get(format!("{base}/headers"))).unwrap();
+        let resp = fx
+            .run(&config, |c| c.get(format!("{base}/headers")))
+            .unwrap();
         assert_eq!(resp.status(), 200);
         let v = json(&resp);
-        assert!(v["headers"]["Proxy-Authorization"].is_null(), "credentials reached the origin: {v}");
-        let resp = fx.run(&config, |c| c.get(format!("{url}/headers"))).unwrap();
+        assert!(
+            v["headers"]["Proxy-Authorization"].is_null(),
+            "credentials reached the origin: {v}"
+        );
+        let resp = fx
+            .run(&config, |c| c.get(format!("{url}/headers")))
+            .unwrap();
         assert_eq!(resp.status(), 200);
         assert!(json(&resp)["headers"]["Proxy-Authorization"].is_null());
     }
@@ -394,9 +470,13 @@ mod case {
         let bare = proxy.replace("fleet:s3cret-proxy@", "");
         let config = config.proxy(bare);
         // Plain http: tinyproxy answers 407; https: it refuses the CONNECT with 407.
-        let err = fx.run(&config, |c| c.get(format!("{base}/get"))).unwrap_err();
+        let err = fx
+            .run(&config, |c| c.get(format!("{base}/get")))
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Proxy, "http: {err:?}");
-        let err = fx.run(&config, |c| c.get(format!("{url}/get"))).unwrap_err();
+        let err = fx
+            .run(&config, |c| c.get(format!("{url}/get")))
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Proxy, "https: {err:?}");
     }
 
@@ -419,10 +499,17 @@ mod case {
         } else {
             let resp = plain.unwrap();
             assert_eq!(resp.status(), 401);
-            assert!(resp.headers()["server"].to_str().unwrap().starts_with("tinyproxy"));
+            assert!(
+                resp.headers()["server"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("tinyproxy")
+            );
         }
         // A refused CONNECT is an error everywhere.
-        let err = fx.run(&config, |c| c.get(format!("{url}/get"))).unwrap_err();
+        let err = fx
+            .run(&config, |c| c.get(format!("{url}/get")))
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Proxy, "https: {err:?}");
         for text in [format!("{err}"), format!("{err:?}")] {
             assert!(!text.contains("wrong"), "proxy password leaked: {text}");
@@ -443,9 +530,13 @@ mod case {
             .unwrap()
             .port();
         let config = config.proxy(format!("http://127.0.0.1:{port}"));
-        let err = fx.run(&config, |c| c.get(format!("{base}/get"))).unwrap_err();
+        let err = fx
+            .run(&config, |c| c.get(format!("{base}/get")))
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Proxy, "http: {err:?}");
-        let err = fx.run(&config, |c| c.get(format!("{url}/get"))).unwrap_err();
+        let err = fx
+            .run(&config, |c| c.get(format!("{url}/get")))
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Proxy, "https: {err:?}");
     }
 }
@@ -508,7 +599,8 @@ mod blocking_inside_runtime {
 
     fn check(kind: BackendKind) {
         let server = support::TestServer::start();
-        let client = httpfleet::blocking::Client::from_config(&Config::default().backend(kind)).unwrap();
+        let client =
+            httpfleet::blocking::Client::from_config(&Config::default().backend(kind)).unwrap();
         let url = server.url("/small");
         for flavor in ["current_thread", "multi_thread"] {
             let rt = match flavor {
@@ -555,8 +647,13 @@ mod blocking_inside_runtime {
     fn check_mock() {
         let mock = httpfleet::backend::MockBackend::new();
         let client = httpfleet::blocking::Client::new(httpfleet::Backend::from(mock.clone()));
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let resp = rt.block_on(async { client.get("http://mock.test/").send() }).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let resp = rt
+            .block_on(async { client.get("http://mock.test/").send() })
+            .unwrap();
         assert_eq!(resp.status(), 200);
         assert_eq!(mock.request_count(), 1);
     }

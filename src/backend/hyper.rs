@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client as LegacyClient;
 use hyper_util::client::legacy::connect::proxy::Tunnel;
@@ -108,9 +108,9 @@ impl AsyncTransport for HyperBackend {
             Err(_) => return Err(timeout(Stage::Headers).with_url(&url)),
         };
         let (parts, mut body) = resp.into_parts();
-        let mut buf: BytesMut = this
+        let mut buf = this
             .limits
-            .body_buffer(&parts.headers)
+            .body_buf(&parts.headers)
             .map_err(|e| e.with_url(&url).with_backend(BackendKind::Hyper))?;
         loop {
             let frame = match this.limits.read_timeout {
@@ -127,17 +127,13 @@ impl AsyncTransport for HyperBackend {
             match frame {
                 Err(_) => return Err(timeout(Stage::Body).with_url(&url)),
                 Ok(None) => break,
-                Ok(Some(Err(e))) => return Err(map_error(e, Stage::Body, this.proxied).with_url(&url)),
+                Ok(Some(Err(e))) => {
+                    return Err(map_error(e, Stage::Body, this.proxied).with_url(&url));
+                }
                 Ok(Some(Ok(frame))) => {
                     if let Ok(data) = frame.into_data() {
-                        this.limits
-                            .check_body((buf.len() + data.len()) as u64)
+                        buf.push(data, &this.limits)
                             .map_err(|e| e.with_url(&url).with_backend(BackendKind::Hyper))?;
-                        if buf.is_empty() && buf.capacity() < data.len() {
-                            buf = BytesMut::from(data);
-                        } else {
-                            buf.extend_from_slice(&data);
-                        }
                     }
                 }
             }
@@ -148,7 +144,7 @@ impl AsyncTransport for HyperBackend {
             parts.status,
             parts.version,
             parts.headers,
-            buf.freeze(),
+            buf.finish(),
         ))
     }
 }
@@ -238,7 +234,10 @@ impl tower_service::Service<http::Uri> for ProxyAware {
                         let io = tunnel.call(dst).await.map_err(|e| ProxyFailure(e.into()))?;
                         Ok(Stream { io, proxied: false })
                     } else {
-                        let io = http.call(proxy_uri).await.map_err(|e| ProxyFailure(e.into()))?;
+                        let io = http
+                            .call(proxy_uri)
+                            .await
+                            .map_err(|e| ProxyFailure(e.into()))?;
                         Ok(Stream { io, proxied: true })
                     }
                 })

@@ -303,13 +303,66 @@ impl Limits {
         }
     }
 
-    /// A body buffer sized from `Content-Length` (bounded by the limit).
-    pub(crate) fn body_buffer(&self, headers: &http::HeaderMap) -> Result<bytes::BytesMut> {
-        let len = content_length(headers).unwrap_or(0);
-        self.check_body(len)?;
-        Ok(bytes::BytesMut::with_capacity(
-            len.min(self.max_body) as usize
-        ))
+    /// A body accumulator for a response with these headers. A declared `Content-Length` over
+    /// the limit fails at once.
+    pub(crate) fn body_buf(&self, headers: &http::HeaderMap) -> Result<BodyBuf> {
+        let declared = content_length(headers);
+        if let Some(len) = declared {
+            self.check_body(len)?;
+        }
+        Ok(BodyBuf {
+            first: bytes::Bytes::new(),
+            rest: bytes::BytesMut::new(),
+            hint: declared.unwrap_or(0) as usize,
+        })
+    }
+}
+
+/// Accumulates body chunks under the size limit. A body that arrives in one chunk (the common
+/// case for small responses) is kept as it is: no copy, no allocation.
+#[cfg(any(
+    feature = "hyper",
+    feature = "reqwest",
+    feature = "curl",
+    feature = "ureq"
+))]
+pub(crate) struct BodyBuf {
+    first: bytes::Bytes,
+    rest: bytes::BytesMut,
+    hint: usize,
+}
+
+#[cfg(any(
+    feature = "hyper",
+    feature = "reqwest",
+    feature = "curl",
+    feature = "ureq"
+))]
+impl BodyBuf {
+    /// Adds a chunk, failing with `BodyTooLarge` past the limit.
+    pub(crate) fn push(&mut self, chunk: bytes::Bytes, limits: &Limits) -> Result<()> {
+        let len = self.first.len() + self.rest.len() + chunk.len();
+        limits.check_body(len as u64)?;
+        if self.first.is_empty() && self.rest.is_empty() {
+            self.first = chunk;
+        } else {
+            if self.rest.is_empty() {
+                self.rest.reserve(self.hint.max(len));
+                self.rest
+                    .extend_from_slice(&std::mem::take(&mut self.first));
+            }
+            self.rest.extend_from_slice(&chunk);
+        }
+        Ok(())
+    }
+
+    /// The whole body.
+    pub(crate) fn finish(self) -> bytes::Bytes {
+        if self.rest.is_empty() {
+            self.first
+        } else {
+            self.rest.freeze()
+        }
     }
 }
 

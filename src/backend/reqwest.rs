@@ -3,8 +3,6 @@
 
 use std::fmt;
 
-use bytes::BytesMut;
-
 use super::classify::{Stage, classify};
 use super::{AsyncTransport, BackendKind, BlockingTransport, Limits};
 use crate::config::{Config, HttpVersion};
@@ -102,21 +100,15 @@ impl AsyncTransport for ReqwestBackend {
         let headers = std::mem::take(resp.headers_mut());
         let mut buf = self
             .limits
-            .body_buffer(&headers)
+            .body_buf(&headers)
             .map_err(|e| e.with_url(&url).with_backend(BackendKind::Reqwest))?;
         while let Some(chunk) = resp
             .chunk()
             .await
             .map_err(|e| map_error(e, Stage::Body, self.proxied).with_url(&url))?
         {
-            self.limits
-                .check_body((buf.len() + chunk.len()) as u64)
+            buf.push(chunk, &self.limits)
                 .map_err(|e| e.with_url(&url).with_backend(BackendKind::Reqwest))?;
-            if buf.is_empty() && buf.capacity() < chunk.len() {
-                buf = BytesMut::from(chunk);
-            } else {
-                buf.extend_from_slice(&chunk);
-            }
         }
         Ok(Response::from_parts(
             BackendKind::Reqwest,
@@ -124,7 +116,7 @@ impl AsyncTransport for ReqwestBackend {
             status,
             version,
             headers,
-            buf.freeze(),
+            buf.finish(),
         ))
     }
 }

@@ -2,14 +2,18 @@
 //! tokio's blocking pool; ureq's own global timeout bounds it, so a dropped future cannot leave a
 //! request running past its deadline.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::io::Read;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::Method;
 use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsProvider};
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs};
+use ureq::unversioned::transport::NextTimeout;
 
 use super::classify::{Stage, classify};
 use super::{AsyncTransport, BackendKind, BlockingTransport, Limits};
@@ -109,9 +113,14 @@ impl UreqBackend {
             .max_idle_age(config.pool.idle_timeout)
             .allow_non_standard_methods(true)
             .build();
+        let agent = ureq::Agent::with_parts(
+            agent_config,
+            ureq::unversioned::transport::DefaultConnector::default(),
+            Resolver::default(),
+        );
         Ok(UreqBackend {
             inner: Arc::new(Inner {
-                agent: agent_config.new_agent(),
+                agent,
                 limits: Limits::new(config),
                 proxied,
             }),
@@ -257,5 +266,56 @@ impl AsyncTransport for UreqBackend {
 impl BlockingTransport for UreqBackend {
     fn send_blocking(&self, req: Request) -> Result<Response> {
         self.inner.perform(req)
+    }
+}
+
+/// How long a resolved host name is reused.
+const DNS_TTL: Duration = Duration::from_secs(30);
+
+/// ureq 3's own resolver spawns a thread for every lookup that has a timeout, even for an IP
+/// literal and even when a pooled connection is then reused (11-12k instructions per request).
+/// This one answers IP literals in place and reuses a name's addresses for [`DNS_TTL`]; a lookup
+/// that needs DNS still goes through ureq's resolver, with its thread and its timeout.
+#[derive(Debug, Default)]
+struct Resolver {
+    dns: DefaultResolver,
+    cache: Mutex<HashMap<String, (std::time::Instant, ResolvedSocketAddrs)>>,
+}
+
+impl ureq::unversioned::resolver::Resolver for Resolver {
+    fn resolve(
+        &self,
+        uri: &http::Uri,
+        config: &ureq::config::Config,
+        timeout: NextTimeout,
+    ) -> std::result::Result<ResolvedSocketAddrs, ureq::Error> {
+        let Some(authority) = uri.authority() else {
+            return self.dns.resolve(uri, config, timeout);
+        };
+        let port = authority.port_u16().unwrap_or(match uri.scheme_str() {
+            Some("https") => 443,
+            _ => 80,
+        });
+        let host = authority.host();
+        let literal = host.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = literal.parse::<IpAddr>() {
+            let mut addrs = self.empty();
+            addrs.push(SocketAddr::new(ip, port));
+            return Ok(addrs);
+        }
+        let key = format!("{host}:{port}");
+        let now = std::time::Instant::now();
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, addrs)) = cache.get(&key) {
+            if now.duration_since(*at) < DNS_TTL {
+                return Ok(addrs.clone());
+            }
+        }
+        drop(cache);
+        let addrs = self.dns.resolve(uri, config, timeout)?;
+        cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache.retain(|_, (at, _)| now.duration_since(*at) < DNS_TTL);
+        cache.insert(key, (now, addrs.clone()));
+        Ok(addrs)
     }
 }

@@ -47,8 +47,7 @@ impl Harness {
     /// A session over a backend built from `config`.
     pub fn session(&self, config: &Config) -> httpfleet::Result<Session<'_>> {
         let client = Client::from_config(config)?;
-        let blocking =
-            httpfleet::blocking::Client::with_backend(client.backend().clone(), config)?;
+        let blocking = httpfleet::blocking::Client::with_backend(client.backend().clone(), config)?;
         Ok(Session {
             h: self,
             client,
@@ -84,4 +83,16 @@ impl Session<'_> {
             Surface::Blocking => self.blocking.execute(req),
         }
     }
+}
+
+/// Records that `case` is unsupported on `kind` (the test asserted the `Unsupported` error), for
+/// the README parity table (`scripts/parity.py`).
+pub fn unsupported(case: &str, kind: BackendKind) {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let line = format!("{case} {kind}\n");
+    let _ = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("parity-unsupported.txt"))
+        .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()));
 }
