@@ -96,6 +96,21 @@ impl Client {
     }
 }
 
+impl From<crate::Client> for Client {
+    /// The blocking surface of an async client (a single backend or a fleet): they share the
+    /// backend, its pool and, for a fleet, its breakers and budget.
+    fn from(inner: crate::Client) -> Self {
+        Client { inner }
+    }
+}
+
+impl Client {
+    /// Per-member counters of a fleet (see [`crate::Client::stats`]).
+    pub fn stats(&self) -> Vec<crate::fleet::MemberStats> {
+        self.inner.stats()
+    }
+}
+
 impl RequestBuilder<'_, Client> {
     /// Sends the request and buffers the response.
     pub fn send(self) -> Result<Response> {

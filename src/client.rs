@@ -10,6 +10,7 @@ use http::header::ACCEPT_ENCODING;
 use http::{HeaderMap, Method};
 
 use crate::backend::{AsyncTransport, Backend, BackendKind};
+use crate::fleet::{Fleet, FleetBuilder, Member, MemberStats, Strategy};
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::redirect::{Next, Redirects};
@@ -44,7 +45,7 @@ impl Policy {
 
     /// Validates the request, adds default headers and sets its deadline. Nothing has been sent
     /// when this fails.
-    pub(crate) fn prepare(&self, req: &mut Request) -> Result<Redirects> {
+    pub(crate) fn prepare(&self, req: &mut Request) -> Result<()> {
         check_headers(&req.headers).map_err(|e| e.with_url(&req.uri))?;
         for (name, value) in &self.default_headers {
             if !req.headers.contains_key(name) {
@@ -55,11 +56,46 @@ impl Policy {
             req.headers.insert(ACCEPT_ENCODING, crate::decode::ACCEPT);
         }
         req.deadline = Some(tokio::time::Instant::now() + req.timeout.unwrap_or(self.timeout));
+        Ok(())
+    }
+
+    fn redirects(&self, req: &Request) -> Result<Redirects> {
+        if req.uri.scheme().is_none() {
+            return Err(Error::invalid_url(
+                "a relative URL needs a fleet member with a base URL",
+            ));
+        }
         Ok(Redirects::new(
             req,
             self.max_redirects,
             self.allow_insecure_redirects,
         ))
+    }
+
+    /// One exchange through `backend` for a prepared request: redirects followed, the final
+    /// response checked and decoded.
+    pub(crate) async fn exchange(&self, backend: &Backend, mut req: Request) -> Result<Response> {
+        let mut redirects = self.redirects(&req)?;
+        loop {
+            let resp = backend.send(req).await?;
+            match redirects.step(resp)? {
+                Next::Done(resp) => return self.finish(resp),
+                Next::Follow(next) => req = next,
+            }
+        }
+    }
+
+    /// The blocking twin of [`Policy::exchange`].
+    pub(crate) fn exchange_blocking(&self, backend: &Backend, mut req: Request) -> Result<Response> {
+        use crate::backend::BlockingTransport;
+        let mut redirects = self.redirects(&req)?;
+        loop {
+            let resp = backend.send_blocking(req)?;
+            match redirects.step(resp)? {
+                Next::Done(resp) => return self.finish(resp),
+                Next::Follow(next) => req = next,
+            }
+        }
     }
 
     /// Post-processing of the final response.
@@ -99,16 +135,24 @@ pub struct Client {
 }
 
 struct Inner {
-    backend: Backend,
+    route: Route,
     policy: Policy,
+}
+
+/// Where requests go: one backend (the lean path), or a fleet.
+enum Route {
+    One(Backend),
+    Fleet(Box<Fleet>),
 }
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client")
-            .field("backend", &self.inner.backend.kind())
-            .field("policy", &self.inner.policy)
-            .finish()
+        let mut d = f.debug_struct("Client");
+        match &self.inner.route {
+            Route::One(b) => d.field("backend", &b.kind()),
+            Route::Fleet(fleet) => d.field("fleet", fleet),
+        };
+        d.field("policy", &self.inner.policy).finish()
     }
 }
 
@@ -128,20 +172,78 @@ impl Client {
     pub fn with_backend(backend: Backend, config: &Config) -> Result<Self> {
         Ok(Client {
             inner: Arc::new(Inner {
-                backend,
+                route: Route::One(backend),
                 policy: Policy::new(config)?,
             }),
         })
     }
 
-    /// The backend.
-    pub fn backend(&self) -> &Backend {
-        &self.inner.backend
+    /// A client over several members with `strategy` and the default retry policy, breakers and
+    /// failure classifier (see [`FleetBuilder`] to change them). Members built from a
+    /// [`BackendKind`] use `config`; `config` also sets the request policy.
+    ///
+    /// ```no_run
+    /// # fn run() -> httpfleet::Result<()> {
+    /// use httpfleet::{BackendKind, Client, Config, Member, Strategy};
+    /// let config = Config::default();
+    /// let client = Client::fleet(&config, [BackendKind::Hyper, BackendKind::Curl], Strategy::Failover)?;
+    /// let hosts = Client::fleet(
+    ///     &config,
+    ///     [
+    ///         Member::new(BackendKind::Hyper).base_url("https://api1.example.com"),
+    ///         Member::new(BackendKind::Hyper).base_url("https://api2.example.com"),
+    ///     ],
+    ///     Strategy::RoundRobin,
+    /// )?;
+    /// # Ok(()) }
+    /// ```
+    pub fn fleet<I>(config: &Config, members: I, strategy: Strategy) -> Result<Self>
+    where
+        I: IntoIterator,
+        I::Item: Into<Member>,
+    {
+        FleetBuilder::new(config)
+            .members(members)
+            .strategy(strategy)
+            .build()
     }
 
-    /// Which client library serves requests.
+    pub(crate) fn from_fleet(fleet: Fleet, policy: Policy) -> Self {
+        Client {
+            inner: Arc::new(Inner {
+                route: Route::Fleet(Box::new(fleet)),
+                policy,
+            }),
+        }
+    }
+
+    /// The backend (a fleet's first member's).
+    pub fn backend(&self) -> &Backend {
+        match &self.inner.route {
+            Route::One(b) => b,
+            Route::Fleet(f) => f.first_backend(),
+        }
+    }
+
+    /// Which client library serves requests (a fleet's first member's).
     pub fn backend_kind(&self) -> BackendKind {
-        self.inner.backend.kind()
+        self.backend().kind()
+    }
+
+    /// Per-member counters and breaker states of a fleet; empty for a single-backend client.
+    pub fn stats(&self) -> Vec<MemberStats> {
+        match &self.inner.route {
+            Route::One(_) => Vec::new(),
+            Route::Fleet(f) => f.stats(),
+        }
+    }
+
+    /// Tokens left in a fleet's shared retry budget (`None` for a single-backend client).
+    pub fn retry_budget(&self) -> Option<f64> {
+        match &self.inner.route {
+            Route::One(_) => None,
+            Route::Fleet(f) => Some(f.budget_balance()),
+        }
     }
 
     /// Starts a `GET` request.
@@ -187,27 +289,21 @@ impl Client {
     /// Sends a built request: default headers, the deadline, redirects and decoding applied.
     pub async fn execute(&self, mut req: Request) -> Result<Response> {
         let policy = &self.inner.policy;
-        let mut redirects = policy.prepare(&mut req)?;
-        loop {
-            let resp = self.inner.backend.send(req).await?;
-            match redirects.step(resp)? {
-                Next::Done(resp) => return policy.finish(resp),
-                Next::Follow(next) => req = next,
-            }
+        policy.prepare(&mut req)?;
+        match &self.inner.route {
+            Route::One(backend) => policy.exchange(backend, req).await,
+            Route::Fleet(fleet) => fleet.execute(policy, req).await,
         }
     }
 
     /// The blocking twin of [`Client::execute`], used by [`blocking::Client`](crate::blocking::Client).
+    /// A fleet runs its async state machine on the blocking bridge (hedges need concurrency).
     pub(crate) fn execute_blocking(&self, mut req: Request) -> Result<Response> {
-        use crate::backend::BlockingTransport;
         let policy = &self.inner.policy;
-        let mut redirects = policy.prepare(&mut req)?;
-        loop {
-            let resp = self.inner.backend.send_blocking(req)?;
-            match redirects.step(resp)? {
-                Next::Done(resp) => return policy.finish(resp),
-                Next::Follow(next) => req = next,
-            }
+        policy.prepare(&mut req)?;
+        match &self.inner.route {
+            Route::One(backend) => policy.exchange_blocking(backend, req),
+            Route::Fleet(fleet) => crate::backend::block_on(fleet.execute(policy, req))?,
         }
     }
 }

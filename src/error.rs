@@ -125,6 +125,34 @@ struct Inner {
     url: Option<Uri>,
     detail: Option<Cow<'static, str>>,
     source: Option<BoxError>,
+    attempts: u32,
+    history: Vec<Attempt>,
+}
+
+/// One attempt of a fleet request that did not succeed: which member, and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Attempt {
+    /// The member's name.
+    pub member: String,
+    /// How the attempt ended (`connection failed`, `HTTP 503`, ...).
+    pub outcome: String,
+}
+
+impl Attempt {
+    pub(crate) fn new(member: &str, outcome: impl Into<String>) -> Self {
+        Attempt {
+            member: member.to_owned(),
+            outcome: outcome.into(),
+        }
+    }
+
+    pub(crate) fn from_outcome(member: &str, outcome: &Result<crate::Response>) -> Self {
+        match outcome {
+            Ok(resp) => Attempt::new(member, format!("HTTP {}", resp.status().as_u16())),
+            Err(e) => Attempt::new(member, e.kind().to_string()),
+        }
+    }
 }
 
 impl Error {
@@ -137,6 +165,8 @@ impl Error {
                 url: None,
                 detail: None,
                 source: None,
+                attempts: 1,
+                history: Vec::new(),
             }),
         }
     }
@@ -177,6 +207,23 @@ impl Error {
     pub(crate) fn with_url(mut self, url: &Uri) -> Self {
         self.inner.url = Some(redact_uri(url));
         self
+    }
+
+    /// Records a fleet request's failed attempts and how many attempts it made in all.
+    pub(crate) fn with_history(mut self, history: Vec<Attempt>, attempts: u32) -> Self {
+        self.inner.attempts = attempts.max(1);
+        self.inner.history = history;
+        self
+    }
+
+    /// How many attempts the request made (1 outside a fleet).
+    pub fn attempts(&self) -> u32 {
+        self.inner.attempts
+    }
+
+    /// The failed attempts of a fleet request, in order (empty outside a fleet).
+    pub fn history(&self) -> &[Attempt] {
+        &self.inner.history
     }
 
     /// What went wrong.
@@ -227,6 +274,10 @@ impl fmt::Debug for Error {
         if let Some(source) = &self.inner.source {
             d.field("source", source);
         }
+        if !self.inner.history.is_empty() {
+            d.field("attempts", &self.inner.attempts);
+            d.field("history", &self.inner.history);
+        }
         d.finish()
     }
 }
@@ -238,11 +289,19 @@ impl fmt::Display for Error {
             write!(f, ": {detail}")?;
         }
         match (&self.inner.backend, &self.inner.url) {
-            (Some(b), Some(u)) => write!(f, " ({b}, {u})"),
-            (Some(b), None) => write!(f, " ({b})"),
-            (None, Some(u)) => write!(f, " ({u})"),
-            (None, None) => Ok(()),
+            (Some(b), Some(u)) => write!(f, " ({b}, {u})")?,
+            (Some(b), None) => write!(f, " ({b})")?,
+            (None, Some(u)) => write!(f, " ({u})")?,
+            (None, None) => {}
         }
+        if !self.inner.history.is_empty() {
+            write!(f, "; after {} attempts:", self.inner.attempts)?;
+            for (i, a) in self.inner.history.iter().enumerate() {
+                let sep = if i == 0 { " " } else { ", " };
+                write!(f, "{sep}{}: {}", a.member, a.outcome)?;
+            }
+        }
+        Ok(())
     }
 }
 

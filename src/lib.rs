@@ -61,6 +61,7 @@ mod config;
 mod deadline;
 mod decode;
 mod error;
+pub mod fleet;
 mod redirect;
 mod request;
 mod response;
@@ -71,7 +72,8 @@ mod url;
 pub use backend::{Backend, BackendKind};
 pub use client::Client;
 pub use config::{BasicAuth, Config, DEFAULT_USER_AGENT, HttpVersion, PoolConfig, TlsConfig};
-pub use error::{Error, ErrorKind, Result, TimeoutPhase};
+pub use error::{Attempt, Error, ErrorKind, Result, TimeoutPhase};
+pub use fleet::{FleetBuilder, Member, Strategy};
 pub use request::{Body, Request, RequestBuilder};
 pub use response::Response;
 

@@ -20,6 +20,7 @@ pub struct Response {
     pub(crate) body: Bytes,
     pub(crate) backend: BackendKind,
     pub(crate) attempts: u32,
+    pub(crate) member: Option<std::sync::Arc<str>>,
 }
 
 impl Response {
@@ -40,6 +41,7 @@ impl Response {
             body,
             backend,
             attempts: 1,
+            member: None,
         }
     }
 
@@ -72,6 +74,16 @@ impl Response {
     /// How many attempts the request took (1 when the first one succeeded).
     pub fn attempts(&self) -> u32 {
         self.attempts
+    }
+
+    /// The fleet member that served the response (`None` outside a fleet).
+    pub fn member(&self) -> Option<&str> {
+        self.member.as_deref()
+    }
+
+    /// The server's `Retry-After` (seconds or HTTP-date), as a wait from now.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        crate::fleet::parse_retry_after(&self.headers, std::time::SystemTime::now())
     }
 
     /// The body.
@@ -130,6 +142,7 @@ impl fmt::Debug for Response {
             .field("url", &format_args!("{}", self.url))
             .field("backend", &self.backend)
             .field("attempts", &self.attempts)
+            .field("member", &self.member)
             .field("headers", &crate::request::RedactedHeaders(&self.headers))
             .field("body", &format_args!("{} bytes", self.body.len()))
             .finish()

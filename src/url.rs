@@ -25,6 +25,13 @@ pub(crate) fn parse(input: &str) -> Result<ParsedUrl> {
     let uri: Uri = input
         .parse()
         .map_err(|e| Error::invalid_url(format!("cannot parse {input:?}")).with_source(e))?;
+    if input.starts_with('/') && !input.starts_with("//") {
+        // A path (origin form): a fleet member's base URL supplies scheme, host and port.
+        return Ok(ParsedUrl {
+            uri,
+            credentials: None,
+        });
+    }
     check(uri)
 }
 

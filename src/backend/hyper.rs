@@ -151,7 +151,7 @@ impl AsyncTransport for HyperBackend {
 
 impl BlockingTransport for HyperBackend {
     fn send_blocking(&self, req: Request) -> Result<Response> {
-        super::bridge::block_on(self.send(req))?
+        super::block_on(self.send(req))?
     }
 }
 

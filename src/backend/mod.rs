@@ -21,8 +21,8 @@ use crate::error::{Error, Result};
 use crate::request::Request;
 use crate::response::Response;
 
-#[cfg(any(feature = "hyper", feature = "reqwest"))]
 mod bridge;
+pub(crate) use bridge::block_on;
 #[cfg(any(
     feature = "hyper",
     feature = "reqwest",

@@ -123,7 +123,7 @@ impl AsyncTransport for ReqwestBackend {
 
 impl BlockingTransport for ReqwestBackend {
     fn send_blocking(&self, req: Request) -> Result<Response> {
-        super::bridge::block_on(self.send(req))?
+        super::block_on(self.send(req))?
     }
 }
 

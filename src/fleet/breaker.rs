@@ -1,0 +1,264 @@
+//! The circuit breaker of one fleet member: a state machine (`Closed` → `Open` → `HalfOpen` →
+//! `Closed` or back to `Open`) driven by `match`, with an RAII trial [`Permit`] so that a
+//! canceled half-open trial gives its slot back instead of leaving the breaker stuck
+//! (resilience4j issues 903 and 935).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::rng::Rng;
+
+/// When a breaker opens and how it recovers.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct BreakerConfig {
+    /// Consecutive failures that open the breaker. Defaults to `5`.
+    pub consecutive_failures: u32,
+    /// Failure rate over the sliding window that opens the breaker (`0.0..=1.0`). Defaults to
+    /// `0.5`.
+    pub failure_rate: f64,
+    /// Size of the sliding window of recent calls. Defaults to `20`.
+    pub window: usize,
+    /// Calls in the window before the failure rate counts. Defaults to `10`.
+    pub min_calls: usize,
+    /// A call slower than this counts as slow. Defaults to `None` (slowness ignored).
+    pub slow_call: Option<Duration>,
+    /// Share of slow calls over the window that opens the breaker. Defaults to `1.0`.
+    pub slow_call_rate: f64,
+    /// How long the breaker stays open before trials, ±20% jitter. Defaults to 5 s.
+    pub cooldown: Duration,
+    /// Trial requests let through while half-open; as many successes close it. Defaults to `1`.
+    pub half_open_trials: u32,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        BreakerConfig {
+            consecutive_failures: 5,
+            failure_rate: 0.5,
+            window: 20,
+            min_calls: 10,
+            slow_call: None,
+            slow_call_rate: 1.0,
+            cooldown: Duration::from_secs(5),
+            half_open_trials: 1,
+        }
+    }
+}
+
+impl BreakerConfig {
+    /// Sets [`BreakerConfig::consecutive_failures`].
+    pub fn consecutive_failures(mut self, n: u32) -> Self {
+        self.consecutive_failures = n;
+        self
+    }
+
+    /// Sets [`BreakerConfig::failure_rate`] over a window of `window` calls, counted once
+    /// `min_calls` are in it.
+    pub fn failure_rate(mut self, rate: f64, window: usize, min_calls: usize) -> Self {
+        self.failure_rate = rate;
+        self.window = window;
+        self.min_calls = min_calls;
+        self
+    }
+
+    /// Sets [`BreakerConfig::slow_call`] and [`BreakerConfig::slow_call_rate`].
+    pub fn slow_calls(mut self, slower_than: Duration, rate: f64) -> Self {
+        self.slow_call = Some(slower_than);
+        self.slow_call_rate = rate;
+        self
+    }
+
+    /// Sets [`BreakerConfig::cooldown`].
+    pub fn cooldown(mut self, cooldown: Duration) -> Self {
+        self.cooldown = cooldown;
+        self
+    }
+
+    /// Sets [`BreakerConfig::half_open_trials`].
+    pub fn half_open_trials(mut self, n: u32) -> Self {
+        self.half_open_trials = n.max(1);
+        self
+    }
+
+    /// A breaker that never opens.
+    pub fn disabled() -> Self {
+        BreakerConfig {
+            consecutive_failures: u32::MAX,
+            failure_rate: 2.0,
+            slow_call_rate: 2.0,
+            ..BreakerConfig::default()
+        }
+    }
+}
+
+/// What a breaker shows in stats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BreakerState {
+    /// Requests flow.
+    Closed,
+    /// Requests are refused until the cooldown ends.
+    Open,
+    /// A limited number of trial requests flow.
+    HalfOpen,
+}
+
+#[derive(Debug)]
+enum State {
+    Closed {
+        consecutive: u32,
+        /// Recent calls: (failed, slow).
+        window: VecDeque<(bool, bool)>,
+    },
+    Open {
+        until: Instant,
+    },
+    HalfOpen {
+        in_flight: u32,
+        successes: u32,
+    },
+}
+
+/// The breaker of one member.
+#[derive(Debug)]
+pub(crate) struct Breaker {
+    config: BreakerConfig,
+    state: Mutex<State>,
+}
+
+/// Permission to send one request through a breaker. Report the outcome with
+/// [`Permit::record`]; dropping it unreported (a canceled request) releases a half-open trial
+/// slot without counting anything.
+#[derive(Debug)]
+pub(crate) struct Permit {
+    breaker: Arc<Breaker>,
+    trial: bool,
+    done: bool,
+}
+
+impl Breaker {
+    pub(crate) fn new(config: BreakerConfig) -> Self {
+        Breaker {
+            config,
+            state: Mutex::new(State::Closed {
+                consecutive: 0,
+                window: VecDeque::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The state now (an open breaker whose cooldown ended reports `HalfOpen`).
+    pub(crate) fn state(&self, now: Instant) -> BreakerState {
+        match &*self.lock() {
+            State::Closed { .. } => BreakerState::Closed,
+            State::Open { until } if now >= *until => BreakerState::HalfOpen,
+            State::Open { .. } => BreakerState::Open,
+            State::HalfOpen { .. } => BreakerState::HalfOpen,
+        }
+    }
+
+    /// A permit to send, or `None` while open (or half-open with every trial slot taken).
+    pub(crate) fn try_acquire(self: &Arc<Self>, now: Instant) -> Option<Permit> {
+        let mut state = self.lock();
+        let trial = match &mut *state {
+            State::Closed { .. } => false,
+            State::Open { until } if now >= *until => {
+                *state = State::HalfOpen {
+                    in_flight: 1,
+                    successes: 0,
+                };
+                true
+            }
+            State::Open { .. } => return None,
+            State::HalfOpen { in_flight, successes } => {
+                if *in_flight + *successes >= self.config.half_open_trials {
+                    return None;
+                }
+                *in_flight += 1;
+                true
+            }
+        };
+        Some(Permit {
+            breaker: self.clone(),
+            trial,
+            done: false,
+        })
+    }
+
+    fn open(&self, state: &mut State, now: Instant, rng: &Rng) {
+        let jitter = 0.8 + 0.4 * rng.unit();
+        *state = State::Open {
+            until: now + self.config.cooldown.mul_f64(jitter),
+        };
+    }
+
+    fn on_outcome(&self, trial: bool, failed: bool, latency: Duration, now: Instant, rng: &Rng) {
+        let slow = self.config.slow_call.is_some_and(|t| latency >= t);
+        let mut state = self.lock();
+        match &mut *state {
+            State::Closed { consecutive, window } => {
+                *consecutive = if failed { *consecutive + 1 } else { 0 };
+                window.push_back((failed, slow));
+                while window.len() > self.config.window.max(1) {
+                    window.pop_front();
+                }
+                let n = window.len();
+                let rate = |f: fn(&(bool, bool)) -> bool| window.iter().filter(|c| f(c)).count() as f64 / n as f64;
+                let trip = *consecutive >= self.config.consecutive_failures
+                    || (n >= self.config.min_calls
+                        && (rate(|c| c.0) >= self.config.failure_rate
+                            || rate(|c| c.1) >= self.config.slow_call_rate));
+                if trip {
+                    self.open(&mut state, now, rng);
+                }
+            }
+            State::HalfOpen { in_flight, successes } if trial => {
+                *in_flight = in_flight.saturating_sub(1);
+                if failed || slow {
+                    self.open(&mut state, now, rng);
+                } else {
+                    *successes += 1;
+                    if *successes >= self.config.half_open_trials {
+                        *state = State::Closed {
+                            consecutive: 0,
+                            window: VecDeque::new(),
+                        };
+                    }
+                }
+            }
+            // A call admitted before the breaker opened, finishing late: nothing to learn.
+            State::HalfOpen { .. } | State::Open { .. } => {}
+        }
+    }
+
+    fn release(&self) {
+        if let State::HalfOpen { in_flight, .. } = &mut *self.lock() {
+            *in_flight = in_flight.saturating_sub(1);
+        }
+    }
+}
+
+impl Permit {
+    /// Reports the outcome of the request this permit let through.
+    pub(crate) fn record(mut self, failed: bool, latency: Duration, rng: &Rng) {
+        self.done = true;
+        self.breaker
+            .on_outcome(self.trial, failed, latency, Instant::now(), rng);
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if !self.done && self.trial {
+            self.breaker.release();
+        }
+    }
+}

@@ -1,0 +1,674 @@
+//! The fleet: one client in front of several members (a backend plus an optional base URL),
+//! deciding per request which member serves it, what to do when one fails, and when to ask a
+//! second one before the first answers.
+//!
+//! Every decision is a small state machine driven by `match`: the [`Strategy`] picks members
+//! ([`Plan`]), the [`Classifier`] judges each attempt, the [`Breaker`](breaker) of each member
+//! admits or refuses it, the [`RetryPolicy`] and the shared [`RetryBudget`](retry) decide whether
+//! another attempt starts. No boxing and no dynamic dispatch on the request path: hedged attempts
+//! are polled in fixed pinned slots.
+
+mod breaker;
+mod classify;
+mod latency;
+mod plan;
+mod retry;
+mod rng;
+mod stats;
+
+use std::fmt;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use http::Uri;
+use http::uri::PathAndQuery;
+use tokio::time::Instant;
+
+pub use breaker::{BreakerConfig, BreakerState};
+pub use classify::Classifier;
+pub use retry::{BudgetConfig, MAX_ATTEMPTS, RetryPolicy, parse_retry_after};
+pub use stats::MemberStats;
+
+use self::breaker::{Breaker, Permit};
+use self::classify::Verdict;
+use self::latency::{Histogram, PeakEwma};
+use self::plan::Plan;
+use self::retry::RetryBudget;
+use self::rng::Rng;
+use self::stats::Counters;
+use crate::backend::{Backend, BackendKind};
+use crate::client::{Client, Policy};
+use crate::config::Config;
+use crate::error::{Attempt, Error, ErrorKind, Result, TimeoutPhase};
+use crate::request::Request;
+use crate::response::Response;
+
+/// How a fleet spreads requests over its members.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Strategy {
+    /// The first member only (retries go to it again).
+    Single,
+    /// Members in order: the first healthy one serves; on failure the next one is tried.
+    Failover,
+    /// Each request starts at the next member (an atomic counter); failures move on in order.
+    RoundRobin,
+    /// Each request starts at a random member (xorshift; `seed` makes it repeatable).
+    Random {
+        /// The PRNG seed. `None` seeds from the clock.
+        seed: Option<u64>,
+    },
+    /// Sends to the first healthy member, and after `delay` without an answer sends the same
+    /// idempotent request to another member, up to `max_extra` more (at most 3); the first
+    /// success wins and the others are canceled. Hedges spend the shared retry budget.
+    Hedged {
+        /// When to send a hedge.
+        delay: HedgeDelay,
+        /// Hedges per request, at most 3.
+        max_extra: u32,
+    },
+    /// Power of two choices over a peak-EWMA latency estimate (tower's and Finagle's balancer):
+    /// two random healthy members, the one with the lower `latency × (in-flight + 1)` serves.
+    Adaptive {
+        /// How fast the latency estimate forgets. Defaults to 10 s in [`Strategy::adaptive`].
+        decay: Duration,
+    },
+}
+
+impl Strategy {
+    /// [`Strategy::Adaptive`] with a 10 s decay.
+    pub fn adaptive() -> Self {
+        Strategy::Adaptive {
+            decay: Duration::from_secs(10),
+        }
+    }
+
+    /// [`Strategy::Hedged`] with a fixed delay and one hedge.
+    pub fn hedged(delay: Duration) -> Self {
+        Strategy::Hedged {
+            delay: HedgeDelay::Fixed(delay),
+            max_extra: 1,
+        }
+    }
+}
+
+/// When a hedge is sent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum HedgeDelay {
+    /// After this long without an answer.
+    Fixed(Duration),
+    /// At this quantile (`0.0..=1.0`) of the fleet's recent latencies (the last 1,000), never
+    /// before `floor`; `floor` alone until 20 latencies are known.
+    Percentile {
+        /// The quantile, such as `0.95`.
+        quantile: f64,
+        /// The shortest delay.
+        floor: Duration,
+    },
+}
+
+/// One member of a fleet: a backend (built from the fleet's config, or given) and an optional
+/// base URL that replaces the scheme, host and port of every request it serves.
+#[derive(Debug, Clone)]
+pub struct Member {
+    backend: MemberBackend,
+    base_url: Option<String>,
+    name: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+enum MemberBackend {
+    Kind(BackendKind),
+    Built(Backend),
+}
+
+impl Member {
+    /// A member served by a backend of `kind`, built from the fleet's config.
+    pub fn new(kind: BackendKind) -> Self {
+        Member {
+            backend: MemberBackend::Kind(kind),
+            base_url: None,
+            name: None,
+        }
+    }
+
+    /// A member served by an already built backend.
+    pub fn with_backend(backend: Backend) -> Self {
+        Member {
+            backend: MemberBackend::Built(backend),
+            base_url: None,
+            name: None,
+        }
+    }
+
+    /// Sends this member's requests to `url` (`https://api1.example.com`, optionally with a path
+    /// prefix): the request's path and query are kept, its scheme, host and port replaced.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// The name shown in stats, responses, errors and traces. Defaults to `backend` or
+    /// `backend@host`.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+}
+
+impl From<BackendKind> for Member {
+    fn from(kind: BackendKind) -> Self {
+        Member::new(kind)
+    }
+}
+
+impl From<Backend> for Member {
+    fn from(backend: Backend) -> Self {
+        Member::with_backend(backend)
+    }
+}
+
+/// Builds a fleet client. [`Client::fleet`] is the short form with default policies.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct FleetBuilder {
+    config: Config,
+    members: Vec<Member>,
+    strategy: Strategy,
+    retry: RetryPolicy,
+    breaker: BreakerConfig,
+    classifier: Classifier,
+}
+
+impl FleetBuilder {
+    /// A builder with `config` (used for every member built from a kind, and for the request
+    /// policy), no members, [`Strategy::Failover`] and default retry, breaker and classifier.
+    pub fn new(config: &Config) -> Self {
+        FleetBuilder {
+            config: config.clone(),
+            members: Vec::new(),
+            strategy: Strategy::Failover,
+            retry: RetryPolicy::default(),
+            breaker: BreakerConfig::default(),
+            classifier: Classifier::default(),
+        }
+    }
+
+    /// Adds a member.
+    pub fn member(mut self, member: impl Into<Member>) -> Self {
+        self.members.push(member.into());
+        self
+    }
+
+    /// Adds members.
+    pub fn members<I>(mut self, members: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<Member>,
+    {
+        self.members.extend(members.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets the strategy. Defaults to [`Strategy::Failover`].
+    pub fn strategy(mut self, strategy: Strategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    /// Sets the retry policy. Defaults to [`RetryPolicy::default`].
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Sets the breaker of every member. Defaults to [`BreakerConfig::default`].
+    pub fn breaker(mut self, breaker: BreakerConfig) -> Self {
+        self.breaker = breaker;
+        self
+    }
+
+    /// Sets what counts as a failure. Defaults to [`Classifier::default`].
+    pub fn classifier(mut self, classifier: Classifier) -> Self {
+        self.classifier = classifier;
+        self
+    }
+
+    /// Builds every member's backend and the client. Fails with `Builder` when there is no
+    /// member or a base URL is invalid, and with whatever a backend refuses.
+    pub fn build(self) -> Result<Client> {
+        if self.members.is_empty() {
+            return Err(Error::builder("a fleet needs at least one member"));
+        }
+        if let Strategy::Hedged {
+            delay: HedgeDelay::Percentile { quantile, .. },
+            ..
+        } = self.strategy
+        {
+            if !(0.0..=1.0).contains(&quantile) {
+                return Err(Error::builder("hedge quantile must be within 0.0..=1.0"));
+            }
+        }
+        let policy = Policy::new(&self.config)?;
+        let mut slots = Vec::with_capacity(self.members.len());
+        for m in self.members {
+            let backend = match m.backend {
+                MemberBackend::Kind(kind) => Backend::from_config(&self.config.clone().backend(kind))?,
+                MemberBackend::Built(b) => b,
+            };
+            let base = match &m.base_url {
+                Some(raw) => Some(Base::parse(raw)?),
+                None => None,
+            };
+            let name = m.name.unwrap_or_else(|| match &base {
+                Some(b) => format!("{}@{}", backend.kind(), b.authority),
+                None => backend.kind().to_string(),
+            });
+            slots.push(Slot {
+                backend,
+                base,
+                name: name.into(),
+                breaker: Arc::new(Breaker::new(self.breaker.clone())),
+                ewma: PeakEwma::new(Duration::from_millis(1), adaptive_decay(&self.strategy)),
+                counters: Counters::default(),
+            });
+        }
+        let rng = match self.strategy {
+            Strategy::Random { seed: Some(seed) } => Rng::new(seed),
+            _ => Rng::from_entropy(),
+        };
+        let fleet = Fleet {
+            budget: RetryBudget::new(self.retry.budget.clone()),
+            slots,
+            strategy: self.strategy,
+            retry: self.retry,
+            classifier: self.classifier,
+            rng,
+            next: std::sync::atomic::AtomicUsize::new(0),
+            latencies: Histogram::new(1000),
+        };
+        Ok(Client::from_fleet(fleet, policy))
+    }
+}
+
+fn adaptive_decay(strategy: &Strategy) -> Duration {
+    match strategy {
+        Strategy::Adaptive { decay } => *decay,
+        _ => Duration::from_secs(10),
+    }
+}
+
+/// A member's base URL, split for rebasing.
+#[derive(Debug)]
+struct Base {
+    scheme: http::uri::Scheme,
+    authority: http::uri::Authority,
+    /// Path prefix without a trailing `/` (empty for none).
+    prefix: String,
+}
+
+impl Base {
+    fn parse(raw: &str) -> Result<Self> {
+        let parsed = crate::url::parse(raw)?;
+        let parts = parsed.uri.into_parts();
+        let prefix = parts
+            .path_and_query
+            .as_ref()
+            .map(|pq| pq.path().trim_end_matches('/').to_owned())
+            .unwrap_or_default();
+        Ok(Base {
+            scheme: parts.scheme.expect("checked by url::parse"),
+            authority: parts.authority.expect("checked by url::parse"),
+            prefix,
+        })
+    }
+
+    /// `uri`'s path and query on this base.
+    fn rebase(&self, uri: &Uri) -> Result<Uri> {
+        let pq = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let pq = if self.prefix.is_empty() {
+            PathAndQuery::try_from(pq)
+        } else {
+            PathAndQuery::try_from(format!("{}{pq}", self.prefix))
+        }
+        .map_err(|e| Error::invalid_url("cannot rebase the URL").with_source(e))?;
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(pq)
+            .build()
+            .map_err(|e| Error::invalid_url("cannot rebase the URL").with_source(e))
+    }
+}
+
+/// One member and its health.
+struct Slot {
+    backend: Backend,
+    base: Option<Base>,
+    name: Arc<str>,
+    breaker: Arc<Breaker>,
+    ewma: PeakEwma,
+    counters: Counters,
+}
+
+/// The fleet behind a [`Client`].
+pub(crate) struct Fleet {
+    slots: Vec<Slot>,
+    strategy: Strategy,
+    retry: RetryPolicy,
+    classifier: Classifier,
+    budget: RetryBudget,
+    rng: Rng,
+    next: std::sync::atomic::AtomicUsize,
+    latencies: Histogram,
+}
+
+impl fmt::Debug for Fleet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fleet")
+            .field(
+                "members",
+                &self.slots.iter().map(|s| &*s.name).collect::<Vec<_>>(),
+            )
+            .field("strategy", &self.strategy)
+            .field("retry", &self.retry)
+            .finish()
+    }
+}
+
+/// The end of one attempt.
+struct Finished {
+    slot: usize,
+    verdict: Verdict,
+    outcome: Result<Response>,
+    retry_after: Option<Duration>,
+}
+
+/// Keeps a member's in-flight count right when an attempt is canceled (dropped) midway.
+struct InFlight<'a>(&'a Slot, bool);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.ewma.cancel();
+            self.0.counters.canceled();
+        }
+    }
+}
+
+impl Fleet {
+    /// The first member's backend.
+    pub(crate) fn first_backend(&self) -> &Backend {
+        &self.slots[0].backend
+    }
+
+    pub(crate) fn stats(&self) -> Vec<MemberStats> {
+        let now = Instant::now();
+        self.slots
+            .iter()
+            .map(|s| s.counters.snapshot(&s.name, s.breaker.state(now)))
+            .collect()
+    }
+
+    /// The tokens left in the shared retry budget.
+    pub(crate) fn budget_balance(&self) -> f64 {
+        self.budget.balance()
+    }
+
+    fn hedge_delay(&self) -> Option<(Duration, u32)> {
+        match self.strategy {
+            Strategy::Hedged { delay, max_extra } => {
+                let d = match delay {
+                    HedgeDelay::Fixed(d) => d,
+                    HedgeDelay::Percentile { quantile, floor } => self
+                        .latencies
+                        .quantile(quantile, 20)
+                        .map_or(floor, |q| q.max(floor)),
+                };
+                Some((d, max_extra.min(3)))
+            }
+            _ => None,
+        }
+    }
+
+    /// One attempt on member `slot`: the full exchange (redirects, decoding) through the
+    /// client's policy, judged, and recorded in the member's breaker, counters and latency.
+    async fn attempt(&self, policy: &Policy, slot: usize, req: Request, permit: Permit, n: u32) -> Finished {
+        let s = &self.slots[slot];
+        let span = tracing::debug_span!("httpfleet.attempt", member = &*s.name, attempt = n);
+        let _enter = span.enter();
+        drop(_enter);
+        s.counters.request();
+        s.ewma.start();
+        let mut guard = InFlight(s, false);
+        let start = Instant::now();
+        let outcome = tracing::Instrument::instrument(policy.exchange(&s.backend, req), span.clone()).await;
+        let latency = start.elapsed();
+        guard.1 = true;
+        s.ewma.finish(latency, Instant::now());
+        let verdict = self.classifier.judge(&outcome);
+        let retry_after = match &outcome {
+            Ok(resp) => parse_retry_after(resp.headers(), std::time::SystemTime::now()),
+            Err(_) => None,
+        };
+        match verdict {
+            Verdict::Success => {
+                permit.record(false, latency, &self.rng);
+                self.latencies.record(latency);
+            }
+            Verdict::Failure { .. } => {
+                s.counters.failure();
+                permit.record(true, latency, &self.rng);
+            }
+            Verdict::RateLimited => {
+                s.counters.rate_limited();
+                permit.record(false, latency, &self.rng);
+            }
+            // Bad input says nothing about the member's health.
+            Verdict::Fatal => drop(permit),
+        }
+        span.in_scope(|| {
+            tracing::debug!(outcome = ?verdict, latency_us = latency.as_micros() as u64, "attempt ended")
+        });
+        Finished {
+            slot,
+            verdict,
+            outcome,
+            retry_after,
+        }
+    }
+
+    /// The request for member `slot`.
+    fn request_for(&self, slot: usize, req: &Request) -> Result<Request> {
+        let mut r = req.clone();
+        if let Some(base) = &self.slots[slot].base {
+            r.uri = base.rebase(&req.uri)?;
+        } else if req.uri.scheme().is_none() {
+            return Err(Error::invalid_url(
+                "a relative URL needs a fleet member with a base URL",
+            ));
+        }
+        Ok(r)
+    }
+
+    /// Runs a prepared request (deadline set) through the fleet.
+    pub(crate) async fn execute(&self, policy: &Policy, req: Request) -> Result<Response> {
+        self.budget.deposit();
+        let deadline = req.deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(30));
+        let may_retry = self.retry.may_retry(&req.method);
+        let mut plan = Plan::new(self);
+        let mut history: Vec<Attempt> = Vec::new();
+        let mut counted = 0u32;
+        let mut free_unsent = self.slots.len() as u32;
+        let mut sent = 0u32;
+        let mut retrying = false;
+        let mut sleep = pin!(tokio::time::sleep_until(deadline));
+        loop {
+            let Some((slot, permit)) = plan.next(self) else {
+                return Err(self.exhausted(&req, history, "every member's circuit breaker is open"));
+            };
+            if retrying {
+                self.slots[slot].counters.retry();
+            }
+            retrying = true;
+            sent += 1;
+            let first_req = self.request_for(slot, &req)?;
+            let done = match self.hedge_delay() {
+                Some((delay, max_extra)) if may_retry && max_extra > 0 => {
+                    let first = (slot, first_req, permit);
+                    self.hedge(policy, &req, &mut plan, first, delay, max_extra, &mut sent, sleep.as_mut())
+                        .await
+                }
+                _ => {
+                    let first = self.attempt(policy, slot, first_req, permit, sent);
+                    crate::deadline::race(first, sleep.as_mut()).await.ok()
+                }
+            };
+            let Some(done) = done else {
+                history.push(Attempt::new(&self.slots[slot].name, "deadline reached"));
+                return Err(self.deadline_error(&req, history));
+            };
+            let name = self.slots[done.slot].name.clone();
+            match done.verdict {
+                Verdict::Success | Verdict::RateLimited => {
+                    let mut resp = done.outcome.expect("success is a response");
+                    resp.attempts = sent;
+                    resp.member = Some(name);
+                    return Ok(resp);
+                }
+                Verdict::Fatal => {
+                    return Err(done.outcome.expect_err("fatal is an error").with_history(history, sent));
+                }
+                Verdict::Failure { unsent } => {
+                    history.push(Attempt::from_outcome(&name, &done.outcome));
+                    let give_up = |history: Vec<Attempt>| match done.outcome {
+                        Ok(mut resp) => {
+                            resp.attempts = sent;
+                            resp.member = Some(name.clone());
+                            Ok(resp)
+                        }
+                        Err(e) => Err(e.with_history(history, sent)),
+                    };
+                    if unsent && free_unsent > 0 {
+                        // It never left the client: try the next member at once, for free.
+                        free_unsent -= 1;
+                        continue;
+                    }
+                    counted += 1;
+                    if counted >= self.retry.attempts() || !(may_retry || unsent) {
+                        return give_up(history);
+                    }
+                    if !self.budget.withdraw() {
+                        history.push(Attempt::new("-", "retry budget spent"));
+                        return give_up(history);
+                    }
+                    let wait = self.retry.backoff_for(counted, done.retry_after, &self.rng);
+                    if Instant::now() + wait >= deadline {
+                        return give_up(history);
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    /// Polls the first attempt, starting hedges on other members after `delay` while the budget
+    /// allows; returns the first non-failure, or the last failure when every attempt failed.
+    #[allow(clippy::too_many_arguments)]
+    async fn hedge(
+        &self,
+        policy: &Policy,
+        req: &Request,
+        plan: &mut Plan,
+        (slot, first_req, permit): (usize, Request, Permit),
+        delay: Duration,
+        max_extra: u32,
+        sent: &mut u32,
+        mut deadline: std::pin::Pin<&mut tokio::time::Sleep>,
+    ) -> Option<Finished> {
+        // Fixed slots: the primary and up to three hedges, all of one future type, pinned here.
+        let mut primary = pin!(Some(self.attempt(policy, slot, first_req, permit, *sent)));
+        let mut h1 = pin!(None);
+        let mut h2 = pin!(None);
+        let mut h3 = pin!(None);
+        let mut started = 0u32;
+        let mut timer = pin!(tokio::time::sleep(delay));
+        let mut last_failure: Option<Finished> = None;
+        std::future::poll_fn(|cx| {
+            loop {
+                let mut any_running = false;
+                for slot in [primary.as_mut(), h1.as_mut(), h2.as_mut(), h3.as_mut()] {
+                    let mut slot = slot;
+                    if let Some(fut) = slot.as_mut().as_pin_mut() {
+                        match std::future::Future::poll(fut, cx) {
+                            Poll::Ready(done) => {
+                                slot.set(None);
+                                match done.verdict {
+                                    Verdict::Failure { .. } => last_failure = Some(done),
+                                    // The winner's response is complete (bodies are buffered
+                                    // inside the attempt): dropping the others cancels only them.
+                                    _ => return Poll::Ready(Some(done)),
+                                }
+                            }
+                            Poll::Pending => any_running = true,
+                        }
+                    }
+                }
+                let can_hedge = started < max_extra;
+                if can_hedge && (timer.as_mut().poll(cx).is_ready() || !any_running) {
+                    // A hedge, if the budget and another healthy member allow.
+                    let next = if self.budget.withdraw() {
+                        plan.hedge(self)
+                    } else {
+                        None
+                    };
+                    started = max_extra.min(started + 1);
+                    if let Some((slot, permit)) = next {
+                        if let Ok(r) = self.request_for(slot, req) {
+                            *sent += 1;
+                            self.slots[slot].counters.hedge();
+                            let fut = self.attempt(policy, slot, r, permit, *sent);
+                            match started {
+                                1 => h1.set(Some(fut)),
+                                2 => h2.set(Some(fut)),
+                                _ => h3.set(Some(fut)),
+                            }
+                            timer.as_mut().reset(Instant::now() + delay);
+                            continue;
+                        }
+                    } else {
+                        // No member or no budget: no new hedge, those in flight finish.
+                        started = max_extra;
+                    }
+                }
+                if !any_running {
+                    return Poll::Ready(last_failure.take());
+                }
+                if deadline.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(None);
+                }
+                return Poll::Pending;
+            }
+        })
+        .await
+    }
+
+    fn exhausted(&self, req: &Request, history: Vec<Attempt>, why: &'static str) -> Error {
+        let n = history.len() as u32;
+        Error::new(ErrorKind::Connect)
+            .with_detail(why)
+            .with_url(&req.uri)
+            .with_history(history, n)
+    }
+
+    fn deadline_error(&self, req: &Request, history: Vec<Attempt>) -> Error {
+        let n = history.len() as u32;
+        Error::new(ErrorKind::Timeout(TimeoutPhase::Total))
+            .with_detail("deadline reached across the fleet's attempts")
+            .with_url(&req.uri)
+            .with_history(history, n)
+    }
+}

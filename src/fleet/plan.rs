@@ -1,0 +1,97 @@
+//! [`Plan`]: the per-request state machine that picks members for a [`Strategy`]. Untried
+//! healthy members come first, in the strategy's order; when every member has been tried, retries
+//! go round again. A member whose breaker refuses is skipped.
+
+use tokio::time::Instant;
+
+use super::breaker::Permit;
+use super::{Fleet, Strategy};
+
+/// Where a request is in its walk over the members.
+pub(crate) struct Plan {
+    /// The member the walk starts from.
+    start: usize,
+    /// Bit `i` set: member `i` was tried by this request (fleets of up to 64 members track
+    /// exactly; beyond, members past 63 count as untried).
+    tried: u64,
+}
+
+fn bit(i: usize) -> u64 {
+    if i < 64 { 1 << i } else { 0 }
+}
+
+impl Plan {
+    pub(crate) fn new(fleet: &Fleet) -> Self {
+        let n = fleet.slots.len();
+        let start = match fleet.strategy {
+            Strategy::Single | Strategy::Failover | Strategy::Hedged { .. } => 0,
+            Strategy::RoundRobin => {
+                fleet.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % n
+            }
+            Strategy::Random { .. } | Strategy::Adaptive { .. } => fleet.rng.below(n),
+        };
+        Plan { start, tried: 0 }
+    }
+
+    /// The member for the next attempt and its breaker permit, or `None` when every breaker
+    /// refuses.
+    pub(crate) fn next(&mut self, fleet: &Fleet) -> Option<(usize, Permit)> {
+        let now = Instant::now();
+        let pick = match fleet.strategy {
+            Strategy::Single => self.acquire(fleet, 0, now),
+            Strategy::Adaptive { .. } => self
+                .p2c(fleet, now)
+                .or_else(|| self.in_order(fleet, now, true))
+                .or_else(|| self.in_order(fleet, now, false)),
+            _ => self
+                .in_order(fleet, now, true)
+                .or_else(|| self.in_order(fleet, now, false)),
+        };
+        if let Some((i, _)) = &pick {
+            self.tried |= bit(*i);
+        }
+        pick
+    }
+
+    /// A member for a hedge: an untried healthy one only.
+    pub(crate) fn hedge(&mut self, fleet: &Fleet) -> Option<(usize, Permit)> {
+        let pick = self.in_order(fleet, Instant::now(), true);
+        if let Some((i, _)) = &pick {
+            self.tried |= bit(*i);
+        }
+        pick
+    }
+
+    fn acquire(&self, fleet: &Fleet, i: usize, now: Instant) -> Option<(usize, Permit)> {
+        fleet.slots[i].breaker.try_acquire(now).map(|p| (i, p))
+    }
+
+    /// The first member from `start` on whose breaker admits it (untried ones only if asked).
+    fn in_order(&self, fleet: &Fleet, now: Instant, untried: bool) -> Option<(usize, Permit)> {
+        let n = fleet.slots.len();
+        (0..n)
+            .map(|k| (self.start + k) % n)
+            .filter(|&i| !untried || self.tried & bit(i) == 0)
+            .find_map(|i| self.acquire(fleet, i, now))
+    }
+
+    /// Power of two choices among untried members: the lower peak-EWMA load of two random ones.
+    fn p2c(&self, fleet: &Fleet, now: Instant) -> Option<(usize, Permit)> {
+        let n = fleet.slots.len();
+        if n == 1 {
+            return None;
+        }
+        let a = fleet.rng.below(n);
+        let b = (a + 1 + fleet.rng.below(n - 1)) % n;
+        let (a, b) = (a.min(b), a.max(b));
+        let order = if fleet.slots[b].ewma.load() < fleet.slots[a].ewma.load() {
+            [b, a]
+        } else {
+            [a, b]
+        };
+        order
+            .into_iter()
+            .filter(|&i| self.tried & bit(i) == 0)
+            .find_map(|i| self.acquire(fleet, i, now))
+    }
+}

@@ -1,0 +1,778 @@
+//! The fleet: every strategy, the breaker and the retry policy, transition by transition on the
+//! mock backend under tokio's paused clock (no real sleeps); then real backends on loopback.
+
+mod support;
+
+use std::time::Duration;
+
+use httpfleet::backend::{MockBackend, MockReply};
+use httpfleet::fleet::{BreakerConfig, BreakerState, BudgetConfig, Classifier, HedgeDelay, RetryPolicy};
+use httpfleet::{Backend, BackendKind, Client, Config, ErrorKind, FleetBuilder, Member, Strategy};
+use tokio::time::Instant;
+
+fn config() -> Config {
+    Config::default().backend(BackendKind::Mock).timeout(Duration::from_secs(10))
+}
+
+fn member(mock: &MockBackend, name: &str) -> Member {
+    Member::with_backend(Backend::from(mock.clone())).name(name)
+}
+
+/// A fleet over mocks, with an unlimited budget and a breaker that stays closed unless a test
+/// sets its own.
+fn fleet(mocks: &[&MockBackend], strategy: Strategy) -> FleetBuilder {
+    let mut b = FleetBuilder::new(&config())
+        .strategy(strategy)
+        .retry(RetryPolicy::default().budget(BudgetConfig::unlimited()))
+        .breaker(BreakerConfig::disabled());
+    for (i, m) in mocks.iter().enumerate() {
+        b = b.member(member(m, &format!("m{i}")));
+    }
+    b
+}
+
+async fn get(c: &Client) -> httpfleet::Result<httpfleet::Response> {
+    c.get("http://exchange.test/api").send().await
+}
+
+mod strategies {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn failover_moves_to_the_next_member_on_failure() {
+        let (a, b) = (MockBackend::new(), MockBackend::new());
+        a.fallback(MockReply::status(503));
+        let c = fleet(&[&a, &b], Strategy::Failover).build().unwrap();
+        let resp = get(&c).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.member(), Some("m1"));
+        assert_eq!(resp.attempts(), 2);
+        assert_eq!((a.request_count(), b.request_count()), (1, 1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failover_stays_on_a_healthy_first_member() {
+        let (a, b) = (MockBackend::new(), MockBackend::new());
+        let c = fleet(&[&a, &b], Strategy::Failover).build().unwrap();
+        for _ in 0..5 {
+            assert_eq!(get(&c).await.unwrap().member(), Some("m0"));
+        }
+        assert_eq!((a.request_count(), b.request_count()), (5, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn single_retries_the_same_member() {
+        let (a, b) = (MockBackend::new(), MockBackend::new());
+        a.push(MockReply::status(502)).push(MockReply::status(200));
+        let c = fleet(&[&a, &b], Strategy::Single).build().unwrap();
+        let resp = get(&c).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.attempts(), 2);
+        assert_eq!((a.request_count(), b.request_count()), (2, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn round_robin_rotates_over_every_member() {
+        let mocks = [MockBackend::new(), MockBackend::new(), MockBackend::new()];
+        let c = fleet(&[&mocks[0], &mocks[1], &mocks[2]], Strategy::RoundRobin)
+            .build()
+            .unwrap();
+        let mut names = Vec::new();
+        for _ in 0..6 {
+            names.push(get(&c).await.unwrap().member().unwrap().to_owned());
+        }
+        assert_eq!(names, ["m0", "m1", "m2", "m0", "m1", "m2"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn round_robin_skips_a_member_whose_breaker_is_open() {
+        let (a, b) = (MockBackend::new(), MockBackend::new());
+        a.fallback(MockReply::status(503));
+        let breaker = BreakerConfig::default()
+            .consecutive_failures(1)
+            .cooldown(Duration::from_secs(60));
+        let c = fleet(&[&a, &b], Strategy::RoundRobin)
+            .breaker(breaker)
+            .build()
+            .unwrap();
+        for _ in 0..6 {
+            assert_eq!(get(&c).await.unwrap().status(), 200);
+        }
+        assert_eq!(a.request_count(), 1, "open after its first failure, then skipped");
+        assert_eq!(c.stats()[0].breaker, BreakerState::Open);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn random_is_repeatable_with_a_seed() {
+        let run = || async {
+            let mocks = [MockBackend::new(), MockBackend::new(), MockBackend::new()];
+            let c = fleet(&[&mocks[0], &mocks[1], &mocks[2]], Strategy::Random { seed: Some(42) })
+                .build()
+                .unwrap();
+            let mut names = Vec::new();
+            for _ in 0..30 {
+                names.push(get(&c).await.unwrap().member().unwrap().to_owned());
+            }
+            names
+        };
+        let (x, y) = (run().await, run().await);
+        assert_eq!(x, y);
+        for m in ["m0", "m1", "m2"] {
+            assert!(x.iter().any(|n| n == m), "{m} never picked in {x:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn adaptive_prefers_the_faster_member() {
+        let (slow, fast) = (MockBackend::new(), MockBackend::new());
+        slow.fallback(MockReply::ok("slow").delay(Duration::from_millis(40)));
+        fast.fallback(MockReply::ok("fast").delay(Duration::from_millis(2)));
+        let c = fleet(&[&slow, &fast], Strategy::adaptive()).build().unwrap();
+        for _ in 0..200 {
+            get(&c).await.unwrap();
+        }
+        assert!(
+            fast.request_count() > 150,
+            "fast {} slow {}",
+            fast.request_count(),
+            slow.request_count()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn members_with_base_urls_rotate_over_hosts() {
+        let (a, b) = (MockBackend::new(), MockBackend::new());
+        let c = FleetBuilder::new(&config())
+            .member(Member::with_backend(Backend::from(a.clone())).base_url("https://api1.test"))
+            .member(Member::with_backend(Backend::from(b.clone())).base_url("https://api2.test/v3/"))
+            .strategy(Strategy::RoundRobin)
+            .build()
+            .unwrap();
+        let r1 = c.get("/klines?symbol=BTC").send().await.unwrap();
+        let r2 = c.get("http://ignored.test/klines?symbol=ETH").send().await.unwrap();
+        assert_eq!(r1.member(), Some("mock@api1.test"));
+        assert_eq!(a.requests()[0].url(), "https://api1.test/klines?symbol=BTC");
+        assert_eq!(b.requests()[0].url(), "https://api2.test/v3/klines?symbol=ETH");
+        assert_eq!(r2.url(), "https://api2.test/v3/klines?symbol=ETH");
+    }
+
+    #[tokio::test]
+    async fn relative_url_without_base_is_invalid() {
+        let a = MockBackend::new();
+        let c = fleet(&[&a], Strategy::Failover).build().unwrap();
+        let err = c.get("/x").send().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidUrl);
+        let single = Client::with_backend(Backend::from(a.clone()), &config()).unwrap();
+        assert_eq!(single.get("/x").send().await.unwrap_err().kind(), ErrorKind::InvalidUrl);
+        assert_eq!(a.request_count(), 0);
+    }
+}
+
+mod classification {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn rate_limits_never_fail_over() {
+        for status in [429, 418] {
+            let (a, b) = (MockBackend::new(), MockBackend::new());
+            a.push(MockReply::status(status).header("retry-after", "7"));
+            let c = fleet(&[&a, &b], Strategy::Failover).build().unwrap();
+            let resp = get(&c).await.unwrap();
+            assert_eq!(resp.status(), status);
+            assert_eq!(resp.retry_after(), Some(Duration::from_secs(7)));
+            assert_eq!(resp.attempts(), 1);
+            assert_eq!(b.request_count(), 0, "{status} went to another member");
+            assert_eq!(c.stats()[0].rate_limited, 1);
+            assert_eq!(c.stats()[0].failures, 0);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn other_4xx_are_answers_not_failures() {
+        let (a, b) = (MockBackend::new(), MockBackend::new());
+        a.push(MockReply::status(404));
+        let c = fleet(&[&a, &b], Strategy::Failover).build().unwrap();
+        assert_eq!(get(&c).await.unwrap().status(), 404);
+        assert_eq!(b.request_count(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failure_statuses_are_configurable() {
+        let (a, b) = (MockBackend::new(), MockBackend::new());
+        a.push(MockReply::status(500));
+        let c = fleet(&[&a, &b], Strategy::Failover)
+            .classifier(Classifier::default().failure_statuses([500]))
+            .build()
+            .unwrap();
+        let resp = get(&c).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.member(), Some("m1"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bad_input_errors_are_returned_at_once() {
+        let (a, b) = (MockBackend::new(), MockBackend::new());
+        a.push(MockReply::error(ErrorKind::BodyTooLarge));
+        let c = fleet(&[&a, &b], Strategy::Failover).build().unwrap();
+        assert_eq!(get(&c).await.unwrap_err().kind(), ErrorKind::BodyTooLarge);
+        assert_eq!(b.request_count(), 0);
+    }
+}
+
+mod retries {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn attempts_are_capped() {
+        let a = MockBackend::new();
+        a.fallback(MockReply::status(503));
+        let c = fleet(&[&a], Strategy::Single)
+            .retry(RetryPolicy::default().max_attempts(4).budget(BudgetConfig::unlimited()))
+            .build()
+            .unwrap();
+        let resp = get(&c).await.unwrap();
+        assert_eq!(resp.status(), 503, "the last failed response is returned");
+        assert_eq!(resp.attempts(), 4);
+        assert_eq!(a.request_count(), 4);
+        let c = fleet(&[&a], Strategy::Single)
+            .retry(RetryPolicy::default().max_attempts(50).budget(BudgetConfig::unlimited()))
+            .build()
+            .unwrap();
+        assert_eq!(get(&c).await.unwrap().attempts(), 5, "never more than 5");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn backoff_is_jittered_and_capped() {
+        let a = MockBackend::new();
+        a.fallback(MockReply::status(503));
+        let c = fleet(&[&a], Strategy::Single)
+            .retry(
+                RetryPolicy::default()
+                    .max_attempts(5)
+                    .backoff(Duration::from_millis(100), Duration::from_millis(300))
+                    .budget(BudgetConfig::unlimited()),
+            )
+            .build()
+            .unwrap();
+        let start = Instant::now();
+        get(&c).await.unwrap();
+        // Four waits of at most 100, 200, 300, 300 ms.
+        assert!(start.elapsed() <= Duration::from_millis(900), "{:?}", start.elapsed());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_is_honoured_within_the_cap() {
+        let a = MockBackend::new();
+        a.push(MockReply::status(503).header("retry-after", "1"))
+            .push(MockReply::ok("back"));
+        let c = fleet(&[&a], Strategy::Single).build().unwrap();
+        let start = Instant::now();
+        let resp = get(&c).await.unwrap();
+        assert_eq!(resp.text().unwrap(), "back");
+        assert_eq!(start.elapsed(), Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_is_clamped_to_the_cap() {
+        let a = MockBackend::new();
+        a.push(MockReply::status(503).header("retry-after", "3600"))
+            .push(MockReply::ok("back"));
+        let c = fleet(&[&a], Strategy::Single).build().unwrap();
+        let start = Instant::now();
+        get(&c).await.unwrap();
+        assert_eq!(start.elapsed(), RetryPolicy::default().cap);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_past_the_deadline_ends_the_request_now() {
+        let a = MockBackend::new();
+        a.push(MockReply::status(503).header("retry-after", "5"))
+            .push(MockReply::ok("too late"));
+        let c = FleetBuilder::new(&config().timeout(Duration::from_secs(2)))
+            .member(member(&a, "m0"))
+            .retry(RetryPolicy::default().backoff(Duration::from_millis(10), Duration::from_secs(30)))
+            .build()
+            .unwrap();
+        let start = Instant::now();
+        let resp = get(&c).await.unwrap();
+        assert_eq!(resp.status(), 503);
+        assert_eq!(start.elapsed(), Duration::ZERO, "no wait that cannot fit the deadline");
+        assert_eq!(a.request_count(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn non_idempotent_methods_are_not_retried_unless_asked() {
+        let (a, b) = (MockBackend::new(), MockBackend::new());
+        a.fallback(MockReply::status(503));
+        let c = fleet(&[&a, &b], Strategy::Failover).build().unwrap();
+        let resp = c.post("http://exchange.test/order").body("x").send().await.unwrap();
+        assert_eq!(resp.status(), 503);
+        assert_eq!(b.request_count(), 0);
+        let c = fleet(&[&a, &b], Strategy::Failover)
+            .retry(RetryPolicy::default().retry_non_idempotent(true).budget(BudgetConfig::unlimited()))
+            .build()
+            .unwrap();
+        let resp = c.post("http://exchange.test/order").body("x").send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unsent_requests_are_retried_transparently_and_not_counted() {
+        let (a, b) = (MockBackend::new(), MockBackend::new());
+        a.fallback(MockReply::error(ErrorKind::Connect));
+        let c = fleet(&[&a, &b], Strategy::Failover)
+            .retry(RetryPolicy::none())
+            .build()
+            .unwrap();
+        // A POST, no retries allowed: a refused connection never carried it, so it moves on.
+        let resp = c.post("http://exchange.test/order").body("x").send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.member(), Some("m1"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_empty_budget_stops_retries() {
+        let (a, b) = (MockBackend::new(), MockBackend::new());
+        a.fallback(MockReply::status(503));
+        let none = BudgetConfig::empty();
+        let c = fleet(&[&a, &b], Strategy::Failover)
+            .retry(RetryPolicy::default().budget(none))
+            .build()
+            .unwrap();
+        assert_eq!(get(&c).await.unwrap().status(), 503);
+        assert_eq!(b.request_count(), 0);
+        assert_eq!(c.retry_budget(), Some(0.0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_budget_refills_per_request_and_per_second() {
+        let a = MockBackend::new();
+        a.fallback(MockReply::status(503));
+        let budget = BudgetConfig::new(0.5, 1.0, 10.0);
+        let c = fleet(&[&a], Strategy::Single)
+            .retry(RetryPolicy::default().max_attempts(2).budget(budget))
+            .build()
+            .unwrap();
+        // Starts with 1 token; every request deposits 0.5; every retry takes 1.
+        // (plus 1 per second of the backoff, at most 50 ms here).
+        get(&c).await.unwrap();
+        let left = c.retry_budget().unwrap();
+        assert!((0.5..0.56).contains(&left), "{left}");
+        tokio::time::advance(Duration::from_secs(2)).await;
+        let later = c.retry_budget().unwrap();
+        assert!((later - left - 2.0).abs() < 0.001, "{left} -> {later}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_deadline_spans_every_attempt_and_the_error_tells_each() {
+        let (a, b) = (MockBackend::new(), MockBackend::new());
+        a.fallback(MockReply::error(ErrorKind::Protocol).delay(Duration::from_millis(700)));
+        b.fallback(MockReply::ok("late").delay(Duration::from_secs(5)));
+        let c = FleetBuilder::new(&config().timeout(Duration::from_secs(1)))
+            .member(member(&a, "a"))
+            .member(member(&b, "b"))
+            .retry(RetryPolicy::default().backoff(Duration::from_millis(1), Duration::from_millis(1)))
+            .build()
+            .unwrap();
+        let start = Instant::now();
+        let err = get(&c).await.unwrap_err();
+        assert!(err.is_timeout(), "{err:?}");
+        assert!(start.elapsed() <= Duration::from_millis(1001), "{:?}", start.elapsed());
+        assert_eq!(err.attempts(), 2);
+        let history: Vec<_> = err.history().iter().map(|a| a.member.as_str()).collect();
+        assert_eq!(history, ["a", "b"]);
+        let text = err.to_string();
+        assert!(text.contains("after 2 attempts") && text.contains("a: HTTP protocol error"), "{text}");
+    }
+}
+
+mod breaker {
+    use super::*;
+
+    fn breaker() -> BreakerConfig {
+        BreakerConfig::default()
+            .consecutive_failures(3)
+            .cooldown(Duration::from_secs(10))
+            .half_open_trials(1)
+    }
+
+    fn single(a: &MockBackend) -> Client {
+        fleet(&[a], Strategy::Single)
+            .retry(RetryPolicy::none())
+            .breaker(breaker())
+            .build()
+            .unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn opens_after_consecutive_failures_and_refuses_without_sending() {
+        let a = MockBackend::new();
+        a.fallback(MockReply::status(503));
+        let c = single(&a);
+        for _ in 0..3 {
+            assert_eq!(get(&c).await.unwrap().status(), 503);
+        }
+        assert_eq!(c.stats()[0].breaker, BreakerState::Open);
+        let err = get(&c).await.unwrap_err();
+        assert!(err.to_string().contains("circuit breaker is open"), "{err}");
+        assert_eq!(a.request_count(), 3, "nothing sent while open");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_success_resets_the_consecutive_count() {
+        let a = MockBackend::new();
+        for _ in 0..2 {
+            a.push(MockReply::status(503));
+        }
+        a.push(MockReply::ok("ok"));
+        for _ in 0..2 {
+            a.push(MockReply::status(503));
+        }
+        let c = single(&a);
+        for _ in 0..5 {
+            get(&c).await.unwrap();
+        }
+        assert_eq!(c.stats()[0].breaker, BreakerState::Closed);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn opens_on_failure_rate_over_the_window() {
+        let a = MockBackend::new();
+        for i in 0..10 {
+            a.push(if i % 2 == 0 { MockReply::status(503) } else { MockReply::ok("") });
+        }
+        let c = fleet(&[&a], Strategy::Single)
+            .retry(RetryPolicy::none())
+            .breaker(BreakerConfig::default().consecutive_failures(100).failure_rate(0.5, 10, 10))
+            .build()
+            .unwrap();
+        for _ in 0..9 {
+            get(&c).await.unwrap();
+        }
+        assert_eq!(c.stats()[0].breaker, BreakerState::Closed, "below min_calls");
+        get(&c).await.unwrap();
+        assert_eq!(c.stats()[0].breaker, BreakerState::Open);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn opens_on_slow_call_rate() {
+        let a = MockBackend::new();
+        a.fallback(MockReply::ok("").delay(Duration::from_millis(300)));
+        let c = fleet(&[&a], Strategy::Single)
+            .retry(RetryPolicy::none())
+            .breaker(
+                BreakerConfig::default()
+                    .slow_calls(Duration::from_millis(200), 0.8)
+                    .failure_rate(0.5, 5, 5),
+            )
+            .build()
+            .unwrap();
+        for _ in 0..5 {
+            get(&c).await.unwrap();
+        }
+        assert_eq!(c.stats()[0].breaker, BreakerState::Open);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn half_open_trial_success_closes() {
+        let a = MockBackend::new();
+        for _ in 0..3 {
+            a.push(MockReply::status(503));
+        }
+        let c = single(&a);
+        for _ in 0..3 {
+            get(&c).await.unwrap();
+        }
+        assert_eq!(c.stats()[0].breaker, BreakerState::Open);
+        tokio::time::advance(Duration::from_secs(8)).await;
+        assert_eq!(c.stats()[0].breaker, BreakerState::Open, "cooldown is at least 80% of 10 s");
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert_eq!(c.stats()[0].breaker, BreakerState::HalfOpen, "and at most 120%");
+        assert_eq!(get(&c).await.unwrap().status(), 200);
+        assert_eq!(c.stats()[0].breaker, BreakerState::Closed);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn half_open_trial_failure_reopens() {
+        let a = MockBackend::new();
+        a.fallback(MockReply::status(503));
+        let c = single(&a);
+        for _ in 0..3 {
+            get(&c).await.unwrap();
+        }
+        tokio::time::advance(Duration::from_secs(13)).await;
+        get(&c).await.unwrap();
+        assert_eq!(c.stats()[0].breaker, BreakerState::Open);
+        assert_eq!(a.request_count(), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn half_open_admits_only_the_trials() {
+        let a = MockBackend::new();
+        for _ in 0..3 {
+            a.push(MockReply::status(503));
+        }
+        a.fallback(MockReply::ok("slow").delay(Duration::from_secs(1)));
+        let c = single(&a);
+        for _ in 0..3 {
+            get(&c).await.unwrap();
+        }
+        tokio::time::advance(Duration::from_secs(13)).await;
+        let (first, second) = tokio::join!(get(&c), async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            get(&c).await
+        });
+        assert_eq!(first.unwrap().status(), 200);
+        assert!(second.is_err(), "a second concurrent trial is refused");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_canceled_trial_releases_its_permit() {
+        let a = MockBackend::new();
+        for _ in 0..3 {
+            a.push(MockReply::status(503));
+        }
+        a.push(MockReply::ok("never seen").delay(Duration::from_secs(60)));
+        a.push(MockReply::ok("second trial"));
+        let c = single(&a);
+        for _ in 0..3 {
+            get(&c).await.unwrap();
+        }
+        tokio::time::advance(Duration::from_secs(13)).await;
+        // The trial request is dropped midway.
+        let dropped = tokio::time::timeout(Duration::from_millis(100), get(&c)).await;
+        assert!(dropped.is_err());
+        assert_eq!(c.stats()[0].breaker, BreakerState::HalfOpen);
+        assert_eq!(c.stats()[0].canceled, 1);
+        // Not stuck half-open: the next request is admitted as a trial and closes it.
+        let resp = get(&c).await.unwrap();
+        assert_eq!(resp.text().unwrap(), "second trial");
+        assert_eq!(c.stats()[0].breaker, BreakerState::Closed);
+    }
+}
+
+mod hedging {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hedge_wins_when_the_primary_is_slow_and_the_loser_is_canceled() {
+        let (a, b) = (MockBackend::new(), MockBackend::new());
+        a.fallback(MockReply::ok("primary").delay(Duration::from_millis(100)));
+        b.fallback(MockReply::ok("hedge").delay(Duration::from_millis(5)));
+        let c = fleet(&[&a, &b], Strategy::hedged(Duration::from_millis(20)))
+            .build()
+            .unwrap();
+        let start = Instant::now();
+        let resp = get(&c).await.unwrap();
+        assert_eq!(resp.text().unwrap(), "hedge", "the winner's body is whole");
+        assert_eq!(start.elapsed(), Duration::from_millis(25));
+        assert_eq!(resp.attempts(), 2);
+        let stats = c.stats();
+        assert_eq!((stats[0].canceled, stats[1].hedges), (1, 1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_hedge_when_the_primary_answers_in_time() {
+        let (a, b) = (MockBackend::new(), MockBackend::new());
+        a.fallback(MockReply::ok("primary").delay(Duration::from_millis(5)));
+        let c = fleet(&[&a, &b], Strategy::hedged(Duration::from_millis(20)))
+            .build()
+            .unwrap();
+        for _ in 0..10 {
+            assert_eq!(get(&c).await.unwrap().text().unwrap(), "primary");
+        }
+        assert_eq!(b.request_count(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_primary_still_wins_if_it_answers_first_after_the_hedge_started() {
+        let (a, b) = (MockBackend::new(), MockBackend::new());
+        a.fallback(MockReply::ok("primary").delay(Duration::from_millis(30)));
+        b.fallback(MockReply::ok("hedge").delay(Duration::from_millis(50)));
+        let c = fleet(&[&a, &b], Strategy::hedged(Duration::from_millis(20)))
+            .build()
+            .unwrap();
+        assert_eq!(get(&c).await.unwrap().text().unwrap(), "primary");
+        assert_eq!(c.stats()[1].canceled, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_new_hedge_when_the_budget_is_empty() {
+        let (a, b) = (MockBackend::new(), MockBackend::new());
+        a.fallback(MockReply::ok("primary").delay(Duration::from_millis(100)));
+        let none = BudgetConfig::empty();
+        let c = fleet(&[&a, &b], Strategy::hedged(Duration::from_millis(20)))
+            .retry(RetryPolicy::default().budget(none))
+            .build()
+            .unwrap();
+        let start = Instant::now();
+        assert_eq!(get(&c).await.unwrap().text().unwrap(), "primary");
+        assert_eq!(start.elapsed(), Duration::from_millis(100), "the primary ran to its end");
+        assert_eq!(b.request_count(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn up_to_max_extra_hedges_each_after_the_delay() {
+        let mocks = [MockBackend::new(), MockBackend::new(), MockBackend::new(), MockBackend::new()];
+        for m in &mocks[..3] {
+            m.fallback(MockReply::ok("slow").delay(Duration::from_secs(1)));
+        }
+        mocks[3].fallback(MockReply::ok("fourth").delay(Duration::from_millis(1)));
+        let c = fleet(
+            &[&mocks[0], &mocks[1], &mocks[2], &mocks[3]],
+            Strategy::Hedged {
+                delay: HedgeDelay::Fixed(Duration::from_millis(10)),
+                max_extra: 3,
+            },
+        )
+        .build()
+        .unwrap();
+        let start = Instant::now();
+        assert_eq!(get(&c).await.unwrap().text().unwrap(), "fourth");
+        assert_eq!(start.elapsed(), Duration::from_millis(31));
+        assert_eq!(c.stats().iter().map(|s| s.requests).sum::<u64>(), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_primary_starts_the_hedge_at_once() {
+        let (a, b) = (MockBackend::new(), MockBackend::new());
+        a.fallback(MockReply::status(503).delay(Duration::from_millis(2)));
+        b.fallback(MockReply::ok("hedge").delay(Duration::from_millis(2)));
+        let c = fleet(&[&a, &b], Strategy::hedged(Duration::from_millis(50)))
+            .build()
+            .unwrap();
+        let start = Instant::now();
+        assert_eq!(get(&c).await.unwrap().text().unwrap(), "hedge");
+        assert_eq!(start.elapsed(), Duration::from_millis(4));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn percentile_delay_follows_observed_latency_above_its_floor() {
+        let (a, b) = (MockBackend::new(), MockBackend::new());
+        let c = fleet(
+            &[&a, &b],
+            Strategy::Hedged {
+                delay: HedgeDelay::Percentile {
+                    quantile: 0.9,
+                    floor: Duration::from_millis(5),
+                },
+                max_extra: 1,
+            },
+        )
+        .build()
+        .unwrap();
+        a.fallback(MockReply::ok("warm").delay(Duration::from_millis(30)));
+        b.fallback(MockReply::ok("warm").delay(Duration::from_millis(30)));
+        for _ in 0..25 {
+            get(&c).await.unwrap();
+        }
+        // p90 is now ~30 ms: a 40 ms primary gets a hedge at ~30 ms, not at the 5 ms floor.
+        let before = b.request_count();
+        a.push(MockReply::ok("primary").delay(Duration::from_millis(40)));
+        b.fallback(MockReply::ok("hedge").delay(Duration::from_millis(1)));
+        let start = Instant::now();
+        let resp = get(&c).await.unwrap();
+        assert_eq!(resp.text().unwrap(), "hedge");
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(25) && took <= Duration::from_millis(35), "{took:?}");
+        assert_eq!(b.request_count(), before + 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn non_idempotent_requests_are_never_hedged() {
+        let (a, b) = (MockBackend::new(), MockBackend::new());
+        a.fallback(MockReply::ok("primary").delay(Duration::from_millis(100)));
+        let c = fleet(&[&a, &b], Strategy::hedged(Duration::from_millis(10)))
+            .build()
+            .unwrap();
+        let resp = c.post("http://exchange.test/order").body("x").send().await.unwrap();
+        assert_eq!(resp.text().unwrap(), "primary");
+        assert_eq!(b.request_count(), 0);
+    }
+}
+
+/// Real backends on loopback.
+mod loopback {
+    use super::*;
+    use support::TestServer;
+
+    #[test]
+    fn failover_answers_every_request_while_a_member_dies() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let mut first = Some(TestServer::start());
+        let second = TestServer::start();
+        let members: Vec<Member> = BackendKind::enabled()
+            .filter(|k| *k != BackendKind::Mock)
+            .flat_map(|k| {
+                [
+                    Member::new(k).base_url(first.as_ref().unwrap().url("")),
+                    Member::new(k).base_url(second.url("")),
+                ]
+            })
+            .collect();
+        let config = Config::default().timeout(Duration::from_secs(5));
+        let c = FleetBuilder::new(&config)
+            .members(members)
+            .strategy(Strategy::Failover)
+            .breaker(
+                BreakerConfig::default()
+                    .consecutive_failures(2)
+                    .cooldown(Duration::from_secs(60)),
+            )
+            .build()
+            .unwrap();
+        let mut ok = 0;
+        for i in 0..200 {
+            if i == 50 {
+                drop(first.take()); // the first host goes away mid-run
+            }
+            let resp = rt.block_on(c.get("/small").send()).unwrap();
+            assert_eq!(resp.text().unwrap(), "Hello, World!");
+            ok += 1;
+        }
+        assert_eq!(ok, 200);
+        assert_eq!(second.requests_seen(), 150);
+        let stats = c.stats();
+        assert_eq!(stats[0].breaker, BreakerState::Open, "{stats:?}");
+    }
+
+    #[test]
+    fn hedged_fleet_over_real_backends_answers_and_hedges_the_slow_ones() {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let server = TestServer::start();
+        let url = server.url("");
+        let c = FleetBuilder::new(&Config::default().timeout(Duration::from_secs(5)))
+            .member(Member::new(BackendKind::Hyper).base_url(&url))
+            .member(Member::new(BackendKind::Reqwest).base_url(&url))
+            .strategy(Strategy::hedged(Duration::from_millis(20)))
+            .build()
+            .unwrap();
+        for i in 0..40 {
+            // One in ten answers late: those are hedged, and the hedge (fast) wins.
+            let path = if i % 10 == 0 { "/delay/200" } else { "/delay/1" };
+            let resp = rt.block_on(c.get(path).send()).unwrap();
+            assert_eq!(resp.status(), 200);
+        }
+        let hedges: u64 = c.stats().iter().map(|s| s.hedges).sum();
+        assert!(hedges >= 4, "{:?}", c.stats());
+    }
+
+    #[test]
+    fn blocking_fleet_fails_over_too() {
+        let server = TestServer::start();
+        let dead = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}", l.local_addr().unwrap())
+        };
+        let config = Config::default();
+        let c = FleetBuilder::new(&config)
+            .member(Member::new(BackendKind::Ureq).base_url(&dead))
+            .member(Member::new(BackendKind::Curl).base_url(server.url("")))
+            .build()
+            .unwrap();
+        let blocking = httpfleet::blocking::Client::from(c);
+        let resp = blocking.get("/small").send().unwrap();
+        assert_eq!(resp.text().unwrap(), "Hello, World!");
+        assert_eq!(resp.attempts(), 2);
+    }
+}
