@@ -4,6 +4,11 @@
 //! curl and ureq run on the caller's thread; hyper and reqwest run their exchange on a private
 //! runtime. Calling it from inside a tokio runtime does not panic: it works (on a helper thread
 //! for the async backends), though it blocks that runtime's thread while it waits.
+//!
+//! A blocking client owns its backend and pool. Do not hand the same hyper or reqwest
+//! [`Backend`] to an async client and a blocking one: their pooled connections belong to the
+//! runtime that opened them, and a connection opened on a runtime that is not running cannot
+//! make progress.
 
 use http::Method;
 
@@ -96,15 +101,14 @@ impl Client {
     }
 }
 
-impl From<crate::Client> for Client {
-    /// The blocking surface of an async client (a single backend or a fleet): they share the
-    /// backend, its pool and, for a fleet, its breakers and budget.
-    fn from(inner: crate::Client) -> Self {
+impl Client {
+    /// The blocking surface over a client built for it (see [`FleetBuilder::build_blocking`]).
+    ///
+    /// [`FleetBuilder::build_blocking`]: crate::FleetBuilder::build_blocking
+    pub(crate) fn wrap(inner: crate::Client) -> Self {
         Client { inner }
     }
-}
 
-impl Client {
     /// Per-member counters of a fleet (see [`crate::Client::stats`]).
     pub fn stats(&self) -> Vec<crate::fleet::MemberStats> {
         self.inner.stats()

@@ -6,12 +6,16 @@ mod support;
 use std::time::Duration;
 
 use httpfleet::backend::{MockBackend, MockReply};
-use httpfleet::fleet::{BreakerConfig, BreakerState, BudgetConfig, Classifier, HedgeDelay, RetryPolicy};
+use httpfleet::fleet::{
+    BreakerConfig, BreakerState, BudgetConfig, Classifier, HedgeDelay, RetryPolicy,
+};
 use httpfleet::{Backend, BackendKind, Client, Config, ErrorKind, FleetBuilder, Member, Strategy};
 use tokio::time::Instant;
 
 fn config() -> Config {
-    Config::default().backend(BackendKind::Mock).timeout(Duration::from_secs(10))
+    Config::default()
+        .backend(BackendKind::Mock)
+        .timeout(Duration::from_secs(10))
 }
 
 fn member(mock: &MockBackend, name: &str) -> Member {
@@ -98,7 +102,11 @@ mod strategies {
         for _ in 0..6 {
             assert_eq!(get(&c).await.unwrap().status(), 200);
         }
-        assert_eq!(a.request_count(), 1, "open after its first failure, then skipped");
+        assert_eq!(
+            a.request_count(),
+            1,
+            "open after its first failure, then skipped"
+        );
         assert_eq!(c.stats()[0].breaker, BreakerState::Open);
     }
 
@@ -106,9 +114,12 @@ mod strategies {
     async fn random_is_repeatable_with_a_seed() {
         let run = || async {
             let mocks = [MockBackend::new(), MockBackend::new(), MockBackend::new()];
-            let c = fleet(&[&mocks[0], &mocks[1], &mocks[2]], Strategy::Random { seed: Some(42) })
-                .build()
-                .unwrap();
+            let c = fleet(
+                &[&mocks[0], &mocks[1], &mocks[2]],
+                Strategy::Random { seed: Some(42) },
+            )
+            .build()
+            .unwrap();
             let mut names = Vec::new();
             for _ in 0..30 {
                 names.push(get(&c).await.unwrap().member().unwrap().to_owned());
@@ -127,7 +138,9 @@ mod strategies {
         let (slow, fast) = (MockBackend::new(), MockBackend::new());
         slow.fallback(MockReply::ok("slow").delay(Duration::from_millis(40)));
         fast.fallback(MockReply::ok("fast").delay(Duration::from_millis(2)));
-        let c = fleet(&[&slow, &fast], Strategy::adaptive()).build().unwrap();
+        let c = fleet(&[&slow, &fast], Strategy::adaptive())
+            .build()
+            .unwrap();
         for _ in 0..200 {
             get(&c).await.unwrap();
         }
@@ -144,15 +157,24 @@ mod strategies {
         let (a, b) = (MockBackend::new(), MockBackend::new());
         let c = FleetBuilder::new(&config())
             .member(Member::with_backend(Backend::from(a.clone())).base_url("https://api1.test"))
-            .member(Member::with_backend(Backend::from(b.clone())).base_url("https://api2.test/v3/"))
+            .member(
+                Member::with_backend(Backend::from(b.clone())).base_url("https://api2.test/v3/"),
+            )
             .strategy(Strategy::RoundRobin)
             .build()
             .unwrap();
         let r1 = c.get("/klines?symbol=BTC").send().await.unwrap();
-        let r2 = c.get("http://ignored.test/klines?symbol=ETH").send().await.unwrap();
+        let r2 = c
+            .get("http://ignored.test/klines?symbol=ETH")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r1.member(), Some("mock@api1.test"));
         assert_eq!(a.requests()[0].url(), "https://api1.test/klines?symbol=BTC");
-        assert_eq!(b.requests()[0].url(), "https://api2.test/v3/klines?symbol=ETH");
+        assert_eq!(
+            b.requests()[0].url(),
+            "https://api2.test/v3/klines?symbol=ETH"
+        );
         assert_eq!(r2.url(), "https://api2.test/v3/klines?symbol=ETH");
     }
 
@@ -163,7 +185,10 @@ mod strategies {
         let err = c.get("/x").send().await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidUrl);
         let single = Client::with_backend(Backend::from(a.clone()), &config()).unwrap();
-        assert_eq!(single.get("/x").send().await.unwrap_err().kind(), ErrorKind::InvalidUrl);
+        assert_eq!(
+            single.get("/x").send().await.unwrap_err().kind(),
+            ErrorKind::InvalidUrl
+        );
         assert_eq!(a.request_count(), 0);
     }
 }
@@ -227,7 +252,11 @@ mod retries {
         let a = MockBackend::new();
         a.fallback(MockReply::status(503));
         let c = fleet(&[&a], Strategy::Single)
-            .retry(RetryPolicy::default().max_attempts(4).budget(BudgetConfig::unlimited()))
+            .retry(
+                RetryPolicy::default()
+                    .max_attempts(4)
+                    .budget(BudgetConfig::unlimited()),
+            )
             .build()
             .unwrap();
         let resp = get(&c).await.unwrap();
@@ -235,7 +264,11 @@ mod retries {
         assert_eq!(resp.attempts(), 4);
         assert_eq!(a.request_count(), 4);
         let c = fleet(&[&a], Strategy::Single)
-            .retry(RetryPolicy::default().max_attempts(50).budget(BudgetConfig::unlimited()))
+            .retry(
+                RetryPolicy::default()
+                    .max_attempts(50)
+                    .budget(BudgetConfig::unlimited()),
+            )
             .build()
             .unwrap();
         assert_eq!(get(&c).await.unwrap().attempts(), 5, "never more than 5");
@@ -257,7 +290,11 @@ mod retries {
         let start = Instant::now();
         get(&c).await.unwrap();
         // Four waits of at most 100, 200, 300, 300 ms.
-        assert!(start.elapsed() <= Duration::from_millis(900), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() <= Duration::from_millis(900),
+            "{:?}",
+            start.elapsed()
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -290,13 +327,19 @@ mod retries {
             .push(MockReply::ok("too late"));
         let c = FleetBuilder::new(&config().timeout(Duration::from_secs(2)))
             .member(member(&a, "m0"))
-            .retry(RetryPolicy::default().backoff(Duration::from_millis(10), Duration::from_secs(30)))
+            .retry(
+                RetryPolicy::default().backoff(Duration::from_millis(10), Duration::from_secs(30)),
+            )
             .build()
             .unwrap();
         let start = Instant::now();
         let resp = get(&c).await.unwrap();
         assert_eq!(resp.status(), 503);
-        assert_eq!(start.elapsed(), Duration::ZERO, "no wait that cannot fit the deadline");
+        assert_eq!(
+            start.elapsed(),
+            Duration::ZERO,
+            "no wait that cannot fit the deadline"
+        );
         assert_eq!(a.request_count(), 1);
     }
 
@@ -305,14 +348,28 @@ mod retries {
         let (a, b) = (MockBackend::new(), MockBackend::new());
         a.fallback(MockReply::status(503));
         let c = fleet(&[&a, &b], Strategy::Failover).build().unwrap();
-        let resp = c.post("http://exchange.test/order").body("x").send().await.unwrap();
+        let resp = c
+            .post("http://exchange.test/order")
+            .body("x")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 503);
         assert_eq!(b.request_count(), 0);
         let c = fleet(&[&a, &b], Strategy::Failover)
-            .retry(RetryPolicy::default().retry_non_idempotent(true).budget(BudgetConfig::unlimited()))
+            .retry(
+                RetryPolicy::default()
+                    .retry_non_idempotent(true)
+                    .budget(BudgetConfig::unlimited()),
+            )
             .build()
             .unwrap();
-        let resp = c.post("http://exchange.test/order").body("x").send().await.unwrap();
+        let resp = c
+            .post("http://exchange.test/order")
+            .body("x")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 200);
     }
 
@@ -325,7 +382,12 @@ mod retries {
             .build()
             .unwrap();
         // A POST, no retries allowed: a refused connection never carried it, so it moves on.
-        let resp = c.post("http://exchange.test/order").body("x").send().await.unwrap();
+        let resp = c
+            .post("http://exchange.test/order")
+            .body("x")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 200);
         assert_eq!(resp.member(), Some("m1"));
     }
@@ -371,18 +433,27 @@ mod retries {
         let c = FleetBuilder::new(&config().timeout(Duration::from_secs(1)))
             .member(member(&a, "a"))
             .member(member(&b, "b"))
-            .retry(RetryPolicy::default().backoff(Duration::from_millis(1), Duration::from_millis(1)))
+            .retry(
+                RetryPolicy::default().backoff(Duration::from_millis(1), Duration::from_millis(1)),
+            )
             .build()
             .unwrap();
         let start = Instant::now();
         let err = get(&c).await.unwrap_err();
         assert!(err.is_timeout(), "{err:?}");
-        assert!(start.elapsed() <= Duration::from_millis(1001), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() <= Duration::from_millis(1001),
+            "{:?}",
+            start.elapsed()
+        );
         assert_eq!(err.attempts(), 2);
         let history: Vec<_> = err.history().iter().map(|a| a.member.as_str()).collect();
         assert_eq!(history, ["a", "b"]);
         let text = err.to_string();
-        assert!(text.contains("after 2 attempts") && text.contains("a: HTTP protocol error"), "{text}");
+        assert!(
+            text.contains("after 2 attempts") && text.contains("a: HTTP protocol error"),
+            "{text}"
+        );
     }
 }
 
@@ -439,17 +510,29 @@ mod breaker {
     async fn opens_on_failure_rate_over_the_window() {
         let a = MockBackend::new();
         for i in 0..10 {
-            a.push(if i % 2 == 0 { MockReply::status(503) } else { MockReply::ok("") });
+            a.push(if i % 2 == 0 {
+                MockReply::status(503)
+            } else {
+                MockReply::ok("")
+            });
         }
         let c = fleet(&[&a], Strategy::Single)
             .retry(RetryPolicy::none())
-            .breaker(BreakerConfig::default().consecutive_failures(100).failure_rate(0.5, 10, 10))
+            .breaker(
+                BreakerConfig::default()
+                    .consecutive_failures(100)
+                    .failure_rate(0.5, 10, 10),
+            )
             .build()
             .unwrap();
         for _ in 0..9 {
             get(&c).await.unwrap();
         }
-        assert_eq!(c.stats()[0].breaker, BreakerState::Closed, "below min_calls");
+        assert_eq!(
+            c.stats()[0].breaker,
+            BreakerState::Closed,
+            "below min_calls"
+        );
         get(&c).await.unwrap();
         assert_eq!(c.stats()[0].breaker, BreakerState::Open);
     }
@@ -485,9 +568,17 @@ mod breaker {
         }
         assert_eq!(c.stats()[0].breaker, BreakerState::Open);
         tokio::time::advance(Duration::from_secs(8)).await;
-        assert_eq!(c.stats()[0].breaker, BreakerState::Open, "cooldown is at least 80% of 10 s");
+        assert_eq!(
+            c.stats()[0].breaker,
+            BreakerState::Open,
+            "cooldown is at least 80% of 10 s"
+        );
         tokio::time::advance(Duration::from_secs(5)).await;
-        assert_eq!(c.stats()[0].breaker, BreakerState::HalfOpen, "and at most 120%");
+        assert_eq!(
+            c.stats()[0].breaker,
+            BreakerState::HalfOpen,
+            "and at most 120%"
+        );
         assert_eq!(get(&c).await.unwrap().status(), 200);
         assert_eq!(c.stats()[0].breaker, BreakerState::Closed);
     }
@@ -607,13 +698,22 @@ mod hedging {
             .unwrap();
         let start = Instant::now();
         assert_eq!(get(&c).await.unwrap().text().unwrap(), "primary");
-        assert_eq!(start.elapsed(), Duration::from_millis(100), "the primary ran to its end");
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_millis(100),
+            "the primary ran to its end"
+        );
         assert_eq!(b.request_count(), 0);
     }
 
     #[tokio::test(start_paused = true)]
     async fn up_to_max_extra_hedges_each_after_the_delay() {
-        let mocks = [MockBackend::new(), MockBackend::new(), MockBackend::new(), MockBackend::new()];
+        let mocks = [
+            MockBackend::new(),
+            MockBackend::new(),
+            MockBackend::new(),
+            MockBackend::new(),
+        ];
         for m in &mocks[..3] {
             m.fallback(MockReply::ok("slow").delay(Duration::from_secs(1)));
         }
@@ -674,7 +774,10 @@ mod hedging {
         let resp = get(&c).await.unwrap();
         assert_eq!(resp.text().unwrap(), "hedge");
         let took = start.elapsed();
-        assert!(took >= Duration::from_millis(25) && took <= Duration::from_millis(35), "{took:?}");
+        assert!(
+            took >= Duration::from_millis(25) && took <= Duration::from_millis(35),
+            "{took:?}"
+        );
         assert_eq!(b.request_count(), before + 1);
     }
 
@@ -685,7 +788,12 @@ mod hedging {
         let c = fleet(&[&a, &b], Strategy::hedged(Duration::from_millis(10)))
             .build()
             .unwrap();
-        let resp = c.post("http://exchange.test/order").body("x").send().await.unwrap();
+        let resp = c
+            .post("http://exchange.test/order")
+            .body("x")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.text().unwrap(), "primary");
         assert_eq!(b.request_count(), 0);
     }
@@ -698,7 +806,10 @@ mod loopback {
 
     #[test]
     fn failover_answers_every_request_while_a_member_dies() {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let mut first = Some(TestServer::start());
         let second = TestServer::start();
         let members: Vec<Member> = BackendKind::enabled()
@@ -738,7 +849,11 @@ mod loopback {
 
     #[test]
     fn hedged_fleet_over_real_backends_answers_and_hedges_the_slow_ones() {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
         let server = TestServer::start();
         let url = server.url("");
         let c = FleetBuilder::new(&Config::default().timeout(Duration::from_secs(5)))
@@ -749,7 +864,11 @@ mod loopback {
             .unwrap();
         for i in 0..40 {
             // One in ten answers late: those are hedged, and the hedge (fast) wins.
-            let path = if i % 10 == 0 { "/delay/200" } else { "/delay/1" };
+            let path = if i % 10 == 0 {
+                "/delay/200"
+            } else {
+                "/delay/1"
+            };
             let resp = rt.block_on(c.get(path).send()).unwrap();
             assert_eq!(resp.status(), 200);
         }
@@ -765,12 +884,11 @@ mod loopback {
             format!("http://{}", l.local_addr().unwrap())
         };
         let config = Config::default();
-        let c = FleetBuilder::new(&config)
+        let blocking = FleetBuilder::new(&config)
             .member(Member::new(BackendKind::Ureq).base_url(&dead))
-            .member(Member::new(BackendKind::Curl).base_url(server.url("")))
-            .build()
+            .member(Member::new(BackendKind::Hyper).base_url(server.url("")))
+            .build_blocking()
             .unwrap();
-        let blocking = httpfleet::blocking::Client::from(c);
         let resp = blocking.get("/small").send().unwrap();
         assert_eq!(resp.text().unwrap(), "Hello, World!");
         assert_eq!(resp.attempts(), 2);

@@ -1,6 +1,11 @@
 //! Benchmark support shared by `benches/overhead.rs` and the `httpfleet bench` command: an
-//! embedded loopback server. Enabled by the `cli` feature; not part of the stable API.
+//! embedded loopback server, each client used directly, and the interleaved runner. Enabled by
+//! the `cli` feature; not part of the stable API.
 
+mod direct;
+mod runner;
 mod server;
 
+pub use direct::{Direct, Route};
+pub use runner::{Baseline, Row, Spec, Surface, TIMEOUT, run};
 pub use server::{BenchServer, SMALL};

@@ -237,6 +237,12 @@ impl FleetBuilder {
         self
     }
 
+    /// Builds the fleet for blocking code: the same fleet, driven on the blocking bridge (hedges
+    /// and timers need an event loop), with its own backends and pools.
+    pub fn build_blocking(self) -> Result<crate::blocking::Client> {
+        self.build().map(crate::blocking::Client::wrap)
+    }
+
     /// Builds every member's backend and the client. Fails with `Builder` when there is no
     /// member or a base URL is invalid, and with whatever a backend refuses.
     pub fn build(self) -> Result<Client> {

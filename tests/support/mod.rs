@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 mod body;
+pub mod fault;
 pub mod harness;
 mod routes;
 

@@ -1,0 +1,381 @@
+//! The `httpfleet` command: `bench` (overhead against each client used directly, interleaved,
+//! on an embedded loopback server), `get` (one request through any backend or fleet), `serve`
+//! (the benchmark server alone) and `instr` (a fixed request loop for instruction counting).
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use httpfleet::bench::{BenchServer, Direct, Route, Row, Spec, Surface};
+use httpfleet::{BackendKind, Client, Config, FleetBuilder, Member, Strategy};
+
+#[derive(Parser)]
+#[command(
+    name = "httpfleet",
+    version,
+    about = "One HTTP client API over curl, reqwest, hyper and ureq"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Measure httpfleet's overhead against each client used directly, on a loopback server.
+    Bench(BenchArgs),
+    /// Send one request through a backend or a fleet.
+    Get(GetArgs),
+    /// Run the benchmark server alone and print its URL.
+    Serve {
+        /// Worker threads.
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
+    },
+    /// Run a fixed number of requests (for `scripts/instructions.sh` under callgrind).
+    #[command(hide = true)]
+    Instr(InstrArgs),
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Backends to measure (default: every enabled one).
+    #[arg(long = "backend", value_parser = parse_kind)]
+    backends: Vec<BackendKind>,
+    /// Surfaces to measure.
+    #[arg(long = "surface", value_enum)]
+    surfaces: Vec<SurfaceArg>,
+    /// Routes: get-13B, get-1KiB-json, get-1MiB, post-1KiB (default: all).
+    #[arg(long = "route", value_parser = parse_route)]
+    routes: Vec<Route>,
+    /// Interleaved rounds per row.
+    #[arg(long, default_value_t = 12)]
+    rounds: usize,
+    /// Requests per side per round.
+    #[arg(long, default_value_t = 100)]
+    requests: usize,
+    /// Skip the baseline with the client's own deadline.
+    #[arg(long)]
+    no_timeout_baseline: bool,
+    /// Skip the A/A control rows.
+    #[arg(long)]
+    no_control: bool,
+    /// Write the rows as JSON to this file.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SurfaceArg {
+    Async,
+    Async32,
+    Blocking,
+}
+
+#[derive(clap::Args)]
+struct GetArgs {
+    /// The URL (a path such as `/get` with `--fleet` members that have base URLs).
+    url: String,
+    /// The backend.
+    #[arg(long, value_parser = parse_kind)]
+    backend: Option<BackendKind>,
+    /// A fleet: comma-separated backends, each optionally `kind=BASE_URL`.
+    #[arg(long)]
+    fleet: Option<String>,
+    /// The fleet strategy: single, failover, round-robin, random, hedged, adaptive.
+    #[arg(long, default_value = "failover")]
+    strategy: String,
+    /// A header, `name: value` (repeatable).
+    #[arg(short = 'H', long = "header")]
+    headers: Vec<String>,
+    /// A request body (makes the request a POST unless --method says otherwise).
+    #[arg(long)]
+    data: Option<String>,
+    /// The method.
+    #[arg(short = 'X', long)]
+    method: Option<String>,
+    /// Total deadline in milliseconds.
+    #[arg(long, default_value_t = 30_000)]
+    timeout: u64,
+    /// Write the body to this file instead of standard output.
+    #[arg(short = 'o', long)]
+    output: Option<std::path::PathBuf>,
+    /// Show the status line, headers, the member that answered, attempts and timing.
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+#[derive(clap::Args)]
+struct InstrArgs {
+    #[arg(long, value_parser = parse_kind)]
+    backend: BackendKind,
+    /// direct or httpfleet.
+    #[arg(long)]
+    mode: String,
+    /// async or blocking.
+    #[arg(long)]
+    surface: String,
+    #[arg(long)]
+    url: String,
+    #[arg(long, default_value_t = 1000)]
+    requests: usize,
+}
+
+fn parse_kind(s: &str) -> Result<BackendKind, String> {
+    s.parse::<BackendKind>().map_err(|e| e.to_string())
+}
+
+fn parse_route(s: &str) -> Result<Route, String> {
+    Route::parse(s).ok_or_else(|| format!("unknown route {s:?}"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Bench(args) => bench(args),
+        Command::Get(args) => get(args),
+        Command::Serve { workers } => serve(workers),
+        Command::Instr(args) => instr(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("httpfleet: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Res = Result<(), Box<dyn std::error::Error>>;
+
+fn bench(args: BenchArgs) -> Res {
+    let server = BenchServer::start(1)?;
+    let backends = if args.backends.is_empty() {
+        BackendKind::enabled()
+            .filter(|k| *k != BackendKind::Mock)
+            .collect()
+    } else {
+        args.backends
+    };
+    let surfaces = if args.surfaces.is_empty() {
+        vec![Surface::Async, Surface::Blocking, Surface::Async32]
+    } else {
+        args.surfaces
+            .iter()
+            .map(|s| match s {
+                SurfaceArg::Async => Surface::Async,
+                SurfaceArg::Async32 => Surface::Async32,
+                SurfaceArg::Blocking => Surface::Blocking,
+            })
+            .collect()
+    };
+    let spec = Spec {
+        backends,
+        surfaces,
+        routes: if args.routes.is_empty() {
+            Route::ALL.to_vec()
+        } else {
+            args.routes
+        },
+        rounds: args.rounds.max(1),
+        per_round: args.requests.max(1),
+        timeout_baseline: !args.no_timeout_baseline,
+        control: !args.no_control,
+    };
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "httpfleet {} bench: loopback server {}, {} rounds x {} requests per side, interleaved; {} CPUs",
+        env!("CARGO_PKG_VERSION"),
+        server.url(""),
+        spec.rounds,
+        spec.per_round,
+        cpus
+    );
+    println!(
+        "{:<8} {:<10} {:<14} {:<15} {:>10} {:>10} {:>10} {:>10} {:>7} {:>15} {:>9} {:>9}",
+        "backend",
+        "surface",
+        "route",
+        "baseline",
+        "base p50",
+        "fleet p50",
+        "base p99",
+        "fleet p99",
+        "ratio",
+        "ratio p25-p75",
+        "base r/s",
+        "fleet r/s"
+    );
+    let rows = httpfleet::bench::run(&spec, &server.url(""), |r: &Row| {
+        println!(
+            "{:<8} {:<10} {:<14} {:<15} {:>8.1}us {:>8.1}us {:>8.1}us {:>8.1}us {:>7.3} {:>7.3}-{:<7.3} {:>9.0} {:>9.0}",
+            r.backend,
+            r.surface,
+            r.route,
+            format!("{:?}", r.baseline).to_lowercase(),
+            r.direct_median_us,
+            r.httpfleet_median_us,
+            r.direct_p99_us,
+            r.httpfleet_p99_us,
+            r.ratio,
+            r.ratio_p25,
+            r.ratio_p75,
+            r.direct_rps,
+            r.httpfleet_rps
+        );
+        let _ = std::io::stdout().flush();
+    });
+    println!(
+        "connections accepted by the server: {}",
+        server.connections()
+    );
+    if let Some(path) = args.json {
+        std::fs::write(&path, serde_json::to_vec_pretty(&rows)?)?;
+        println!("wrote {} rows to {}", rows.len(), path.display());
+    }
+    Ok(())
+}
+
+fn strategy(name: &str) -> Result<Strategy, String> {
+    Ok(match name {
+        "single" => Strategy::Single,
+        "failover" => Strategy::Failover,
+        "round-robin" => Strategy::RoundRobin,
+        "random" => Strategy::Random { seed: None },
+        "hedged" => Strategy::hedged(Duration::from_millis(50)),
+        "adaptive" => Strategy::adaptive(),
+        other => return Err(format!("unknown strategy {other:?}")),
+    })
+}
+
+fn get(args: GetArgs) -> Res {
+    let mut config = Config::from_env()?.timeout(Duration::from_millis(args.timeout));
+    if let Some(kind) = args.backend {
+        config = config.backend(kind);
+    }
+    let client = match &args.fleet {
+        None => Client::from_config(&config)?,
+        Some(list) => {
+            let mut b = FleetBuilder::new(&config).strategy(strategy(&args.strategy)?);
+            for item in list.split(',').filter(|s| !s.is_empty()) {
+                let (kind, base) = match item.split_once('=') {
+                    Some((k, u)) => (parse_kind(k)?, Some(u)),
+                    None => (parse_kind(item)?, None),
+                };
+                let mut m = Member::new(kind);
+                if let Some(u) = base {
+                    m = m.base_url(u);
+                }
+                b = b.member(m);
+            }
+            b.build()?
+        }
+    };
+    let method = args.method.clone().unwrap_or_else(|| {
+        if args.data.is_some() {
+            "POST".into()
+        } else {
+            "GET".into()
+        }
+    });
+    let mut req = client.request(method.as_str(), &args.url);
+    for h in &args.headers {
+        let (k, v) = h
+            .split_once(':')
+            .ok_or_else(|| format!("header {h:?} is not `name: value`"))?;
+        req = req.header(k.trim(), v.trim());
+    }
+    if let Some(d) = &args.data {
+        req = req.body(d.clone());
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let start = Instant::now();
+    let result = rt.block_on(req.send());
+    let took = start.elapsed();
+    let resp = match result {
+        Ok(r) => r,
+        Err(e) => {
+            if args.verbose {
+                eprintln!("* failed after {took:?}: {e}");
+            }
+            return Err(e.into());
+        }
+    };
+    if args.verbose {
+        eprintln!("< {:?} {}", resp.version(), resp.status());
+        for (k, v) in resp.headers() {
+            eprintln!("< {k}: {}", String::from_utf8_lossy(v.as_bytes()));
+        }
+        eprintln!(
+            "* served by {} (backend {}), {} attempt(s), {} bytes in {:?}, final URL {}",
+            resp.member().unwrap_or("-"),
+            resp.backend(),
+            resp.attempts(),
+            resp.bytes().len(),
+            took,
+            resp.url()
+        );
+        for s in client.stats() {
+            eprintln!(
+                "* member {}: {} requests, {} failures, {} retries, {} hedges, breaker {:?}",
+                s.name, s.requests, s.failures, s.retries, s.hedges, s.breaker
+            );
+        }
+    }
+    match &args.output {
+        Some(path) => {
+            std::fs::write(path, resp.bytes())?;
+            eprintln!("wrote {} bytes to {}", resp.bytes().len(), path.display());
+        }
+        None => std::io::stdout().write_all(resp.bytes())?,
+    }
+    Ok(())
+}
+
+fn serve(workers: usize) -> Res {
+    let server = BenchServer::start(workers)?;
+    println!("{}", server.url(""));
+    std::io::stdout().flush()?;
+    loop {
+        std::thread::park();
+    }
+}
+
+fn instr(args: InstrArgs) -> Res {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let blocking = args.surface == "blocking";
+    match args.mode.as_str() {
+        "direct" => {
+            let d = Direct::new(args.backend, Some(httpfleet::bench::TIMEOUT))
+                .ok_or("backend not enabled")?;
+            for _ in 0..args.requests {
+                if blocking {
+                    d.send_blocking(&args.url, Route::Small, &rt);
+                } else {
+                    rt.block_on(d.send(&args.url, Route::Small));
+                }
+            }
+        }
+        "httpfleet" => {
+            let config = Config::default()
+                .backend(args.backend)
+                .timeout(httpfleet::bench::TIMEOUT);
+            let c = Client::from_config(&config)?;
+            let b = httpfleet::blocking::Client::from_config(&config)?;
+            for _ in 0..args.requests {
+                if blocking {
+                    b.get(&args.url).send()?;
+                } else {
+                    rt.block_on(c.get(&args.url).send())?;
+                }
+            }
+        }
+        other => return Err(format!("unknown mode {other:?}").into()),
+    }
+    Ok(())
+}
