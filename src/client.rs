@@ -10,9 +10,9 @@ use http::header::ACCEPT_ENCODING;
 use http::{HeaderMap, Method};
 
 use crate::backend::{AsyncTransport, Backend, BackendKind};
-use crate::fleet::{Fleet, FleetBuilder, Member, MemberStats, Strategy};
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
+use crate::fleet::{Fleet, FleetBuilder, Member, MemberStats, Strategy};
 use crate::redirect::{Next, Redirects};
 use crate::request::{Request, RequestBuilder, check_headers};
 use crate::response::Response;
@@ -77,7 +77,17 @@ impl Policy {
     pub(crate) async fn exchange(&self, backend: &Backend, mut req: Request) -> Result<Response> {
         let mut redirects = self.redirects(&req)?;
         loop {
-            let resp = backend.send(req).await?;
+            let resp = match backend.send(req).await {
+                Ok(resp) => resp,
+                Err(e) => match redirects.resend(&e) {
+                    Some(again) => {
+                        req = again;
+                        continue;
+                    }
+                    None => return Err(e),
+                },
+            };
+            Self::check_head(&resp)?;
             match redirects.step(resp)? {
                 Next::Done(resp) => return self.finish(resp),
                 Next::Follow(next) => req = next,
@@ -86,16 +96,50 @@ impl Policy {
     }
 
     /// The blocking twin of [`Policy::exchange`].
-    pub(crate) fn exchange_blocking(&self, backend: &Backend, mut req: Request) -> Result<Response> {
+    pub(crate) fn exchange_blocking(
+        &self,
+        backend: &Backend,
+        mut req: Request,
+    ) -> Result<Response> {
         use crate::backend::BlockingTransport;
         let mut redirects = self.redirects(&req)?;
         loop {
-            let resp = backend.send_blocking(req)?;
+            let resp = match backend.send_blocking(req) {
+                Ok(resp) => resp,
+                Err(e) => match redirects.resend(&e) {
+                    Some(again) => {
+                        req = again;
+                        continue;
+                    }
+                    None => return Err(e),
+                },
+            };
+            Self::check_head(&resp)?;
             match redirects.step(resp)? {
                 Next::Done(resp) => return self.finish(resp),
                 Next::Follow(next) => req = next,
             }
         }
+    }
+
+    /// Fails with `Protocol` when a response head is over the limits every backend shares.
+    fn check_head(resp: &Response) -> Result<()> {
+        let headers = &resp.headers;
+        let too_many = headers.len() > crate::backend::MAX_HEADERS;
+        let too_large = || {
+            headers
+                .iter()
+                .map(|(k, v)| k.as_str().len() + v.len() + 4)
+                .sum::<usize>()
+                > crate::backend::MAX_HEADER_BYTES
+        };
+        if too_many || too_large() {
+            return Err(Error::new(ErrorKind::Protocol)
+                .with_detail("response header block over the limit (100 fields, 64 KiB)")
+                .with_backend(resp.backend)
+                .with_url(&resp.url));
+        }
+        Ok(())
     }
 
     /// Post-processing of the final response.

@@ -127,6 +127,7 @@ struct Inner {
     source: Option<BoxError>,
     attempts: u32,
     history: Vec<Attempt>,
+    closed_before_response: bool,
 }
 
 /// One attempt of a fleet request that did not succeed: which member, and how it ended.
@@ -167,6 +168,7 @@ impl Error {
                 source: None,
                 attempts: 1,
                 history: Vec::new(),
+                closed_before_response: false,
             }),
         }
     }
@@ -207,6 +209,18 @@ impl Error {
     pub(crate) fn with_url(mut self, url: &Uri) -> Self {
         self.inner.url = Some(redact_uri(url));
         self
+    }
+
+    /// Marks a connection that closed before any byte of the response arrived: on a reused
+    /// connection that is a stale pooled connection, and the request may be sent again.
+    pub(crate) fn closed_before_any_response(mut self) -> Self {
+        self.inner.closed_before_response = true;
+        self
+    }
+
+    /// See [`Error::closed_before_any_response`].
+    pub(crate) fn closed_before_response(&self) -> bool {
+        self.inner.closed_before_response
     }
 
     /// Records a fleet request's failed attempts and how many attempts it made in all.

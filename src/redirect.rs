@@ -19,47 +19,52 @@ pub(crate) enum Next {
     Follow(Request),
 }
 
-/// The redirect state of one request.
-// It lives on the stack of one request; boxing `last` would cost an allocation per request.
-#[allow(clippy::large_enum_variant)]
-pub(crate) enum Redirects {
-    /// Redirects are not followed: every response is final.
-    Off,
-    /// Following: the request as last sent, and how many redirects are left.
-    On {
-        last: Request,
-        followed: u32,
-        max: u32,
-        allow_insecure: bool,
-    },
+/// The state of one exchange across its hops: redirects followed, and the one transparent
+/// resend of an idempotent request whose connection closed before any response byte (a stale
+/// pooled connection).
+pub(crate) struct Redirects {
+    /// The request as last sent, kept when a redirect or a resend may need it.
+    last: Option<Request>,
+    followed: u32,
+    max: u32,
+    allow_insecure: bool,
+    resent: bool,
 }
 
 impl Redirects {
-    /// The state for a request about to be sent, keeping a copy of it when redirects may need it.
+    /// The state for a request about to be sent, keeping a copy of it when redirects or a resend
+    /// may need it.
     pub(crate) fn new(req: &Request, max: u32, allow_insecure: bool) -> Self {
-        if max == 0 {
-            Redirects::Off
-        } else {
-            Redirects::On {
-                last: req.clone(),
-                followed: 0,
-                max,
-                allow_insecure,
-            }
+        let keep = max > 0 || crate::fleet::is_idempotent(&req.method);
+        Redirects {
+            last: keep.then(|| req.clone()),
+            followed: 0,
+            max,
+            allow_insecure,
+            resent: false,
         }
+    }
+
+    /// The request to send again after `err`, once, when it is idempotent and its connection
+    /// closed before any response byte.
+    pub(crate) fn resend(&mut self, err: &Error) -> Option<Request> {
+        if self.resent || !err.closed_before_response() {
+            return None;
+        }
+        let last = self.last.as_ref()?;
+        if !crate::fleet::is_idempotent(&last.method) {
+            return None;
+        }
+        self.resent = true;
+        Some(last.clone())
     }
 
     /// Steps the machine with a response.
     pub(crate) fn step(&mut self, resp: Response) -> Result<Next> {
-        let Redirects::On {
-            last,
-            followed,
-            max,
-            allow_insecure,
-        } = self
-        else {
+        let (Some(last), true) = (&mut self.last, self.max > 0) else {
             return Ok(Next::Done(resp));
         };
+        let (followed, max, allow_insecure) = (&mut self.followed, self.max, self.allow_insecure);
         let status = resp.status;
         if !matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308) {
             return Ok(Next::Done(resp));
@@ -73,7 +78,7 @@ impl Redirects {
                 .with_backend(resp.backend)
                 .with_url(&resp.url)
         };
-        if *followed >= *max {
+        if *followed >= max {
             return Err(fail(format!("too many redirects (max_redirects = {max})")));
         }
         let location = location
@@ -83,7 +88,7 @@ impl Redirects {
             .map_err(|e| e.with_backend(resp.backend).with_url(&resp.url))?;
         let target =
             crate::url::check(target).map_err(|e| fail(format!("cannot follow redirect: {e}")))?;
-        if crate::url::is_https(&resp.url) && !crate::url::is_https(&target.uri) && !*allow_insecure
+        if crate::url::is_https(&resp.url) && !crate::url::is_https(&target.uri) && !allow_insecure
         {
             return Err(fail(
                 "redirect from https to http refused (allow_insecure_redirects is off)".into(),

@@ -53,7 +53,10 @@ pub(crate) fn classify(err: &(dyn StdError + 'static), stage: Stage) -> ErrorKin
         | Some(io::ErrorKind::HostUnreachable)
         | Some(io::ErrorKind::NetworkUnreachable)
         | Some(io::ErrorKind::AddrNotAvailable) => return ErrorKind::Connect,
-        Some(io::ErrorKind::InvalidData) if stage == Stage::Body => return ErrorKind::Protocol,
+        Some(io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput) if stage == Stage::Body => {
+            // Broken framing (malformed chunked encoding) while reading the body.
+            return ErrorKind::Protocol;
+        }
         _ => {}
     }
     match stage {
@@ -61,4 +64,24 @@ pub(crate) fn classify(err: &(dyn StdError + 'static), stage: Stage) -> ErrorKin
         Stage::Headers => ErrorKind::Protocol,
         Stage::Body => ErrorKind::Body,
     }
+}
+
+/// True when the chain says the connection closed before any byte of the response: hyper's
+/// "connection closed before message completed" with no message, or a reset or broken pipe while
+/// sending. On a pooled connection this is the stale-connection case.
+pub(crate) fn closed_before_response(err: &(dyn StdError + 'static)) -> bool {
+    #[cfg(feature = "hyper")]
+    if let Some(h) = crate::error::chain(err).find_map(|e| e.downcast_ref::<hyper::Error>()) {
+        if h.is_incomplete_message() || h.is_canceled() {
+            return true;
+        }
+    }
+    matches!(
+        find_io_kind(err),
+        Some(
+            io::ErrorKind::ConnectionReset
+                | io::ErrorKind::BrokenPipe
+                | io::ErrorKind::ConnectionAborted
+        )
+    )
 }

@@ -54,6 +54,8 @@ struct Collector {
     version: Version,
     headers: HeaderMap,
     headers_done: bool,
+    header_bytes: usize,
+    headers_too_large: bool,
     body: BytesMut,
     max: u64,
     too_large: bool,
@@ -66,6 +68,8 @@ impl Collector {
         self.version = Version::HTTP_11;
         self.headers = HeaderMap::new();
         self.headers_done = false;
+        self.header_bytes = 0;
+        self.headers_too_large = false;
         self.body = BytesMut::new();
         self.max = max;
         self.too_large = false;
@@ -99,6 +103,11 @@ impl Handler for Collector {
     }
 
     fn header(&mut self, line: &[u8]) -> bool {
+        self.header_bytes += line.len();
+        if self.header_bytes > super::MAX_HEADER_BYTES {
+            self.headers_too_large = true;
+            return false;
+        }
         if line.starts_with(b"HTTP/") {
             // A new response head (after 1xx, or after a proxy's CONNECT reply): start over.
             let mut parts = line.split(|&b| b == b' ');
@@ -199,6 +208,8 @@ impl Inner {
             version: Version::HTTP_11,
             headers: HeaderMap::new(),
             headers_done: false,
+            header_bytes: 0,
+            headers_too_large: false,
             body: BytesMut::new(),
             max: self.limits.max_body,
             too_large: false,
@@ -322,7 +333,9 @@ impl Inner {
                 .with_url(&url)
                 .with_source(e));
         }
+        let started = std::time::Instant::now();
         let result = easy.perform();
+        let total_deadline_hit = started.elapsed() + Duration::from_millis(10) >= remaining;
         let collected = easy.get_mut();
         let outcome = match result {
             Ok(()) => {
@@ -342,7 +355,12 @@ impl Inner {
                     )
                 })
             }
-            Err(e) => Err(map_error(e, collected, self.settings.proxy.is_some())),
+            Err(e) => Err(map_error(
+                e,
+                collected,
+                self.settings.proxy.is_some(),
+                total_deadline_hit,
+            )),
         };
         self.put_back(easy);
         outcome.map_err(|e| e.with_url(&url))
@@ -350,21 +368,23 @@ impl Inner {
 }
 
 /// Maps a libcurl error to an httpfleet error, using what the collector saw to tell the phase.
-fn map_error(e: curl::Error, seen: &Collector, proxied: bool) -> Error {
+fn map_error(e: curl::Error, seen: &Collector, proxied: bool, total_deadline_hit: bool) -> Error {
     let desc = e.extra_description().unwrap_or("").to_ascii_lowercase();
     let kind = if seen.too_large {
         ErrorKind::BodyTooLarge
     } else if seen.canceled() || e.is_aborted_by_callback() {
         ErrorKind::Canceled
+    } else if seen.headers_too_large {
+        ErrorKind::Protocol
     } else if e.is_operation_timedout() {
         ErrorKind::Timeout(if seen.headers_done {
             TimeoutPhase::Body
-        } else if seen.status != 0 {
+        } else if total_deadline_hit || seen.status != 0 || desc.contains("too slow") {
             TimeoutPhase::Headers
-        } else if desc.contains("connection timed out") || desc.contains("resolving timed out") {
-            TimeoutPhase::Connect
         } else {
-            TimeoutPhase::Headers
+            // Neither the total deadline nor a stalled response: `CONNECTTIMEOUT` fired
+            // (TCP, proxy or TLS handshake).
+            TimeoutPhase::Connect
         })
     } else if e.is_couldnt_resolve_proxy() {
         ErrorKind::Proxy
@@ -392,8 +412,10 @@ fn map_error(e: curl::Error, seen: &Collector, proxied: bool) -> Error {
     } else if e.code() == 97 {
         // CURLE_PROXY (libcurl 7.73+): the proxy handshake failed.
         ErrorKind::Proxy
-    } else if e.is_url_malformed() || e.is_unsupported_protocol() {
-        ErrorKind::InvalidUrl
+    } else if e.is_url_malformed() || e.is_unsupported_protocol() || desc.contains("chunk") {
+        // httpfleet validated the URL before: here libcurl refuses what the server sent (a
+        // malformed status line, broken chunked encoding).
+        ErrorKind::Protocol
     } else if e.is_partial_file() || e.is_bad_content_encoding() {
         ErrorKind::Body
     } else if e.is_got_nothing() || e.code() == 8 || e.is_http2_error() {

@@ -12,8 +12,9 @@ use hyper_util::client::legacy::Client as LegacyClient;
 use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tower_service::Service;
 
-use super::classify::{Stage, classify};
+use super::classify::{Stage, classify, closed_before_response};
 use super::{AsyncTransport, BackendKind, BlockingTransport, Limits};
 use crate::config::{Config, HttpVersion, ProxyUrl};
 use crate::deadline::race;
@@ -21,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::request::Request;
 use crate::response::Response;
 
-type Connector = hyper_rustls::HttpsConnector<ProxyAware>;
+type Connector = Bounded<hyper_rustls::HttpsConnector<ProxyAware>>;
 
 /// hyper 1 + hyper-util's pooled client. Cheap to clone (the pool is shared).
 #[derive(Clone)]
@@ -67,12 +68,18 @@ impl HyperBackend {
             HttpVersion::Http1 => builder.enable_http1().wrap_connector(http),
             HttpVersion::Http2 => builder.enable_http2().wrap_connector(http),
         };
+        let connector = Bounded {
+            inner: connector,
+            timeout: config.connect_timeout,
+        };
         let mut b = LegacyClient::builder(TokioExecutor::new());
         b.pool_idle_timeout(config.pool.idle_timeout)
             .pool_max_idle_per_host(config.pool.max_idle_per_host)
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
             .retry_canceled_requests(true)
+            .http1_max_headers(super::MAX_HEADERS)
+            .http1_max_buf_size(super::MAX_HEADER_BYTES.max(64 * 1024) + 16 * 1024)
             .set_host(true)
             .http2_only(config.http_version == HttpVersion::Http2);
         Ok(HyperBackend {
@@ -179,9 +186,54 @@ fn map_error(
         _ if via_proxy && stage == Stage::Connect => crate::ErrorKind::Proxy,
         kind => kind,
     };
-    Error::new(kind)
+    let closed = stage == Stage::Headers && closed_before_response(&e);
+    let err = Error::new(kind)
         .with_backend(BackendKind::Hyper)
-        .with_source(e)
+        .with_source(e);
+    if closed {
+        err.closed_before_any_response()
+    } else {
+        err
+    }
+}
+
+/// Bounds the whole connection setup (TCP, proxy tunnel, TLS handshake) by `connect_timeout`,
+/// as libcurl, reqwest and ureq do; hyper-util's own connect timeout covers TCP alone.
+#[derive(Clone)]
+struct Bounded<C> {
+    inner: C,
+    timeout: std::time::Duration,
+}
+
+impl<C> Service<http::Uri> for Bounded<C>
+where
+    C: Service<http::Uri> + Clone + Send + 'static,
+    C::Future: Send + 'static,
+    C::Response: Send + 'static,
+    C::Error: Into<BoxError>,
+{
+    type Response = C::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = std::result::Result<C::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<std::result::Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, dst: http::Uri) -> Self::Future {
+        let connecting = self.inner.call(dst);
+        let timeout = self.timeout;
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, connecting).await {
+                Ok(r) => r.map_err(Into::into),
+                Err(_) => Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "connect_timeout elapsed before the connection was ready",
+                )
+                .into()),
+            }
+        })
+    }
 }
 
 /// The TCP layer of the hyper backend: direct, or through an HTTP proxy (absolute-form requests
@@ -207,7 +259,7 @@ impl ProxyAware {
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-impl tower_service::Service<http::Uri> for ProxyAware {
+impl Service<http::Uri> for ProxyAware {
     type Response = Stream;
     type Error = BoxError;
     type Future = Pin<Box<dyn Future<Output = std::result::Result<Stream, BoxError>> + Send>>;

@@ -139,6 +139,13 @@ impl FromStr for BackendKind {
     }
 }
 
+/// The largest response header block accepted, on every backend: past it the response is a
+/// [`ErrorKind::Protocol`](crate::ErrorKind::Protocol) error.
+pub(crate) const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// The most response header fields accepted, on every backend.
+pub(crate) const MAX_HEADERS: usize = 100;
+
 /// Sends one request from async code and buffers its response, ending by the request's deadline.
 #[enum_dispatch]
 pub(crate) trait AsyncTransport {

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::classify::{Stage, classify};
+use super::classify::{Stage, classify, closed_before_response};
 use super::{AsyncTransport, BackendKind, BlockingTransport, Limits};
 use crate::config::{Config, HttpVersion};
 use crate::error::{Error, ErrorKind, Result};
@@ -39,6 +39,7 @@ impl ReqwestBackend {
             .connect_timeout(config.connect_timeout)
             .redirect(reqwest::redirect::Policy::none())
             .referer(false)
+            .http1_max_headers(super::MAX_HEADERS)
             .tcp_nodelay(true)
             .pool_idle_timeout(config.pool.idle_timeout)
             .pool_max_idle_per_host(config.pool.max_idle_per_host)
@@ -146,7 +147,13 @@ fn map_error(e: reqwest::Error, stage: Stage, proxied: bool) -> Error {
             kind => kind,
         }
     };
-    Error::new(kind)
+    let closed = stage == Stage::Headers && !e.is_timeout() && closed_before_response(&e);
+    let err = Error::new(kind)
         .with_backend(BackendKind::Reqwest)
-        .with_source(e)
+        .with_source(e);
+    if closed {
+        err.closed_before_any_response()
+    } else {
+        err
+    }
 }

@@ -104,6 +104,7 @@ impl UreqBackend {
             .accept(ureq::config::AutoHeaderValue::None)
             .accept_encoding(ureq::config::AutoHeaderValue::None)
             .no_delay(true)
+            .max_response_header_size(super::MAX_HEADER_BYTES)
             .proxy(proxy)
             .tls_config(tls.build())
             .timeout_connect(Some(config.connect_timeout))
@@ -132,6 +133,7 @@ impl Inner {
     fn perform(&self, req: Request) -> Result<Response> {
         let deadline = req.deadline_or(self.limits.timeout);
         let url = req.uri;
+        let started = std::time::Instant::now();
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
         if remaining.is_zero() {
             return Err(Error::new(ErrorKind::Timeout(TimeoutPhase::Total))
@@ -145,7 +147,21 @@ impl Inner {
         } else {
             self.run(req.method, &url, req.headers, &req.body[..], remaining)
         }
-        .map_err(|e| self.map_error(e, Stage::Headers).with_url(&url))?;
+        .map_err(|e| {
+            let err = self.map_error(e, Stage::Headers);
+            // ureq names the phase it was in when its global budget ran out; a connection still
+            // being set up when the total deadline hits is `Headers` on every backend, and
+            // `Connect` only when connect_timeout fired.
+            let total_hit = started.elapsed() + Duration::from_millis(10) >= remaining;
+            if total_hit && err.kind() == ErrorKind::Timeout(TimeoutPhase::Connect) {
+                Error::new(ErrorKind::Timeout(TimeoutPhase::Headers))
+                    .with_backend(BackendKind::Ureq)
+                    .with_source(err)
+            } else {
+                err
+            }
+            .with_url(&url)
+        })?;
         let (parts, mut body) = resp.into_parts();
         let max = self.limits.max_body;
         let mut buf = Vec::with_capacity(

@@ -178,7 +178,10 @@ impl Breaker {
                 true
             }
             State::Open { .. } => return None,
-            State::HalfOpen { in_flight, successes } => {
+            State::HalfOpen {
+                in_flight,
+                successes,
+            } => {
                 if *in_flight + *successes >= self.config.half_open_trials {
                     return None;
                 }
@@ -204,14 +207,19 @@ impl Breaker {
         let slow = self.config.slow_call.is_some_and(|t| latency >= t);
         let mut state = self.lock();
         match &mut *state {
-            State::Closed { consecutive, window } => {
+            State::Closed {
+                consecutive,
+                window,
+            } => {
                 *consecutive = if failed { *consecutive + 1 } else { 0 };
                 window.push_back((failed, slow));
                 while window.len() > self.config.window.max(1) {
                     window.pop_front();
                 }
                 let n = window.len();
-                let rate = |f: fn(&(bool, bool)) -> bool| window.iter().filter(|c| f(c)).count() as f64 / n as f64;
+                let rate = |f: fn(&(bool, bool)) -> bool| {
+                    window.iter().filter(|c| f(c)).count() as f64 / n as f64
+                };
                 let trip = *consecutive >= self.config.consecutive_failures
                     || (n >= self.config.min_calls
                         && (rate(|c| c.0) >= self.config.failure_rate
@@ -220,7 +228,10 @@ impl Breaker {
                     self.open(&mut state, now, rng);
                 }
             }
-            State::HalfOpen { in_flight, successes } if trial => {
+            State::HalfOpen {
+                in_flight,
+                successes,
+            } if trial => {
                 *in_flight = in_flight.saturating_sub(1);
                 if failed || slow {
                     self.open(&mut state, now, rng);

@@ -28,6 +28,7 @@ use tokio::time::Instant;
 
 pub use breaker::{BreakerConfig, BreakerState};
 pub use classify::Classifier;
+pub(crate) use retry::is_idempotent;
 pub use retry::{BudgetConfig, MAX_ATTEMPTS, RetryPolicy, parse_retry_after};
 pub use stats::MemberStats;
 
@@ -262,7 +263,9 @@ impl FleetBuilder {
         let mut slots = Vec::with_capacity(self.members.len());
         for m in self.members {
             let backend = match m.backend {
-                MemberBackend::Kind(kind) => Backend::from_config(&self.config.clone().backend(kind))?,
+                MemberBackend::Kind(kind) => {
+                    Backend::from_config(&self.config.clone().backend(kind))?
+                }
                 MemberBackend::Built(b) => b,
             };
             let base = match &m.base_url {
@@ -442,7 +445,14 @@ impl Fleet {
 
     /// One attempt on member `slot`: the full exchange (redirects, decoding) through the
     /// client's policy, judged, and recorded in the member's breaker, counters and latency.
-    async fn attempt(&self, policy: &Policy, slot: usize, req: Request, permit: Permit, n: u32) -> Finished {
+    async fn attempt(
+        &self,
+        policy: &Policy,
+        slot: usize,
+        req: Request,
+        permit: Permit,
+        n: u32,
+    ) -> Finished {
         let s = &self.slots[slot];
         let span = tracing::debug_span!("httpfleet.attempt", member = &*s.name, attempt = n);
         let _enter = span.enter();
@@ -451,7 +461,8 @@ impl Fleet {
         s.ewma.start();
         let mut guard = InFlight(s, false);
         let start = Instant::now();
-        let outcome = tracing::Instrument::instrument(policy.exchange(&s.backend, req), span.clone()).await;
+        let outcome =
+            tracing::Instrument::instrument(policy.exchange(&s.backend, req), span.clone()).await;
         let latency = start.elapsed();
         guard.1 = true;
         s.ewma.finish(latency, Instant::now());
@@ -503,7 +514,9 @@ impl Fleet {
     /// Runs a prepared request (deadline set) through the fleet.
     pub(crate) async fn execute(&self, policy: &Policy, req: Request) -> Result<Response> {
         self.budget.deposit();
-        let deadline = req.deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(30));
+        let deadline = req
+            .deadline
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(30));
         let may_retry = self.retry.may_retry(&req.method);
         let mut plan = Plan::new(self);
         let mut history: Vec<Attempt> = Vec::new();
@@ -514,7 +527,11 @@ impl Fleet {
         let mut sleep = pin!(tokio::time::sleep_until(deadline));
         loop {
             let Some((slot, permit)) = plan.next(self) else {
-                return Err(self.exhausted(&req, history, "every member's circuit breaker is open"));
+                return Err(self.exhausted(
+                    &req,
+                    history,
+                    "every member's circuit breaker is open",
+                ));
             };
             if retrying {
                 self.slots[slot].counters.retry();
@@ -525,8 +542,17 @@ impl Fleet {
             let done = match self.hedge_delay() {
                 Some((delay, max_extra)) if may_retry && max_extra > 0 => {
                     let first = (slot, first_req, permit);
-                    self.hedge(policy, &req, &mut plan, first, delay, max_extra, &mut sent, sleep.as_mut())
-                        .await
+                    self.hedge(
+                        policy,
+                        &req,
+                        &mut plan,
+                        first,
+                        delay,
+                        max_extra,
+                        &mut sent,
+                        sleep.as_mut(),
+                    )
+                    .await
                 }
                 _ => {
                     let first = self.attempt(policy, slot, first_req, permit, sent);
@@ -546,7 +572,10 @@ impl Fleet {
                     return Ok(resp);
                 }
                 Verdict::Fatal => {
-                    return Err(done.outcome.expect_err("fatal is an error").with_history(history, sent));
+                    return Err(done
+                        .outcome
+                        .expect_err("fatal is an error")
+                        .with_history(history, sent));
                 }
                 Verdict::Failure { unsent } => {
                     history.push(Attempt::from_outcome(&name, &done.outcome));

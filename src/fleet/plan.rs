@@ -26,7 +26,10 @@ impl Plan {
         let start = match fleet.strategy {
             Strategy::Single | Strategy::Failover | Strategy::Hedged { .. } => 0,
             Strategy::RoundRobin => {
-                fleet.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % n
+                fleet
+                    .next
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    % n
             }
             Strategy::Random { .. } | Strategy::Adaptive { .. } => fleet.rng.below(n),
         };

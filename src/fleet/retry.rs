@@ -90,13 +90,21 @@ impl RetryPolicy {
     /// The wait before retry number `retry` (1 for the first retry): full jitter, a uniform draw
     /// in `[0, min(cap, base * 2^(retry-1))]`. A server's `Retry-After`, when given, replaces it,
     /// clamped to the cap.
-    pub(crate) fn backoff_for(&self, retry: u32, retry_after: Option<Duration>, rng: &Rng) -> Duration {
+    pub(crate) fn backoff_for(
+        &self,
+        retry: u32,
+        retry_after: Option<Duration>,
+        rng: &Rng,
+    ) -> Duration {
         if let Some(after) = retry_after {
             return after.min(self.cap);
         }
         let exp = self
             .base
-            .saturating_mul(1u32.checked_shl(retry.saturating_sub(1)).unwrap_or(u32::MAX))
+            .saturating_mul(
+                1u32.checked_shl(retry.saturating_sub(1))
+                    .unwrap_or(u32::MAX),
+            )
             .min(self.cap);
         exp.mul_f64(rng.unit())
     }
@@ -112,7 +120,11 @@ pub(crate) fn is_idempotent(method: &Method) -> bool {
 
 /// Parses `Retry-After`: delay-seconds or an HTTP-date (relative to `now_wall`).
 pub fn parse_retry_after(headers: &HeaderMap, now_wall: SystemTime) -> Option<Duration> {
-    let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let value = headers
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
@@ -181,7 +193,10 @@ impl RetryBudget {
     pub(crate) fn new(config: BudgetConfig) -> Self {
         let start = config.min_per_sec.min(config.max_tokens);
         RetryBudget {
-            state: Mutex::new((if start.is_finite() { start } else { f64::MAX }, Instant::now())),
+            state: Mutex::new((
+                if start.is_finite() { start } else { f64::MAX },
+                Instant::now(),
+            )),
             config,
         }
     }
@@ -224,16 +239,24 @@ mod tests {
 
     #[test]
     fn backoff_is_full_jitter_under_the_cap() {
-        let p = RetryPolicy::default().backoff(Duration::from_millis(100), Duration::from_millis(350));
+        let p =
+            RetryPolicy::default().backoff(Duration::from_millis(100), Duration::from_millis(350));
         let rng = Rng::new(7);
         for retry in 1..=6 {
-            let ceiling = Duration::from_millis(100 * (1 << (retry - 1))).min(Duration::from_millis(350));
+            let ceiling =
+                Duration::from_millis(100 * (1 << (retry - 1))).min(Duration::from_millis(350));
             for _ in 0..200 {
                 assert!(p.backoff_for(retry, None, &rng) <= ceiling);
             }
         }
-        assert_eq!(p.backoff_for(1, Some(Duration::from_secs(10)), &rng), Duration::from_millis(350));
-        assert_eq!(p.backoff_for(1, Some(Duration::from_millis(20)), &rng), Duration::from_millis(20));
+        assert_eq!(
+            p.backoff_for(1, Some(Duration::from_secs(10)), &rng),
+            Duration::from_millis(350)
+        );
+        assert_eq!(
+            p.backoff_for(1, Some(Duration::from_millis(20)), &rng),
+            Duration::from_millis(20)
+        );
     }
 
     #[test]

@@ -10,7 +10,11 @@ pub(crate) struct Rng(AtomicU64);
 impl Rng {
     /// A generator from `seed` (0 is replaced: xorshift needs a non-zero state).
     pub(crate) fn new(seed: u64) -> Self {
-        Rng(AtomicU64::new(if seed == 0 { 0x9E37_79B9_7F4A_7C15 } else { seed }))
+        Rng(AtomicU64::new(if seed == 0 {
+            0x9E37_79B9_7F4A_7C15
+        } else {
+            seed
+        }))
     }
 
     /// A generator seeded from the clock and the address of a stack value.
