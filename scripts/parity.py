@@ -1,20 +1,27 @@
 #!/usr/bin/env python3
-"""Builds README's parity table from what the tests ran: rows are the conformance and interop
-behaviours, columns the backends, cells `pass` (async and blocking surfaces both passed),
-`unsupported` (the test asserted the backend's Unsupported error), `FAIL` or `-` (not run).
+"""Builds README's generated tables from what the tests ran:
 
-    python3 scripts/parity.py LOG [--unsupported FILE] --write README.md
-    python3 scripts/parity.py LOG [--unsupported FILE] --check README.md
+- the parity table: rows are the conformance and interop behaviours, columns the backends, cells
+  `pass` (async and blocking surfaces both passed), `unsupported` (the test asserted the
+  backend's Unsupported error), `FAIL` or `-` (not run);
+- the fault table (with --faults): rows are the faults of tests/faults.rs, columns the backends,
+  cells the error kind and the measured time to it on the async / blocking surface.
 
-LOG is the output of `cargo test --all-features` (scripts/test.sh writes target/test.log).
+    python3 scripts/parity.py LOG [--unsupported FILE] [--faults FILE] --write README.md
+    python3 scripts/parity.py LOG [--unsupported FILE] [--faults FILE] --check README.md
+
+LOG is the output of `cargo test --all-features` (scripts/test.sh writes target/test.log); the
+other files are written by the tests into the target dir's tmp/.
 """
 import argparse
+import json
 import re
 import sys
 
 BACKENDS = ["curl", "reqwest", "hyper", "ureq"]
 SUITES = {"conformance": "conformance", "interop": "interop"}
 BEGIN, END = "<!-- parity:begin -->", "<!-- parity:end -->"
+FBEGIN, FEND = "<!-- faults:begin -->", "<!-- faults:end -->"
 
 
 def parse(log_text):
@@ -52,10 +59,40 @@ def table(results, unsupported):
     return "\n".join(rows)
 
 
+def fault_table(path):
+    cells = {}  # case -> backend -> surface -> (outcome, ms)
+    for line in open(path, encoding="utf-8"):
+        line = line.strip()
+        if not line:
+            continue
+        r = json.loads(line)
+        cells.setdefault(r["case"], {}).setdefault(r["backend"], {})[r["surface"]] = (r["outcome"], r["ms"])
+    rows = ["| fault | " + " | ".join(BACKENDS) + " |", "|---|" + "---|" * len(BACKENDS)]
+    for case in sorted(cells):
+        out = []
+        for b in BACKENDS:
+            by = cells[case].get(b, {})
+            if not by:
+                out.append("-")
+                continue
+            kinds = sorted({o for o, _ in by.values()})
+            times = " / ".join(f"{by[s][1]} ms" for s in ("async", "blocking") if s in by)
+            out.append(f"{' vs '.join(kinds)} · {times}")
+        rows.append(f"| `{case}` | " + " | ".join(out) + " |")
+    return "\n".join(rows)
+
+
+def replace_section(text, begin, end, body, target):
+    if begin not in text or end not in text:
+        sys.exit(f"parity: {target} has no {begin} ... {end} section")
+    return text[: text.index(begin)] + f"{begin}\n{body}\n{end}" + text[text.index(end) + len(end):]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("log")
     ap.add_argument("--unsupported", default="target/tmp/parity-unsupported.txt")
+    ap.add_argument("--faults", help="faults-report.jsonl written by tests/faults.rs")
     ap.add_argument("--write")
     ap.add_argument("--check")
     args = ap.parse_args()
@@ -70,21 +107,30 @@ def main():
                 unsupported.add((parts[0], parts[1]))
     except FileNotFoundError:
         pass
-    block = f"{BEGIN}\n{table(results, unsupported)}\n{END}"
+    parity = table(results, unsupported)
+    faults = fault_table(args.faults) if args.faults else None
     target = args.write or args.check
     if not target:
-        print(block)
+        print(parity)
+        if faults:
+            print(faults)
         return
     text = open(target, encoding="utf-8").read()
-    if BEGIN not in text or END not in text:
-        sys.exit(f"parity: {target} has no {BEGIN} ... {END} section")
-    new = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END):]
+    new = replace_section(text, BEGIN, END, parity, target)
+    if faults is not None:
+        new = replace_section(new, FBEGIN, FEND, faults, target)
     if args.write:
         open(target, "w", encoding="utf-8").write(new)
         print(f"parity: wrote {len(results)} rows to {target}")
-    elif new != text:
+    elif args.faults is None and new != text:
         sys.exit(f"parity: {target}'s parity table differs from what the tests ran; "
                  f"run: python3 scripts/parity.py {args.log} --write {target}")
+    elif args.faults is not None:
+        # Timings differ from run to run: compare the fault table's kinds only.
+        strip = lambda t: re.sub(r" · [^|]*", "", t)
+        if strip(new) != strip(text):
+            sys.exit(f"parity: {target}'s tables differ from what the tests ran; "
+                     f"run: python3 scripts/parity.py {args.log} --faults FILE --write {target}")
     else:
         print(f"parity: {target} matches the {len(results)} behaviours the tests ran")
 

@@ -17,6 +17,6 @@ bash scripts/interop.sh start "$DIR"
 source "$DIR/env"
 
 mkdir -p "$TARGET/tmp"
-rm -f "$TARGET/tmp/parity-unsupported.txt"
+rm -f "$TARGET/tmp/parity-unsupported.txt" "$TARGET/tmp/faults-report.jsonl"
 cargo test --all-features "$@" 2>&1 | tee "$TARGET/test.log"
 exit "${PIPESTATUS[0]}"

@@ -14,9 +14,21 @@ mod support;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use httpfleet::{BackendKind, Config, ErrorKind, TimeoutPhase};
+use httpfleet::{BackendKind, Client, Config, ErrorKind, TimeoutPhase};
 use support::fault::{Fault, FaultServer};
 use support::harness::{Harness, Surface};
+
+/// Tests that count the process's descriptors or memory run alone: they take this lock for
+/// writing, every other test of this binary for reading.
+static PROCESS: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    PROCESS.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn alone() -> std::sync::RwLockWriteGuard<'static, ()> {
+    PROCESS.write().unwrap_or_else(|p| p.into_inner())
+}
 
 /// Longest any single call may take before the watchdog calls it a hang.
 const WATCHDOG: Duration = Duration::from_secs(20);
@@ -189,6 +201,7 @@ mod matrix {
     }
 
     pub fn run(name: &'static str, kind: BackendKind, surface: Surface) {
+        let _shared = shared();
         let case = case(name);
         let server = FaultServer::start(case.fault.clone());
         let mut config = (case.config)(Config::default().backend(kind));
@@ -229,6 +242,7 @@ mod matrix {
     /// A keep-alive connection the server closes between two requests: the second request, on
     /// the now stale pooled connection, is retried once on a fresh one and succeeds.
     pub fn stale_pooled_connection_is_retried_on_a_fresh_one(kind: BackendKind, surface: Surface) {
+        let _shared = shared();
         let server = FaultServer::start(Fault::StaleKeepAlive);
         let url = server.url("/fault");
         let (a, b, took) = watchdog("stale", move || {
@@ -309,4 +323,286 @@ matrix! {
     curl => BackendKind::Curl;
     #[cfg(feature = "ureq")]
     ureq => BackendKind::Ureq;
+}
+
+/// Open file descriptors of this process.
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+}
+
+/// Resident memory of this process, in KiB.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Waits up to `limit` for `cond`.
+fn eventually(limit: Duration, cond: impl Fn() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cond()
+}
+
+fn multi_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+mod cancellation {
+    use super::*;
+
+    /// Dropping the request future while the server holds the response (mid-headers) or the
+    /// body (mid-body): the connection is closed (the server sees it) by the request's deadline
+    /// at the latest (ureq cannot be interrupted; its own deadline ends it), and the client's
+    /// pool serves the next request.
+    pub fn dropped_future_closes_its_connection(kind: BackendKind, fault: Fault) {
+        let _shared = shared();
+        let server = FaultServer::start(fault);
+        let healthy = FaultServer::start(Fault::Ok);
+        let rt = multi_thread_runtime();
+        let deadline = Duration::from_millis(800);
+        let client = Client::from_config(&Config::default().backend(kind).timeout(deadline)).unwrap();
+        let url = server.url("/fault");
+        let dropped = rt.block_on(async {
+            tokio::time::timeout(Duration::from_millis(150), client.get(&url).send()).await
+        });
+        assert!(dropped.is_err(), "the request should still be pending when dropped");
+        let dropped_at = Instant::now();
+        let closed = rt.block_on(async {
+            let limit = deadline + Duration::from_millis(700);
+            let start = Instant::now();
+            while start.elapsed() < limit {
+                if server.closed_by_peer() >= 1 {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            false
+        });
+        assert!(closed, "{kind}: the server never saw the dropped request's connection close");
+        assert!(dropped_at.elapsed() <= deadline + Duration::from_millis(700));
+        let next = rt
+            .block_on(client.get(healthy.url("/ok")).send())
+            .expect("the pool serves the next request");
+        assert_eq!(next.text().unwrap(), "ok");
+    }
+
+    /// A thousand requests dropped mid-flight leave the process's descriptors where they were.
+    pub fn thousand_cancellations_leak_no_descriptors(kind: BackendKind) {
+        let _alone = alone();
+        let server = FaultServer::start(Fault::AcceptNeverAnswer);
+        let rt = multi_thread_runtime();
+        let client = Client::from_config(
+            &Config::default().backend(kind).timeout(Duration::from_millis(300)),
+        )
+        .unwrap();
+        let url = server.url("/fault");
+        // Warm up with a burst: runtime threads, the blocking pool and the backend's idle
+        // handles reach their steady state; the count after that is the baseline.
+        let storm = |n: usize| {
+            rt.block_on(async {
+                let mut set = tokio::task::JoinSet::new();
+                for _ in 0..n {
+                    let (c, u) = (client.clone(), url.clone());
+                    set.spawn(async move {
+                        let _ = tokio::time::timeout(Duration::from_millis(3), c.get(&u).send()).await;
+                    });
+                    if set.len() >= 64 {
+                        set.join_next().await;
+                    }
+                }
+                while set.join_next().await.is_some() {}
+            })
+        };
+        storm(128);
+        std::thread::sleep(Duration::from_millis(600));
+        let before = open_fds();
+        storm(1000);
+        let settled = eventually(Duration::from_secs(8), || open_fds() <= before + 2);
+        let after = open_fds();
+        println!("{kind}: open descriptors before {before}, after 1,000 cancellations {after}");
+        assert!(settled, "{kind}: descriptors grew from {before} to {after}");
+    }
+}
+
+macro_rules! cancellation {
+    ($($(#[$meta:meta])* $module:ident => $kind:expr;)*) => {
+        $(
+            $(#[$meta])*
+            mod $module {
+                use super::*;
+
+                #[test]
+                fn drop_mid_headers_closes_the_connection() {
+                    cancellation::dropped_future_closes_its_connection($kind, Fault::AcceptNeverAnswer);
+                }
+
+                #[test]
+                fn drop_mid_body_closes_the_connection() {
+                    cancellation::dropped_future_closes_its_connection($kind, Fault::HeadersThenStall);
+                }
+
+                #[test]
+                fn thousand_cancellations_leak_no_descriptors() {
+                    cancellation::thousand_cancellations_leak_no_descriptors($kind);
+                }
+
+                #[test]
+                #[ignore = "soak: run by .ci/run with --ignored"]
+                fn soak_fifty_thousand_keep_alive_requests() {
+                    soak::fifty_thousand($kind);
+                }
+            }
+        )*
+    };
+}
+
+mod cancel_and_soak {
+    use super::*;
+    cancellation! {
+        #[cfg(feature = "hyper")]
+        hyper => BackendKind::Hyper;
+        #[cfg(feature = "reqwest")]
+        reqwest => BackendKind::Reqwest;
+        #[cfg(feature = "curl")]
+        curl => BackendKind::Curl;
+        #[cfg(feature = "ureq")]
+        ureq => BackendKind::Ureq;
+    }
+}
+
+mod soak {
+    use super::*;
+
+    /// 50,000 keep-alive requests: descriptors back to the baseline, resident memory growth
+    /// under 10 MiB. Prints both figures.
+    pub fn fifty_thousand(kind: BackendKind) {
+        let _alone = alone();
+        const N: usize = 50_000;
+        let server = FaultServer::start(Fault::Ok);
+        let url = server.url("/ok");
+        let client = httpfleet::blocking::Client::from_config(
+            &Config::default().backend(kind).timeout(Duration::from_secs(10)),
+        )
+        .unwrap();
+        for _ in 0..200 {
+            client.get(&url).send().unwrap();
+        }
+        let (fds, rss) = (open_fds(), rss_kib());
+        let start = Instant::now();
+        for _ in 0..N {
+            let resp = client.get(&url).send().unwrap();
+            assert_eq!(resp.bytes().len(), 2);
+        }
+        let took = start.elapsed();
+        let settled = eventually(Duration::from_secs(5), || open_fds() <= fds);
+        let (fds_after, rss_after) = (open_fds(), rss_kib());
+        let growth_kib = rss_after.saturating_sub(rss);
+        println!(
+            "soak {kind}: {N} requests in {took:?}; open descriptors {fds} -> {fds_after}; resident memory {rss} KiB -> {rss_after} KiB (+{growth_kib} KiB); server connections {}",
+            server.connections()
+        );
+        assert!(settled, "{kind}: descriptors {fds} -> {fds_after}");
+        assert!(growth_kib < 10 * 1024, "{kind}: resident memory grew by {growth_kib} KiB");
+        assert!(server.connections() <= 2, "{kind}: keep-alive not used");
+    }
+}
+
+mod security {
+    use super::*;
+    use support::TestServer;
+
+    fn each_backend(f: impl Fn(BackendKind)) {
+        let _alone = alone();
+        for kind in BackendKind::enabled().filter(|k| *k != BackendKind::Mock) {
+            f(kind);
+        }
+    }
+
+    #[test]
+    fn credentials_are_dropped_when_a_redirect_changes_the_port() {
+        let (a, b) = (TestServer::start(), TestServer::start());
+        each_backend(|kind| {
+            b.reset_counters();
+            let client = httpfleet::blocking::Client::from_config(&Config::default().backend(kind)).unwrap();
+            let target = b.url("/headers");
+            let resp = client
+                .get(a.url("/redirect-to"))
+                .query(&[("url", target.as_str()), ("status_code", "307")])
+                .basic_auth("user", "secret")
+                .header("cookie", "session=1")
+                .header("proxy-authorization", "Basic cHJveHk6c2VjcmV0")
+                .send()
+                .unwrap();
+            assert_eq!(resp.status(), 200, "{kind}");
+            let seen = b.last_request().unwrap();
+            for h in ["authorization", "cookie", "proxy-authorization"] {
+                assert_eq!(seen.header(h), None, "{kind}: {h} crossed to another port");
+            }
+        });
+    }
+
+    #[test]
+    fn decompression_bomb_ends_in_body_too_large_with_memory_bounded() {
+        let server = FaultServer::start(Fault::GzipBomb {
+            decoded: 80 * 1024 * 1024,
+        });
+        each_backend(|kind| {
+            let client = httpfleet::blocking::Client::from_config(
+                &Config::default().backend(kind).max_response_bytes(1024 * 1024),
+            )
+            .unwrap();
+            let before = rss_kib();
+            let err = client.get(server.url("/bomb")).send().unwrap_err();
+            let growth = rss_kib().saturating_sub(before);
+            assert_eq!(err.kind(), ErrorKind::BodyTooLarge, "{kind}");
+            assert!(growth < 32 * 1024, "{kind}: resident memory grew by {growth} KiB");
+        });
+    }
+
+    #[test]
+    fn rejected_input_never_opens_a_connection() {
+        let server = FaultServer::start(Fault::Ok);
+        each_backend(|kind| {
+            let client = httpfleet::blocking::Client::from_config(&Config::default().backend(kind)).unwrap();
+            let bad = [
+                client.get(server.url("/x\r\nX-Injected: 1")).send(),
+                client.get(server.url("/x")).header("x-a", "1\r\nX-Injected: 1").send(),
+                client.get(server.url("/x")).header("x-a", "a\0b").send(),
+                client.get(server.url("/x")).header("x-a\n", "1").send(),
+                client.request("GE T", server.url("/x")).send(),
+            ];
+            for r in bad {
+                assert_eq!(r.unwrap_err().kind(), ErrorKind::Builder, "{kind}");
+            }
+            assert_eq!(server.connections(), 0, "{kind}: a connection was opened");
+            assert_eq!(server.requests(), 0);
+        });
+    }
+
+    #[test]
+    fn tls_verification_is_on_by_default() {
+        let server = FaultServer::start(Fault::TlsWrongHost);
+        each_backend(|kind| {
+            let client = httpfleet::blocking::Client::from_config(&Config::default().backend(kind)).unwrap();
+            let err = client.get(server.url("/")).send().unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Tls, "{kind}");
+            assert_eq!(server.requests(), 0, "{kind}: a request went through an unverified TLS");
+        });
+    }
 }

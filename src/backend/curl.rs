@@ -267,13 +267,16 @@ impl Inner {
         }
     }
 
+    /// Returns a handle to the pool, which keeps at most `pool.max_idle_per_host` idle handles
+    /// (at least one): a burst of concurrent transfers does not leave a handle, with its
+    /// connection cache and descriptors, behind for each.
     fn put_back(&self, mut easy: Easy2<Collector>) {
         easy.get_mut().cancel = None;
         easy.get_mut().body = BytesMut::new();
-        self.pool
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(easy);
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < self.settings.max_idle.max(1) {
+            pool.push(easy);
+        }
     }
 
     fn perform(&self, req: Request, cancel: Option<Arc<AtomicBool>>) -> Result<Response> {
