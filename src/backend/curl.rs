@@ -60,13 +60,30 @@ struct Collector {
     max: u64,
     too_large: bool,
     cancel: Option<Arc<AtomicBool>>,
+    /// What the handle was last set up with (kept between transfers).
+    sent: Sent,
+}
+
+/// True when both maps hold the same headers in the same order (a cheap check; maps built the
+/// same way compare equal, others are simply set again).
+fn same_in_order(a: &HeaderMap, b: &HeaderMap) -> bool {
+    a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| x == y)
+}
+
+/// The options a reused handle still carries from its last transfer.
+#[derive(Default)]
+struct Sent {
+    url: Option<http::Uri>,
+    method: Option<Method>,
+    headers: Option<HeaderMap>,
+    posted: bool,
 }
 
 impl Collector {
     fn reset(&mut self, max: u64, cancel: Option<Arc<AtomicBool>>) {
         self.status = 0;
         self.version = Version::HTTP_11;
-        self.headers = HeaderMap::new();
+        self.headers = HeaderMap::with_capacity(16);
         self.headers_done = false;
         self.header_bytes = 0;
         self.headers_too_large = false;
@@ -214,6 +231,7 @@ impl Inner {
             max: self.limits.max_body,
             too_large: false,
             cancel: None,
+            sent: Sent::default(),
         });
         setup(easy.signal(false))?;
         setup(easy.progress(true))?;
@@ -279,9 +297,93 @@ impl Inner {
         }
     }
 
+    /// Sets this request's options on a reused handle. The URL, method and header list stay set
+    /// on the handle between transfers, so each is set again only when it changed: a loop
+    /// polling one endpoint pays for none of them.
+    fn prepare(
+        &self,
+        easy: &mut Easy2<Collector>,
+        req: &Request,
+        url: &http::Uri,
+        remaining: Duration,
+    ) -> Result<()> {
+        let refused = |e: curl::Error| Error::builder("libcurl refused the request").with_source(e);
+        let sent = &mut easy.get_mut().sent;
+        let url_changed = sent.url.as_ref() != Some(url);
+        let method_changed = sent.method.as_ref() != Some(&req.method);
+        let headers_changed = !sent
+            .headers
+            .as_ref()
+            .is_some_and(|last| same_in_order(last, &req.headers));
+        let cancellable = easy.get_ref().cancel.is_some();
+        if url_changed {
+            easy.url(&url.to_string()).map_err(refused)?;
+        }
+        easy.timeout(remaining.max(Duration::from_millis(1)))
+            .map_err(refused)?;
+        easy.progress(cancellable).map_err(refused)?;
+        let has_body = !req.body.is_empty();
+        let posts = has_body || matches!(req.method, Method::POST | Method::PUT | Method::PATCH);
+        if req.method == Method::HEAD {
+            easy.nobody(true).map_err(refused)?;
+        } else if posts {
+            easy.nobody(false).map_err(refused)?;
+            easy.post(true).map_err(refused)?;
+            easy.post_fields_copy(&req.body).map_err(refused)?;
+        } else if method_changed || easy.get_ref().sent.posted {
+            easy.nobody(false).map_err(refused)?;
+            easy.get(true).map_err(refused)?;
+        }
+        if method_changed {
+            easy.custom_request(req.method.as_str()).map_err(refused)?;
+        }
+        if headers_changed {
+            let mut list = List::new();
+            let mut line = String::new();
+            for (name, value) in &req.headers {
+                let value = value.to_str().map_err(|_| {
+                    Error::unsupported(
+                        BackendKind::Curl,
+                        format!("libcurl takes header lines as text; the value of {name} is not"),
+                    )
+                })?;
+                line.clear();
+                line.push_str(name.as_str());
+                if value.is_empty() {
+                    line.push(';');
+                } else {
+                    line.push_str(": ");
+                    line.push_str(value);
+                }
+                list.append(&line).map_err(refused)?;
+            }
+            // libcurl adds these on its own; httpfleet sends only what the request says.
+            if !req.headers.contains_key(http::header::CONTENT_TYPE) {
+                list.append("Content-Type:").map_err(refused)?;
+            }
+            list.append("Expect:").map_err(refused)?;
+            if !req.headers.contains_key(http::header::ACCEPT) {
+                list.append("Accept:").map_err(refused)?;
+            }
+            easy.http_headers(list).map_err(refused)?;
+        }
+        let sent = &mut easy.get_mut().sent;
+        if url_changed {
+            sent.url = Some(url.clone());
+        }
+        if method_changed {
+            sent.method = Some(req.method.clone());
+        }
+        if headers_changed {
+            sent.headers = Some(req.headers.clone());
+        }
+        sent.posted = posts;
+        Ok(())
+    }
+
     fn perform(&self, req: Request, cancel: Option<Arc<AtomicBool>>) -> Result<Response> {
         let deadline = req.deadline_or(self.limits.timeout);
-        let url = req.uri;
+        let url = req.uri.clone();
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
         if remaining.is_zero() {
             return Err(Error::new(ErrorKind::Timeout(TimeoutPhase::Total))
@@ -290,51 +392,9 @@ impl Inner {
         }
         let mut easy = self.take_handle()?;
         easy.get_mut().reset(self.limits.max_body, cancel);
-        let prepared = (|| -> std::result::Result<(), curl::Error> {
-            easy.url(&url.to_string())?;
-            easy.timeout(remaining.max(Duration::from_millis(1)))?;
-            let has_body = !req.body.is_empty();
-            if req.method == Method::HEAD {
-                easy.nobody(true)?;
-            } else {
-                easy.nobody(false)?;
-                if has_body || matches!(req.method, Method::POST | Method::PUT | Method::PATCH) {
-                    easy.post(true)?;
-                    easy.post_fields_copy(&req.body)?;
-                } else {
-                    easy.get(true)?;
-                }
-            }
-            easy.custom_request(req.method.as_str())?;
-            let mut list = List::new();
-            for (name, value) in &req.headers {
-                let mut line = Vec::with_capacity(name.as_str().len() + value.len() + 2);
-                line.extend_from_slice(name.as_str().as_bytes());
-                if value.is_empty() {
-                    line.push(b';');
-                } else {
-                    line.extend_from_slice(b": ");
-                    line.extend_from_slice(value.as_bytes());
-                }
-                list.append(std::str::from_utf8(&line).unwrap_or_default())?;
-            }
-            // libcurl adds these on its own; httpfleet sends only what the request says.
-            if !req.headers.contains_key(http::header::CONTENT_TYPE) {
-                list.append("Content-Type:")?;
-            }
-            list.append("Expect:")?;
-            if !req.headers.contains_key(http::header::ACCEPT) {
-                list.append("Accept:")?;
-            }
-            easy.http_headers(list)?;
-            Ok(())
-        })();
-        if let Err(e) = prepared {
+        if let Err(e) = self.prepare(&mut easy, &req, &url, remaining) {
             self.put_back(easy);
-            return Err(Error::builder("libcurl refused the request")
-                .with_backend(BackendKind::Curl)
-                .with_url(&url)
-                .with_source(e));
+            return Err(e.with_backend(BackendKind::Curl).with_url(&url));
         }
         let started = std::time::Instant::now();
         let result = easy.perform();

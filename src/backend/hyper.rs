@@ -78,7 +78,6 @@ impl HyperBackend {
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
             .retry_canceled_requests(true)
-            .http1_max_headers(super::MAX_HEADERS)
             .http1_max_buf_size(super::MAX_HEADER_BYTES.max(64 * 1024) + 16 * 1024)
             .set_host(true)
             .http2_only(config.http_version == HttpVersion::Http2);

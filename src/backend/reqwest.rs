@@ -39,7 +39,6 @@ impl ReqwestBackend {
             .connect_timeout(config.connect_timeout)
             .redirect(reqwest::redirect::Policy::none())
             .referer(false)
-            .http1_max_headers(super::MAX_HEADERS)
             .tcp_nodelay(true)
             .pool_idle_timeout(config.pool.idle_timeout)
             .pool_max_idle_per_host(config.pool.max_idle_per_host)

@@ -542,7 +542,10 @@ impl Fleet {
             let done = match self.hedge_delay() {
                 Some((delay, max_extra)) if may_retry && max_extra > 0 => {
                     let first = (slot, first_req, permit);
-                    self.hedge(
+                    // The hedge slots hold up to four attempts; boxed, they cost hedged
+                    // requests one allocation instead of making every request's future (and
+                    // each move of it) four attempts larger.
+                    Box::pin(self.hedge(
                         policy,
                         &req,
                         &mut plan,
@@ -551,7 +554,7 @@ impl Fleet {
                         max_extra,
                         &mut sent,
                         sleep.as_mut(),
-                    )
+                    ))
                     .await
                 }
                 _ => {
