@@ -75,6 +75,7 @@ impl std::fmt::Debug for Direct {
     }
 }
 
+#[allow(clippy::large_enum_variant)] // one value per benchmark, never moved on the hot path
 enum Imp {
     #[cfg(feature = "hyper")]
     Hyper {
@@ -87,7 +88,10 @@ enum Imp {
     #[cfg(feature = "reqwest")]
     Reqwest(reqwest::Client),
     #[cfg(feature = "curl")]
-    Curl(std::sync::Arc<std::sync::Mutex<Vec<curl::easy::Easy2<Collect>>>>, Option<Duration>),
+    Curl(
+        std::sync::Arc<std::sync::Mutex<Vec<curl::easy::Easy2<Collect>>>>,
+        Option<Duration>,
+    ),
     #[cfg(feature = "ureq")]
     Ureq(ureq::Agent),
 }
@@ -156,7 +160,11 @@ impl Direct {
             #[cfg(feature = "hyper")]
             Imp::Hyper { client, timeout } => {
                 use http_body_util::BodyExt;
-                let method = if route == Route::Post1k { "POST" } else { "GET" };
+                let method = if route == Route::Post1k {
+                    "POST"
+                } else {
+                    "GET"
+                };
                 let req = http::Request::builder()
                     .method(method)
                     .uri(url)
@@ -167,7 +175,12 @@ impl Direct {
                     .expect("valid request");
                 let exchange = async {
                     let resp = client.request(req).await.expect("hyper request");
-                    resp.into_body().collect().await.expect("hyper body").to_bytes().len()
+                    resp.into_body()
+                        .collect()
+                        .await
+                        .expect("hyper body")
+                        .to_bytes()
+                        .len()
                 };
                 match timeout {
                     Some(t) => tokio::time::timeout(*t, exchange).await.expect("in time"),
@@ -263,7 +276,8 @@ fn curl_perform(
     let mut list = curl::easy::List::new();
     list.append(&format!("user-agent: {UA}")).expect("header");
     list.append("accept: */*").expect("header");
-    list.append("accept-encoding: gzip, deflate").expect("header");
+    list.append("accept-encoding: gzip, deflate")
+        .expect("header");
     if route == Route::Post1k {
         list.append("content-type:").expect("header");
         list.append("expect:").expect("header");

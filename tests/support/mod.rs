@@ -11,9 +11,11 @@
 #![allow(dead_code)]
 
 mod body;
+pub mod exchange;
 pub mod fault;
 pub mod harness;
 mod routes;
+pub mod vision;
 
 use std::net::{SocketAddr, TcpListener as StdTcpListener};
 use std::sync::atomic::{AtomicUsize, Ordering};

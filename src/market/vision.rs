@@ -1,0 +1,1097 @@
+//! [`VisionDataClient`]: the daily and monthly kline files of data.binance.vision.
+
+use std::fmt;
+use std::io::{BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use tokio::task::JoinSet;
+
+use super::error::MarketError;
+use super::interval::Interval;
+use super::kline::{Kline, parse_csv};
+use super::time::{Date, Timestamp};
+use super::{Clock, Market, Window, check_symbol};
+use crate::{BackendKind, Client, Config, ErrorKind, FleetBuilder, Member, Strategy};
+
+/// The default host.
+pub const DEFAULT_VISION_URL: &str = "https://data.binance.vision";
+
+/// The period a Vision file covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Period {
+    /// One UTC day (a `daily` file).
+    Day(Date),
+    /// One calendar month (a `monthly` file).
+    Month {
+        /// The year.
+        year: i32,
+        /// The month, 1 to 12.
+        month: u8,
+    },
+}
+
+impl Period {
+    /// The month of `t`.
+    pub fn month_of(t: Timestamp) -> Period {
+        let d = t.date();
+        Period::Month {
+            year: d.year(),
+            month: d.month(),
+        }
+    }
+
+    /// The open times the file holds: `[first instant, first instant of the next period)`.
+    pub fn span(self) -> Window {
+        match self {
+            Period::Day(d) => {
+                let s = Timestamp::from_date(d);
+                Window::new(s, Timestamp::from_date(d.succ()))
+            }
+            Period::Month { year, month } => {
+                let s = Timestamp::from_date(Date::new_unchecked(year, month, 1));
+                Window::new(s, s.add_months(1))
+            }
+        }
+    }
+
+    fn kind(self) -> &'static str {
+        match self {
+            Period::Day(_) => "daily",
+            Period::Month { .. } => "monthly",
+        }
+    }
+}
+
+impl fmt::Display for Period {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Period::Day(d) => write!(f, "{d}"),
+            Period::Month { year, month } => write!(f, "{year:04}-{month:02}"),
+        }
+    }
+}
+
+/// One Vision klines file.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct VisionFile {
+    market: Market,
+    symbol: String,
+    interval: Interval,
+    period: Period,
+}
+
+impl VisionFile {
+    /// The file of `symbol` and `interval` for `period`. Fails for a symbol that is not 1 to 32
+    /// of `A-Z0-9_`, `1s` off spot, and a daily `3d`, `1w` or `1M`.
+    pub fn new(
+        market: Market,
+        symbol: &str,
+        interval: Interval,
+        period: Period,
+    ) -> Result<Self, MarketError> {
+        check_symbol(symbol)?;
+        market.check_interval(interval)?;
+        if matches!(period, Period::Day(_)) && !interval.has_daily_files() {
+            return Err(MarketError::invalid_input(format!(
+                "data.binance.vision has no daily {} files (monthly only)",
+                interval.vision_str()
+            )));
+        }
+        if let Period::Month { month, .. } = period {
+            if !(1..=12).contains(&month) {
+                return Err(MarketError::invalid_input(format!(
+                    "month {month} is not 1 to 12"
+                )));
+            }
+        }
+        Ok(VisionFile {
+            market,
+            symbol: symbol.to_owned(),
+            interval,
+            period,
+        })
+    }
+
+    /// The daily file for `date`.
+    pub fn daily(
+        market: Market,
+        symbol: &str,
+        interval: Interval,
+        date: Date,
+    ) -> Result<Self, MarketError> {
+        VisionFile::new(market, symbol, interval, Period::Day(date))
+    }
+
+    /// The monthly file for `year`-`month`.
+    pub fn monthly(
+        market: Market,
+        symbol: &str,
+        interval: Interval,
+        year: i32,
+        month: u8,
+    ) -> Result<Self, MarketError> {
+        VisionFile::new(market, symbol, interval, Period::Month { year, month })
+    }
+
+    /// The market.
+    pub fn market(&self) -> Market {
+        self.market
+    }
+
+    /// The symbol.
+    pub fn symbol(&self) -> &str {
+        &self.symbol
+    }
+
+    /// The interval.
+    pub fn interval(&self) -> Interval {
+        self.interval
+    }
+
+    /// The period.
+    pub fn period(&self) -> Period {
+        self.period
+    }
+
+    /// The open times the file holds.
+    pub fn span(&self) -> Window {
+        self.period.span()
+    }
+
+    /// `BTCUSDT-1m-2017-09-01.zip`.
+    pub fn file_name(&self) -> String {
+        format!(
+            "{}-{}-{}.zip",
+            self.symbol,
+            self.interval.vision_str(),
+            self.period
+        )
+    }
+
+    /// `data/spot/daily/klines/BTCUSDT/1m/BTCUSDT-1m-2017-09-01.zip` (no leading `/`).
+    pub fn path(&self) -> String {
+        format!(
+            "data/{}/{}/klines/{}/{}/{}",
+            self.market.vision_segment(),
+            self.period.kind(),
+            self.symbol,
+            self.interval.vision_str(),
+            self.file_name()
+        )
+    }
+
+    /// The path of the `.CHECKSUM` beside the file.
+    pub fn checksum_path(&self) -> String {
+        format!("{}.CHECKSUM", self.path())
+    }
+}
+
+impl fmt::Display for VisionFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.path())
+    }
+}
+
+/// What to do with `.CHECKSUM` files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ChecksumPolicy {
+    /// A mismatch and a missing CHECKSUM are both errors.
+    Require,
+    /// A mismatch is an error; a missing CHECKSUM is reported as [`ChecksumStatus::Missing`]
+    /// and the file used. The default.
+    #[default]
+    Verify,
+    /// The explicit opt-out: a mismatch is reported as [`ChecksumStatus::Mismatch`] and the
+    /// file used anyway (the zip's own CRC-32 still guards the CSV).
+    ReportOnly,
+}
+
+/// How a file's checksum turned out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChecksumStatus {
+    /// The sha256 matches the CHECKSUM file.
+    Verified,
+    /// There is no CHECKSUM file (404): the data could not be verified.
+    Missing,
+    /// The sha256 differs and the policy is [`ChecksumPolicy::ReportOnly`].
+    Mismatch {
+        /// The hex digest the CHECKSUM gives.
+        expected: String,
+        /// The hex digest of the bytes received.
+        actual: String,
+    },
+}
+
+/// The klines of one fetched file.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct FileKlines {
+    /// The file.
+    pub file: VisionFile,
+    /// Its rows, in file order.
+    pub klines: Vec<Kline>,
+    /// The checksum verdict.
+    pub checksum: ChecksumStatus,
+    /// True when served from the on-disk cache (nothing downloaded).
+    pub from_cache: bool,
+    /// Size of the zip.
+    pub bytes: u64,
+    /// HTTP requests for the zip (ranged chunks, with any re-sent ones).
+    pub requests: u32,
+    /// Chunks asked again after a failure (a broken body, a 5xx, a reset), from the first byte
+    /// not yet on disk.
+    pub resumed: u32,
+}
+
+/// The outcome of asking for one file.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum FileOutcome {
+    /// The file, verified as the policy asks.
+    Fetched(FileKlines),
+    /// 404 within the publication lag after the period ended: not there yet. Not an error and
+    /// not worth retrying now; fetch the span over REST.
+    NotYetPublished(VisionFile),
+    /// 404 long after the period ended: Vision has no such file (the symbol did not trade, or
+    /// the path is wrong).
+    Missing(VisionFile),
+}
+
+/// Parses a `.CHECKSUM` file for `file_name`: 64 hex digits, two spaces, the file name, then
+/// nothing but an optional newline (`\n` or `\r\n`). Returns the digest in lowercase.
+pub fn parse_checksum_file(text: &str, file_name: &str) -> Result<String, String> {
+    let line = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(text);
+    let (hex, name) = line.split_once("  ").ok_or("not `<sha256>  <file name>`")?;
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err("the digest is not 64 hex digits".to_owned());
+    }
+    if name != file_name {
+        return Err(format!("names {name:?}, not {file_name:?}"));
+    }
+    Ok(hex.to_ascii_lowercase())
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Data.binance.vision kline files, on a fleet of hosts. Cheap to clone.
+///
+/// Layout: `data/{spot|futures/um|futures/cm}/{daily|monthly}/klines/{SYMBOL}/{interval}/
+/// {SYMBOL}-{interval}-{YYYY-MM-DD|YYYY-MM}.zip`, with `.zip.CHECKSUM` beside each file
+/// (`sha256sum` output: 64 hex digits, two spaces, the file name, with or without a trailing
+/// newline). The month interval is spelled `1mo`; `3d`, `1w` and `1mo` exist as monthly files
+/// only.
+///
+/// A download goes in `Range` chunks to a temporary file, hashed as it goes (see the
+/// [module docs](super) on streaming over a buffered core); a chunk whose body breaks is asked
+/// again from the first byte not yet on disk. The file is then checked against its CHECKSUM, its
+/// one CSV inflated and parsed as a stream, and, with a cache directory, moved into the cache
+/// with a rename (the CHECKSUM first), so another process sees a whole verified file or none.
+#[derive(Clone, Debug)]
+pub struct VisionDataClient {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    client: Client,
+    market: Market,
+    concurrency: usize,
+    chunk_size: u64,
+    checksum: ChecksumPolicy,
+    cache_dir: Option<PathBuf>,
+    temp_dir: PathBuf,
+    publication_lag: Duration,
+    clock: Clock,
+    attempts: u32,
+}
+
+/// Builds a [`VisionDataClient`]; see [`VisionDataClient::builder`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct VisionDataClientBuilder {
+    market: Market,
+    base_urls: Vec<String>,
+    members: Vec<Member>,
+    config: Config,
+    concurrency: usize,
+    chunk_size: u64,
+    checksum: ChecksumPolicy,
+    cache_dir: Option<PathBuf>,
+    temp_dir: Option<PathBuf>,
+    publication_lag: Duration,
+    clock: Clock,
+    attempts: u32,
+}
+
+impl VisionDataClientBuilder {
+    /// Replaces the base URLs (default `https://data.binance.vision`), in failover order.
+    pub fn base_urls<I, S>(mut self, urls: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.base_urls = urls.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Adds a fleet member instead of base URLs (a mock backend in tests).
+    pub fn member(mut self, member: Member) -> Self {
+        self.members.push(member);
+        self
+    }
+
+    /// The HTTP configuration. Decompression is turned off whatever it says: byte ranges count
+    /// bytes of the file itself.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The backend of the members built from base URLs.
+    pub fn backend(mut self, kind: BackendKind) -> Self {
+        self.config = self.config.backend(kind);
+        self
+    }
+
+    /// Files downloaded at once (default 4, at least 1).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// Bytes per `Range` request, the memory one download holds (default 8 MiB, at least 1 KiB;
+    /// keep it under `Config::max_response_bytes`).
+    pub fn chunk_size(mut self, bytes: u64) -> Self {
+        self.chunk_size = bytes.max(1024);
+        self
+    }
+
+    /// The checksum policy (default [`ChecksumPolicy::Verify`]).
+    pub fn checksum(mut self, policy: ChecksumPolicy) -> Self {
+        self.checksum = policy;
+        self
+    }
+
+    /// Keeps verified files under `dir`, keyed by their full path on the server.
+    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// Where downloads without a cache go while in progress (default the system's temp dir).
+    pub fn temp_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.temp_dir = Some(dir.into());
+        self
+    }
+
+    /// How long after its period ends a missing file counts as not published yet rather than
+    /// missing (default 48 h).
+    pub fn publication_lag(mut self, lag: Duration) -> Self {
+        self.publication_lag = lag;
+        self
+    }
+
+    /// The clock that decides "not yet published" (default the system clock).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Rounds per chunk before the download fails (default 3, at least 1); within a round the
+    /// fleet fails over across hosts.
+    pub fn attempts(mut self, n: u32) -> Self {
+        self.attempts = n.max(1);
+        self
+    }
+
+    /// Builds the fleet and the client.
+    pub fn build(self) -> Result<VisionDataClient, MarketError> {
+        let config = self.config.decompress(false);
+        let members: Vec<Member> = if self.members.is_empty() {
+            if self.base_urls.is_empty() {
+                return Err(MarketError::invalid_input("no base URL"));
+            }
+            self.base_urls
+                .iter()
+                .map(|u| Member::new(config.backend).base_url(u.trim_end_matches('/')))
+                .collect()
+        } else {
+            self.members
+        };
+        let client = FleetBuilder::new(&config)
+            .members(members)
+            .strategy(Strategy::Failover)
+            .classifier(crate::fleet::Classifier::default().failure_statuses(500..=599))
+            .build()
+            .map_err(|e| MarketError::Http {
+                window: None,
+                what: "building the Vision fleet".to_owned(),
+                source: e,
+            })?;
+        Ok(VisionDataClient {
+            inner: Arc::new(Inner {
+                client,
+                market: self.market,
+                concurrency: self.concurrency,
+                chunk_size: self.chunk_size,
+                checksum: self.checksum,
+                cache_dir: self.cache_dir,
+                temp_dir: self.temp_dir.unwrap_or_else(std::env::temp_dir),
+                publication_lag: self.publication_lag,
+                clock: self.clock,
+                attempts: self.attempts,
+            }),
+        })
+    }
+}
+
+/// A file that is removed when dropped unless kept.
+struct TempFile {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A temporary path beside `target` (same directory, so a rename is atomic).
+fn temp_beside(target: &Path) -> PathBuf {
+    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let name = target
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    target.with_file_name(format!(
+        ".{name}.{}.{}.{n}.tmp",
+        std::process::id(),
+        Timestamp::now().as_micros()
+    ))
+}
+
+/// Writes `path` atomically: `write` fills a temporary file beside it, which is synced and
+/// renamed over `path`, so a reader sees the old file or the whole new one.
+pub(crate) fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
+) -> Result<(), MarketError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| MarketError::io(dir, e))?;
+    }
+    let tmp = TempFile {
+        path: temp_beside(path),
+        keep: false,
+    };
+    let f = std::fs::File::create(&tmp.path).map_err(|e| MarketError::io(&tmp.path, e))?;
+    let mut w = std::io::BufWriter::with_capacity(256 * 1024, f);
+    write(&mut w)
+        .and_then(|_| w.flush())
+        .map_err(|e| MarketError::io(&tmp.path, e))?;
+    let f = w
+        .into_inner()
+        .map_err(|e| MarketError::io(&tmp.path, e.into_error()))?;
+    f.sync_all().map_err(|e| MarketError::io(&tmp.path, e))?;
+    drop(f);
+    std::fs::rename(&tmp.path, path).map_err(|e| MarketError::io(path, e))?;
+    Ok(())
+}
+
+/// Writes `bytes` to `path` atomically.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), MarketError> {
+    write_atomic_with(path, |w| w.write_all(bytes))
+}
+
+/// A download in progress: the file and the running hash.
+struct Sink {
+    file: std::fs::File,
+    hasher: Sha256,
+    len: u64,
+}
+
+/// The result of a download.
+struct Downloaded {
+    sha256: String,
+    len: u64,
+    requests: u32,
+    resumed: u32,
+}
+
+/// Runs blocking file work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, MarketError> + Send + 'static,
+) -> Result<T, MarketError> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        Err(MarketError::io(
+            PathBuf::new(),
+            std::io::Error::other(format!("blocking task failed: {e}")),
+        ))
+    })
+}
+
+fn transient(kind: ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::Dns
+            | ErrorKind::Connect
+            | ErrorKind::Timeout(_)
+            | ErrorKind::Body
+            | ErrorKind::Protocol
+            | ErrorKind::Canceled
+    )
+}
+
+/// `bytes a-b/total` (`total` may be `*`).
+fn parse_content_range(v: &str) -> Option<(u64, u64, Option<u64>)> {
+    let rest = v.trim().strip_prefix("bytes ")?;
+    let (range, total) = rest.split_once('/')?;
+    let total = if total == "*" {
+        None
+    } else {
+        Some(total.parse().ok()?)
+    };
+    let (a, b) = range.split_once('-')?;
+    let (a, b) = (a.parse().ok()?, b.parse().ok()?);
+    (a <= b).then_some((a, b, total))
+}
+
+/// The total of `bytes */total` (a 416's `Content-Range`).
+fn parse_unsatisfied_range(v: &str) -> Option<u64> {
+    v.trim().strip_prefix("bytes */")?.parse().ok()
+}
+
+impl VisionDataClient {
+    /// A builder for `market` with the default host, policy and limits.
+    pub fn builder(market: Market) -> VisionDataClientBuilder {
+        VisionDataClientBuilder {
+            market,
+            base_urls: vec![DEFAULT_VISION_URL.to_owned()],
+            members: Vec::new(),
+            config: Config::default(),
+            concurrency: 4,
+            chunk_size: 8 * 1024 * 1024,
+            checksum: ChecksumPolicy::Verify,
+            cache_dir: None,
+            temp_dir: None,
+            publication_lag: Duration::from_secs(48 * 3600),
+            clock: Clock::System,
+            attempts: 3,
+        }
+    }
+
+    /// The market.
+    pub fn market(&self) -> Market {
+        self.inner.market
+    }
+
+    /// The file of this client's market; see [`VisionFile::new`].
+    pub fn file_for(
+        &self,
+        symbol: &str,
+        interval: Interval,
+        period: Period,
+    ) -> Result<VisionFile, MarketError> {
+        VisionFile::new(self.inner.market, symbol, interval, period)
+    }
+
+    /// Per-host counters and breaker states of the fleet.
+    pub fn stats(&self) -> Vec<crate::fleet::MemberStats> {
+        self.inner.client.stats()
+    }
+
+    /// How long after its period a missing file counts as not published yet.
+    pub fn publication_lag(&self) -> Duration {
+        self.inner.publication_lag
+    }
+
+    /// The klines of one file, or whether it is missing or not published yet.
+    pub async fn file(&self, file: &VisionFile) -> Result<FileOutcome, MarketError> {
+        if let Some(hit) = self.cached(file).await? {
+            return Ok(FileOutcome::Fetched(hit));
+        }
+        let tmp = TempFile {
+            path: match &self.inner.cache_dir {
+                Some(dir) => temp_beside(&dir.join(file.path())),
+                None => temp_beside(&self.inner.temp_dir.join(file.file_name())),
+            },
+            keep: false,
+        };
+        let (checksum, download) =
+            tokio::join!(self.checksum_of(file), self.download(file, &tmp.path));
+        let Some(got) = download? else {
+            let ended = file.span().end;
+            let now = self.inner.clock.now();
+            return Ok(if now < ended + self.inner.publication_lag {
+                FileOutcome::NotYetPublished(file.clone())
+            } else {
+                FileOutcome::Missing(file.clone())
+            });
+        };
+        let expected = checksum?;
+        let path = file.path();
+        let status = match &expected {
+            Some(exp) if *exp == got.sha256 => ChecksumStatus::Verified,
+            Some(exp) => match self.inner.checksum {
+                ChecksumPolicy::ReportOnly => ChecksumStatus::Mismatch {
+                    expected: exp.clone(),
+                    actual: got.sha256.clone(),
+                },
+                _ => {
+                    return Err(MarketError::ChecksumMismatch {
+                        file: path,
+                        expected: exp.clone(),
+                        actual: got.sha256,
+                    });
+                }
+            },
+            None if self.inner.checksum == ChecksumPolicy::Require => {
+                return Err(MarketError::ChecksumMissing { file: path });
+            }
+            None => ChecksumStatus::Missing,
+        };
+        if status == ChecksumStatus::Missing {
+            tracing::warn!(file = %path, "no CHECKSUM file: the data is not verified");
+        }
+        let klines = read_zip(tmp.path.clone(), path.clone()).await?;
+        check_span(&klines, file)?;
+        let mut tmp = tmp;
+        if let (Some(dir), ChecksumStatus::Verified, Some(exp)) =
+            (&self.inner.cache_dir, &status, &expected)
+        {
+            let target = dir.join(&path);
+            let sum = format!("{exp}  {}\n", file.file_name());
+            let zip_tmp = tmp.path.clone();
+            blocking(move || {
+                write_atomic(&checksum_path(&target), sum.as_bytes())?;
+                std::fs::rename(&zip_tmp, &target).map_err(|e| MarketError::io(&target, e))
+            })
+            .await?;
+            tmp.keep = true;
+        }
+        Ok(FileOutcome::Fetched(FileKlines {
+            file: file.clone(),
+            klines,
+            checksum: status,
+            from_cache: false,
+            bytes: got.len,
+            requests: got.requests,
+            resumed: got.resumed,
+        }))
+    }
+
+    /// Several files, `concurrency` at a time, outcomes in the order asked. The first error ends
+    /// the call (the other downloads are canceled).
+    pub async fn files(&self, files: &[VisionFile]) -> Result<Vec<FileOutcome>, MarketError> {
+        self.files_with(files, |_| {}).await
+    }
+
+    pub(crate) async fn files_with(
+        &self,
+        files: &[VisionFile],
+        on_done: impl Fn(&FileOutcome),
+    ) -> Result<Vec<FileOutcome>, MarketError> {
+        let n = files.len();
+        let mut out: Vec<Option<FileOutcome>> = vec![None; n];
+        let mut set: JoinSet<(usize, Result<FileOutcome, MarketError>)> = JoinSet::new();
+        let (mut next, mut done) = (0, 0);
+        while done < n {
+            while next < n && set.len() < self.inner.concurrency {
+                let (this, f, i) = (self.clone(), files[next].clone(), next);
+                set.spawn(async move { (i, this.file(&f).await) });
+                next += 1;
+            }
+            let Some(joined) = set.join_next().await else {
+                break;
+            };
+            let (i, result) = joined.map_err(|e| MarketError::Data {
+                what: "a Vision download task".to_owned(),
+                detail: e.to_string(),
+            })?;
+            let outcome = result?;
+            on_done(&outcome);
+            out[i] = Some(outcome);
+            done += 1;
+        }
+        Ok(out
+            .into_iter()
+            .map(|o| o.expect("every file finished"))
+            .collect())
+    }
+
+    /// The klines of one file; not published yet and missing are errors here
+    /// ([`MarketError::NotYetPublished`], [`MarketError::NotFound`]).
+    pub async fn klines(&self, file: &VisionFile) -> Result<FileKlines, MarketError> {
+        match self.file(file).await? {
+            FileOutcome::Fetched(k) => Ok(k),
+            FileOutcome::NotYetPublished(f) => Err(MarketError::NotYetPublished { file: f.path() }),
+            FileOutcome::Missing(f) => Err(MarketError::NotFound { file: f.path() }),
+        }
+    }
+
+    /// A verified cached copy, if there is one. A cached file that no longer matches its stored
+    /// CHECKSUM (or does not parse) is removed and downloaded again.
+    async fn cached(&self, file: &VisionFile) -> Result<Option<FileKlines>, MarketError> {
+        let Some(dir) = &self.inner.cache_dir else {
+            return Ok(None);
+        };
+        let target = dir.join(file.path());
+        let sum_path = checksum_path(&target);
+        let name = file.file_name();
+        let path = file.path();
+        let checked = blocking({
+            let target = target.clone();
+            move || {
+                let (Ok(sum), true) = (std::fs::read_to_string(&sum_path), target.exists()) else {
+                    return Ok(None);
+                };
+                let Ok(expected) = parse_checksum_file(&sum, &name) else {
+                    return Ok(None);
+                };
+                let mut f =
+                    std::fs::File::open(&target).map_err(|e| MarketError::io(&target, e))?;
+                let mut hasher = Sha256::new();
+                let mut buf = vec![0u8; 256 * 1024];
+                let mut len = 0u64;
+                loop {
+                    let n = f.read(&mut buf).map_err(|e| MarketError::io(&target, e))?;
+                    if n == 0 {
+                        break;
+                    }
+                    hasher.update(&buf[..n]);
+                    len += n as u64;
+                }
+                Ok(Some((hex(&hasher.finalize()) == expected, len)))
+            }
+        })
+        .await?;
+        let len = match checked {
+            None => return Ok(None),
+            Some((true, len)) => len,
+            Some((false, _)) => {
+                tracing::warn!(file = %path, "cached copy does not match its CHECKSUM; downloading again");
+                let _ = std::fs::remove_file(&target);
+                return Ok(None);
+            }
+        };
+        match read_zip(target.clone(), path.clone()).await {
+            Ok(klines) => {
+                check_span(&klines, file)?;
+                Ok(Some(FileKlines {
+                    file: file.clone(),
+                    klines,
+                    checksum: ChecksumStatus::Verified,
+                    from_cache: true,
+                    bytes: len,
+                    requests: 0,
+                    resumed: 0,
+                }))
+            }
+            Err(_) => {
+                let _ = std::fs::remove_file(&target);
+                Ok(None)
+            }
+        }
+    }
+
+    /// The digest from the file's CHECKSUM, `None` when there is none (404).
+    async fn checksum_of(&self, file: &VisionFile) -> Result<Option<String>, MarketError> {
+        let path = file.checksum_path();
+        let body = match self.get_small(&path).await? {
+            Some(b) => b,
+            None => return Ok(None),
+        };
+        let text = std::str::from_utf8(&body).map_err(|_| MarketError::BadChecksumFile {
+            file: path.clone(),
+            detail: "not UTF-8 text".to_owned(),
+        })?;
+        parse_checksum_file(text, &file.file_name())
+            .map(Some)
+            .map_err(|detail| MarketError::BadChecksumFile { file: path, detail })
+    }
+
+    /// A small GET with rounds of retries; `None` on 404.
+    async fn get_small(&self, path: &str) -> Result<Option<Bytes>, MarketError> {
+        let mut failures = 0;
+        loop {
+            match self.inner.client.get(format!("/{path}")).send().await {
+                Ok(resp) if resp.status().is_success() => return Ok(Some(resp.into_bytes())),
+                Ok(resp) if resp.status().as_u16() == 404 => return Ok(None),
+                Ok(resp)
+                    if resp.status().is_server_error() && failures + 1 < self.inner.attempts =>
+                {
+                    failures += 1;
+                }
+                Ok(resp) => {
+                    return Err(MarketError::Status {
+                        window: None,
+                        what: path.to_owned(),
+                        status: resp.status().as_u16(),
+                        body: String::from_utf8_lossy(&resp.bytes()[..resp.bytes().len().min(200)])
+                            .into_owned(),
+                    });
+                }
+                Err(e) if transient(e.kind()) && failures + 1 < self.inner.attempts => {
+                    failures += 1;
+                }
+                Err(e) => {
+                    return Err(MarketError::Http {
+                        window: None,
+                        what: path.to_owned(),
+                        source: e,
+                    });
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100 << failures.min(5))).await;
+        }
+    }
+
+    /// Downloads `file` to `dest` in `Range` chunks; `None` on 404.
+    async fn download(
+        &self,
+        file: &VisionFile,
+        dest: &Path,
+    ) -> Result<Option<Downloaded>, MarketError> {
+        let path = file.path();
+        let url = format!("/{path}");
+        let chunk = self.inner.chunk_size;
+        let bad = |detail: String| MarketError::Download {
+            file: path.clone(),
+            detail,
+        };
+        let mut sink: Option<Sink> = None;
+        let mut total: Option<u64> = None;
+        let (mut requests, mut resumed, mut failures) = (0u32, 0u32, 0u32);
+        loop {
+            let offset = sink.as_ref().map_or(0, |s| s.len);
+            if total == Some(offset) {
+                break;
+            }
+            let range = format!("bytes={offset}-{}", offset + chunk - 1);
+            requests += 1;
+            let resp = match self
+                .inner
+                .client
+                .get(&url)
+                .header("range", range.as_str())
+                .send()
+                .await
+            {
+                Ok(resp) => resp,
+                Err(e) => {
+                    failures += 1;
+                    resumed += 1;
+                    if !transient(e.kind()) || failures >= self.inner.attempts {
+                        return Err(MarketError::Http {
+                            window: None,
+                            what: path.clone(),
+                            source: e,
+                        });
+                    }
+                    tracing::debug!(file = %path, offset, error = %e, "chunk failed; asking again");
+                    tokio::time::sleep(Duration::from_millis(100 << failures.min(5))).await;
+                    continue;
+                }
+            };
+            resumed += resp.attempts().saturating_sub(1);
+            let status = resp.status().as_u16();
+            let header = |name: &str| {
+                resp.headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            match status {
+                206 => {
+                    let cr = header("content-range")
+                        .ok_or_else(|| bad("206 without Content-Range".into()))?;
+                    let (a, b, t) = parse_content_range(&cr)
+                        .ok_or_else(|| bad(format!("bad Content-Range {cr:?}")))?;
+                    let body = resp.into_bytes();
+                    if a != offset || b > offset + chunk - 1 || body.len() as u64 != b - a + 1 {
+                        return Err(bad(format!(
+                            "asked {range}, got Content-Range {cr:?} with {} bytes",
+                            body.len()
+                        )));
+                    }
+                    match (total, t) {
+                        (Some(old), Some(new)) if old != new => {
+                            return Err(bad(format!(
+                                "the file changed size ({old} then {new} bytes)"
+                            )));
+                        }
+                        (_, Some(new)) => total = Some(new),
+                        _ => {}
+                    }
+                    sink = Some(self.append(sink, dest, body, false).await?);
+                    failures = 0;
+                    if t.is_none() && (b - a + 1) < chunk {
+                        // Unknown total and a short chunk: that was the end.
+                        break;
+                    }
+                }
+                200 => {
+                    // The server ignored Range: the body is the whole file.
+                    let body = resp.into_bytes();
+                    let len = body.len() as u64;
+                    sink = Some(self.append(sink, dest, body, true).await?);
+                    total = Some(len);
+                }
+                416 => {
+                    let t = header("content-range").and_then(|v| parse_unsatisfied_range(&v));
+                    if t == Some(offset) {
+                        if sink.is_none() {
+                            sink = Some(self.append(None, dest, Bytes::new(), true).await?);
+                        }
+                        total = Some(offset);
+                    } else {
+                        return Err(bad(format!("416 for {range} (size {t:?})")));
+                    }
+                }
+                404 if offset == 0 => return Ok(None),
+                404 => return Err(bad(format!("404 at byte {offset}: the file went away"))),
+                500..=599 if failures + 1 < self.inner.attempts => {
+                    failures += 1;
+                    resumed += 1;
+                    tokio::time::sleep(Duration::from_millis(100 << failures.min(5))).await;
+                }
+                _ => {
+                    return Err(MarketError::Status {
+                        window: None,
+                        what: path.clone(),
+                        status,
+                        body: String::from_utf8_lossy(&resp.bytes()[..resp.bytes().len().min(200)])
+                            .into_owned(),
+                    });
+                }
+            }
+        }
+        let sink = match sink {
+            Some(s) => s,
+            None => self.append(None, dest, Bytes::new(), true).await?,
+        };
+        let Sink { file, hasher, len } = sink;
+        let dest_owned = dest.to_owned();
+        blocking(move || file.sync_all().map_err(|e| MarketError::io(&dest_owned, e))).await?;
+        Ok(Some(Downloaded {
+            sha256: hex(&hasher.finalize()),
+            len,
+            requests,
+            resumed,
+        }))
+    }
+
+    /// Appends `body` to the download (starting over when `restart`), hashing it.
+    async fn append(
+        &self,
+        sink: Option<Sink>,
+        dest: &Path,
+        body: Bytes,
+        restart: bool,
+    ) -> Result<Sink, MarketError> {
+        let dest = dest.to_owned();
+        blocking(move || {
+            let mut sink = match sink {
+                Some(s) if !restart => s,
+                _ => {
+                    if let Some(dir) = dest.parent() {
+                        std::fs::create_dir_all(dir).map_err(|e| MarketError::io(dir, e))?;
+                    }
+                    Sink {
+                        file: std::fs::File::create(&dest)
+                            .map_err(|e| MarketError::io(&dest, e))?,
+                        hasher: Sha256::new(),
+                        len: 0,
+                    }
+                }
+            };
+            sink.file
+                .write_all(&body)
+                .map_err(|e| MarketError::io(&dest, e))?;
+            sink.hasher.update(&body);
+            sink.len += body.len() as u64;
+            Ok(sink)
+        })
+        .await
+    }
+}
+
+/// `<zip path>.CHECKSUM`.
+fn checksum_path(zip: &Path) -> PathBuf {
+    let mut s = zip.as_os_str().to_owned();
+    s.push(".CHECKSUM");
+    PathBuf::from(s)
+}
+
+/// Reads the one CSV of the zip at `zip_path` as a stream.
+async fn read_zip(zip_path: PathBuf, what: String) -> Result<Vec<Kline>, MarketError> {
+    blocking(move || {
+        let zerr = |detail: String| MarketError::Zip {
+            file: what.clone(),
+            detail,
+        };
+        let f = std::fs::File::open(&zip_path).map_err(|e| MarketError::io(&zip_path, e))?;
+        let mut archive =
+            zip::ZipArchive::new(BufReader::new(f)).map_err(|e| zerr(e.to_string()))?;
+        if archive.len() != 1 {
+            return Err(zerr(format!("{} entries, expected one CSV", archive.len())));
+        }
+        let entry = archive.by_index(0).map_err(|e| zerr(e.to_string()))?;
+        let name = entry.name().to_owned();
+        // Inflate errors and a CRC-32 mismatch surface as read errors of the entry.
+        parse_csv(
+            BufReader::with_capacity(256 * 1024, entry),
+            &format!("{what} ({name})"),
+        )
+        .map_err(|e| match e {
+            MarketError::Data { detail, .. } if detail.contains("reading line") => zerr(detail),
+            other => other,
+        })
+    })
+    .await
+}
+
+/// Rows of a file must lie in its period, in strictly increasing open time (exact duplicate rows
+/// are tolerated here and dropped when merged).
+fn check_span(klines: &[Kline], file: &VisionFile) -> Result<(), MarketError> {
+    let span = file.span();
+    let mut prev: Option<&Kline> = None;
+    for (i, k) in klines.iter().enumerate() {
+        if !span.contains(k.open_time) {
+            return Err(MarketError::data(
+                file,
+                format!("row {} opens at {}, outside {span}", i + 1, k.open_time),
+            ));
+        }
+        if let Some(p) = prev {
+            if k.open_time < p.open_time || (k.open_time == p.open_time && k != p) {
+                return Err(MarketError::data(
+                    file,
+                    format!(
+                        "row {} opens at {}: out of order or a conflicting duplicate",
+                        i + 1,
+                        k.open_time
+                    ),
+                ));
+            }
+        }
+        prev = Some(k);
+    }
+    Ok(())
+}
