@@ -327,7 +327,9 @@ matrix! {
 
 /// Open file descriptors of this process.
 fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 /// Resident memory of this process, in KiB.
@@ -376,12 +378,16 @@ mod cancellation {
         let healthy = FaultServer::start(Fault::Ok);
         let rt = multi_thread_runtime();
         let deadline = Duration::from_millis(800);
-        let client = Client::from_config(&Config::default().backend(kind).timeout(deadline)).unwrap();
+        let client =
+            Client::from_config(&Config::default().backend(kind).timeout(deadline)).unwrap();
         let url = server.url("/fault");
         let dropped = rt.block_on(async {
             tokio::time::timeout(Duration::from_millis(150), client.get(&url).send()).await
         });
-        assert!(dropped.is_err(), "the request should still be pending when dropped");
+        assert!(
+            dropped.is_err(),
+            "the request should still be pending when dropped"
+        );
         let dropped_at = Instant::now();
         let closed = rt.block_on(async {
             let limit = deadline + Duration::from_millis(700);
@@ -394,7 +400,10 @@ mod cancellation {
             }
             false
         });
-        assert!(closed, "{kind}: the server never saw the dropped request's connection close");
+        assert!(
+            closed,
+            "{kind}: the server never saw the dropped request's connection close"
+        );
         assert!(dropped_at.elapsed() <= deadline + Duration::from_millis(700));
         let next = rt
             .block_on(client.get(healthy.url("/ok")).send())
@@ -408,7 +417,9 @@ mod cancellation {
         let server = FaultServer::start(Fault::AcceptNeverAnswer);
         let rt = multi_thread_runtime();
         let client = Client::from_config(
-            &Config::default().backend(kind).timeout(Duration::from_millis(300)),
+            &Config::default()
+                .backend(kind)
+                .timeout(Duration::from_millis(300)),
         )
         .unwrap();
         let url = server.url("/fault");
@@ -420,7 +431,8 @@ mod cancellation {
                 for _ in 0..n {
                     let (c, u) = (client.clone(), url.clone());
                     set.spawn(async move {
-                        let _ = tokio::time::timeout(Duration::from_millis(3), c.get(&u).send()).await;
+                        let _ =
+                            tokio::time::timeout(Duration::from_millis(3), c.get(&u).send()).await;
                     });
                     if set.len() >= 64 {
                         set.join_next().await;
@@ -497,7 +509,9 @@ mod soak {
         let server = FaultServer::start(Fault::Ok);
         let url = server.url("/ok");
         let client = httpfleet::blocking::Client::from_config(
-            &Config::default().backend(kind).timeout(Duration::from_secs(10)),
+            &Config::default()
+                .backend(kind)
+                .timeout(Duration::from_secs(10)),
         )
         .unwrap();
         for _ in 0..200 {
@@ -518,7 +532,10 @@ mod soak {
             server.connections()
         );
         assert!(settled, "{kind}: descriptors {fds} -> {fds_after}");
-        assert!(growth_kib < 10 * 1024, "{kind}: resident memory grew by {growth_kib} KiB");
+        assert!(
+            growth_kib < 10 * 1024,
+            "{kind}: resident memory grew by {growth_kib} KiB"
+        );
         assert!(server.connections() <= 2, "{kind}: keep-alive not used");
     }
 }
@@ -539,7 +556,8 @@ mod security {
         let (a, b) = (TestServer::start(), TestServer::start());
         each_backend(|kind| {
             b.reset_counters();
-            let client = httpfleet::blocking::Client::from_config(&Config::default().backend(kind)).unwrap();
+            let client =
+                httpfleet::blocking::Client::from_config(&Config::default().backend(kind)).unwrap();
             let target = b.url("/headers");
             let resp = client
                 .get(a.url("/redirect-to"))
@@ -564,14 +582,19 @@ mod security {
         });
         each_backend(|kind| {
             let client = httpfleet::blocking::Client::from_config(
-                &Config::default().backend(kind).max_response_bytes(1024 * 1024),
+                &Config::default()
+                    .backend(kind)
+                    .max_response_bytes(1024 * 1024),
             )
             .unwrap();
             let before = rss_kib();
             let err = client.get(server.url("/bomb")).send().unwrap_err();
             let growth = rss_kib().saturating_sub(before);
             assert_eq!(err.kind(), ErrorKind::BodyTooLarge, "{kind}");
-            assert!(growth < 32 * 1024, "{kind}: resident memory grew by {growth} KiB");
+            assert!(
+                growth < 32 * 1024,
+                "{kind}: resident memory grew by {growth} KiB"
+            );
         });
     }
 
@@ -579,10 +602,14 @@ mod security {
     fn rejected_input_never_opens_a_connection() {
         let server = FaultServer::start(Fault::Ok);
         each_backend(|kind| {
-            let client = httpfleet::blocking::Client::from_config(&Config::default().backend(kind)).unwrap();
+            let client =
+                httpfleet::blocking::Client::from_config(&Config::default().backend(kind)).unwrap();
             let bad = [
                 client.get(server.url("/x\r\nX-Injected: 1")).send(),
-                client.get(server.url("/x")).header("x-a", "1\r\nX-Injected: 1").send(),
+                client
+                    .get(server.url("/x"))
+                    .header("x-a", "1\r\nX-Injected: 1")
+                    .send(),
                 client.get(server.url("/x")).header("x-a", "a\0b").send(),
                 client.get(server.url("/x")).header("x-a\n", "1").send(),
                 client.request("GE T", server.url("/x")).send(),
@@ -599,10 +626,15 @@ mod security {
     fn tls_verification_is_on_by_default() {
         let server = FaultServer::start(Fault::TlsWrongHost);
         each_backend(|kind| {
-            let client = httpfleet::blocking::Client::from_config(&Config::default().backend(kind)).unwrap();
+            let client =
+                httpfleet::blocking::Client::from_config(&Config::default().backend(kind)).unwrap();
             let err = client.get(server.url("/")).send().unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Tls, "{kind}");
-            assert_eq!(server.requests(), 0, "{kind}: a request went through an unverified TLS");
+            assert_eq!(
+                server.requests(),
+                0,
+                "{kind}: a request went through an unverified TLS"
+            );
         });
     }
 }

@@ -226,11 +226,16 @@ pub fn run(spec: &Spec, base: &str, mut progress: impl FnMut(&Row)) -> Vec<Row> 
         ) else {
             continue;
         };
-        let (direct, direct_t, direct_b) = (Arc::new(direct), Arc::new(direct_t), Arc::new(direct_b));
+        let (direct, direct_t, direct_b) =
+            (Arc::new(direct), Arc::new(direct_t), Arc::new(direct_b));
         for &surface in &spec.surfaces {
             for &route in &spec.routes {
                 let url = format!("{base}{}", route.path());
-                let mut baselines = vec![(Baseline::Direct, Side::Direct(direct.clone()), Side::Fleet(fleet_client.clone()))];
+                let mut baselines = vec![(
+                    Baseline::Direct,
+                    Side::Direct(direct.clone()),
+                    Side::Fleet(fleet_client.clone()),
+                )];
                 if spec.timeout_baseline {
                     baselines.push((
                         Baseline::DirectTimeout,
@@ -254,7 +259,15 @@ pub fn run(spec: &Spec, base: &str, mut progress: impl FnMut(&Row)) -> Vec<Row> 
                     for round in 0..spec.rounds {
                         let run_side = |side: &Side, all: &mut Vec<f64>, time: &mut Duration| {
                             let t = Instant::now();
-                            let v = measure(side, Some(&blocking), surface, &url, route, spec.per_round, &rt);
+                            let v = measure(
+                                side,
+                                Some(&blocking),
+                                surface,
+                                &url,
+                                route,
+                                spec.per_round,
+                                &rt,
+                            );
                             *time += t.elapsed();
                             let m = percentile(&sorted(v.clone()), 0.5);
                             all.extend(v);
