@@ -1675,6 +1675,66 @@ mod cli_hook {
     }
 }
 
+/// The `httpfleet klines` command, run as a process against the fake servers.
+#[cfg(feature = "cli")]
+mod cli_binary {
+    use super::*;
+
+    #[test]
+    fn klines_command_writes_the_fixture_rows() {
+        let (ex, vs) = (
+            FakeExchange::start(all_rows(), ExchangeOptions::default()),
+            vision_server(),
+        );
+        let dir = temp_dir("cli-binary");
+        for source in ["rest", "vision", "auto"] {
+            let out = dir.join(format!("{source}.csv"));
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_httpfleet"));
+            cmd.args([
+                "klines",
+                "--market",
+                "spot",
+                "--symbol",
+                "BTCUSDT",
+                "--interval",
+                "1m",
+            ])
+            .args([
+                "--start",
+                "2017-09-01",
+                "--end",
+                "2017-09-03",
+                "--source",
+                source,
+            ])
+            .arg("--vision-url")
+            .arg(vs.url())
+            .arg("-o")
+            .arg(&out);
+            for u in ex.urls() {
+                cmd.arg("--rest-url").arg(u);
+            }
+            let output = cmd.output().unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(output.status.success(), "{source}: {stderr}");
+            assert!(stderr.contains("2880 rows"), "{source}: {stderr}");
+            assert!(stderr.contains("] "), "{source}: no progress bar: {stderr}");
+            assert_eq!(
+                std::fs::read_to_string(&out).unwrap(),
+                two_days(),
+                "{source}"
+            );
+        }
+        let bad = std::process::Command::new(env!("CARGO_BIN_EXE_httpfleet"))
+            .args(["klines", "--symbol", "BTCUSDT", "--interval", "1min"])
+            .args(["--start", "2017-09-01", "--end", "2017-09-03"])
+            .output()
+            .unwrap();
+        assert!(!bad.status.success(), "an invalid interval must fail");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
 /// Throughput over loopback (debug build): `cargo test --all-features --test market --
 /// --ignored --nocapture throughput`.
 mod throughput {
