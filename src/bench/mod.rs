@@ -3,9 +3,11 @@
 //! the `cli` feature; not part of the stable API.
 
 mod direct;
+mod fleet;
 mod runner;
 mod server;
 
 pub use direct::{Direct, Route};
+pub use fleet::{HedgeRow, StrategyRow, hedging, strategies};
 pub use runner::{Baseline, Row, Spec, Surface, TIMEOUT, run};
 pub use server::{BenchServer, SMALL};

@@ -1,7 +1,8 @@
 //! A lean loopback HTTP/1.1 server for benchmarks: fixed routes, no recording, TCP_NODELAY.
 //!
 //! Routes: `/small` (13 bytes), `/json1k` (1 KiB JSON), `/bytes1m` (1 MiB), `POST /echo-len`
-//! (answers the request body's length), anything else 404.
+//! (answers the request body's length), `/exchange` (a realistic exchange round trip: 5 ms, and
+//! one answer in 50 — 2% — a further 50 ms late), anything else 404.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -20,6 +21,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 pub struct BenchServer {
     addr: SocketAddr,
     connections: Arc<AtomicUsize>,
+    requests: Arc<AtomicUsize>,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -61,6 +63,8 @@ impl BenchServer {
         let json = json_1k();
         let big = Bytes::from(vec![b'x'; 1 << 20]);
         let counter = connections.clone();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let seen = requests.clone();
         runtime.spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
@@ -68,11 +72,12 @@ impl BenchServer {
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
                 let _ = stream.set_nodelay(true);
-                let (json, big) = (json.clone(), big.clone());
+                let (json, big, seen) = (json.clone(), big.clone(), seen.clone());
                 tokio::spawn(async move {
                     let svc = service_fn(move |req: Request<Incoming>| {
                         let (json, big) = (json.clone(), big.clone());
-                        async move { Ok::<_, Infallible>(route(req, json, big).await) }
+                        let n = seen.fetch_add(1, Ordering::Relaxed);
+                        async move { Ok::<_, Infallible>(route(req, json, big, n).await) }
                     });
                     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(stream), svc)
@@ -83,6 +88,7 @@ impl BenchServer {
         Ok(BenchServer {
             addr,
             connections,
+            requests,
             _runtime: runtime,
         })
     }
@@ -97,14 +103,25 @@ impl BenchServer {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// Requests answered so far.
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::Relaxed)
+    }
+
     /// TCP connections accepted so far.
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::Relaxed)
     }
 }
 
-async fn route(req: Request<Incoming>, json: Bytes, big: Bytes) -> Response<Full<Bytes>> {
+async fn route(req: Request<Incoming>, json: Bytes, big: Bytes, n: usize) -> Response<Full<Bytes>> {
     let (status, body) = match req.uri().path() {
+        "/exchange" => {
+            let slow = n % 50 == 49;
+            let wait = if slow { 55 } else { 5 };
+            tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+            (200, Bytes::from_static(SMALL))
+        }
         "/small" => (200, Bytes::from_static(SMALL)),
         "/json1k" => (200, json),
         "/bytes1m" => (200, big),

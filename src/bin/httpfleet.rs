@@ -106,6 +106,12 @@ struct BenchArgs {
     /// Write the rows as JSON to this file.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
+    /// Run only these parts: overhead, strategies, hedging (repeatable; default: all).
+    #[arg(long = "only")]
+    only: Vec<String>,
+    /// Requests per strategy in the hedging part (each a 5 ms exchange round trip).
+    #[arg(long, default_value_t = 2000)]
+    hedge_requests: usize,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -195,6 +201,8 @@ type Res = Result<(), Box<dyn std::error::Error>>;
 
 fn bench(args: BenchArgs) -> Res {
     let server = BenchServer::start(1)?;
+    let part = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
+    let mut json = serde_json::Map::new();
     let backends = if args.backends.is_empty() {
         BackendKind::enabled()
             .filter(|k| *k != BackendKind::Mock)
@@ -251,32 +259,77 @@ fn bench(args: BenchArgs) -> Res {
         "base r/s",
         "fleet r/s"
     );
-    let rows = httpfleet::bench::run(&spec, &server.url(""), |r: &Row| {
+    let rows = if !part("overhead") {
+        Vec::new()
+    } else {
+        httpfleet::bench::run(&spec, &server.url(""), |r: &Row| {
+            println!(
+                "{:<8} {:<10} {:<14} {:<15} {:>8.1}us {:>8.1}us {:>8.1}us {:>8.1}us {:>7.3} {:>7.3}-{:<7.3} {:>9.0} {:>9.0}",
+                r.backend,
+                r.surface,
+                r.route,
+                format!("{:?}", r.baseline).to_lowercase(),
+                r.direct_median_us,
+                r.httpfleet_median_us,
+                r.direct_p99_us,
+                r.httpfleet_p99_us,
+                r.ratio,
+                r.ratio_p25,
+                r.ratio_p75,
+                r.direct_rps,
+                r.httpfleet_rps
+            );
+            let _ = std::io::stdout().flush();
+        })
+    };
+    json.insert("overhead".into(), serde_json::to_value(&rows)?);
+    if part("strategies") {
+        println!();
         println!(
-            "{:<8} {:<10} {:<14} {:<15} {:>8.1}us {:>8.1}us {:>8.1}us {:>8.1}us {:>7.3} {:>7.3}-{:<7.3} {:>9.0} {:>9.0}",
-            r.backend,
-            r.surface,
-            r.route,
-            format!("{:?}", r.baseline).to_lowercase(),
-            r.direct_median_us,
-            r.httpfleet_median_us,
-            r.direct_p99_us,
-            r.httpfleet_p99_us,
-            r.ratio,
-            r.ratio_p25,
-            r.ratio_p75,
-            r.direct_rps,
-            r.httpfleet_rps
+            "fleet strategies over two healthy hyper members vs one hyper client, GET 13 B, interleaved"
         );
-        let _ = std::io::stdout().flush();
-    });
+        println!(
+            "{:<28} {:>12} {:>12} {:>8}",
+            "strategy", "single p50", "fleet p50", "ratio"
+        );
+        let rows = httpfleet::bench::strategies(&server, spec.rounds, spec.per_round, |r| {
+            println!(
+                "{:<28} {:>10.1}us {:>10.1}us {:>8.3}",
+                r.strategy, r.single_median_us, r.fleet_median_us, r.ratio
+            );
+        });
+        json.insert("strategies".into(), serde_json::to_value(&rows)?);
+    }
+    if part("hedging") {
+        println!();
+        println!(
+            "hedging against a 5 ms exchange round trip, 2% of answers 50 ms later; {} requests each",
+            args.hedge_requests
+        );
+        println!(
+            "{:<26} {:>9} {:>9} {:>9} {:>9} {:>8}",
+            "strategy", "p50", "p99", "p99.9", "p99/p50", "extra"
+        );
+        let rows = httpfleet::bench::hedging(&server, args.hedge_requests.max(100), |r| {
+            println!(
+                "{:<26} {:>7.2}ms {:>7.2}ms {:>7.2}ms {:>9.2} {:>7.1}%",
+                r.strategy,
+                r.p50_ms,
+                r.p99_ms,
+                r.p999_ms,
+                r.p99_over_p50,
+                r.extra_share * 100.0
+            );
+        });
+        json.insert("hedging".into(), serde_json::to_value(&rows)?);
+    }
     println!(
         "connections accepted by the server: {}",
         server.connections()
     );
     if let Some(path) = args.json {
-        std::fs::write(&path, serde_json::to_vec_pretty(&rows)?)?;
-        println!("wrote {} rows to {}", rows.len(), path.display());
+        std::fs::write(&path, serde_json::to_vec_pretty(&json)?)?;
+        println!("wrote {}", path.display());
     }
     Ok(())
 }
@@ -488,6 +541,25 @@ fn instr(args: InstrArgs) -> Res {
                 } else {
                     rt.block_on(c.get(&args.url).send())?;
                 }
+            }
+        }
+        "fleet" => {
+            // A failover fleet over two healthy members of the backend, on the same server.
+            let base = args
+                .url
+                .rsplit_once('/')
+                .map_or(args.url.as_str(), |(b, _)| b);
+            let path = &args.url[base.len()..];
+            let config = Config::default()
+                .backend(args.backend)
+                .timeout(httpfleet::bench::TIMEOUT);
+            let c = FleetBuilder::new(&config)
+                .member(Member::new(args.backend).base_url(base))
+                .member(Member::new(args.backend).base_url(base))
+                .strategy(Strategy::Failover)
+                .build()?;
+            for _ in 0..args.requests {
+                rt.block_on(c.get(path).send())?;
             }
         }
         other => return Err(format!("unknown mode {other:?}").into()),

@@ -113,6 +113,9 @@ enum State {
         consecutive: u32,
         /// Recent calls: (failed, slow).
         window: VecDeque<(bool, bool)>,
+        /// Failed and slow calls in `window`, kept as calls come and go.
+        failed: usize,
+        slow: usize,
     },
     Open {
         until: Instant,
@@ -147,6 +150,8 @@ impl Breaker {
             state: Mutex::new(State::Closed {
                 consecutive: 0,
                 window: VecDeque::new(),
+                failed: 0,
+                slow: 0,
             }),
         }
     }
@@ -210,20 +215,25 @@ impl Breaker {
             State::Closed {
                 consecutive,
                 window,
+                failed: failed_in_window,
+                slow: slow_in_window,
             } => {
                 *consecutive = if failed { *consecutive + 1 } else { 0 };
                 window.push_back((failed, slow));
+                *failed_in_window += usize::from(failed);
+                *slow_in_window += usize::from(slow);
                 while window.len() > self.config.window.max(1) {
-                    window.pop_front();
+                    if let Some((f, s)) = window.pop_front() {
+                        *failed_in_window -= usize::from(f);
+                        *slow_in_window -= usize::from(s);
+                    }
                 }
                 let n = window.len();
-                let rate = |f: fn(&(bool, bool)) -> bool| {
-                    window.iter().filter(|c| f(c)).count() as f64 / n as f64
-                };
+                let rate = |count: usize| count as f64 / n as f64;
                 let trip = *consecutive >= self.config.consecutive_failures
                     || (n >= self.config.min_calls
-                        && (rate(|c| c.0) >= self.config.failure_rate
-                            || rate(|c| c.1) >= self.config.slow_call_rate));
+                        && (rate(*failed_in_window) >= self.config.failure_rate
+                            || rate(*slow_in_window) >= self.config.slow_call_rate));
                 if trip {
                     self.open(&mut state, now, rng);
                 }
@@ -241,6 +251,8 @@ impl Breaker {
                         *state = State::Closed {
                             consecutive: 0,
                             window: VecDeque::new(),
+                            failed: 0,
+                            slow: 0,
                         };
                     }
                 }

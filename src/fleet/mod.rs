@@ -289,7 +289,15 @@ impl FleetBuilder {
             Strategy::Random { seed: Some(seed) } => Rng::new(seed),
             _ => Rng::from_entropy(),
         };
+        let percentile_hedging = matches!(
+            self.strategy,
+            Strategy::Hedged {
+                delay: HedgeDelay::Percentile { .. },
+                ..
+            }
+        );
         let fleet = Fleet {
+            percentile_hedging,
             budget: RetryBudget::new(self.retry.budget.clone()),
             slots,
             strategy: self.strategy,
@@ -373,6 +381,8 @@ pub(crate) struct Fleet {
     rng: Rng,
     next: std::sync::atomic::AtomicUsize,
     latencies: Histogram,
+    /// Latencies are recorded only for a percentile hedge delay.
+    percentile_hedging: bool,
 }
 
 impl fmt::Debug for Fleet {
@@ -396,13 +406,16 @@ struct Finished {
     retry_after: Option<Duration>,
 }
 
-/// Keeps a member's in-flight count right when an attempt is canceled (dropped) midway.
-struct InFlight<'a>(&'a Slot, bool);
+/// Keeps a member's counters (and its in-flight count, for the adaptive strategy) right when
+/// an attempt is canceled (dropped) midway: (member, finished, counted in flight).
+struct InFlight<'a>(&'a Slot, bool, bool);
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         if !self.1 {
-            self.0.ewma.cancel();
+            if self.2 {
+                self.0.ewma.cancel();
+            }
             self.0.counters.canceled();
         }
     }
@@ -454,27 +467,30 @@ impl Fleet {
         n: u32,
     ) -> Finished {
         let s = &self.slots[slot];
-        let span = tracing::debug_span!("httpfleet.attempt", member = &*s.name, attempt = n);
-        let _enter = span.enter();
-        drop(_enter);
         s.counters.request();
-        s.ewma.start();
-        let mut guard = InFlight(s, false);
+        let adaptive = matches!(self.strategy, Strategy::Adaptive { .. });
+        if adaptive {
+            s.ewma.start();
+        }
+        let mut guard = InFlight(s, false, adaptive);
         let start = Instant::now();
-        let outcome =
-            tracing::Instrument::instrument(policy.exchange(&s.backend, req), span.clone()).await;
+        let outcome = policy.exchange(&s.backend, req).await;
         let latency = start.elapsed();
         guard.1 = true;
-        s.ewma.finish(latency, Instant::now());
+        if adaptive {
+            s.ewma.finish(latency, Instant::now());
+        }
         let verdict = self.classifier.judge(&outcome);
         let retry_after = match &outcome {
-            Ok(resp) => parse_retry_after(resp.headers(), std::time::SystemTime::now()),
-            Err(_) => None,
+            Ok(resp) if verdict != Verdict::Success => resp.retry_after(),
+            _ => None,
         };
         match verdict {
             Verdict::Success => {
                 permit.record(false, latency, &self.rng);
-                self.latencies.record(latency);
+                if self.percentile_hedging {
+                    self.latencies.record(latency);
+                }
             }
             Verdict::Failure { .. } => {
                 s.counters.failure();
@@ -487,9 +503,16 @@ impl Fleet {
             // Bad input says nothing about the member's health.
             Verdict::Fatal => drop(permit),
         }
-        span.in_scope(|| {
-            tracing::debug!(outcome = ?verdict, latency_us = latency.as_micros() as u64, "attempt ended")
-        });
+        // One span per attempt, carrying member, attempt and outcome (built only when a
+        // subscriber listens: otherwise this is a disabled-callsite check).
+        tracing::debug_span!(
+            "httpfleet.attempt",
+            member = &*s.name,
+            attempt = n,
+            outcome = ?verdict,
+            latency_us = latency.as_micros() as u64,
+        )
+        .in_scope(|| tracing::debug!("attempt ended"));
         Finished {
             slot,
             verdict,
@@ -557,10 +580,8 @@ impl Fleet {
                     ))
                     .await
                 }
-                _ => {
-                    let first = self.attempt(policy, slot, first_req, permit, sent);
-                    crate::deadline::race(first, sleep.as_mut()).await.ok()
-                }
+                // Every backend ends an exchange by the request's deadline: no second timer.
+                _ => Some(self.attempt(policy, slot, first_req, permit, sent).await),
             };
             let Some(done) = done else {
                 history.push(Attempt::new(&self.slots[slot].name, "deadline reached"));
