@@ -1,309 +1,197 @@
 //! Overhead of httpfleet against each client used directly, measured in one run on the same
-//! loopback server: a keep-alive `GET /small` (13-byte body) over one reused connection.
+//! loopback server (`httpfleet::bench::BenchServer`, its own threads).
 //!
-//! For every backend: `direct` (the client as its docs show it), `direct_timeout` (the client
-//! with the same total deadline set its own way, as a production user would), and `httpfleet`
-//! (the same client behind `httpfleet::Client`). Both sides send the same request headers
-//! (`user-agent`, `accept`, `accept-encoding`), so the difference is the abstraction alone.
+//! For every backend, surface and route: `direct` (the client as its docs show it, from
+//! `httpfleet::bench::Direct`), `direct_timeout` (the same with the total deadline set its own
+//! way: `timeout`, `timeout_global`, `CURLOPT_TIMEOUT`, `tokio::time::timeout`) and `httpfleet`
+//! (the same client behind `httpfleet::Client`). Both sides send the same request headers. Plus
+//! every fleet strategy over two healthy hyper members against one hyper client.
 //!
-//! Run: `cargo bench --bench overhead --all-features` (divan; `-- hyper` filters).
+//! Run: `cargo bench --bench overhead --all-features` (`-- hyper` filters). divan runs the
+//! benches one after another; the interleaved A/B comparison with an A/A control is
+//! `httpfleet bench`, and instruction counts are `scripts/instructions.sh`.
 
-use std::io::Read;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use bytes::Bytes;
 use divan::Bencher;
-use http_body_util::{BodyExt, Empty};
-use httpfleet::bench::BenchServer;
-use httpfleet::{BackendKind, Client, Config};
+use httpfleet::bench::{BenchServer, Direct, Route, TIMEOUT};
+use httpfleet::{BackendKind, Client, Config, FleetBuilder, Member, Strategy};
 
 fn main() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     divan::main();
 }
 
 static SERVER: LazyLock<BenchServer> =
     LazyLock::new(|| BenchServer::start(1).expect("bench server"));
-static RT: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+
+const ROUTES: [Route; 4] = Route::ALL;
+const KINDS: [BackendKind; 4] = [
+    BackendKind::Curl,
+    BackendKind::Reqwest,
+    BackendKind::Hyper,
+    BackendKind::Ureq,
+];
+
+fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap()
-});
-
-const TIMEOUT: Duration = Duration::from_secs(30);
-const UA: &str = httpfleet::DEFAULT_USER_AGENT;
-
-fn url() -> String {
-    SERVER.url("/small")
 }
 
 fn config(kind: BackendKind) -> Config {
     Config::default().backend(kind).timeout(TIMEOUT)
 }
 
-fn check(body: &[u8]) {
-    assert_eq!(body, httpfleet::bench::SMALL);
+async fn fleet_send(c: &Client, url: &str, route: Route) -> usize {
+    let b = if route == Route::Post1k {
+        c.post(url).body(route.body())
+    } else {
+        c.get(url)
+    };
+    b.send().await.unwrap().bytes().len()
 }
 
-mod hyper {
+fn blocking_send(c: &httpfleet::blocking::Client, url: &str, route: Route) -> usize {
+    let b = if route == Route::Post1k {
+        c.post(url).body(route.body())
+    } else {
+        c.get(url)
+    };
+    b.send().unwrap().bytes().len()
+}
+
+/// The async surface, one request at a time.
+mod async_surface {
     use super::*;
-    use hyper_util::client::legacy::Client as Legacy;
-    use hyper_util::client::legacy::connect::HttpConnector;
-    use hyper_util::rt::TokioExecutor;
 
-    fn direct_client() -> Legacy<HttpConnector, Empty<Bytes>> {
-        let mut http = HttpConnector::new();
-        http.set_nodelay(true);
-        Legacy::builder(TokioExecutor::new()).build(http)
+    #[divan::bench(consts = [0, 1, 2, 3], args = ROUTES)]
+    fn direct<const K: usize>(b: Bencher, route: Route) {
+        let (rt, d, url) = (
+            rt(),
+            Direct::new(KINDS[K], None).unwrap(),
+            SERVER.url(route.path()),
+        );
+        b.bench_local(|| rt.block_on(d.send(&url, route)));
     }
 
-    fn request(uri: &http::Uri) -> http::Request<Empty<Bytes>> {
-        http::Request::get(uri.clone())
-            .header("user-agent", UA)
-            .header("accept", "*/*")
-            .header("accept-encoding", "gzip, deflate")
-            .body(Empty::new())
-            .unwrap()
+    #[divan::bench(consts = [0, 1, 2, 3], args = ROUTES)]
+    fn direct_timeout<const K: usize>(b: Bencher, route: Route) {
+        let d = Direct::new(KINDS[K], Some(TIMEOUT)).unwrap();
+        let (rt, url) = (rt(), SERVER.url(route.path()));
+        b.bench_local(|| rt.block_on(d.send(&url, route)));
     }
 
-    #[divan::bench]
-    fn direct(b: Bencher) {
-        let client = direct_client();
-        let uri: http::Uri = url().parse().unwrap();
+    #[divan::bench(consts = [0, 1, 2, 3], args = ROUTES)]
+    fn httpfleet<const K: usize>(b: Bencher, route: Route) {
+        let c = Client::from_config(&config(KINDS[K])).unwrap();
+        let (rt, url) = (rt(), SERVER.url(route.path()));
+        b.bench_local(|| rt.block_on(fleet_send(&c, &url, route)));
+    }
+}
+
+/// The blocking surface.
+mod blocking_surface {
+    use super::*;
+
+    #[divan::bench(consts = [0, 1, 2, 3], args = ROUTES)]
+    fn direct<const K: usize>(b: Bencher, route: Route) {
+        let (rt, d, url) = (
+            rt(),
+            Direct::new(KINDS[K], None).unwrap(),
+            SERVER.url(route.path()),
+        );
+        b.bench_local(|| d.send_blocking(&url, route, &rt));
+    }
+
+    #[divan::bench(consts = [0, 1, 2, 3], args = ROUTES)]
+    fn direct_timeout<const K: usize>(b: Bencher, route: Route) {
+        let d = Direct::new(KINDS[K], Some(TIMEOUT)).unwrap();
+        let (rt, url) = (rt(), SERVER.url(route.path()));
+        b.bench_local(|| d.send_blocking(&url, route, &rt));
+    }
+
+    #[divan::bench(consts = [0, 1, 2, 3], args = ROUTES)]
+    fn httpfleet<const K: usize>(b: Bencher, route: Route) {
+        let c = httpfleet::blocking::Client::from_config(&config(KINDS[K])).unwrap();
+        let url = SERVER.url(route.path());
+        b.bench_local(|| blocking_send(&c, &url, route));
+    }
+}
+
+/// The async surface with 32 requests in flight (one iteration = 32 requests).
+mod async_32_in_flight {
+    use super::*;
+
+    #[divan::bench(consts = [0, 1, 2, 3])]
+    fn direct<const K: usize>(b: Bencher) {
+        let rt = rt();
+        let d = Arc::new(Direct::new(KINDS[K], None).unwrap());
+        let url: Arc<str> = SERVER.url("/small").into();
         b.bench_local(|| {
-            RT.block_on(async {
-                let resp = client.request(request(&uri)).await.unwrap();
-                let body = resp.into_body().collect().await.unwrap().to_bytes();
-                check(&body);
+            rt.block_on(async {
+                let mut set = tokio::task::JoinSet::new();
+                for _ in 0..32 {
+                    let (d, url) = (d.clone(), url.clone());
+                    set.spawn(async move { d.send(&url, Route::Small).await });
+                }
+                while set.join_next().await.is_some() {}
             })
         });
     }
 
-    #[divan::bench]
-    fn direct_timeout(b: Bencher) {
-        let client = direct_client();
-        let uri: http::Uri = url().parse().unwrap();
+    #[divan::bench(consts = [0, 1, 2, 3])]
+    fn httpfleet<const K: usize>(b: Bencher) {
+        let rt = rt();
+        let c = Client::from_config(&config(KINDS[K])).unwrap();
+        let url: Arc<str> = SERVER.url("/small").into();
         b.bench_local(|| {
-            RT.block_on(async {
-                tokio::time::timeout(TIMEOUT, async {
-                    let resp = client.request(request(&uri)).await.unwrap();
-                    let body = resp.into_body().collect().await.unwrap().to_bytes();
-                    check(&body);
-                })
-                .await
-                .unwrap()
+            rt.block_on(async {
+                let mut set = tokio::task::JoinSet::new();
+                for _ in 0..32 {
+                    let (c, url) = (c.clone(), url.clone());
+                    set.spawn(async move { fleet_send(&c, &url, Route::Small).await });
+                }
+                while set.join_next().await.is_some() {}
             })
         });
     }
-
-    #[divan::bench]
-    fn httpfleet(b: Bencher) {
-        let client = Client::from_config(&config(BackendKind::Hyper)).unwrap();
-        let url = url();
-        b.bench_local(|| {
-            RT.block_on(async { check(client.get(&url).send().await.unwrap().bytes()) })
-        });
-    }
-
-    #[divan::bench]
-    fn httpfleet_blocking(b: Bencher) {
-        let client = httpfleet::blocking::Client::from_config(&config(BackendKind::Hyper)).unwrap();
-        let url = url();
-        b.bench_local(|| check(client.get(&url).send().unwrap().bytes()));
-    }
 }
 
-mod reqwest {
+/// Every strategy over two healthy hyper members, against one hyper client (`single_backend`).
+mod strategies {
     use super::*;
 
-    fn direct_client(timeout: Option<Duration>) -> ::reqwest::Client {
-        let mut b = ::reqwest::Client::builder().tcp_nodelay(true).no_proxy();
-        if let Some(t) = timeout {
-            b = b.timeout(t);
-        }
-        b.build().unwrap()
-    }
-
-    fn get(client: &::reqwest::Client, url: &str) {
-        RT.block_on(async {
-            let resp = client
-                .get(url)
-                .header("user-agent", UA)
-                .header("accept", "*/*")
-                .header("accept-encoding", "gzip, deflate")
-                .send()
-                .await
-                .unwrap();
-            check(&resp.bytes().await.unwrap());
-        })
-    }
-
-    #[divan::bench]
-    fn direct(b: Bencher) {
-        let client = direct_client(None);
-        let url = url();
-        b.bench_local(|| get(&client, &url));
-    }
-
-    #[divan::bench]
-    fn direct_timeout(b: Bencher) {
-        let client = direct_client(Some(TIMEOUT));
-        let url = url();
-        b.bench_local(|| get(&client, &url));
-    }
-
-    #[divan::bench]
-    fn httpfleet(b: Bencher) {
-        let client = Client::from_config(&config(BackendKind::Reqwest)).unwrap();
-        let url = url();
-        b.bench_local(|| {
-            RT.block_on(async { check(client.get(&url).send().await.unwrap().bytes()) })
-        });
-    }
-
-    #[divan::bench]
-    fn httpfleet_blocking(b: Bencher) {
-        let client =
-            httpfleet::blocking::Client::from_config(&config(BackendKind::Reqwest)).unwrap();
-        let url = url();
-        b.bench_local(|| check(client.get(&url).send().unwrap().bytes()));
-    }
-}
-
-mod curl {
-    use super::*;
-    use ::curl::easy::{Easy2, Handler, List, WriteError};
-
-    struct Collect(Vec<u8>);
-    impl Handler for Collect {
-        fn write(&mut self, data: &[u8]) -> Result<usize, WriteError> {
-            self.0.extend_from_slice(data);
-            Ok(data.len())
+    fn strategy(i: usize) -> Strategy {
+        match i {
+            0 => Strategy::Single,
+            1 => Strategy::Failover,
+            2 => Strategy::RoundRobin,
+            3 => Strategy::Random { seed: Some(7) },
+            4 => Strategy::adaptive(),
+            _ => Strategy::hedged(Duration::from_millis(50)),
         }
     }
 
-    fn easy(timeout: Option<Duration>) -> Easy2<Collect> {
-        let mut e = Easy2::new(Collect(Vec::new()));
-        e.url(&url()).unwrap();
-        e.tcp_nodelay(true).unwrap();
-        e.proxy("").unwrap();
-        let mut list = List::new();
-        list.append(&format!("user-agent: {UA}")).unwrap();
-        list.append("accept: */*").unwrap();
-        list.append("accept-encoding: gzip, deflate").unwrap();
-        e.http_headers(list).unwrap();
-        if let Some(t) = timeout {
-            e.timeout(t).unwrap();
-        }
-        e
-    }
-
-    fn perform(e: &mut Easy2<Collect>) {
-        e.get_mut().0.clear();
-        e.perform().unwrap();
-        check(&e.get_ref().0);
-    }
-
     #[divan::bench]
-    fn direct(b: Bencher) {
-        let mut e = easy(None);
-        b.bench_local(|| perform(&mut e));
+    fn single_backend(b: Bencher) {
+        let c = Client::from_config(&config(BackendKind::Hyper)).unwrap();
+        let (rt, url) = (rt(), SERVER.url("/small"));
+        b.bench_local(|| rt.block_on(fleet_send(&c, &url, Route::Small)));
     }
 
-    #[divan::bench]
-    fn direct_timeout(b: Bencher) {
-        let mut e = easy(Some(TIMEOUT));
-        b.bench_local(|| perform(&mut e));
-    }
-
-    /// The idiomatic async use of a blocking client: a reused handle on tokio's blocking pool.
-    #[divan::bench]
-    fn direct_async(b: Bencher) {
-        let pool = Arc::new(Mutex::new(vec![easy(Some(TIMEOUT))]));
-        b.bench_local(|| {
-            RT.block_on(async {
-                let pool = pool.clone();
-                tokio::task::spawn_blocking(move || {
-                    let mut e = pool.lock().unwrap().pop().unwrap();
-                    perform(&mut e);
-                    pool.lock().unwrap().push(e);
-                })
-                .await
-                .unwrap()
-            })
-        });
-    }
-
-    #[divan::bench]
-    fn httpfleet(b: Bencher) {
-        let client = Client::from_config(&config(BackendKind::Curl)).unwrap();
-        let url = url();
-        b.bench_local(|| {
-            RT.block_on(async { check(client.get(&url).send().await.unwrap().bytes()) })
-        });
-    }
-
-    #[divan::bench]
-    fn httpfleet_blocking(b: Bencher) {
-        let client = httpfleet::blocking::Client::from_config(&config(BackendKind::Curl)).unwrap();
-        let url = url();
-        b.bench_local(|| check(client.get(&url).send().unwrap().bytes()));
-    }
-}
-
-mod ureq {
-    use super::*;
-
-    fn agent(timeout: Option<Duration>) -> ::ureq::Agent {
-        ::ureq::Agent::config_builder()
-            .proxy(None)
-            .timeout_global(timeout)
+    /// 0 single, 1 failover, 2 round-robin, 3 random, 4 adaptive, 5 hedged (50 ms, none fire).
+    #[divan::bench(args = [0, 1, 2, 3, 4, 5])]
+    fn fleet(b: Bencher, which: usize) {
+        let member = || Member::new(BackendKind::Hyper).base_url(SERVER.url(""));
+        let c = FleetBuilder::new(&config(BackendKind::Hyper))
+            .member(member())
+            .member(member())
+            .strategy(strategy(which))
             .build()
-            .new_agent()
-    }
-
-    fn get(agent: &::ureq::Agent, url: &str) {
-        let mut resp = agent
-            .get(url)
-            .header("user-agent", UA)
-            .header("accept", "*/*")
-            .header("accept-encoding", "gzip, deflate")
-            .call()
             .unwrap();
-        let mut body = Vec::new();
-        resp.body_mut().as_reader().read_to_end(&mut body).unwrap();
-        check(&body);
-    }
-
-    #[divan::bench]
-    fn direct(b: Bencher) {
-        let agent = agent(None);
-        let url = url();
-        b.bench_local(|| get(&agent, &url));
-    }
-
-    #[divan::bench]
-    fn direct_timeout(b: Bencher) {
-        let agent = agent(Some(TIMEOUT));
-        let url = url();
-        b.bench_local(|| get(&agent, &url));
-    }
-
-    #[divan::bench]
-    fn httpfleet(b: Bencher) {
-        let client = Client::from_config(&config(BackendKind::Ureq)).unwrap();
-        let url = url();
-        b.bench_local(|| {
-            RT.block_on(async { check(client.get(&url).send().await.unwrap().bytes()) })
-        });
-    }
-
-    #[divan::bench]
-    fn httpfleet_blocking(b: Bencher) {
-        let client = httpfleet::blocking::Client::from_config(&config(BackendKind::Ureq)).unwrap();
-        let url = url();
-        b.bench_local(|| check(client.get(&url).send().unwrap().bytes()));
+        let rt = rt();
+        b.bench_local(|| rt.block_on(fleet_send(&c, "/small", Route::Small)));
     }
 }

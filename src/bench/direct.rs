@@ -24,6 +24,12 @@ pub enum Route {
     Post1k,
 }
 
+impl std::fmt::Display for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 impl Route {
     /// Every route.
     pub const ALL: [Route; 4] = [Route::Small, Route::Json1k, Route::Bytes1m, Route::Post1k];
