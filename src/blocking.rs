@@ -10,8 +10,6 @@
 //! runtime that opened them, and a connection opened on a runtime that is not running cannot
 //! make progress.
 
-use http::Method;
-
 use crate::backend::{Backend, BackendKind};
 use crate::config::Config;
 use crate::error::Result;
@@ -56,44 +54,7 @@ impl Client {
         self.inner.backend_kind()
     }
 
-    /// Starts a `GET` request.
-    pub fn get(&self, url: impl AsRef<str>) -> RequestBuilder<'_, Client> {
-        RequestBuilder::new(self, Ok(Method::GET), url.as_ref())
-    }
-
-    /// Starts a `POST` request.
-    pub fn post(&self, url: impl AsRef<str>) -> RequestBuilder<'_, Client> {
-        RequestBuilder::new(self, Ok(Method::POST), url.as_ref())
-    }
-
-    /// Starts a `PUT` request.
-    pub fn put(&self, url: impl AsRef<str>) -> RequestBuilder<'_, Client> {
-        RequestBuilder::new(self, Ok(Method::PUT), url.as_ref())
-    }
-
-    /// Starts a `PATCH` request.
-    pub fn patch(&self, url: impl AsRef<str>) -> RequestBuilder<'_, Client> {
-        RequestBuilder::new(self, Ok(Method::PATCH), url.as_ref())
-    }
-
-    /// Starts a `DELETE` request.
-    pub fn delete(&self, url: impl AsRef<str>) -> RequestBuilder<'_, Client> {
-        RequestBuilder::new(self, Ok(Method::DELETE), url.as_ref())
-    }
-
-    /// Starts a `HEAD` request.
-    pub fn head(&self, url: impl AsRef<str>) -> RequestBuilder<'_, Client> {
-        RequestBuilder::new(self, Ok(Method::HEAD), url.as_ref())
-    }
-
-    /// Starts a request with any method.
-    pub fn request<M>(&self, method: M, url: impl AsRef<str>) -> RequestBuilder<'_, Client>
-    where
-        M: TryInto<Method>,
-        M::Error: Into<http::Error>,
-    {
-        RequestBuilder::new(self, crate::request::method(method), url.as_ref())
-    }
+    crate::request::request_verbs!(Client);
 
     /// Sends a built request.
     pub fn execute(&self, req: Request) -> Result<Response> {

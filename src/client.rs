@@ -6,8 +6,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::HeaderMap;
 use http::header::ACCEPT_ENCODING;
-use http::{HeaderMap, Method};
 
 use crate::backend::{AsyncTransport, Backend, BackendKind};
 use crate::config::Config;
@@ -75,20 +75,9 @@ impl Policy {
     /// One exchange through `backend` for a prepared request: redirects followed, the final
     /// response checked and decoded.
     pub(crate) async fn exchange(&self, backend: &Backend, mut req: Request) -> Result<Response> {
-        let mut redirects = self.redirects(&req)?;
+        let mut hops = self.redirects(&req)?;
         loop {
-            let resp = match backend.send(req).await {
-                Ok(resp) => resp,
-                Err(e) => match redirects.resend(&e) {
-                    Some(again) => {
-                        req = again;
-                        continue;
-                    }
-                    None => return Err(e),
-                },
-            };
-            Self::check_head(&resp)?;
-            match redirects.step(resp)? {
+            match hops.after(backend.send(req).await)? {
                 Next::Done(resp) => return self.finish(resp),
                 Next::Follow(next) => req = next,
             }
@@ -102,44 +91,13 @@ impl Policy {
         mut req: Request,
     ) -> Result<Response> {
         use crate::backend::BlockingTransport;
-        let mut redirects = self.redirects(&req)?;
+        let mut hops = self.redirects(&req)?;
         loop {
-            let resp = match backend.send_blocking(req) {
-                Ok(resp) => resp,
-                Err(e) => match redirects.resend(&e) {
-                    Some(again) => {
-                        req = again;
-                        continue;
-                    }
-                    None => return Err(e),
-                },
-            };
-            Self::check_head(&resp)?;
-            match redirects.step(resp)? {
+            match hops.after(backend.send_blocking(req))? {
                 Next::Done(resp) => return self.finish(resp),
                 Next::Follow(next) => req = next,
             }
         }
-    }
-
-    /// Fails with `Protocol` when a response head is over the limits every backend shares.
-    fn check_head(resp: &Response) -> Result<()> {
-        let headers = &resp.headers;
-        let too_many = headers.len() > crate::backend::MAX_HEADERS;
-        let too_large = || {
-            headers
-                .iter()
-                .map(|(k, v)| k.as_str().len() + v.len() + 4)
-                .sum::<usize>()
-                > crate::backend::MAX_HEADER_BYTES
-        };
-        if too_many || too_large() {
-            return Err(Error::new(ErrorKind::Protocol)
-                .with_detail("response header block over the limit (100 fields, 64 KiB)")
-                .with_backend(resp.backend)
-                .with_url(&resp.url));
-        }
-        Ok(())
     }
 
     /// Post-processing of the final response.
@@ -290,45 +248,7 @@ impl Client {
         }
     }
 
-    /// Starts a `GET` request.
-    pub fn get(&self, url: impl AsRef<str>) -> RequestBuilder<'_, Client> {
-        RequestBuilder::new(self, Ok(Method::GET), url.as_ref())
-    }
-
-    /// Starts a `POST` request.
-    pub fn post(&self, url: impl AsRef<str>) -> RequestBuilder<'_, Client> {
-        RequestBuilder::new(self, Ok(Method::POST), url.as_ref())
-    }
-
-    /// Starts a `PUT` request.
-    pub fn put(&self, url: impl AsRef<str>) -> RequestBuilder<'_, Client> {
-        RequestBuilder::new(self, Ok(Method::PUT), url.as_ref())
-    }
-
-    /// Starts a `PATCH` request.
-    pub fn patch(&self, url: impl AsRef<str>) -> RequestBuilder<'_, Client> {
-        RequestBuilder::new(self, Ok(Method::PATCH), url.as_ref())
-    }
-
-    /// Starts a `DELETE` request.
-    pub fn delete(&self, url: impl AsRef<str>) -> RequestBuilder<'_, Client> {
-        RequestBuilder::new(self, Ok(Method::DELETE), url.as_ref())
-    }
-
-    /// Starts a `HEAD` request.
-    pub fn head(&self, url: impl AsRef<str>) -> RequestBuilder<'_, Client> {
-        RequestBuilder::new(self, Ok(Method::HEAD), url.as_ref())
-    }
-
-    /// Starts a request with any method (`Method` or text such as `"OPTIONS"`). An invalid
-    /// method is a [`ErrorKind::Builder`](crate::ErrorKind::Builder) error from `send`.
-    pub fn request<M>(&self, method: M, url: impl AsRef<str>) -> RequestBuilder<'_, Client>
-    where
-        M: TryInto<Method>,
-        M::Error: Into<http::Error>,
-    {
-        RequestBuilder::new(self, crate::request::method(method), url.as_ref())
-    }
+    crate::request::request_verbs!(Client);
 
     /// Sends a built request: default headers, the deadline, redirects and decoding applied.
     pub async fn execute(&self, req: Request) -> Result<Response> {

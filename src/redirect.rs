@@ -45,9 +45,24 @@ impl Redirects {
         }
     }
 
+    /// Steps the machine with the outcome of one hop: a stale connection's error becomes one
+    /// resend, a response head over the shared limits an error, a redirect the next hop.
+    pub(crate) fn after(&mut self, outcome: Result<Response>) -> Result<Next> {
+        match outcome {
+            Ok(resp) => {
+                check_head(&resp)?;
+                self.step(resp)
+            }
+            Err(e) => match self.resend(&e) {
+                Some(again) => Ok(Next::Follow(again)),
+                None => Err(e),
+            },
+        }
+    }
+
     /// The request to send again after `err`, once, when it is idempotent and its connection
     /// closed before any response byte.
-    pub(crate) fn resend(&mut self, err: &Error) -> Option<Request> {
+    fn resend(&mut self, err: &Error) -> Option<Request> {
         if self.resent || !err.closed_before_response() {
             return None;
         }
@@ -60,7 +75,7 @@ impl Redirects {
     }
 
     /// Steps the machine with a response.
-    pub(crate) fn step(&mut self, resp: Response) -> Result<Next> {
+    fn step(&mut self, resp: Response) -> Result<Next> {
         let (Some(last), true) = (&mut self.last, self.max > 0) else {
             return Ok(Next::Done(resp));
         };
@@ -114,4 +129,24 @@ impl Redirects {
         *last = next.clone();
         Ok(Next::Follow(next))
     }
+}
+
+/// Fails with `Protocol` when a response head is over the limits every backend shares.
+fn check_head(resp: &Response) -> Result<()> {
+    let headers = &resp.headers;
+    let too_many = headers.len() > crate::backend::MAX_HEADERS;
+    let too_large = || {
+        headers
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum::<usize>()
+            > crate::backend::MAX_HEADER_BYTES
+    };
+    if too_many || too_large() {
+        return Err(Error::new(ErrorKind::Protocol)
+            .with_detail("response header block over the limit (100 fields, 64 KiB)")
+            .with_backend(resp.backend)
+            .with_url(&resp.url));
+    }
+    Ok(())
 }

@@ -241,12 +241,7 @@ impl<'a, C> RequestBuilder<'a, C> {
         V::Error: Into<http::Error>,
     {
         self.map(|req| {
-            let name = name
-                .try_into()
-                .map_err(|e| Error::builder("invalid header name").with_source(e.into()))?;
-            let value = value.try_into().map_err(|e| {
-                Error::builder(format!("invalid value for header {name}")).with_source(e.into())
-            })?;
+            let (name, value) = typed_header(name, value)?;
             req.headers.append(name, value);
             Ok(())
         })
@@ -261,12 +256,7 @@ impl<'a, C> RequestBuilder<'a, C> {
         V::Error: Into<http::Error>,
     {
         self.map(|req| {
-            let name = name
-                .try_into()
-                .map_err(|e| Error::builder("invalid header name").with_source(e.into()))?;
-            let value = value.try_into().map_err(|e| {
-                Error::builder(format!("invalid value for header {name}")).with_source(e.into())
-            })?;
+            let (name, value) = typed_header(name, value)?;
             req.headers.insert(name, value);
             Ok(())
         })
@@ -378,6 +368,74 @@ impl<C> fmt::Debug for RequestBuilder<'_, C> {
             .finish()
     }
 }
+
+/// A header name and value converted and checked, or a `Builder` error.
+fn typed_header<K, V>(name: K, value: V) -> Result<(HeaderName, HeaderValue)>
+where
+    K: TryInto<HeaderName>,
+    K::Error: Into<http::Error>,
+    V: TryInto<HeaderValue>,
+    V::Error: Into<http::Error>,
+{
+    let name = name
+        .try_into()
+        .map_err(|e| Error::builder("invalid header name").with_source(e.into()))?;
+    let value = value.try_into().map_err(|e| {
+        Error::builder(format!("invalid value for header {name}")).with_source(e.into())
+    })?;
+    Ok((name, value))
+}
+
+/// The request-starting methods shared by [`Client`](crate::Client) and
+/// [`blocking::Client`](crate::blocking::Client): one definition for both surfaces.
+macro_rules! request_verbs {
+    ($client:ty) => {
+        /// Starts a `GET` request.
+        pub fn get(&self, url: impl AsRef<str>) -> $crate::RequestBuilder<'_, $client> {
+            $crate::RequestBuilder::new(self, Ok(http::Method::GET), url.as_ref())
+        }
+
+        /// Starts a `POST` request.
+        pub fn post(&self, url: impl AsRef<str>) -> $crate::RequestBuilder<'_, $client> {
+            $crate::RequestBuilder::new(self, Ok(http::Method::POST), url.as_ref())
+        }
+
+        /// Starts a `PUT` request.
+        pub fn put(&self, url: impl AsRef<str>) -> $crate::RequestBuilder<'_, $client> {
+            $crate::RequestBuilder::new(self, Ok(http::Method::PUT), url.as_ref())
+        }
+
+        /// Starts a `PATCH` request.
+        pub fn patch(&self, url: impl AsRef<str>) -> $crate::RequestBuilder<'_, $client> {
+            $crate::RequestBuilder::new(self, Ok(http::Method::PATCH), url.as_ref())
+        }
+
+        /// Starts a `DELETE` request.
+        pub fn delete(&self, url: impl AsRef<str>) -> $crate::RequestBuilder<'_, $client> {
+            $crate::RequestBuilder::new(self, Ok(http::Method::DELETE), url.as_ref())
+        }
+
+        /// Starts a `HEAD` request.
+        pub fn head(&self, url: impl AsRef<str>) -> $crate::RequestBuilder<'_, $client> {
+            $crate::RequestBuilder::new(self, Ok(http::Method::HEAD), url.as_ref())
+        }
+
+        /// Starts a request with any method (`Method` or text such as `"OPTIONS"`). An invalid
+        /// method is a [`ErrorKind::Builder`]($crate::ErrorKind::Builder) error from `send`.
+        pub fn request<M>(
+            &self,
+            method: M,
+            url: impl AsRef<str>,
+        ) -> $crate::RequestBuilder<'_, $client>
+        where
+            M: TryInto<http::Method>,
+            M::Error: Into<http::Error>,
+        {
+            $crate::RequestBuilder::new(self, $crate::request::method(method), url.as_ref())
+        }
+    };
+}
+pub(crate) use request_verbs;
 
 /// Parses a method given as text or as a [`Method`].
 pub(crate) fn method<M>(m: M) -> Result<Method>

@@ -785,71 +785,52 @@ mod behaviour {
     }
 }
 
-/// Every behaviour, for one backend and one surface.
-macro_rules! conformance {
-    ($($(#[$meta:meta])* $module:ident => $kind:expr;)*) => {
-        $(
-            $(#[$meta])*
-            mod $module {
-                use super::*;
-                conformance!(@surface async_surface, $kind, Surface::Async);
-                conformance!(@surface blocking_surface, $kind, Surface::Blocking);
-            }
-        )*
-    };
-    (@surface $surface_mod:ident, $kind:expr, $surface:expr) => {
-        mod $surface_mod {
-            use super::*;
-            conformance!(@tests $kind, $surface;
-                get_echoes_query_and_headers, query_pairs_are_encoded_and_appended,
-                post_sends_json_body, post_sends_form_body, post_sends_raw_bytes_exactly,
-                post_without_content_type_sends_none, put_sends_body, patch_sends_body,
-                delete_is_sent_as_delete, any_method_by_name, head_has_headers_and_no_body,
-                get_after_post_on_same_client_is_a_get, default_user_agent_is_httpfleet,
-                user_agent_from_config, default_headers_sent_and_request_headers_win,
-                same_headers_on_the_wire_everywhere, repeated_request_headers_are_all_sent,
-                response_headers_are_exposed, version_is_http11_on_plain_http,
-                text_body, json_body, invalid_json_is_a_body_error, binary_body_is_exact,
-                chunked_body_is_exact, one_mebibyte_body,
-                no_content_204, client_errors_are_responses, server_errors_are_responses,
-                error_for_status_turns_4xx_5xx_into_errors, not_modified_without_location_is_returned,
-                relative_redirects_are_followed, absolute_redirects_are_followed,
-                redirect_limit_exceeded, redirect_within_limit, zero_max_redirects_returns_the_3xx,
-                see_other_303_turns_post_into_get, found_302_turns_post_into_get,
-                temporary_307_keeps_method_and_body, permanent_308_keeps_method_and_body,
-                moved_301_keeps_get, redirect_to_other_host_drops_credentials,
-                redirect_to_same_origin_keeps_credentials,
-                redirect_to_unsupported_scheme_is_a_redirect_error,
-                gzip_is_decoded, deflate_is_decoded, decompress_off_returns_raw_bytes,
-                body_over_limit_is_body_too_large, body_at_limit_is_fine,
-                limit_applies_to_the_decoded_size,
-                basic_auth_from_request, basic_auth_wrong_password_is_401, basic_auth_from_config,
-                basic_auth_from_url_credentials,
-                slow_headers_time_out_in_headers_phase, slow_body_times_out_in_body_phase,
-                request_timeout_overrides_config,
-                refused_connection_is_connect_error, sequential_requests_reuse_one_connection,
-                error_display_says_what_and_where,
-                unsupported_scheme_is_invalid_url, url_without_host_is_invalid_url,
-                crlf_in_url_is_builder_error, nul_in_url_is_builder_error,
-                crlf_in_header_value_is_builder_error, lf_in_header_value_is_builder_error,
-                nul_in_header_value_is_builder_error, crlf_in_header_name_is_builder_error,
-                crlf_in_default_header_is_builder_error, invalid_method_is_builder_error,
-                zero_timeout_config_is_builder_error, zero_request_timeout_is_builder_error,
-                http2_requirement_is_honoured_or_refused, http1_only_speaks_http11,
-                invalid_ca_file_is_builder_error, environment_proxy_is_ignored_by_default,
-            );
-        }
-    };
-    (@tests $kind:expr, $surface:expr; $($name:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $name() {
-                crate::set_dead_proxy_env();
-                behaviour::$name(&Fx::new($kind, $surface));
-            }
-        )*
-    };
+/// One conformance test: the behaviour, on a fresh server, for one backend and surface.
+macro_rules! conformance_case {
+    ($name:ident, $kind:expr, $surface:expr) => {{
+        crate::set_dead_proxy_env();
+        behaviour::$name(&Fx::new($kind, $surface));
+    }};
 }
+
+support::per_backend_tests!(conformance_case;
+    get_echoes_query_and_headers, query_pairs_are_encoded_and_appended,
+    post_sends_json_body, post_sends_form_body, post_sends_raw_bytes_exactly,
+    post_without_content_type_sends_none, put_sends_body, patch_sends_body,
+    delete_is_sent_as_delete, any_method_by_name, head_has_headers_and_no_body,
+    get_after_post_on_same_client_is_a_get, default_user_agent_is_httpfleet,
+    user_agent_from_config, default_headers_sent_and_request_headers_win,
+    same_headers_on_the_wire_everywhere, repeated_request_headers_are_all_sent,
+    response_headers_are_exposed, version_is_http11_on_plain_http,
+    text_body, json_body, invalid_json_is_a_body_error, binary_body_is_exact,
+    chunked_body_is_exact, one_mebibyte_body,
+    no_content_204, client_errors_are_responses, server_errors_are_responses,
+    error_for_status_turns_4xx_5xx_into_errors, not_modified_without_location_is_returned,
+    relative_redirects_are_followed, absolute_redirects_are_followed,
+    redirect_limit_exceeded, redirect_within_limit, zero_max_redirects_returns_the_3xx,
+    see_other_303_turns_post_into_get, found_302_turns_post_into_get,
+    temporary_307_keeps_method_and_body, permanent_308_keeps_method_and_body,
+    moved_301_keeps_get, redirect_to_other_host_drops_credentials,
+    redirect_to_same_origin_keeps_credentials,
+    redirect_to_unsupported_scheme_is_a_redirect_error,
+    gzip_is_decoded, deflate_is_decoded, decompress_off_returns_raw_bytes,
+    body_over_limit_is_body_too_large, body_at_limit_is_fine,
+    limit_applies_to_the_decoded_size,
+    basic_auth_from_request, basic_auth_wrong_password_is_401, basic_auth_from_config,
+    basic_auth_from_url_credentials,
+    slow_headers_time_out_in_headers_phase, slow_body_times_out_in_body_phase,
+    request_timeout_overrides_config,
+    refused_connection_is_connect_error, sequential_requests_reuse_one_connection,
+    error_display_says_what_and_where,
+    unsupported_scheme_is_invalid_url, url_without_host_is_invalid_url,
+    crlf_in_url_is_builder_error, nul_in_url_is_builder_error,
+    crlf_in_header_value_is_builder_error, lf_in_header_value_is_builder_error,
+    nul_in_header_value_is_builder_error, crlf_in_header_name_is_builder_error,
+    crlf_in_default_header_is_builder_error, invalid_method_is_builder_error,
+    zero_timeout_config_is_builder_error, zero_request_timeout_is_builder_error,
+    http2_requirement_is_honoured_or_refused, http1_only_speaks_http11,
+    invalid_ca_file_is_builder_error, environment_proxy_is_ignored_by_default,
+);
 
 /// Points every proxy variable at a closed port, once per process, so a backend that honoured
 /// them silently would fail.
@@ -870,17 +851,6 @@ fn set_dead_proxy_env() {
             unsafe { std::env::set_var(var, dead) };
         }
     });
-}
-
-conformance! {
-    #[cfg(feature = "hyper")]
-    hyper => BackendKind::Hyper;
-    #[cfg(feature = "reqwest")]
-    reqwest => BackendKind::Reqwest;
-    #[cfg(feature = "curl")]
-    curl => BackendKind::Curl;
-    #[cfg(feature = "ureq")]
-    ureq => BackendKind::Ureq;
 }
 
 /// The mock backend: the same client policy (redirects, decoding, limits, validation, deadlines)

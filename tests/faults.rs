@@ -276,54 +276,25 @@ mod matrix {
     }
 }
 
-macro_rules! matrix {
-    ($($(#[$meta:meta])* $module:ident => $kind:expr;)*) => {
-        $(
-            $(#[$meta])*
-            mod $module {
-                use super::*;
-                matrix!(@surface async_surface, $kind, Surface::Async);
-                matrix!(@surface blocking_surface, $kind, Surface::Blocking);
-            }
-        )*
+/// One matrix cell for one backend and surface.
+macro_rules! matrix_cell {
+    (stale_pooled_connection_is_retried_on_a_fresh_one, $kind:expr, $surface:expr) => {
+        matrix::stale_pooled_connection_is_retried_on_a_fresh_one($kind, $surface)
     };
-    (@surface $surface_mod:ident, $kind:expr, $surface:expr) => {
-        mod $surface_mod {
-            use super::*;
-            matrix!(@cells $kind, $surface;
+    ($name:ident, $kind:expr, $surface:expr) => {
+        matrix::run(stringify!($name), $kind, $surface)
+    };
+}
+
+support::per_backend_tests!(matrix_cell;
                 refused_connection, connect_never_completes, connect_outlasts_total_deadline,
                 accepted_but_never_answered, headers_then_stalled_body,
                 body_dripped_slower_than_deadline, reset_during_headers, reset_during_body,
                 close_before_content_length, malformed_status_line, malformed_chunked_encoding,
                 header_block_over_the_limit, endless_redirect_loop, redirect_to_closed_port,
                 gzip_inflating_past_the_limit, tls_handshake_stalls, tls_certificate_for_wrong_host,
-            );
-            #[test]
-            fn stale_pooled_connection_is_retried_on_a_fresh_one() {
-                matrix::stale_pooled_connection_is_retried_on_a_fresh_one($kind, $surface);
-            }
-        }
-    };
-    (@cells $kind:expr, $surface:expr; $($name:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $name() {
-                matrix::run(stringify!($name), $kind, $surface);
-            }
-        )*
-    };
-}
-
-matrix! {
-    #[cfg(feature = "hyper")]
-    hyper => BackendKind::Hyper;
-    #[cfg(feature = "reqwest")]
-    reqwest => BackendKind::Reqwest;
-    #[cfg(feature = "curl")]
-    curl => BackendKind::Curl;
-    #[cfg(feature = "ureq")]
-    ureq => BackendKind::Ureq;
-}
+    stale_pooled_connection_is_retried_on_a_fresh_one,
+);
 
 /// Open file descriptors of this process.
 fn open_fds() -> usize {

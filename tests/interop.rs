@@ -541,56 +541,27 @@ mod case {
     }
 }
 
-macro_rules! interop {
-    ($($(#[$meta:meta])* $module:ident => $kind:expr;)*) => {
-        $(
-            $(#[$meta])*
-            mod $module {
-                use super::*;
-                interop!(@surface async_surface, $kind, Surface::Async);
-                interop!(@surface blocking_surface, $kind, Surface::Blocking);
-            }
-        )*
-    };
-    (@surface $surface_mod:ident, $kind:expr, $surface:expr) => {
-        mod $surface_mod {
-            use super::*;
-            interop!(@tests $kind, $surface;
-                httpbin_get_with_args, httpbin_headers_echo, httpbin_bodies_on_every_method,
-                httpbin_status_of_every_class, httpbin_redirect_chains,
-                httpbin_redirect_to_every_status, httpbin_gzip_and_deflate, httpbin_basic_auth,
-                httpbin_delay_beyond_timeout, httpbin_drip_slower_than_deadline,
-                httpbin_bytes_and_stream_bytes, httpbin_response_headers_user_agent_and_head,
-                nginx_tls_with_ca_file, nginx_http2_negotiated,
-                nginx_default_roots_refuse_private_ca, nginx_hostname_mismatch_is_tls_error,
-                nginx_verify_off_accepts_anything, nginx_mtls_accepts_client_certificate,
-                nginx_mtls_rejects_missing_certificate,
-                proxy_plain_http, proxy_https_through_connect, proxy_with_credentials,
-                proxy_without_credentials_is_proxy_error, proxy_wrong_password_is_refused,
-                proxy_dead_is_proxy_error,
-            );
-        }
-    };
-    (@tests $kind:expr, $surface:expr; $($name:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $name() {
-                case::$name(&Fx::new($kind, $surface));
-            }
-        )*
+/// One interop case for one backend and surface.
+macro_rules! interop_case {
+    ($name:ident, $kind:expr, $surface:expr) => {
+        case::$name(&Fx::new($kind, $surface))
     };
 }
 
-interop! {
-    #[cfg(feature = "hyper")]
-    hyper => BackendKind::Hyper;
-    #[cfg(feature = "reqwest")]
-    reqwest => BackendKind::Reqwest;
-    #[cfg(feature = "curl")]
-    curl => BackendKind::Curl;
-    #[cfg(feature = "ureq")]
-    ureq => BackendKind::Ureq;
-}
+support::per_backend_tests!(interop_case;
+    httpbin_get_with_args, httpbin_headers_echo, httpbin_bodies_on_every_method,
+    httpbin_status_of_every_class, httpbin_redirect_chains,
+    httpbin_redirect_to_every_status, httpbin_gzip_and_deflate, httpbin_basic_auth,
+    httpbin_delay_beyond_timeout, httpbin_drip_slower_than_deadline,
+    httpbin_bytes_and_stream_bytes, httpbin_response_headers_user_agent_and_head,
+    nginx_tls_with_ca_file, nginx_http2_negotiated,
+    nginx_default_roots_refuse_private_ca, nginx_hostname_mismatch_is_tls_error,
+    nginx_verify_off_accepts_anything, nginx_mtls_accepts_client_certificate,
+    nginx_mtls_rejects_missing_certificate,
+    proxy_plain_http, proxy_https_through_connect, proxy_with_credentials,
+    proxy_without_credentials_is_proxy_error, proxy_wrong_password_is_refused,
+    proxy_dead_is_proxy_error,
+);
 
 /// Blocking calls made from inside a tokio runtime work on every backend (reqwest's own
 /// blocking client panics there: reqwest issue 1017).

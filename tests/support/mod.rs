@@ -222,3 +222,43 @@ async fn serve_conn(stream: tokio::net::TcpStream, peer: SocketAddr, state: Arc<
         .serve_connection(TokioIo::new(stream), service)
         .await;
 }
+
+/// For every backend this build has, a module (`hyper`, `reqwest`, `curl`, `ureq`) with an
+/// `async_surface` and a `blocking_surface` module, each holding one `#[test]` per name; a test's
+/// body is `$run!(name, BackendKind, Surface)`. Test names read `hyper::async_surface::name`.
+#[allow(unused_macros)]
+macro_rules! per_backend_tests {
+    ($run:ident; $($name:ident),* $(,)?) => {
+        $crate::support::per_backend_tests!(@backend hyper, "hyper", Hyper, $run; $($name),*);
+        $crate::support::per_backend_tests!(@backend reqwest, "reqwest", Reqwest, $run; $($name),*);
+        $crate::support::per_backend_tests!(@backend curl, "curl", Curl, $run; $($name),*);
+        $crate::support::per_backend_tests!(@backend ureq, "ureq", Ureq, $run; $($name),*);
+    };
+    (@backend $module:ident, $feature:literal, $kind:ident, $run:ident; $($name:ident),*) => {
+        #[cfg(feature = $feature)]
+        mod $module {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::support::per_backend_tests!(@surface async_surface, $kind, Async, $run; $($name),*);
+            $crate::support::per_backend_tests!(@surface blocking_surface, $kind, Blocking, $run; $($name),*);
+        }
+    };
+    (@surface $module:ident, $kind:ident, $surface:ident, $run:ident; $($name:ident),*) => {
+        mod $module {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[test]
+                fn $name() {
+                    $run!(
+                        $name,
+                        ::httpfleet::BackendKind::$kind,
+                        crate::support::harness::Surface::$surface
+                    );
+                }
+            )*
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use per_backend_tests;
