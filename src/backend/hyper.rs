@@ -69,7 +69,7 @@ impl HyperBackend {
             HttpVersion::Http2 => builder.enable_http2().wrap_connector(http),
         };
         let connector = Bounded {
-            inner: connector,
+            inner: std::sync::Arc::new(connector),
             timeout: config.connect_timeout,
         };
         let mut b = LegacyClient::builder(TokioExecutor::new());
@@ -198,10 +198,22 @@ fn map_error(
 
 /// Bounds the whole connection setup (TCP, proxy tunnel, TLS handshake) by `connect_timeout`,
 /// as libcurl, reqwest and ureq do; hyper-util's own connect timeout covers TCP alone.
-#[derive(Clone)]
+///
+/// hyper-util clones the connector for every request, even one a pooled connection serves: the
+/// connector sits behind an `Arc`, so that clone is one reference count, and the real clone
+/// happens only when a connection is actually made.
 struct Bounded<C> {
-    inner: C,
+    inner: std::sync::Arc<C>,
     timeout: std::time::Duration,
+}
+
+impl<C> Clone for Bounded<C> {
+    fn clone(&self) -> Self {
+        Bounded {
+            inner: self.inner.clone(),
+            timeout: self.timeout,
+        }
+    }
 }
 
 impl<C> Service<http::Uri> for Bounded<C>
@@ -215,12 +227,13 @@ where
     type Error = BoxError;
     type Future = Pin<Box<dyn Future<Output = std::result::Result<C::Response, BoxError>> + Send>>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<std::result::Result<(), BoxError>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<std::result::Result<(), BoxError>> {
+        // The inner connectors (HTTP, tunnel, TLS) are always ready.
+        Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, dst: http::Uri) -> Self::Future {
-        let connecting = self.inner.call(dst);
+        let connecting = C::clone(&self.inner).call(dst);
         let timeout = self.timeout;
         Box::pin(async move {
             match tokio::time::timeout(timeout, connecting).await {
