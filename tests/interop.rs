@@ -391,6 +391,34 @@ mod case {
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     }
 
+    pub fn nginx_https_to_http_redirect_is_refused_and_credentials_never_cross(fx: &Fx) {
+        let (Some(url), Some(base), Some(config)) = (
+            server("HTTPFLEET_NGINX_URL"),
+            server("HTTPFLEET_HTTPBIN_URL"),
+            fx.tls_config(),
+        ) else {
+            return;
+        };
+        // https://localhost:P2 (nginx) -> http://localhost:P1 (httpbin): scheme and port change.
+        // (nginx rewrites a Location naming its upstream, 127.0.0.1:P1, back to itself.)
+        let target = format!("{}/headers", base.replace("127.0.0.1", "localhost"));
+        let send = |config: &Config| {
+            fx.run(config, |c| {
+                c.get(format!("{url}/redirect-to"))
+                    .query(&[("url", target.as_str())])
+                    .basic_auth("user", "secret")
+                    .header("cookie", "session=1")
+            })
+        };
+        let err = send(&config).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Redirect, "{err:?}");
+        let resp = send(&config.clone().allow_insecure_redirects(true)).unwrap();
+        assert_eq!(resp.url().scheme_str(), Some("http"));
+        let v = json(&resp);
+        assert!(v["headers"]["Authorization"].is_null(), "{v}");
+        assert!(v["headers"]["Cookie"].is_null(), "{v}");
+    }
+
     // --- tinyproxy -------------------------------------------------------------------------------
 
     pub fn proxy_plain_http(fx: &Fx) {
@@ -558,6 +586,7 @@ support::per_backend_tests!(interop_case;
     nginx_default_roots_refuse_private_ca, nginx_hostname_mismatch_is_tls_error,
     nginx_verify_off_accepts_anything, nginx_mtls_accepts_client_certificate,
     nginx_mtls_rejects_missing_certificate,
+    nginx_https_to_http_redirect_is_refused_and_credentials_never_cross,
     proxy_plain_http, proxy_https_through_connect, proxy_with_credentials,
     proxy_without_credentials_is_proxy_error, proxy_wrong_password_is_refused,
     proxy_dead_is_proxy_error,
