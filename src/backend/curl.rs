@@ -2,7 +2,7 @@
 //! its connection cache) in a pool, since `Easy2` is not `Sync`.
 //!
 //! Blocking calls run the transfer on the caller's thread; async calls run it on tokio's blocking
-//! pool, with a cancel flag checked in libcurl's progress and write callbacks so that dropping
+//! pool, with a cancel flag checked in libcurl's header and write callbacks so that dropping
 //! the future aborts the transfer.
 
 use std::fmt;
@@ -120,6 +120,9 @@ impl Handler for Collector {
     }
 
     fn header(&mut self, line: &[u8]) -> bool {
+        if self.canceled() {
+            return false;
+        }
         self.header_bytes += line.len();
         if self.header_bytes > super::MAX_HEADER_BYTES {
             self.headers_too_large = true;
@@ -161,10 +164,6 @@ impl Handler for Collector {
             }
         }
         true
-    }
-
-    fn progress(&mut self, _dltotal: f64, _dlnow: f64, _ultotal: f64, _ulnow: f64) -> bool {
-        !self.canceled()
     }
 }
 
@@ -234,7 +233,10 @@ impl Inner {
             sent: Sent::default(),
         });
         setup(easy.signal(false))?;
-        setup(easy.progress(true))?;
+        // No progress callback: it costs a call into httpfleet on every pass of libcurl's loop.
+        // A dropped async request is noticed in the header and write callbacks, and libcurl's
+        // own CURLOPT_TIMEOUT (the request's deadline) ends a transfer that receives nothing.
+        setup(easy.progress(false))?;
         setup(easy.follow_location(false))?;
         setup(easy.max_redirections(0))?;
         setup(easy.connect_timeout(s.connect_timeout))?;
@@ -315,13 +317,11 @@ impl Inner {
             .headers
             .as_ref()
             .is_some_and(|last| same_in_order(last, &req.headers));
-        let cancellable = easy.get_ref().cancel.is_some();
         if url_changed {
             easy.url(&url.to_string()).map_err(refused)?;
         }
         easy.timeout(remaining.max(Duration::from_millis(1)))
             .map_err(refused)?;
-        easy.progress(cancellable).map_err(refused)?;
         let has_body = !req.body.is_empty();
         let posts = has_body || matches!(req.method, Method::POST | Method::PUT | Method::PATCH);
         if req.method == Method::HEAD {
