@@ -1,0 +1,102 @@
+//! What every real backend shares at request time: the limits resolved from the configuration,
+//! the body accumulator under `max_response_bytes`, and `Content-Length` parsing.
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+/// Everything a backend needs from the configuration at request time, resolved once when it is
+/// built.
+#[derive(Clone, Debug)]
+pub(crate) struct Limits {
+    /// `max_response_bytes` (raw bytes read are capped by it too).
+    pub max_body: u64,
+    /// `read_timeout`.
+    pub read_timeout: Option<std::time::Duration>,
+    /// `timeout`, used when a request reaches a backend without a deadline.
+    pub timeout: std::time::Duration,
+}
+
+impl Limits {
+    pub(crate) fn new(config: &Config) -> Self {
+        Limits {
+            max_body: config.max_response_bytes,
+            read_timeout: config.read_timeout,
+            timeout: config.timeout,
+        }
+    }
+
+    /// Fails with `BodyTooLarge` when `len` bytes exceed the limit.
+    pub(crate) fn check_body(&self, len: u64) -> Result<()> {
+        if len > self.max_body {
+            Err(
+                Error::new(crate::ErrorKind::BodyTooLarge).with_detail(format!(
+                    "body exceeds max_response_bytes ({} bytes)",
+                    self.max_body
+                )),
+            )
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A body accumulator for a response with these headers. A declared `Content-Length` over
+    /// the limit fails at once.
+    pub(crate) fn body_buf(&self, headers: &http::HeaderMap) -> Result<BodyBuf> {
+        let declared = content_length(headers);
+        if let Some(len) = declared {
+            self.check_body(len)?;
+        }
+        Ok(BodyBuf {
+            first: bytes::Bytes::new(),
+            rest: bytes::BytesMut::new(),
+            hint: declared.unwrap_or(0) as usize,
+        })
+    }
+}
+
+/// Accumulates body chunks under the size limit. A body that arrives in one chunk (the common
+/// case for small responses) is kept as it is: no copy, no allocation.
+pub(crate) struct BodyBuf {
+    first: bytes::Bytes,
+    rest: bytes::BytesMut,
+    hint: usize,
+}
+
+impl BodyBuf {
+    /// Adds a chunk, failing with `BodyTooLarge` past the limit.
+    pub(crate) fn push(&mut self, chunk: bytes::Bytes, limits: &Limits) -> Result<()> {
+        let len = self.first.len() + self.rest.len() + chunk.len();
+        limits.check_body(len as u64)?;
+        if self.first.is_empty() && self.rest.is_empty() {
+            self.first = chunk;
+        } else {
+            if self.rest.is_empty() {
+                self.rest.reserve(self.hint.max(len));
+                self.rest
+                    .extend_from_slice(&std::mem::take(&mut self.first));
+            }
+            self.rest.extend_from_slice(&chunk);
+        }
+        Ok(())
+    }
+
+    /// The whole body.
+    pub(crate) fn finish(self) -> bytes::Bytes {
+        if self.rest.is_empty() {
+            self.first
+        } else {
+            self.rest.freeze()
+        }
+    }
+}
+
+/// The `Content-Length` header as a number.
+pub(crate) fn content_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
