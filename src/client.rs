@@ -38,7 +38,13 @@ impl Policy {
             allow_insecure_redirects: config.allow_insecure_redirects,
             decompress: config.decompress,
             max_response_bytes: config.max_response_bytes,
-            default_headers: config.header_map()?,
+            default_headers: {
+                let mut h = config.header_map()?;
+                if config.decompress && !h.contains_key(ACCEPT_ENCODING) {
+                    h.insert(ACCEPT_ENCODING, crate::decode::ACCEPT);
+                }
+                h
+            },
             proxied: config.proxy_url()?.is_some(),
         })
     }
@@ -47,16 +53,24 @@ impl Policy {
     /// when this fails.
     pub(crate) fn prepare(&self, req: &mut Request) -> Result<()> {
         check_headers(&req.headers).map_err(|e| e.with_url(&req.uri))?;
+        req.deadline = Some(tokio::time::Instant::now() + req.timeout.unwrap_or(self.timeout));
+        Ok(())
+    }
+
+    /// Adds the default headers a request does not set itself, as it goes on the wire. They are
+    /// added per hop rather than once, so the copy kept for redirects and resends holds the
+    /// caller's headers only (often none: a clone without an allocation). After a redirect to
+    /// another origin, default credentials (`Authorization`, `Cookie`, `Proxy-Authorization`)
+    /// are not added again.
+    fn wire_headers(&self, req: &mut Request, crossed_origin: bool) {
         for (name, value) in &self.default_headers {
+            if crossed_origin && crate::config::is_secret_header(name.as_str()) {
+                continue;
+            }
             if !req.headers.contains_key(name) {
                 req.headers.insert(name.clone(), value.clone());
             }
         }
-        if self.decompress && !req.headers.contains_key(ACCEPT_ENCODING) {
-            req.headers.insert(ACCEPT_ENCODING, crate::decode::ACCEPT);
-        }
-        req.deadline = Some(tokio::time::Instant::now() + req.timeout.unwrap_or(self.timeout));
-        Ok(())
     }
 
     fn redirects(&self, req: &Request) -> Result<Redirects> {
@@ -77,6 +91,7 @@ impl Policy {
     pub(crate) async fn exchange(&self, backend: &Backend, mut req: Request) -> Result<Response> {
         let mut hops = self.redirects(&req)?;
         loop {
+            self.wire_headers(&mut req, hops.crossed_origin());
             match hops.after(backend.send(req).await)? {
                 Next::Done(resp) => return self.finish(resp),
                 Next::Follow(next) => req = next,
@@ -93,6 +108,7 @@ impl Policy {
         use crate::backend::BlockingTransport;
         let mut hops = self.redirects(&req)?;
         loop {
+            self.wire_headers(&mut req, hops.crossed_origin());
             match hops.after(backend.send_blocking(req))? {
                 Next::Done(resp) => return self.finish(resp),
                 Next::Follow(next) => req = next,

@@ -29,6 +29,8 @@ pub(crate) struct Redirects {
     max: u32,
     allow_insecure: bool,
     resent: bool,
+    /// A redirect left the original scheme, host and port.
+    crossed: bool,
 }
 
 impl Redirects {
@@ -42,7 +44,13 @@ impl Redirects {
             max,
             allow_insecure,
             resent: false,
+            crossed: false,
         }
+    }
+
+    /// True once a redirect has left the original origin: default credentials stay behind.
+    pub(crate) fn crossed_origin(&self) -> bool {
+        self.crossed
     }
 
     /// Steps the machine with the outcome of one hop: a stale connection's error becomes one
@@ -111,6 +119,7 @@ impl Redirects {
         }
         let mut next = last.clone();
         if !crate::url::same_origin(&next.uri, &target.uri) {
+            self.crossed = true;
             for name in [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION, HOST] {
                 next.headers.remove(name);
             }

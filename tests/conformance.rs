@@ -438,6 +438,30 @@ mod behaviour {
         assert_eq!(v["headers"]["x-keep"], "1");
     }
 
+    pub fn default_credentials_stay_behind_on_a_cross_origin_redirect(fx: &Fx) {
+        let target = format!("http://localhost:{}/headers", fx.server.addr().port());
+        let config = fx
+            .config()
+            .basic_auth("user", "secret")
+            .default_header("cookie", "session=1")
+            .default_header("x-keep", "1");
+        let resp = fx
+            .run(&config, |c| {
+                c.get(fx.url("/redirect-to"))
+                    .query(&[("url", target.as_str())])
+            })
+            .unwrap();
+        let v = json(&resp);
+        assert!(v["headers"]["authorization"].is_null(), "{v}");
+        assert!(v["headers"]["cookie"].is_null(), "{v}");
+        assert_eq!(v["headers"]["x-keep"], "1");
+        let first = &fx.server.requests()[0];
+        assert!(
+            first.header("authorization").is_some(),
+            "sent to the first origin"
+        );
+    }
+
     pub fn redirect_to_same_origin_keeps_credentials(fx: &Fx) {
         let resp = fx
             .go(|c| c.get(fx.url("/redirect/1")).basic_auth("user", "secret"))
@@ -811,6 +835,7 @@ support::per_backend_tests!(conformance_case;
     see_other_303_turns_post_into_get, found_302_turns_post_into_get,
     temporary_307_keeps_method_and_body, permanent_308_keeps_method_and_body,
     moved_301_keeps_get, redirect_to_other_host_drops_credentials,
+    default_credentials_stay_behind_on_a_cross_origin_redirect,
     redirect_to_same_origin_keeps_credentials,
     redirect_to_unsupported_scheme_is_a_redirect_error,
     gzip_is_decoded, deflate_is_decoded, decompress_off_returns_raw_bytes,
