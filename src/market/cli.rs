@@ -46,7 +46,7 @@ pub struct KlinesArgs {
     pub start: Timestamp,
     /// `--end 2017-09-03` (exclusive: this example gives two days).
     pub end: Timestamp,
-    /// `--source auto|rest|vision` (default auto).
+    /// `--source auto|rest|vision`. Defaults to auto.
     pub source: SourceMode,
     /// `--rest-url` (repeatable, failover order; default: the market's hosts).
     pub rest_urls: Vec<String>,
@@ -54,17 +54,17 @@ pub struct KlinesArgs {
     pub vision_urls: Vec<String>,
     /// `-o out.csv` (`-` for standard output). Written atomically (temp file + rename).
     pub output: PathBuf,
-    /// `--backend` (default: the build's default backend).
+    /// `--backend`. Defaults to the build's default backend.
     pub backend: BackendKind,
     /// `--cache-dir` for Vision files.
     pub cache_dir: Option<PathBuf>,
-    /// `--time-unit ms|us` of the CSV (default ms, the Vision layout before 2025).
+    /// `--time-unit ms|us` of the CSV. Defaults to ms, the Vision layout before 2025.
     pub time_unit: TimeUnit,
     /// `--header`: write the futures CSV header line first.
     pub header: bool,
-    /// `--checksum require|verify|report` (default verify).
+    /// `--checksum require|verify|report`. Defaults to verify.
     pub checksum: ChecksumPolicy,
-    /// `--concurrency` of REST windows and Vision downloads (default 4).
+    /// `--concurrency` of REST windows and Vision downloads. Defaults to 4.
     pub concurrency: usize,
 }
 

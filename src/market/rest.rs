@@ -85,7 +85,7 @@ pub struct RestDataClientBuilder {
 }
 
 impl RestDataClientBuilder {
-    /// Replaces the base URLs (default: [`Market::default_base_urls`]), in failover order.
+    /// Replaces the base URLs, in failover order. Defaults to [`Market::default_base_urls`].
     pub fn base_urls<I, S>(mut self, urls: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -121,51 +121,51 @@ impl RestDataClientBuilder {
         self
     }
 
-    /// The request-weight budget per window (default: the market's, 6000 spot, 2400 futures).
+    /// The request-weight budget per window. Defaults to the market's, 6000 spot, 2400 futures.
     pub fn weight_limit(mut self, limit: u32) -> Self {
         self.weight_limit = Some(limit);
         self
     }
 
-    /// The window the weight budget counts over (default one minute, as Binance counts
-    /// `X-MBX-USED-WEIGHT-1M`). Windows start at multiples of it on the wall clock.
+    /// The window the weight budget counts over; windows start at multiples of it on the wall
+    /// clock. Defaults to one minute, as Binance counts `X-MBX-USED-WEIGHT-1M`.
     pub fn weight_window(mut self, window: Duration) -> Self {
         self.weight_window = window;
         self
     }
 
-    /// Candles per request (default and maximum: 1000 spot, 1500 futures).
+    /// Candles per request. Defaults to, and at most, 1000 spot, 1500 futures.
     pub fn limit(mut self, limit: u32) -> Self {
         self.limit = Some(limit);
         self
     }
 
-    /// Windows in flight at once (default 4, at least 1).
+    /// Windows in flight at once. Defaults to 4, at least 1.
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
         self
     }
 
-    /// Rounds over the hosts per window before the window fails (default 3, at least 1).
+    /// Rounds over the hosts per window before the window fails. Defaults to 3, at least 1.
     pub fn attempts(mut self, n: u32) -> Self {
         self.attempts = n.max(1);
         self
     }
 
-    /// Full-jitter exponential backoff between rounds (default 200 ms doubling up to 5 s).
+    /// Full-jitter exponential backoff between rounds. Defaults to 200 ms doubling up to 5 s.
     pub fn backoff(mut self, base: Duration, cap: Duration) -> Self {
         self.backoff = (base, cap.max(base));
         self
     }
 
-    /// The circuit breaker of each host (default [`BreakerConfig::default`]).
+    /// The circuit breaker of each host. Defaults to [`BreakerConfig::default`].
     pub fn breaker(mut self, breaker: BreakerConfig) -> Self {
         self.breaker = breaker;
         self
     }
 
     /// How many 429 pauses one window waits out before it fails with
-    /// [`MarketError::RateLimited`] (default 5).
+    /// [`MarketError::RateLimited`]. Defaults to 5.
     pub fn max_rate_limit_waits(mut self, n: u32) -> Self {
         self.max_rate_limit_waits = n;
         self

@@ -336,7 +336,7 @@ pub struct VisionDataClientBuilder {
 }
 
 impl VisionDataClientBuilder {
-    /// Replaces the base URLs (default `https://data.binance.vision`), in failover order.
+    /// Replaces the base URLs, in failover order. Defaults to `https://data.binance.vision`.
     pub fn base_urls<I, S>(mut self, urls: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -365,20 +365,20 @@ impl VisionDataClientBuilder {
         self
     }
 
-    /// Files downloaded at once (default 4, at least 1).
+    /// Files downloaded at once. Defaults to 4, at least 1.
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
         self
     }
 
-    /// Bytes per `Range` request, the memory one download holds (default 8 MiB, at least 1 KiB;
-    /// keep it under `Config::max_response_bytes`).
+    /// Bytes per `Range` request, the memory one download holds; at least 1 KiB, and keep it
+    /// under `Config::max_response_bytes`. Defaults to 8 MiB.
     pub fn chunk_size(mut self, bytes: u64) -> Self {
         self.chunk_size = bytes.max(1024);
         self
     }
 
-    /// The checksum policy (default [`ChecksumPolicy::Verify`]).
+    /// The checksum policy. Defaults to [`ChecksumPolicy::Verify`].
     pub fn checksum(mut self, policy: ChecksumPolicy) -> Self {
         self.checksum = policy;
         self
@@ -390,27 +390,27 @@ impl VisionDataClientBuilder {
         self
     }
 
-    /// Where downloads without a cache go while in progress (default the system's temp dir).
+    /// Where downloads without a cache go while in progress. Defaults to the system's temp dir.
     pub fn temp_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.temp_dir = Some(dir.into());
         self
     }
 
     /// How long after its period ends a missing file counts as not published yet rather than
-    /// missing (default 48 h).
+    /// missing. Defaults to 48 h.
     pub fn publication_lag(mut self, lag: Duration) -> Self {
         self.publication_lag = lag;
         self
     }
 
-    /// The clock that decides "not yet published" (default the system clock).
+    /// The clock that decides "not yet published". Defaults to the system clock.
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self
     }
 
-    /// Rounds per chunk before the download fails (default 3, at least 1); within a round the
-    /// fleet fails over across hosts.
+    /// Rounds per chunk before the download fails, at least 1; within a round the fleet fails
+    /// over across hosts. Defaults to 3.
     pub fn attempts(mut self, n: u32) -> Self {
         self.attempts = n.max(1);
         self
