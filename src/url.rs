@@ -25,7 +25,7 @@ pub(crate) fn parse(input: &str) -> Result<ParsedUrl> {
     let uri: Uri = input
         .parse()
         .map_err(|e| Error::invalid_url(format!("cannot parse {input:?}")).with_source(e))?;
-    if input.starts_with('/') && !input.starts_with("//") {
+    if input.as_bytes().first() == Some(&b'/') && input.as_bytes().get(1) != Some(&b'/') {
         // A path (origin form): a fleet member's base URL supplies scheme, host and port.
         return Ok(ParsedUrl {
             uri,
@@ -52,7 +52,7 @@ pub(crate) fn check(uri: Uri) -> Result<ParsedUrl> {
     if authority.host().is_empty() {
         return Err(Error::invalid_url("URL has no host"));
     }
-    if !authority.as_str().contains('@') {
+    if !authority.as_str().as_bytes().contains(&b'@') {
         return Ok(ParsedUrl {
             uri,
             credentials: None,

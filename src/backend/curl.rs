@@ -54,6 +54,10 @@ struct Collector {
     version: Version,
     headers: HeaderMap,
     headers_done: bool,
+    /// The current response's header lines, and where each name and value sits in them.
+    raw: BytesMut,
+    spans: Vec<(usize, usize, usize, usize)>,
+    bad_header: bool,
     header_bytes: usize,
     headers_too_large: bool,
     body: BytesMut,
@@ -62,6 +66,14 @@ struct Collector {
     cancel: Option<Arc<AtomicBool>>,
     /// What the handle was last set up with (kept between transfers).
     sent: Sent,
+}
+
+/// True when both URIs are the same text (a cheap byte comparison: `Uri`'s own equality folds
+/// case in scheme and host).
+fn same_uri(a: &http::Uri, b: &http::Uri) -> bool {
+    a.scheme_str() == b.scheme_str()
+        && a.authority().map(|x| x.as_str()) == b.authority().map(|x| x.as_str())
+        && a.path_and_query().map(|x| x.as_str()) == b.path_and_query().map(|x| x.as_str())
 }
 
 /// True when both maps hold the same headers in the same order (a cheap check; maps built the
@@ -83,8 +95,11 @@ impl Collector {
     fn reset(&mut self, max: u64, cancel: Option<Arc<AtomicBool>>) {
         self.status = 0;
         self.version = Version::HTTP_11;
-        self.headers = HeaderMap::with_capacity(16);
+        self.headers = HeaderMap::new();
         self.headers_done = false;
+        self.raw = BytesMut::with_capacity(512);
+        self.spans.clear();
+        self.bad_header = false;
         self.header_bytes = 0;
         self.headers_too_large = false;
         self.body = BytesMut::new();
@@ -143,6 +158,8 @@ impl Handler for Collector {
                 .and_then(|s| std::str::from_utf8(s).ok())
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(0);
+            self.raw.clear();
+            self.spans.clear();
             self.headers.clear();
             self.headers_done = false;
             return true;
@@ -153,16 +170,51 @@ impl Handler for Collector {
             .unwrap_or(line);
         if trimmed.is_empty() {
             // Informational heads are followed by the real one.
-            self.headers_done = !(100..200).contains(&self.status);
-            return true;
+            if (100..200).contains(&self.status) {
+                return true;
+            }
+            self.headers_done = true;
+            return self.build_headers();
         }
-        if let Some(colon) = trimmed.iter().position(|&b| b == b':') {
-            let (name, value) = trimmed.split_at(colon);
-            let value = value[1..].trim_ascii();
-            if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
-                self.headers.append(n, v);
+        let Some(colon) = trimmed.iter().position(|&b| b == b':') else {
+            self.bad_header = true;
+            return false;
+        };
+        // Keep the line in one block; the header map's values will be slices of it.
+        let base = self.raw.len();
+        let value = &trimmed[colon + 1..];
+        let lead = value.len() - value.trim_ascii_start().len();
+        let value_len = value.trim_ascii().len();
+        self.raw.extend_from_slice(trimmed);
+        let value_start = base + colon + 1 + lead;
+        self.spans
+            .push((base, base + colon, value_start, value_start + value_len));
+        true
+    }
+}
+
+impl Collector {
+    /// Turns the header block into the header map: one allocation for every value (slices of
+    /// the block) instead of one per value. A line that is not a valid header fails the transfer
+    /// with a protocol error, as the other backends do.
+    fn build_headers(&mut self) -> bool {
+        let block = std::mem::take(&mut self.raw).freeze();
+        let mut headers = HeaderMap::with_capacity(self.spans.len());
+        for &(ns, ne, vs, ve) in &self.spans {
+            match (
+                HeaderName::from_bytes(&block[ns..ne]),
+                HeaderValue::from_maybe_shared(block.slice(vs..ve)),
+            ) {
+                (Ok(n), Ok(v)) => {
+                    headers.append(n, v);
+                }
+                _ => {
+                    self.bad_header = true;
+                    return false;
+                }
             }
         }
+        self.headers = headers;
         true
     }
 }
@@ -224,6 +276,9 @@ impl Inner {
             version: Version::HTTP_11,
             headers: HeaderMap::new(),
             headers_done: false,
+            raw: BytesMut::new(),
+            spans: Vec::new(),
+            bad_header: false,
             header_bytes: 0,
             headers_too_large: false,
             body: BytesMut::new(),
@@ -311,7 +366,7 @@ impl Inner {
     ) -> Result<()> {
         let refused = |e: curl::Error| Error::builder("libcurl refused the request").with_source(e);
         let sent = &mut easy.get_mut().sent;
-        let url_changed = sent.url.as_ref() != Some(url);
+        let url_changed = !sent.url.as_ref().is_some_and(|last| same_uri(last, url));
         let method_changed = sent.method.as_ref() != Some(&req.method);
         let headers_changed = !sent
             .headers
@@ -437,7 +492,7 @@ fn map_error(e: curl::Error, seen: &Collector, proxied: bool, total_deadline_hit
         ErrorKind::BodyTooLarge
     } else if seen.canceled() || e.is_aborted_by_callback() {
         ErrorKind::Canceled
-    } else if seen.headers_too_large {
+    } else if seen.headers_too_large || seen.bad_header {
         ErrorKind::Protocol
     } else if e.is_operation_timedout() {
         ErrorKind::Timeout(if seen.headers_done {
