@@ -62,7 +62,6 @@ mod deadline;
 mod decode;
 mod error;
 pub mod fleet;
-/// Market data on the fleet: Binance-compatible REST and Vision kline clients (feature `market`).
 #[cfg(feature = "market")]
 pub mod market;
 mod redirect;

@@ -6,9 +6,9 @@
 //! decompression, default headers, validation) lives above it, in [`Client`](crate::Client).
 //!
 //! Each backend module has the same shape: a `...Backend` type built by `new(&Config)`, its
-//! [`AsyncTransport`] and [`BlockingTransport`] impls, and a `map_error` function that turns the
-//! client's own error into an [`Error`](crate::Error) with the normalized
-//! [`ErrorKind`](crate::ErrorKind).
+//! `AsyncTransport` and `BlockingTransport` impls (crate-private traits), and a `map_error`
+//! function that turns the client's own error into a [`crate::Error`] with the normalized
+//! [`crate::ErrorKind`].
 
 use std::fmt;
 use std::str::FromStr;

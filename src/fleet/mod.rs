@@ -3,10 +3,11 @@
 //! second one before the first answers.
 //!
 //! Every decision is a small state machine driven by `match`: the [`Strategy`] picks members
-//! ([`Plan`]), the [`Classifier`] judges each attempt, the [`Breaker`](breaker) of each member
-//! admits or refuses it, the [`RetryPolicy`] and the shared [`RetryBudget`](retry) decide whether
-//! another attempt starts. No boxing and no dynamic dispatch on the request path: hedged attempts
-//! are polled in fixed pinned slots.
+//! (`Plan`), the [`Classifier`] judges each attempt, the circuit breaker of each member
+//! admits or refuses it, the [`RetryPolicy`] and the shared retry budget decide whether
+//! another attempt starts. No dynamic dispatch on the request path; a fleet request allocates
+//! once for its state (so that single-backend requests keep a small future), and a hedged
+//! request once more for its fixed, pinned attempt slots.
 
 mod breaker;
 mod classify;
