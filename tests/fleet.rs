@@ -178,6 +178,25 @@ mod strategies {
         assert_eq!(r2.url(), "https://api2.test/v3/klines?symbol=ETH");
     }
 
+    #[test]
+    fn a_base_url_must_be_absolute_and_without_credentials() {
+        let a = MockBackend::new();
+        for (base, kind) in [
+            ("/api", ErrorKind::InvalidUrl),
+            ("ftp://api.test", ErrorKind::InvalidUrl),
+            ("https://user:pw@api.test", ErrorKind::Builder),
+        ] {
+            let err = FleetBuilder::new(&config())
+                .member(Member::with_backend(Backend::from(a.clone())).base_url(base))
+                .build()
+                .unwrap_err();
+            assert_eq!(err.kind(), kind, "{base}");
+            assert!(!err.to_string().contains("pw@"), "{err}");
+        }
+        let err = FleetBuilder::new(&config()).build().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Builder, "a fleet needs a member");
+    }
+
     #[tokio::test]
     async fn relative_url_without_base_is_invalid() {
         let a = MockBackend::new();

@@ -331,17 +331,30 @@ struct Base {
 impl Base {
     fn parse(raw: &str) -> Result<Self> {
         let parsed = crate::url::parse(raw)?;
+        if parsed.uri.scheme().is_none() {
+            return Err(Error::invalid_url(format!(
+                "a member's base URL must be absolute (http:// or https://): {raw:?}"
+            )));
+        }
+        if parsed.credentials.is_some() {
+            return Err(Error::builder(
+                "a member's base URL cannot carry credentials: use Config::basic_auth",
+            ));
+        }
         let parts = parsed.uri.into_parts();
         let prefix = parts
             .path_and_query
             .as_ref()
             .map(|pq| pq.path().trim_end_matches('/').to_owned())
             .unwrap_or_default();
-        Ok(Base {
-            scheme: parts.scheme.expect("checked by url::parse"),
-            authority: parts.authority.expect("checked by url::parse"),
-            prefix,
-        })
+        match (parts.scheme, parts.authority) {
+            (Some(scheme), Some(authority)) => Ok(Base {
+                scheme,
+                authority,
+                prefix,
+            }),
+            _ => Err(Error::invalid_url(format!("invalid base URL {raw:?}"))),
+        }
     }
 
     /// `uri`'s path and query on this base.
