@@ -359,19 +359,22 @@ impl Base {
 
     /// `uri`'s path and query on this base.
     fn rebase(&self, uri: &Uri) -> Result<Uri> {
-        let pq = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        let pq = if self.prefix.is_empty() {
-            PathAndQuery::try_from(pq)
-        } else {
-            PathAndQuery::try_from(format!("{}{pq}", self.prefix))
-        }
-        .map_err(|e| Error::invalid_url("cannot rebase the URL").with_source(e))?;
-        Uri::builder()
-            .scheme(self.scheme.clone())
-            .authority(self.authority.clone())
-            .path_and_query(pq)
-            .build()
-            .map_err(|e| Error::invalid_url("cannot rebase the URL").with_source(e))
+        let invalid = |e: http::Error| Error::invalid_url("cannot rebase the URL").with_source(e);
+        let pq = match (self.prefix.is_empty(), uri.path_and_query()) {
+            // Without a path prefix the request's path and query are shared, not re-parsed.
+            (true, Some(pq)) => pq.clone(),
+            (true, None) => PathAndQuery::from_static("/"),
+            (false, pq) => {
+                let pq = pq.map_or("/", |p| p.as_str());
+                PathAndQuery::try_from(format!("{}{pq}", self.prefix))
+                    .map_err(|e| invalid(e.into()))?
+            }
+        };
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(self.scheme.clone());
+        parts.authority = Some(self.authority.clone());
+        parts.path_and_query = Some(pq);
+        Uri::from_parts(parts).map_err(|e| invalid(e.into()))
     }
 }
 
