@@ -44,24 +44,6 @@ fn config(kind: BackendKind) -> Config {
     Config::default().backend(kind).timeout(TIMEOUT)
 }
 
-async fn fleet_send(c: &Client, url: &str, route: Route) -> usize {
-    let b = if route == Route::Post1k {
-        c.post(url).body(route.body())
-    } else {
-        c.get(url)
-    };
-    b.send().await.unwrap().bytes().len()
-}
-
-fn blocking_send(c: &httpfleet::blocking::Client, url: &str, route: Route) -> usize {
-    let b = if route == Route::Post1k {
-        c.post(url).body(route.body())
-    } else {
-        c.get(url)
-    };
-    b.send().unwrap().bytes().len()
-}
-
 /// The async surface, one request at a time.
 mod async_surface {
     use super::*;
@@ -87,7 +69,7 @@ mod async_surface {
     fn httpfleet<const K: usize>(b: Bencher, route: Route) {
         let c = Client::from_config(&config(KINDS[K])).unwrap();
         let (rt, url) = (rt(), SERVER.url(route.path()));
-        b.bench_local(|| rt.block_on(fleet_send(&c, &url, route)));
+        b.bench_local(|| rt.block_on(route.send(&c, &url)));
     }
 }
 
@@ -116,7 +98,7 @@ mod blocking_surface {
     fn httpfleet<const K: usize>(b: Bencher, route: Route) {
         let c = httpfleet::blocking::Client::from_config(&config(KINDS[K])).unwrap();
         let url = SERVER.url(route.path());
-        b.bench_local(|| blocking_send(&c, &url, route));
+        b.bench_local(|| route.send_blocking(&c, &url));
     }
 }
 
@@ -151,7 +133,7 @@ mod async_32_in_flight {
                 let mut set = tokio::task::JoinSet::new();
                 for _ in 0..32 {
                     let (c, url) = (c.clone(), url.clone());
-                    set.spawn(async move { fleet_send(&c, &url, Route::Small).await });
+                    set.spawn(async move { Route::Small.send(&c, &url).await });
                 }
                 while set.join_next().await.is_some() {}
             })
@@ -178,7 +160,7 @@ mod strategies {
     fn single_backend(b: Bencher) {
         let c = Client::from_config(&config(BackendKind::Hyper)).unwrap();
         let (rt, url) = (rt(), SERVER.url("/small"));
-        b.bench_local(|| rt.block_on(fleet_send(&c, &url, Route::Small)));
+        b.bench_local(|| rt.block_on(Route::Small.send(&c, &url)));
     }
 
     /// 0 single, 1 failover, 2 round-robin, 3 random, 4 adaptive, 5 hedged (50 ms, none fire).
@@ -192,6 +174,6 @@ mod strategies {
             .build()
             .unwrap();
         let rt = rt();
-        b.bench_local(|| rt.block_on(fleet_send(&c, "/small", Route::Small)));
+        b.bench_local(|| rt.block_on(Route::Small.send(&c, "/small")));
     }
 }

@@ -12,7 +12,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::{StatusCode, Version};
 use httpfleet::{BackendKind, Config, ErrorKind, HttpVersion, Response, TimeoutPhase};
@@ -220,19 +220,11 @@ mod case {
             return;
         };
         let config = fx.config().timeout(Duration::from_millis(700));
-        let start = Instant::now();
-        let err = fx
-            .run(&config, |c| c.get(format!("{base}/delay/3")))
-            .unwrap_err();
-        assert_eq!(
-            err.kind(),
-            ErrorKind::Timeout(TimeoutPhase::Headers),
-            "{err:?}"
-        );
-        assert!(
-            start.elapsed() < Duration::from_millis(2200),
-            "{:?}",
-            start.elapsed()
+        fx.times_out(
+            &config,
+            TimeoutPhase::Headers,
+            Duration::from_millis(2200),
+            |c| c.get(format!("{base}/delay/3")),
         );
     }
 
@@ -241,23 +233,15 @@ mod case {
             return;
         };
         let config = fx.config().timeout(Duration::from_millis(1000));
-        let start = Instant::now();
-        let err = fx
-            .run(&config, |c| {
+        fx.times_out(
+            &config,
+            TimeoutPhase::Body,
+            Duration::from_millis(2500),
+            |c| {
                 c.get(format!(
                     "{base}/drip?duration=4&numbytes=8&code=200&delay=0"
                 ))
-            })
-            .unwrap_err();
-        assert_eq!(
-            err.kind(),
-            ErrorKind::Timeout(TimeoutPhase::Body),
-            "{err:?}"
-        );
-        assert!(
-            start.elapsed() < Duration::from_millis(2500),
-            "{:?}",
-            start.elapsed()
+            },
         );
     }
 

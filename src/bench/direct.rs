@@ -66,6 +66,26 @@ impl Route {
     pub fn parse(s: &str) -> Option<Route> {
         Route::ALL.into_iter().find(|r| r.name() == s)
     }
+
+    /// This route's request through an httpfleet client; returns the body length.
+    pub async fn send(self, client: &crate::Client, url: &str) -> usize {
+        let b = if self == Route::Post1k {
+            client.post(url).body(self.body())
+        } else {
+            client.get(url)
+        };
+        b.send().await.expect("httpfleet request").bytes().len()
+    }
+
+    /// This route's request through a blocking httpfleet client; returns the body length.
+    pub fn send_blocking(self, client: &crate::blocking::Client, url: &str) -> usize {
+        let b = if self == Route::Post1k {
+            client.post(url).body(self.body())
+        } else {
+            client.get(url)
+        };
+        b.send().expect("httpfleet request").bytes().len()
+    }
 }
 
 const UA: &str = crate::DEFAULT_USER_AGENT;

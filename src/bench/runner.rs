@@ -109,18 +109,9 @@ impl Side {
     async fn one(&self, url: &str, route: Route) -> usize {
         match self {
             Side::Direct(d) => d.send(url, route).await,
-            Side::Fleet(c) => send_httpfleet(c, url, route).await,
+            Side::Fleet(c) => route.send(c, url).await,
         }
     }
-}
-
-async fn send_httpfleet(c: &Client, url: &str, route: Route) -> usize {
-    let b = if route == Route::Post1k {
-        c.post(url).body(route.body())
-    } else {
-        c.get(url)
-    };
-    b.send().await.expect("httpfleet request").bytes().len()
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -158,12 +149,7 @@ fn measure(
             let c = blocking.expect("blocking client");
             for _ in 0..n {
                 let t = Instant::now();
-                let b = if route == Route::Post1k {
-                    c.post(url).body(route.body())
-                } else {
-                    c.get(url)
-                };
-                std::hint::black_box(b.send().expect("httpfleet request").bytes().len());
+                std::hint::black_box(route.send_blocking(c, url));
                 out.push(t.elapsed().as_secs_f64() * 1e6);
             }
         }

@@ -567,9 +567,10 @@ impl Fleet {
         let mut sleep = pin!(tokio::time::sleep_until(deadline));
         loop {
             let Some((slot, permit)) = plan.next(self) else {
-                return Err(self.exhausted(
+                return Err(Self::gave_up(
                     &req,
                     history,
+                    ErrorKind::Connect,
                     "every member's circuit breaker is open",
                 ));
             };
@@ -602,7 +603,12 @@ impl Fleet {
             };
             let Some(done) = done else {
                 history.push(Attempt::new(&self.slots[slot].name, "deadline reached"));
-                return Err(self.deadline_error(&req, history));
+                return Err(Self::gave_up(
+                    &req,
+                    history,
+                    ErrorKind::Timeout(TimeoutPhase::Total),
+                    "deadline reached across the fleet's attempts",
+                ));
             };
             let name = self.slots[done.slot].name.clone();
             match done.verdict {
@@ -732,18 +738,11 @@ impl Fleet {
         .await
     }
 
-    fn exhausted(&self, req: &Request, history: Vec<Attempt>, why: &'static str) -> Error {
+    /// The error that ends a request the fleet itself gave up on, with every attempt.
+    fn gave_up(req: &Request, history: Vec<Attempt>, kind: ErrorKind, why: &'static str) -> Error {
         let n = history.len() as u32;
-        Error::new(ErrorKind::Connect)
+        Error::new(kind)
             .with_detail(why)
-            .with_url(&req.uri)
-            .with_history(history, n)
-    }
-
-    fn deadline_error(&self, req: &Request, history: Vec<Attempt>) -> Error {
-        let n = history.len() as u32;
-        Error::new(ErrorKind::Timeout(TimeoutPhase::Total))
-            .with_detail("deadline reached across the fleet's attempts")
             .with_url(&req.uri)
             .with_history(history, n)
     }

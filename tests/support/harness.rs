@@ -63,6 +63,30 @@ impl Harness {
         self.session(config)?.run(build)
     }
 
+    /// Runs one request under `config` that must end in `Timeout(phase)`, and return before
+    /// `within` (the deadline plus a margin). Returns the error.
+    pub fn times_out<F>(
+        &self,
+        config: &Config,
+        phase: httpfleet::TimeoutPhase,
+        within: Duration,
+        build: F,
+    ) -> httpfleet::Error
+    where
+        F: for<'a> FnOnce(&'a Client) -> RequestBuilder<'a, Client>,
+    {
+        let start = std::time::Instant::now();
+        let err = match self.run(config, build) {
+            Ok(resp) => panic!("expected Timeout({phase:?}), got status {}", resp.status()),
+            Err(e) => e,
+        };
+        let took = start.elapsed();
+        assert_eq!(err.kind(), httpfleet::ErrorKind::Timeout(phase), "{err:?}");
+        assert!(err.is_timeout());
+        assert!(took < within, "took {took:?}, more than {within:?}");
+        err
+    }
+
     /// [`Harness::run`] with the default configuration.
     pub fn go<F>(&self, build: F) -> httpfleet::Result<Response>
     where
