@@ -19,7 +19,7 @@ use crate::backend::BackendKind;
 use crate::error::{Error, Result};
 
 /// The HTTP version a client asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum HttpVersion {
@@ -699,6 +699,20 @@ mod tests {
             .validate()
             .unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::Builder);
+    }
+
+    #[test]
+    fn backend_kind_and_http_version_serialize_as_their_names() {
+        assert_eq!(
+            serde_json::to_string(&BackendKind::Ureq).unwrap(),
+            "\"ureq\""
+        );
+        assert_eq!(
+            serde_json::to_string(&HttpVersion::Http2).unwrap(),
+            "\"http2\""
+        );
+        let back: BackendKind = serde_json::from_str("\"curl\"").unwrap();
+        assert_eq!(back, BackendKind::Curl);
     }
 
     #[test]

@@ -65,7 +65,9 @@ pub use self::reqwest::ReqwestBackend;
 pub use self::ureq::UreqBackend;
 
 /// Which client library serves requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, serde::Serialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
     /// libcurl, through the `curl` crate.
