@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderMap;
-use http::header::ACCEPT_ENCODING;
 
 use crate::backend::{AsyncTransport, Backend, BackendKind};
 use crate::config::Config;
@@ -38,19 +37,12 @@ impl Policy {
             allow_insecure_redirects: config.allow_insecure_redirects,
             decompress: config.decompress,
             max_response_bytes: config.max_response_bytes,
-            default_headers: {
-                let mut h = config.header_map()?;
-                if config.decompress && !h.contains_key(ACCEPT_ENCODING) {
-                    h.insert(ACCEPT_ENCODING, crate::decode::ACCEPT);
-                }
-                h
-            },
+            default_headers: config.header_map()?,
             proxied: config.proxy_url()?.is_some(),
         })
     }
 
-    /// Validates the request, adds default headers and sets its deadline. Nothing has been sent
-    /// when this fails.
+    /// Validates the request and sets its deadline. Nothing has been sent when this fails.
     pub(crate) fn prepare(&self, req: &mut Request) -> Result<()> {
         check_headers(&req.headers).map_err(|e| e.with_url(&req.uri))?;
         req.deadline = Some(tokio::time::Instant::now() + req.timeout.unwrap_or(self.timeout));

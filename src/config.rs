@@ -515,9 +515,10 @@ impl Config {
         Ok(())
     }
 
-    /// `default_headers` (and `User-Agent`, basic auth) as a validated header map.
+    /// Every header a request gets unless it sets its own, validated: `default_headers`,
+    /// `Accept`, `User-Agent`, `Accept-Encoding` (with `decompress`) and basic auth.
     pub(crate) fn header_map(&self) -> Result<HeaderMap> {
-        let mut map = HeaderMap::with_capacity(self.default_headers.len() + 2);
+        let mut map = HeaderMap::with_capacity(self.default_headers.len() + 4);
         for (k, v) in &self.default_headers {
             let name = crate::request::header_name(k)?;
             let value = crate::request::header_value(v)?;
@@ -531,6 +532,9 @@ impl Config {
                 http::header::USER_AGENT,
                 crate::request::header_value(&self.user_agent)?,
             );
+        }
+        if self.decompress && !map.contains_key(http::header::ACCEPT_ENCODING) {
+            map.insert(http::header::ACCEPT_ENCODING, crate::decode::ACCEPT);
         }
         if let Some(auth) = &self.basic_auth {
             if !map.contains_key(http::header::AUTHORIZATION) {
