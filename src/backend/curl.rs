@@ -20,6 +20,9 @@ use crate::error::{Error, ErrorKind, Result, TimeoutPhase};
 use crate::request::Request;
 use crate::response::Response;
 
+/// Room for response heads in a handle's reused header buffer.
+const RAW_CAPACITY: usize = 4096;
+
 /// A pool of reused libcurl easy handles. Cheap to clone (the pool is shared).
 #[derive(Clone)]
 pub struct CurlBackend {
@@ -54,6 +57,10 @@ struct Collector {
     version: Version,
     headers: HeaderMap,
     headers_done: bool,
+    /// The request's progress callback, if it has one.
+    progress: Option<crate::request::Progress>,
+    /// The `Content-Length` of the current response, read while building its header map.
+    content_length: Option<u64>,
     /// The current response's header lines, and where each name and value sits in them.
     raw: BytesMut,
     spans: Vec<(usize, usize, usize, usize)>,
@@ -63,7 +70,10 @@ struct Collector {
     body: BytesMut,
     max: u64,
     too_large: bool,
-    cancel: Option<Arc<AtomicBool>>,
+    /// Set when the async request that owns this handle is dropped. Each handle has its own
+    /// flag for its whole life (a dropped request's handle is never pooled again), so a request
+    /// costs no allocation for it.
+    cancel: Arc<AtomicBool>,
     /// What the handle was last set up with (kept between transfers).
     sent: Sent,
 }
@@ -87,17 +97,20 @@ fn same_in_order(a: &HeaderMap, b: &HeaderMap) -> bool {
 struct Sent {
     url: Option<http::Uri>,
     method: Option<Method>,
-    headers: Option<HeaderMap>,
+    /// The request's own headers and the id of the client defaults sent with them.
+    headers: Option<(HeaderMap, Option<u64>)>,
     posted: bool,
 }
 
 impl Collector {
-    fn reset(&mut self, max: u64, cancel: Option<Arc<AtomicBool>>) {
+    fn reset(&mut self, max: u64) {
         self.status = 0;
         self.version = Version::HTTP_11;
         self.headers = HeaderMap::new();
         self.headers_done = false;
-        self.raw = BytesMut::with_capacity(512);
+        self.content_length = None;
+        // The header block is carved out of one reused buffer (see `build_headers`).
+        self.raw.clear();
         self.spans.clear();
         self.bad_header = false;
         self.header_bytes = 0;
@@ -105,13 +118,10 @@ impl Collector {
         self.body = BytesMut::new();
         self.max = max;
         self.too_large = false;
-        self.cancel = cancel;
     }
 
     fn canceled(&self) -> bool {
-        self.cancel
-            .as_ref()
-            .is_some_and(|c| c.load(Ordering::Relaxed))
+        self.cancel.load(Ordering::Relaxed)
     }
 }
 
@@ -125,12 +135,13 @@ impl Handler for Collector {
             return Ok(0);
         }
         if self.body.is_empty() && self.body.capacity() == 0 {
-            let hint = super::content_length(&self.headers)
-                .unwrap_or(0)
-                .min(self.max) as usize;
+            let hint = self.content_length.unwrap_or(0).min(self.max) as usize;
             self.body.reserve(hint.max(data.len()));
         }
         self.body.extend_from_slice(data);
+        if let Some(progress) = &self.progress {
+            progress.report(self.body.len() as u64, self.content_length);
+        }
         Ok(data.len())
     }
 
@@ -143,31 +154,21 @@ impl Handler for Collector {
             self.headers_too_large = true;
             return false;
         }
-        if line.starts_with(b"HTTP/") {
+        let trimmed = match line {
+            [rest @ .., b'\r', b'\n'] | [rest @ .., b'\n'] => rest,
+            _ => line,
+        };
+        if trimmed.starts_with(b"HTTP/") {
             // A new response head (after 1xx, or after a proxy's CONNECT reply): start over.
-            let mut parts = line.split(|&b| b == b' ');
-            let proto = parts.next().unwrap_or_default();
-            self.version = match proto {
-                b"HTTP/2" | b"HTTP/2.0" => Version::HTTP_2,
-                b"HTTP/1.0" => Version::HTTP_10,
-                b"HTTP/3" => Version::HTTP_3,
-                _ => Version::HTTP_11,
-            };
-            self.status = parts
-                .next()
-                .and_then(|s| std::str::from_utf8(s).ok())
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0);
+            let (version, status) = status_line(trimmed);
+            self.version = version;
+            self.status = status;
             self.raw.clear();
             self.spans.clear();
-            self.headers.clear();
+            self.content_length = None;
             self.headers_done = false;
             return true;
         }
-        let trimmed = line
-            .strip_suffix(b"\r\n")
-            .or_else(|| line.strip_suffix(b"\n"))
-            .unwrap_or(line);
         if trimmed.is_empty() {
             // Informational heads are followed by the real one.
             if (100..200).contains(&self.status) {
@@ -182,23 +183,49 @@ impl Handler for Collector {
         };
         // Keep the line in one block; the header map's values will be slices of it.
         let base = self.raw.len();
-        let value = &trimmed[colon + 1..];
-        let lead = value.len() - value.trim_ascii_start().len();
-        let value_len = value.trim_ascii().len();
+        let value = trimmed[colon + 1..].trim_ascii();
+        let value_start = trimmed.len() - trimmed[colon + 1..].trim_ascii_start().len();
         self.raw.extend_from_slice(trimmed);
-        let value_start = base + colon + 1 + lead;
-        self.spans
-            .push((base, base + colon, value_start, value_start + value_len));
+        self.spans.push((
+            base,
+            base + colon,
+            base + value_start,
+            base + value_start + value.len(),
+        ));
         true
     }
 }
 
+/// The version and status code of a status line (`HTTP/1.1 200 OK`); status 0 when it has none
+/// (which fails the transfer as a protocol error).
+fn status_line(line: &[u8]) -> (Version, u16) {
+    let space = line.iter().position(|&b| b == b' ').unwrap_or(line.len());
+    let version = match &line[..space] {
+        b"HTTP/2" | b"HTTP/2.0" => Version::HTTP_2,
+        b"HTTP/1.0" => Version::HTTP_10,
+        b"HTTP/3" => Version::HTTP_3,
+        _ => Version::HTTP_11,
+    };
+    let status = match line.get(space + 1..) {
+        Some([a, b, c, rest @ ..])
+            if [a, b, c].iter().all(|d| d.is_ascii_digit())
+                && rest.first().is_none_or(|&x| x == b' ') =>
+        {
+            u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0')
+        }
+        _ => 0,
+    };
+    (version, status)
+}
+
 impl Collector {
-    /// Turns the header block into the header map: one allocation for every value (slices of
-    /// the block) instead of one per value. A line that is not a valid header fails the transfer
-    /// with a protocol error, as the other backends do.
+    /// Turns the header block into the header map, its values slices of the block. The block is
+    /// split off a buffer the handle keeps: once earlier responses' headers are dropped, the
+    /// buffer's space is reused, so a response head usually costs no allocation for its bytes.
+    /// A line that is not a valid header fails the transfer with a protocol error, as the other
+    /// backends do.
     fn build_headers(&mut self) -> bool {
-        let block = std::mem::take(&mut self.raw).freeze();
+        let block = self.raw.split().freeze();
         let mut headers = HeaderMap::with_capacity(self.spans.len());
         for &(ns, ne, vs, ve) in &self.spans {
             match (
@@ -206,6 +233,11 @@ impl Collector {
                 HeaderValue::from_maybe_shared(block.slice(vs..ve)),
             ) {
                 (Ok(n), Ok(v)) => {
+                    if n == http::header::CONTENT_LENGTH {
+                        self.content_length = std::str::from_utf8(v.as_bytes())
+                            .ok()
+                            .and_then(|s| s.parse().ok());
+                    }
                     headers.append(n, v);
                 }
                 _ => {
@@ -276,7 +308,9 @@ impl Inner {
             version: Version::HTTP_11,
             headers: HeaderMap::new(),
             headers_done: false,
-            raw: BytesMut::new(),
+            progress: None,
+            content_length: None,
+            raw: BytesMut::with_capacity(RAW_CAPACITY),
             spans: Vec::new(),
             bad_header: false,
             header_bytes: 0,
@@ -284,7 +318,7 @@ impl Inner {
             body: BytesMut::new(),
             max: self.limits.max_body,
             too_large: false,
-            cancel: None,
+            cancel: Arc::new(AtomicBool::new(false)),
             sent: Sent::default(),
         });
         setup(easy.signal(false))?;
@@ -346,8 +380,8 @@ impl Inner {
     /// (at least one): a burst of concurrent transfers does not leave a handle, with its
     /// connection cache and descriptors, behind for each.
     fn put_back(&self, mut easy: Easy2<Collector>) {
-        easy.get_mut().cancel = None;
         easy.get_mut().body = BytesMut::new();
+        easy.get_mut().progress = None;
         let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
         if pool.len() < self.settings.max_idle.max(1) {
             pool.push(easy);
@@ -368,10 +402,11 @@ impl Inner {
         let sent = &mut easy.get_mut().sent;
         let url_changed = !sent.url.as_ref().is_some_and(|last| same_uri(last, url));
         let method_changed = sent.method.as_ref() != Some(&req.method);
+        let defaults_id = req.defaults.as_ref().map(|d| d.id);
         let headers_changed = !sent
             .headers
             .as_ref()
-            .is_some_and(|last| same_in_order(last, &req.headers));
+            .is_some_and(|(own, id)| *id == defaults_id && same_in_order(own, &req.headers));
         if url_changed {
             easy.url(&url.to_string()).map_err(refused)?;
         }
@@ -395,7 +430,7 @@ impl Inner {
         if headers_changed {
             let mut list = List::new();
             let mut line = String::new();
-            for (name, value) in &req.headers {
+            for (name, value) in req.wire_headers() {
                 let value = value.to_str().map_err(|_| {
                     Error::unsupported(
                         BackendKind::Curl,
@@ -413,11 +448,11 @@ impl Inner {
                 list.append(&line).map_err(refused)?;
             }
             // libcurl adds these on its own; httpfleet sends only what the request says.
-            if !req.headers.contains_key(http::header::CONTENT_TYPE) {
+            if !req.has_wire_header(&http::header::CONTENT_TYPE) {
                 list.append("Content-Type:").map_err(refused)?;
             }
             list.append("Expect:").map_err(refused)?;
-            if !req.headers.contains_key(http::header::ACCEPT) {
+            if !req.has_wire_header(&http::header::ACCEPT) {
                 list.append("Accept:").map_err(refused)?;
             }
             easy.http_headers(list).map_err(refused)?;
@@ -430,49 +465,54 @@ impl Inner {
             sent.method = Some(req.method.clone());
         }
         if headers_changed {
-            sent.headers = Some(req.headers.clone());
+            sent.headers = Some((req.headers.clone(), defaults_id));
         }
         sent.posted = posts;
         Ok(())
     }
 
-    fn perform(&self, req: Request, cancel: Option<Arc<AtomicBool>>) -> Result<Response> {
+    /// Takes a handle and sets it up for `req`: everything before the transfer itself.
+    fn start(&self, req: &Request) -> Result<(Easy2<Collector>, Duration)> {
         let deadline = req.deadline_or(self.limits.timeout);
-        let url = req.uri.clone();
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
         if remaining.is_zero() {
             return Err(Error::new(ErrorKind::Timeout(TimeoutPhase::Total))
                 .with_backend(BackendKind::Curl)
-                .with_url(&url));
+                .with_url(&req.uri));
         }
         let mut easy = self.take_handle()?;
-        easy.get_mut().reset(self.limits.max_body, cancel);
-        if let Err(e) = self.prepare(&mut easy, &req, &url, remaining) {
+        easy.get_mut().reset(self.limits.max_body);
+        easy.get_mut().progress.clone_from(&req.progress);
+        if let Err(e) = self.prepare(&mut easy, req, &req.uri, remaining) {
             self.put_back(easy);
-            return Err(e.with_backend(BackendKind::Curl).with_url(&url));
+            return Err(e.with_backend(BackendKind::Curl).with_url(&req.uri));
         }
-        let started = std::time::Instant::now();
-        let result = easy.perform();
-        let total_deadline_hit = started.elapsed() + Duration::from_millis(10) >= remaining;
+        Ok((easy, remaining))
+    }
+
+    /// Turns a finished transfer into the response (or error) and pools the handle again.
+    fn complete(
+        &self,
+        mut easy: Easy2<Collector>,
+        result: std::result::Result<(), curl::Error>,
+        transfer: Transfer,
+        url: http::Uri,
+    ) -> Result<Response> {
+        let total_deadline_hit =
+            transfer.started.elapsed() + Duration::from_millis(10) >= transfer.remaining;
         let collected = easy.get_mut();
         let outcome = match result {
-            Ok(()) => {
-                let status = StatusCode::from_u16(collected.status).map_err(|_| {
-                    Error::new(ErrorKind::Protocol)
-                        .with_backend(BackendKind::Curl)
-                        .with_detail("invalid status code")
-                });
-                status.map(|status| {
-                    Response::from_parts(
-                        BackendKind::Curl,
-                        url.clone(),
-                        status,
-                        collected.version,
-                        std::mem::take(&mut collected.headers),
-                        std::mem::take(&mut collected.body).freeze(),
-                    )
-                })
-            }
+            Ok(()) => match StatusCode::from_u16(collected.status) {
+                Ok(status) => Ok((
+                    status,
+                    collected.version,
+                    std::mem::take(&mut collected.headers),
+                    std::mem::take(&mut collected.body).freeze(),
+                )),
+                Err(_) => Err(Error::new(ErrorKind::Protocol)
+                    .with_backend(BackendKind::Curl)
+                    .with_detail("invalid status code")),
+            },
             Err(e) => Err(map_error(
                 e,
                 collected,
@@ -481,8 +521,25 @@ impl Inner {
             )),
         };
         self.put_back(easy);
-        outcome.map_err(|e| e.with_url(&url))
+        match outcome {
+            Ok((status, version, headers, body)) => Ok(Response::from_parts(
+                BackendKind::Curl,
+                url,
+                status,
+                version,
+                headers,
+                body,
+            )),
+            Err(e) => Err(e.with_url(&url)),
+        }
     }
+}
+
+/// When a transfer started, and how long it had.
+#[derive(Clone, Copy)]
+struct Transfer {
+    started: std::time::Instant,
+    remaining: Duration,
 }
 
 /// Maps a libcurl error to an httpfleet error, using what the collector saw to tell the phase.
@@ -559,23 +616,37 @@ impl Drop for CancelOnDrop {
 
 impl AsyncTransport for CurlBackend {
     async fn send(&self, req: Request) -> Result<Response> {
-        let inner = self.inner.clone();
-        let url = req.uri.clone();
-        let flag = Arc::new(AtomicBool::new(false));
-        let guard = CancelOnDrop(flag.clone());
-        let result = tokio::task::spawn_blocking(move || inner.perform(req, Some(flag))).await;
+        let (easy, remaining) = self.inner.start(&req)?;
+        let guard = CancelOnDrop(easy.get_ref().cancel.clone());
+        let transfer = Transfer {
+            started: std::time::Instant::now(),
+            remaining,
+        };
+        // Only the handle (one pointer) crosses to the blocking pool and back.
+        let joined = tokio::task::spawn_blocking(move || {
+            let result = easy.perform();
+            (easy, result)
+        })
+        .await;
         std::mem::forget(guard);
-        result.map_err(|e| {
-            Error::new(ErrorKind::Canceled)
+        match joined {
+            Ok((easy, result)) => self.inner.complete(easy, result, transfer, req.uri),
+            Err(e) => Err(Error::new(ErrorKind::Canceled)
                 .with_backend(BackendKind::Curl)
-                .with_url(&url)
-                .with_source(e)
-        })?
+                .with_url(&req.uri)
+                .with_source(e)),
+        }
     }
 }
 
 impl BlockingTransport for CurlBackend {
     fn send_blocking(&self, req: Request) -> Result<Response> {
-        self.inner.perform(req, None)
+        let (easy, remaining) = self.inner.start(&req)?;
+        let transfer = Transfer {
+            started: std::time::Instant::now(),
+            remaining,
+        };
+        let result = easy.perform();
+        self.inner.complete(easy, result, transfer, req.uri)
     }
 }
