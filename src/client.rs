@@ -3,17 +3,20 @@
 //! decompression.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::HeaderMap;
 
-use crate::backend::{AsyncTransport, Backend, BackendKind};
+use crate::backend::{Backend, BackendKind};
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fleet::{Fleet, FleetBuilder, Member, MemberStats, Strategy};
 use crate::redirect::{Next, Redirects};
-use crate::request::{Request, RequestBuilder, check_headers};
+use crate::request::{Defaults, Request, RequestBuilder, check_headers};
 use crate::response::Response;
 
 /// The request policy of a client, resolved once from [`Config`].
@@ -24,20 +27,31 @@ pub(crate) struct Policy {
     allow_insecure_redirects: bool,
     decompress: bool,
     max_response_bytes: u64,
-    default_headers: HeaderMap,
+    /// Default headers, and the same without credentials for hops after a redirect to another
+    /// origin.
+    default_headers: Arc<Defaults>,
+    cross_origin_headers: Arc<Defaults>,
     proxied: bool,
 }
 
 impl Policy {
     pub(crate) fn new(config: &Config) -> Result<Self> {
         config.validate()?;
+        let headers = config.header_map()?;
+        let mut cross = HeaderMap::with_capacity(headers.len());
+        for (name, value) in &headers {
+            if !crate::config::is_secret_header(name.as_str()) {
+                cross.append(name.clone(), value.clone());
+            }
+        }
         Ok(Policy {
             timeout: config.timeout,
             max_redirects: config.max_redirects,
             allow_insecure_redirects: config.allow_insecure_redirects,
             decompress: config.decompress,
             max_response_bytes: config.max_response_bytes,
-            default_headers: config.header_map()?,
+            default_headers: Defaults::new(headers),
+            cross_origin_headers: Defaults::new(cross),
             proxied: config.proxy_url()?.is_some(),
         })
     }
@@ -49,20 +63,18 @@ impl Policy {
         Ok(())
     }
 
-    /// Adds the default headers a request does not set itself, as it goes on the wire. They are
-    /// added per hop rather than once, so the copy kept for redirects and resends holds the
-    /// caller's headers only (often none: a clone without an allocation). After a redirect to
-    /// another origin, default credentials (`Authorization`, `Cookie`, `Proxy-Authorization`)
-    /// are not added again.
+    /// Attaches the default headers to a request as it goes on the wire (each transport sends
+    /// those the request does not set itself). They are attached per hop rather than merged
+    /// once, so the copy kept for redirects and resends holds the caller's headers only, and a
+    /// hop costs no copy of them. After a redirect to another origin, default credentials
+    /// (`Authorization`, `Cookie`, `Proxy-Authorization`) are left out.
     fn wire_headers(&self, req: &mut Request, crossed_origin: bool) {
-        for (name, value) in &self.default_headers {
-            if crossed_origin && crate::config::is_secret_header(name.as_str()) {
-                continue;
-            }
-            if !req.headers.contains_key(name) {
-                req.headers.insert(name.clone(), value.clone());
-            }
-        }
+        let defaults = if crossed_origin {
+            &self.cross_origin_headers
+        } else {
+            &self.default_headers
+        };
+        req.defaults = (!defaults.map.is_empty()).then(|| defaults.clone());
     }
 
     fn redirects(&self, req: &Request) -> Result<Redirects> {
@@ -84,7 +96,8 @@ impl Policy {
         let mut hops = self.redirects(&req)?;
         loop {
             self.wire_headers(&mut req, hops.crossed_origin());
-            match hops.after(backend.send(req).await)? {
+            let outcome = crate::backend::send_dispatched!(backend, req);
+            match hops.after(outcome)? {
                 Next::Done(resp) => return self.finish(resp),
                 Next::Follow(next) => req = next,
             }
@@ -264,18 +277,40 @@ impl Client {
     }
 
     /// [`Client::execute`] for a request that may have failed to build: the builder's `send`
-    /// returns this future itself, without a wrapper around it (every wrapper would copy the
-    /// whole future once more on each request).
-    async fn run(&self, req: Result<Request>) -> Result<Response> {
-        let mut req = req?;
+    /// returns this future itself. Not an `async fn`: validation runs at once and the exchange's
+    /// own future is returned as it is, so no wrapper stores the request a second time or copies
+    /// the whole future once more on each request.
+    fn run(
+        &self,
+        req: Result<Request>,
+    ) -> Run<
+        impl Future<Output = Result<Response>> + Send + '_,
+        impl Future<Output = Result<Response>> + Send + '_,
+    > {
         let policy = &self.inner.policy;
-        policy.prepare(&mut req)?;
+        let mut req = match req {
+            Ok(req) => req,
+            Err(e) => {
+                return Run::Done {
+                    result: Some(Err(e)),
+                };
+            }
+        };
+        if let Err(e) = policy.prepare(&mut req) {
+            return Run::Done {
+                result: Some(Err(e)),
+            };
+        }
         match &self.inner.route {
-            Route::One(backend) => policy.exchange(backend, req).await,
+            Route::One(backend) => Run::One {
+                fut: policy.exchange(backend, req),
+            },
             // The fleet's state machine (attempts, backoff, breakers) is several times the size
             // of one exchange; boxed, it costs a fleet request one allocation instead of making
             // every single-backend request's future that large (and copying it on each move).
-            Route::Fleet(fleet) => Box::pin(fleet.execute(policy, req)).await,
+            Route::Fleet(fleet) => Run::Fleet {
+                fut: Box::pin(fleet.execute(policy, req)),
+            },
         }
     }
 
@@ -287,6 +322,35 @@ impl Client {
         match &self.inner.route {
             Route::One(backend) => policy.exchange_blocking(backend, req),
             Route::Fleet(fleet) => crate::backend::block_on(fleet.execute(policy, req))?,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`Client::run`]: a request that failed before any I/O, one exchange, or a
+    /// (boxed) fleet request.
+    #[project = RunProj]
+    pub(crate) enum Run<O, F> {
+        Done { result: Option<Result<Response>> },
+        One { #[pin] fut: O },
+        Fleet { fut: Pin<Box<F>> },
+    }
+}
+
+impl<O, F> Future for Run<O, F>
+where
+    O: Future<Output = Result<Response>>,
+    F: Future<Output = Result<Response>>,
+{
+    type Output = Result<Response>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            RunProj::Done { result } => {
+                Poll::Ready(result.take().expect("Run polled after completion"))
+            }
+            RunProj::One { fut } => fut.poll(cx),
+            RunProj::Fleet { fut } => fut.as_mut().poll(cx),
         }
     }
 }
@@ -313,7 +377,7 @@ mod tests {
             let c = super::Client::from_config(&crate::Config::default().backend(kind)).unwrap();
             let fut = c.get("http://127.0.0.1:1/").send();
             let size = std::mem::size_of_val(&fut);
-            assert!(size <= 4096, "{kind}: the request future is {size} bytes");
+            assert!(size <= 3072, "{kind}: the request future is {size} bytes");
         }
     }
 }

@@ -2,6 +2,7 @@
 //! the blocking client.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -81,6 +82,41 @@ pub struct Request {
     pub(crate) timeout: Option<Duration>,
     /// Set by the client when the request is dispatched; transports must end by it.
     pub(crate) deadline: Option<Instant>,
+    /// The client's default headers for this hop, set as the request goes on the wire (see
+    /// [`Request::wire_headers`]). Shared, so a hop costs no copy of them.
+    pub(crate) defaults: Option<Arc<Defaults>>,
+    /// Called as the response body arrives (see [`RequestBuilder::on_progress`]).
+    pub(crate) progress: Option<Progress>,
+}
+
+/// A response-body progress callback: bytes received so far, and the declared size.
+#[derive(Clone)]
+pub(crate) struct Progress(Arc<dyn Fn(u64, Option<u64>) + Send + Sync>);
+
+impl Progress {
+    /// Reports `received` bytes of a body that declared `total` bytes, if it did.
+    pub(crate) fn report(&self, received: u64, total: Option<u64>) {
+        (self.0)(received, total)
+    }
+}
+
+/// A client's default headers, shared by every request it sends.
+#[derive(Debug)]
+pub(crate) struct Defaults {
+    /// Unique to this set of headers for the life of the process: a transport that keeps what it
+    /// last sent (curl's handles) compares this instead of every header.
+    pub id: u64,
+    pub map: HeaderMap,
+}
+
+impl Defaults {
+    pub(crate) fn new(map: HeaderMap) -> Arc<Self> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        Arc::new(Defaults {
+            id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            map,
+        })
+    }
 }
 
 impl Request {
@@ -103,6 +139,8 @@ impl Request {
             body: Bytes::new(),
             timeout: None,
             deadline: None,
+            defaults: None,
+            progress: None,
         }
     }
 
@@ -140,6 +178,47 @@ impl Request {
     /// request has not been dispatched by a client).
     pub(crate) fn deadline_or(&self, fallback: Duration) -> Instant {
         self.deadline.unwrap_or_else(|| Instant::now() + fallback)
+    }
+
+    /// The headers that go on the wire, in order: the request's own, then each default header
+    /// it does not set itself.
+    pub(crate) fn wire_headers(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
+        let own = &self.headers;
+        let defaults = self.defaults.as_deref().map(|d| &d.map);
+        let check = !own.is_empty();
+        own.iter().chain(
+            defaults
+                .into_iter()
+                .flat_map(HeaderMap::iter)
+                .filter(move |(name, _)| !check || !own.contains_key(*name)),
+        )
+    }
+
+    /// True when `name` goes on the wire (see [`Request::wire_headers`]).
+    pub(crate) fn has_wire_header(&self, name: &HeaderName) -> bool {
+        self.headers.contains_key(name)
+            || self
+                .defaults
+                .as_deref()
+                .is_some_and(|d| d.map.contains_key(name))
+    }
+
+    /// The wire headers as one map, taken out of the request (for clients that want an
+    /// [`HeaderMap`]): the defaults' map cloned as a whole when the request sets none itself.
+    pub(crate) fn take_wire_headers(&mut self) -> HeaderMap {
+        let mut own = std::mem::take(&mut self.headers);
+        let Some(defaults) = self.defaults.take() else {
+            return own;
+        };
+        if own.is_empty() {
+            return defaults.map.clone();
+        }
+        for (name, value) in &defaults.map {
+            if !own.contains_key(name) {
+                own.insert(name.clone(), value.clone());
+            }
+        }
+        own
     }
 }
 
@@ -339,6 +418,17 @@ impl<'a, C> RequestBuilder<'a, C> {
             let mut v = header_value(&format!("Bearer {token}"))?;
             v.set_sensitive(true);
             req.headers.insert(AUTHORIZATION, v);
+            Ok(())
+        })
+    }
+
+    /// Calls `f` as the response body arrives, with the bytes received so far (as sent, before
+    /// any decompression) and the size the response declared (`Content-Length`), if it did: for
+    /// progress bars on large downloads. `f` runs on the thread that reads the body, once per
+    /// chunk the client reads, so it should be quick. Defaults to no callback.
+    pub fn on_progress(self, f: impl Fn(u64, Option<u64>) + Send + Sync + 'static) -> Self {
+        self.map(|req| {
+            req.progress = Some(Progress(Arc::new(f)));
             Ok(())
         })
     }

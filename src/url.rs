@@ -49,10 +49,15 @@ pub(crate) fn check(uri: Uri) -> Result<ParsedUrl> {
     let Some(authority) = uri.authority() else {
         return Err(Error::invalid_url("URL has no host"));
     };
-    if authority.host().is_empty() {
+    // The host is what follows any `user@` and precedes any `:port` (`Authority::host` does the
+    // same with two string searches).
+    let bytes = authority.as_str().as_bytes();
+    let at = bytes.iter().rposition(|&b| b == b'@');
+    let hostport = &bytes[at.map_or(0, |i| i + 1)..];
+    if hostport.first().is_none_or(|&b| b == b':') {
         return Err(Error::invalid_url("URL has no host"));
     }
-    if !authority.as_str().as_bytes().contains(&b'@') {
+    if at.is_none() {
         return Ok(ParsedUrl {
             uri,
             credentials: None,

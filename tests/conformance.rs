@@ -268,6 +268,44 @@ mod behaviour {
         assert_eq!(resp.bytes().as_ref(), support::pattern_bytes(1048576));
     }
 
+    /// What a progress callback reported: (received, total) per call.
+    type ProgressLog = std::sync::Arc<std::sync::Mutex<Vec<(u64, Option<u64>)>>>;
+
+    /// Collects what a progress callback reports.
+    fn progress_log() -> (
+        ProgressLog,
+        impl Fn(u64, Option<u64>) + Send + Sync + 'static,
+    ) {
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = log.clone();
+        (log, move |received, total| {
+            sink.lock().unwrap().push((received, total))
+        })
+    }
+
+    pub fn progress_counts_up_to_the_declared_length(fx: &Fx) {
+        let (log, report) = progress_log();
+        let resp = fx
+            .go(|c| c.get(fx.url("/bytes/1048576")).on_progress(report))
+            .unwrap();
+        assert_eq!(resp.bytes().len(), 1048576);
+        let log = log.lock().unwrap();
+        assert!(
+            log.windows(2).all(|w| w[0].0 <= w[1].0),
+            "went back: {log:?}"
+        );
+        assert!(log.iter().all(|&(_, t)| t == Some(1048576)), "{log:?}");
+        assert_eq!(log.last(), Some(&(1048576, Some(1048576))));
+    }
+
+    pub fn progress_of_a_chunked_body_has_no_total(fx: &Fx) {
+        let (log, report) = progress_log();
+        fx.go(|c| c.get(fx.url("/stream-bytes/100000")).on_progress(report))
+            .unwrap();
+        let log = log.lock().unwrap();
+        assert_eq!(log.last(), Some(&(100000, None)), "{log:?}");
+    }
+
     // --- status codes ------------------------------------------------------------------------
 
     pub fn no_content_204(fx: &Fx) {
@@ -799,6 +837,7 @@ macro_rules! conformance_case {
 }
 
 support::per_backend_tests!(conformance_case;
+    progress_counts_up_to_the_declared_length, progress_of_a_chunked_body_has_no_total,
     get_echoes_query_and_headers, query_pairs_are_encoded_and_appended,
     post_sends_json_body, post_sends_form_body, post_sends_raw_bytes_exactly,
     post_without_content_type_sends_none, put_sends_body, patch_sends_body,
@@ -1146,5 +1185,68 @@ mod mock {
                 assert!(!t.contains(secret), "{secret} leaked in {t}");
             }
         }
+    }
+}
+
+/// `httpfleet get`, run as a process against the loopback server.
+#[cfg(feature = "cli")]
+mod cli_get {
+    use super::*;
+
+    fn get(args: &[&str]) -> std::process::Output {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_httpfleet"))
+            .arg("get")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        out
+    }
+
+    fn temp_file(tag: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("httpfleet-get-{tag}-{}", std::process::id()))
+    }
+
+    #[test]
+    fn output_file_gets_the_body_and_a_progress_bar() {
+        let server = TestServer::start();
+        for kind in BackendKind::enabled().filter(|k| *k != BackendKind::Mock) {
+            let path = temp_file(kind.as_str());
+            let out = get(&[
+                &server.url("/bytes/1048576"),
+                "--backend",
+                kind.as_str(),
+                "-o",
+                path.to_str().unwrap(),
+            ]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(
+                std::fs::read(&path).unwrap(),
+                support::pattern_bytes(1048576)
+            );
+            std::fs::remove_file(&path).unwrap();
+            assert!(
+                stderr.contains("100% [##############################] 1.0 / 1.0 MiB"),
+                "{kind}: {stderr}"
+            );
+        }
+    }
+
+    #[test]
+    fn no_progress_bar_when_asked_or_for_a_small_body() {
+        let server = TestServer::start();
+        let path = temp_file("quiet");
+        for (url, extra) in [
+            (server.url("/bytes/1048576"), Some("--no-progress")),
+            (server.url("/bytes/1000"), None),
+        ] {
+            let mut args = vec![url.as_str(), "-o", path.to_str().unwrap()];
+            args.extend(extra);
+            let out = get(&args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!stderr.contains('%'), "{stderr}");
+            assert!(stderr.contains("wrote"), "{stderr}");
+        }
+        std::fs::remove_file(&path).unwrap();
     }
 }

@@ -3,6 +3,7 @@
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::request::Progress;
 
 /// Everything a backend needs from the configuration at request time, resolved once when it is
 /// built.
@@ -41,7 +42,11 @@ impl Limits {
 
     /// A body accumulator for a response with these headers. A declared `Content-Length` over
     /// the limit fails at once.
-    pub(crate) fn body_buf(&self, headers: &http::HeaderMap) -> Result<BodyBuf> {
+    pub(crate) fn body_buf(
+        &self,
+        headers: &http::HeaderMap,
+        progress: Option<Progress>,
+    ) -> Result<BodyBuf> {
         let declared = content_length(headers);
         if let Some(len) = declared {
             self.check_body(len)?;
@@ -49,7 +54,8 @@ impl Limits {
         Ok(BodyBuf {
             first: bytes::Bytes::new(),
             rest: bytes::BytesMut::new(),
-            hint: declared.unwrap_or(0) as usize,
+            declared,
+            progress,
         })
     }
 }
@@ -59,7 +65,8 @@ impl Limits {
 pub(crate) struct BodyBuf {
     first: bytes::Bytes,
     rest: bytes::BytesMut,
-    hint: usize,
+    declared: Option<u64>,
+    progress: Option<Progress>,
 }
 
 impl BodyBuf {
@@ -71,11 +78,15 @@ impl BodyBuf {
             self.first = chunk;
         } else {
             if self.rest.is_empty() {
-                self.rest.reserve(self.hint.max(len));
+                let hint = self.declared.unwrap_or(0) as usize;
+                self.rest.reserve(hint.max(len));
                 self.rest
                     .extend_from_slice(&std::mem::take(&mut self.first));
             }
             self.rest.extend_from_slice(&chunk);
+        }
+        if let Some(progress) = &self.progress {
+            progress.report(len as u64, self.declared);
         }
         Ok(())
     }

@@ -144,7 +144,9 @@ impl MockBackend {
 
     /// Records `req` and takes the next reply.
     fn next(&self, req: &Request) -> MockReply {
-        lock(&self.inner.received).push(req.clone());
+        let mut seen = req.clone();
+        seen.headers = seen.take_wire_headers();
+        lock(&self.inner.received).push(seen);
         lock(&self.inner.script)
             .pop_front()
             .or_else(|| lock(&self.inner.fallback).clone())
@@ -163,6 +165,10 @@ impl MockBackend {
                 } else {
                     body
                 };
+                if let Some(progress) = &req.progress {
+                    let len = body.len() as u64;
+                    progress.report(len, Some(len));
+                }
                 Ok(Response::from_parts(
                     BackendKind::Mock,
                     req.uri,

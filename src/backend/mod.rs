@@ -206,6 +206,38 @@ pub enum Backend {
     Never(Never),
 }
 
+/// Awaits [`AsyncTransport::send`] on whichever client `$backend` holds, inside the caller's own
+/// future: the same static dispatch as `enum_dispatch`'s, without the `async` wrapper it
+/// generates, which stores the request a second time (rustc keeps an `async fn`'s arguments
+/// beside the future it awaits) and adds one more copy of the whole future per request.
+macro_rules! send_dispatched {
+    ($backend:expr, $req:expr) => {
+        match $backend {
+            #[cfg(feature = "curl")]
+            $crate::backend::Backend::Curl(b) => {
+                $crate::backend::AsyncTransport::send(b, $req).await
+            }
+            #[cfg(feature = "reqwest")]
+            $crate::backend::Backend::Reqwest(b) => {
+                $crate::backend::AsyncTransport::send(b, $req).await
+            }
+            #[cfg(feature = "hyper")]
+            $crate::backend::Backend::Hyper(b) => {
+                $crate::backend::AsyncTransport::send(b, $req).await
+            }
+            #[cfg(feature = "ureq")]
+            $crate::backend::Backend::Ureq(b) => {
+                $crate::backend::AsyncTransport::send(b, $req).await
+            }
+            $crate::backend::Backend::Mock(b) => {
+                $crate::backend::AsyncTransport::send(b, $req).await
+            }
+            $crate::backend::Backend::Never(n) => match *n {},
+        }
+    };
+}
+pub(crate) use send_dispatched;
+
 /// An uninhabited type: the payload of [`Backend::Never`].
 #[doc(hidden)]
 #[derive(Clone, Debug)]

@@ -76,8 +76,10 @@ impl ReqwestBackend {
 }
 
 impl AsyncTransport for ReqwestBackend {
-    async fn send(&self, req: Request) -> Result<Response> {
+    async fn send(&self, mut req: Request) -> Result<Response> {
         let deadline = req.deadline_or(self.limits.timeout);
+        let headers = req.take_wire_headers();
+        let progress = req.progress.take();
         let url = req.uri;
         let rurl = reqwest::Url::parse(&url.to_string()).map_err(|e| {
             Error::invalid_url("reqwest cannot parse the URL")
@@ -85,7 +87,7 @@ impl AsyncTransport for ReqwestBackend {
                 .with_url(&url)
         })?;
         let mut rreq = reqwest::Request::new(req.method, rurl);
-        *rreq.headers_mut() = req.headers;
+        *rreq.headers_mut() = headers;
         if !req.body.is_empty() {
             *rreq.body_mut() = Some(req.body.into());
         }
@@ -100,7 +102,7 @@ impl AsyncTransport for ReqwestBackend {
         let headers = std::mem::take(resp.headers_mut());
         let mut buf = self
             .limits
-            .body_buf(&headers)
+            .body_buf(&headers, progress)
             .map_err(|e| e.with_url(&url).with_backend(BackendKind::Reqwest))?;
         while let Some(chunk) = resp
             .chunk()

@@ -130,8 +130,9 @@ impl UreqBackend {
 }
 
 impl Inner {
-    fn perform(&self, req: Request) -> Result<Response> {
+    fn perform(&self, mut req: Request) -> Result<Response> {
         let deadline = req.deadline_or(self.limits.timeout);
+        let headers = req.take_wire_headers();
         let url = req.uri;
         let started = std::time::Instant::now();
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -143,9 +144,9 @@ impl Inner {
         let expects_body = matches!(req.method, Method::POST | Method::PUT | Method::PATCH);
         let resp = if req.body.is_empty() && !expects_body {
             // `()` sends no body and no `Content-Length`, like the other backends.
-            self.run(req.method, &url, req.headers, (), remaining)
+            self.run(req.method, &url, headers, (), remaining)
         } else {
-            self.run(req.method, &url, req.headers, &req.body[..], remaining)
+            self.run(req.method, &url, headers, &req.body[..], remaining)
         }
         .map_err(|e| {
             let err = self.map_error(e, Stage::Headers);
@@ -164,13 +165,14 @@ impl Inner {
         })?;
         let (parts, mut body) = resp.into_parts();
         let max = self.limits.max_body;
-        let mut buf = Vec::with_capacity(
-            super::content_length(&parts.headers).unwrap_or(0).min(max) as usize,
-        );
-        body.as_reader()
-            .take(max.saturating_add(1))
-            .read_to_end(&mut buf)
-            .map_err(|e| self.map_io_body(e).with_url(&url))?;
+        let declared = super::content_length(&parts.headers);
+        let mut buf = Vec::with_capacity(declared.unwrap_or(0).min(max) as usize);
+        let mut reader = body.as_reader().take(max.saturating_add(1));
+        match &req.progress {
+            None => reader.read_to_end(&mut buf).map(drop),
+            Some(progress) => read_reporting(&mut reader, &mut buf, progress, declared),
+        }
+        .map_err(|e| self.map_io_body(e).with_url(&url))?;
         self.limits
             .check_body(buf.len() as u64)
             .map_err(|e| e.with_backend(BackendKind::Ureq).with_url(&url))?;
@@ -261,6 +263,27 @@ impl Inner {
         Error::new(kind)
             .with_backend(BackendKind::Ureq)
             .with_source(e)
+    }
+}
+
+/// `read_to_end` that reports progress after each read.
+fn read_reporting(
+    reader: &mut impl Read,
+    buf: &mut Vec<u8>,
+    progress: &crate::request::Progress,
+    declared: Option<u64>,
+) -> std::io::Result<()> {
+    let mut chunk = vec![0; 64 * 1024];
+    loop {
+        match reader.read(&mut chunk) {
+            Ok(0) => return Ok(()),
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                progress.report(buf.len() as u64, declared);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
 }
 

@@ -152,6 +152,93 @@ struct GetArgs {
     /// Show the status line, headers, the member that answered, attempts and timing.
     #[arg(short, long)]
     verbose: bool,
+    /// No progress bar (otherwise drawn on stderr for a download over 1 MiB when stdout is a
+    /// terminal or -o is given).
+    #[arg(long)]
+    no_progress: bool,
+}
+
+/// A download progress bar on stderr, redrawn at most ten times a second.
+struct ProgressBar {
+    started: Instant,
+    state: std::sync::Mutex<BarState>,
+}
+
+struct BarState {
+    last_draw: Option<Instant>,
+    drawn: bool,
+    received: u64,
+    total: Option<u64>,
+}
+
+impl ProgressBar {
+    /// Bodies below this size get no bar.
+    const LARGE: u64 = 1 << 20;
+
+    fn new() -> Self {
+        ProgressBar {
+            started: Instant::now(),
+            state: std::sync::Mutex::new(BarState {
+                last_draw: None,
+                drawn: false,
+                received: 0,
+                total: None,
+            }),
+        }
+    }
+
+    fn update(&self, received: u64, total: Option<u64>, last: bool) {
+        if total.unwrap_or(received).max(received) < Self::LARGE {
+            return;
+        }
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        (state.received, state.total) = (received, total);
+        let now = Instant::now();
+        if !last
+            && state
+                .last_draw
+                .is_some_and(|t| now - t < Duration::from_millis(100))
+        {
+            return;
+        }
+        state.last_draw = Some(now);
+        state.drawn = true;
+        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+        let secs = (now - self.started).as_secs_f64().max(1e-6);
+        let rate = format!("{:.1} MiB/s", mib(received) / secs);
+        let line = match total {
+            Some(t) if t > 0 => {
+                let done = (received.min(t) as f64 / t as f64).clamp(0.0, 1.0);
+                let filled = (done * 30.0).round() as usize;
+                format!(
+                    "{:>4.0}% [{}{}] {:.1} / {:.1} MiB  {rate}",
+                    done * 100.0,
+                    "#".repeat(filled),
+                    ".".repeat(30 - filled),
+                    mib(received),
+                    mib(t)
+                )
+            }
+            _ => format!("{:.1} MiB  {rate}", mib(received)),
+        };
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\r{line}\x1b[K");
+        if last {
+            let _ = writeln!(err);
+        }
+        let _ = err.flush();
+    }
+
+    /// Draws the bar a last time and ends its line, if it was drawn.
+    fn finish(&self) {
+        let (drawn, received, total) = {
+            let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            (s.drawn, s.received, s.total)
+        };
+        if drawn {
+            self.update(received, total, true);
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -386,6 +473,13 @@ fn get(args: GetArgs) -> Res {
     if let Some(d) = &args.data {
         req = req.body(d.clone());
     }
+    let show_progress = !args.no_progress
+        && (args.output.is_some() || std::io::IsTerminal::is_terminal(&std::io::stdout()));
+    let bar = std::sync::Arc::new(ProgressBar::new());
+    if show_progress {
+        let bar = bar.clone();
+        req = req.on_progress(move |received, total| bar.update(received, total, false));
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -393,7 +487,10 @@ fn get(args: GetArgs) -> Res {
     let result = rt.block_on(req.send());
     let took = start.elapsed();
     let resp = match result {
-        Ok(r) => r,
+        Ok(r) => {
+            bar.finish();
+            r
+        }
         Err(e) => {
             if args.verbose {
                 eprintln!("* failed after {took:?}: {e}");
