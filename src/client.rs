@@ -84,7 +84,6 @@ impl Policy {
             ));
         }
         Ok(Redirects::new(
-            req,
             self.max_redirects,
             self.allow_insecure_redirects,
         ))
@@ -96,10 +95,10 @@ impl Policy {
         let mut hops = self.redirects(&req)?;
         loop {
             self.wire_headers(&mut req, hops.crossed_origin());
-            let outcome = crate::backend::send_dispatched!(backend, req);
-            match hops.after(outcome)? {
+            let outcome = crate::backend::send_dispatched!(backend, &req);
+            match hops.after(&mut req, outcome)? {
                 Next::Done(resp) => return self.finish(resp),
-                Next::Follow(next) => req = next,
+                Next::Again => {}
             }
         }
     }
@@ -114,9 +113,10 @@ impl Policy {
         let mut hops = self.redirects(&req)?;
         loop {
             self.wire_headers(&mut req, hops.crossed_origin());
-            match hops.after(backend.send_blocking(req))? {
+            let outcome = backend.send_blocking(&req);
+            match hops.after(&mut req, outcome)? {
                 Next::Done(resp) => return self.finish(resp),
-                Next::Follow(next) => req = next,
+                Next::Again => {}
             }
         }
     }

@@ -11,20 +11,20 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::request::Request;
 use crate::response::Response;
 
-/// What to do after a response.
+/// What to do after a hop.
 pub(crate) enum Next {
     /// Return this response.
     Done(Response),
-    /// Send this request next.
-    Follow(Request),
+    /// Send the request again: it now holds the redirect's target, or it is the one resend of
+    /// a stale connection.
+    Again,
 }
 
 /// The state of one exchange across its hops: redirects followed, and the one transparent
 /// resend of an idempotent request whose connection closed before any response byte (a stale
-/// pooled connection).
+/// pooled connection). The request itself stays with the caller (transports borrow it), and a
+/// redirect rewrites it in place: no hop copies it.
 pub(crate) struct Redirects {
-    /// The request as last sent, kept when a redirect or a resend may need it.
-    last: Option<Request>,
     followed: u32,
     max: u32,
     allow_insecure: bool,
@@ -34,12 +34,9 @@ pub(crate) struct Redirects {
 }
 
 impl Redirects {
-    /// The state for a request about to be sent, keeping a copy of it when redirects or a resend
-    /// may need it.
-    pub(crate) fn new(req: &Request, max: u32, allow_insecure: bool) -> Self {
-        let keep = max > 0 || crate::fleet::is_idempotent(&req.method);
+    /// The state for a request about to be sent.
+    pub(crate) fn new(max: u32, allow_insecure: bool) -> Self {
         Redirects {
-            last: keep.then(|| req.clone()),
             followed: 0,
             max,
             allow_insecure,
@@ -53,43 +50,35 @@ impl Redirects {
         self.crossed
     }
 
-    /// Steps the machine with the outcome of one hop: a stale connection's error becomes one
-    /// resend, a response head over the shared limits an error, a redirect the next hop.
-    pub(crate) fn after(&mut self, outcome: Result<Response>) -> Result<Next> {
+    /// Steps the machine with the outcome of one hop of `req`: a stale connection's error
+    /// becomes one resend, a response head over the shared limits an error, a redirect the next
+    /// hop (`req` rewritten for it).
+    pub(crate) fn after(&mut self, req: &mut Request, outcome: Result<Response>) -> Result<Next> {
         match outcome {
             Ok(resp) => {
                 check_head(&resp)?;
-                self.step(resp)
+                self.step(req, resp)
             }
-            Err(e) => match self.resend(&e) {
-                Some(again) => Ok(Next::Follow(again)),
-                None => Err(e),
-            },
+            Err(e) if self.resend(req, &e) => Ok(Next::Again),
+            Err(e) => Err(e),
         }
     }
 
-    /// The request to send again after `err`, once, when it is idempotent and its connection
-    /// closed before any response byte.
-    fn resend(&mut self, err: &Error) -> Option<Request> {
-        if self.resent || !err.closed_before_response() {
-            return None;
-        }
-        let last = self.last.as_ref()?;
-        if !crate::fleet::is_idempotent(&last.method) {
-            return None;
+    /// True (once) when `req` is idempotent and its connection closed before any response byte:
+    /// send it again.
+    fn resend(&mut self, req: &Request, err: &Error) -> bool {
+        if self.resent || !err.closed_before_response() || !crate::fleet::is_idempotent(&req.method)
+        {
+            return false;
         }
         self.resent = true;
-        Some(last.clone())
+        true
     }
 
-    /// Steps the machine with a response.
-    fn step(&mut self, resp: Response) -> Result<Next> {
-        let (Some(last), true) = (&mut self.last, self.max > 0) else {
-            return Ok(Next::Done(resp));
-        };
-        let (followed, max, allow_insecure) = (&mut self.followed, self.max, self.allow_insecure);
+    /// Steps the machine with a response to `req`.
+    fn step(&mut self, req: &mut Request, resp: Response) -> Result<Next> {
         let status = resp.status;
-        if !matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308) {
+        if self.max == 0 || !matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308) {
             return Ok(Next::Done(resp));
         }
         let Some(location) = resp.headers.get(LOCATION) else {
@@ -101,8 +90,11 @@ impl Redirects {
                 .with_backend(resp.backend)
                 .with_url(&resp.url)
         };
-        if *followed >= max {
-            return Err(fail(format!("too many redirects (max_redirects = {max})")));
+        if self.followed >= self.max {
+            return Err(fail(format!(
+                "too many redirects (max_redirects = {})",
+                self.max
+            )));
         }
         let location = location
             .to_str()
@@ -111,32 +103,32 @@ impl Redirects {
             .map_err(|e| e.with_backend(resp.backend).with_url(&resp.url))?;
         let target =
             crate::url::check(target).map_err(|e| fail(format!("cannot follow redirect: {e}")))?;
-        if crate::url::is_https(&resp.url) && !crate::url::is_https(&target.uri) && !allow_insecure
+        if crate::url::is_https(&resp.url)
+            && !crate::url::is_https(&target.uri)
+            && !self.allow_insecure
         {
             return Err(fail(
                 "redirect from https to http refused (allow_insecure_redirects is off)".into(),
             ));
         }
-        let mut next = last.clone();
-        if !crate::url::same_origin(&next.uri, &target.uri) {
+        if !crate::url::same_origin(&req.uri, &target.uri) {
             self.crossed = true;
             for name in [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION, HOST] {
-                next.headers.remove(name);
+                req.headers.remove(name);
             }
         }
-        let to_get = status == StatusCode::SEE_OTHER && next.method != Method::HEAD
-            || matches!(status.as_u16(), 301 | 302) && next.method == Method::POST;
+        let to_get = status == StatusCode::SEE_OTHER && req.method != Method::HEAD
+            || matches!(status.as_u16(), 301 | 302) && req.method == Method::POST;
         if to_get {
-            next.method = Method::GET;
-            next.body = bytes::Bytes::new();
+            req.method = Method::GET;
+            req.body = bytes::Bytes::new();
             for name in [CONTENT_TYPE, CONTENT_LENGTH, TRANSFER_ENCODING] {
-                next.headers.remove(name);
+                req.headers.remove(name);
             }
         }
-        next.uri = target.uri;
-        *followed += 1;
-        *last = next.clone();
-        Ok(Next::Follow(next))
+        req.uri = target.uri;
+        self.followed += 1;
+        Ok(Next::Again)
     }
 }
 

@@ -203,16 +203,16 @@ impl Request {
                 .is_some_and(|d| d.map.contains_key(name))
     }
 
-    /// The wire headers as one map, taken out of the request (for clients that want an
-    /// [`HeaderMap`]): the defaults' map cloned as a whole when the request sets none itself.
-    pub(crate) fn take_wire_headers(&mut self) -> HeaderMap {
-        let mut own = std::mem::take(&mut self.headers);
-        let Some(defaults) = self.defaults.take() else {
-            return own;
+    /// The wire headers as one map (for clients that take an [`HeaderMap`]): the defaults' map
+    /// cloned as a whole when the request sets none itself.
+    pub(crate) fn wire_header_map(&self) -> HeaderMap {
+        let Some(defaults) = &self.defaults else {
+            return self.headers.clone();
         };
-        if own.is_empty() {
+        if self.headers.is_empty() {
             return defaults.map.clone();
         }
+        let mut own = self.headers.clone();
         for (name, value) in &defaults.map {
             if !own.contains_key(name) {
                 own.insert(name.clone(), value.clone());

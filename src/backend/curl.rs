@@ -615,8 +615,8 @@ impl Drop for CancelOnDrop {
 }
 
 impl AsyncTransport for CurlBackend {
-    async fn send(&self, req: Request) -> Result<Response> {
-        let (easy, remaining) = self.inner.start(&req)?;
+    async fn send(&self, req: &Request) -> Result<Response> {
+        let (easy, remaining) = self.inner.start(req)?;
         let guard = CancelOnDrop(easy.get_ref().cancel.clone());
         let transfer = Transfer {
             started: std::time::Instant::now(),
@@ -630,7 +630,7 @@ impl AsyncTransport for CurlBackend {
         .await;
         std::mem::forget(guard);
         match joined {
-            Ok((easy, result)) => self.inner.complete(easy, result, transfer, req.uri),
+            Ok((easy, result)) => self.inner.complete(easy, result, transfer, req.uri.clone()),
             Err(e) => Err(Error::new(ErrorKind::Canceled)
                 .with_backend(BackendKind::Curl)
                 .with_url(&req.uri)
@@ -640,13 +640,13 @@ impl AsyncTransport for CurlBackend {
 }
 
 impl BlockingTransport for CurlBackend {
-    fn send_blocking(&self, req: Request) -> Result<Response> {
-        let (easy, remaining) = self.inner.start(&req)?;
+    fn send_blocking(&self, req: &Request) -> Result<Response> {
+        let (easy, remaining) = self.inner.start(req)?;
         let transfer = Transfer {
             started: std::time::Instant::now(),
             remaining,
         };
         let result = easy.perform();
-        self.inner.complete(easy, result, transfer, req.uri)
+        self.inner.complete(easy, result, transfer, req.uri.clone())
     }
 }

@@ -93,16 +93,14 @@ impl HyperBackend {
 }
 
 impl AsyncTransport for HyperBackend {
-    async fn send(&self, mut req: Request) -> Result<Response> {
+    async fn send(&self, req: &Request) -> Result<Response> {
         let this = &*self.inner;
         let deadline = req.deadline_or(this.limits.timeout);
         let url = req.uri.clone();
-        let headers = req.take_wire_headers();
-        let progress = req.progress.take();
-        let mut hreq = http::Request::new(Full::new(req.body));
-        *hreq.method_mut() = req.method;
-        *hreq.uri_mut() = req.uri;
-        *hreq.headers_mut() = headers;
+        let mut hreq = http::Request::new(Full::new(req.body.clone()));
+        *hreq.method_mut() = req.method.clone();
+        *hreq.uri_mut() = req.uri.clone();
+        *hreq.headers_mut() = req.wire_header_map();
         if let Some(auth) = &this.proxy_authorization {
             if url.scheme_str() == Some("http") {
                 hreq.headers_mut()
@@ -118,7 +116,7 @@ impl AsyncTransport for HyperBackend {
         let (parts, mut body) = resp.into_parts();
         let mut buf = this
             .limits
-            .body_buf(&parts.headers, progress)
+            .body_buf(&parts.headers, req.progress.clone())
             .map_err(|e| e.with_url(&url).with_backend(BackendKind::Hyper))?;
         loop {
             let frame = match this.limits.read_timeout {
@@ -158,7 +156,7 @@ impl AsyncTransport for HyperBackend {
 }
 
 impl BlockingTransport for HyperBackend {
-    fn send_blocking(&self, req: Request) -> Result<Response> {
+    fn send_blocking(&self, req: &Request) -> Result<Response> {
         super::block_on(self.send(req))?
     }
 }

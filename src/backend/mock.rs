@@ -145,7 +145,8 @@ impl MockBackend {
     /// Records `req` and takes the next reply.
     fn next(&self, req: &Request) -> MockReply {
         let mut seen = req.clone();
-        seen.headers = seen.take_wire_headers();
+        seen.headers = req.wire_header_map();
+        seen.defaults = None;
         lock(&self.inner.received).push(seen);
         lock(&self.inner.script)
             .pop_front()
@@ -153,7 +154,7 @@ impl MockBackend {
             .unwrap_or_else(|| MockReply::status(200))
     }
 
-    fn finish(reply: MockReply, req: Request) -> Result<Response> {
+    fn finish(reply: MockReply, req: &Request) -> Result<Response> {
         match reply.outcome {
             Outcome::Response {
                 status,
@@ -171,7 +172,7 @@ impl MockBackend {
                 }
                 Ok(Response::from_parts(
                     BackendKind::Mock,
-                    req.uri,
+                    req.uri.clone(),
                     status,
                     Version::HTTP_11,
                     headers,
@@ -194,14 +195,14 @@ impl MockBackend {
 }
 
 impl AsyncTransport for MockBackend {
-    async fn send(&self, req: Request) -> Result<Response> {
-        let reply = self.next(&req);
+    async fn send(&self, req: &Request) -> Result<Response> {
+        let reply = self.next(req);
         if !reply.delay.is_zero() {
             let deadline = req.deadline_or(Duration::from_secs(30));
             let due = tokio::time::Instant::now() + reply.delay;
             if due > deadline {
                 tokio::time::sleep_until(deadline).await;
-                return Err(Self::timed_out(&req));
+                return Err(Self::timed_out(req));
             }
             tokio::time::sleep_until(due).await;
         }
@@ -210,15 +211,15 @@ impl AsyncTransport for MockBackend {
 }
 
 impl BlockingTransport for MockBackend {
-    fn send_blocking(&self, req: Request) -> Result<Response> {
-        let reply = self.next(&req);
+    fn send_blocking(&self, req: &Request) -> Result<Response> {
+        let reply = self.next(req);
         if !reply.delay.is_zero() {
             let deadline = req.deadline_or(Duration::from_secs(30));
             let now = tokio::time::Instant::now();
             let due = now + reply.delay;
             if due > deadline {
                 std::thread::sleep(deadline.saturating_duration_since(now));
-                return Err(Self::timed_out(&req));
+                return Err(Self::timed_out(req));
             }
             std::thread::sleep(reply.delay);
         }

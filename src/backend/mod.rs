@@ -167,8 +167,9 @@ pub(crate) const MAX_HEADERS: usize = 100;
 /// Sends one request from async code and buffers its response, ending by the request's deadline.
 #[enum_dispatch]
 pub(crate) trait AsyncTransport {
-    /// One exchange: no redirects followed, body not decoded.
-    async fn send(&self, request: Request) -> Result<Response>;
+    /// One exchange: no redirects followed, body not decoded. The request is borrowed: the
+    /// client keeps it for a redirect or a resend, without a copy.
+    async fn send(&self, request: &Request) -> Result<Response>;
 }
 
 /// Sends one request from blocking code and buffers its response, ending by the request's
@@ -176,7 +177,7 @@ pub(crate) trait AsyncTransport {
 #[enum_dispatch]
 pub(crate) trait BlockingTransport {
     /// One exchange: no redirects followed, body not decoded.
-    fn send_blocking(&self, request: Request) -> Result<Response>;
+    fn send_blocking(&self, request: &Request) -> Result<Response>;
 }
 
 /// One client library, chosen at run time, dispatched statically.
@@ -244,13 +245,13 @@ pub(crate) use send_dispatched;
 pub enum Never {}
 
 impl AsyncTransport for Never {
-    async fn send(&self, _: Request) -> Result<Response> {
+    async fn send(&self, _: &Request) -> Result<Response> {
         match *self {}
     }
 }
 
 impl BlockingTransport for Never {
-    fn send_blocking(&self, _: Request) -> Result<Response> {
+    fn send_blocking(&self, _: &Request) -> Result<Response> {
         match *self {}
     }
 }
@@ -307,7 +308,7 @@ const _: () = {
 };
 
 #[allow(dead_code)]
-fn assert_send_future(backend: &Backend, request: Request) {
+fn assert_send_future(backend: &Backend, request: &Request) {
     fn is_send<T: Send>(_: &T) {}
     let fut = AsyncTransport::send(backend, request);
     is_send(&fut);

@@ -76,20 +76,18 @@ impl ReqwestBackend {
 }
 
 impl AsyncTransport for ReqwestBackend {
-    async fn send(&self, mut req: Request) -> Result<Response> {
+    async fn send(&self, req: &Request) -> Result<Response> {
         let deadline = req.deadline_or(self.limits.timeout);
-        let headers = req.take_wire_headers();
-        let progress = req.progress.take();
-        let url = req.uri;
+        let url = req.uri.clone();
         let rurl = reqwest::Url::parse(&url.to_string()).map_err(|e| {
             Error::invalid_url("reqwest cannot parse the URL")
                 .with_source(e)
                 .with_url(&url)
         })?;
-        let mut rreq = reqwest::Request::new(req.method, rurl);
-        *rreq.headers_mut() = headers;
+        let mut rreq = reqwest::Request::new(req.method.clone(), rurl);
+        *rreq.headers_mut() = req.wire_header_map();
         if !req.body.is_empty() {
-            *rreq.body_mut() = Some(req.body.into());
+            *rreq.body_mut() = Some(req.body.clone().into());
         }
         *rreq.timeout_mut() = Some(deadline.saturating_duration_since(tokio::time::Instant::now()));
         let mut resp = self
@@ -102,7 +100,7 @@ impl AsyncTransport for ReqwestBackend {
         let headers = std::mem::take(resp.headers_mut());
         let mut buf = self
             .limits
-            .body_buf(&headers, progress)
+            .body_buf(&headers, req.progress.clone())
             .map_err(|e| e.with_url(&url).with_backend(BackendKind::Reqwest))?;
         while let Some(chunk) = resp
             .chunk()
@@ -124,7 +122,7 @@ impl AsyncTransport for ReqwestBackend {
 }
 
 impl BlockingTransport for ReqwestBackend {
-    fn send_blocking(&self, req: Request) -> Result<Response> {
+    fn send_blocking(&self, req: &Request) -> Result<Response> {
         super::block_on(self.send(req))?
     }
 }

@@ -130,10 +130,10 @@ impl UreqBackend {
 }
 
 impl Inner {
-    fn perform(&self, mut req: Request) -> Result<Response> {
+    fn perform(&self, req: &Request) -> Result<Response> {
         let deadline = req.deadline_or(self.limits.timeout);
-        let headers = req.take_wire_headers();
-        let url = req.uri;
+        let headers = req.wire_header_map();
+        let url = req.uri.clone();
         let started = std::time::Instant::now();
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
         if remaining.is_zero() {
@@ -144,9 +144,9 @@ impl Inner {
         let expects_body = matches!(req.method, Method::POST | Method::PUT | Method::PATCH);
         let resp = if req.body.is_empty() && !expects_body {
             // `()` sends no body and no `Content-Length`, like the other backends.
-            self.run(req.method, &url, headers, (), remaining)
+            self.run(req.method.clone(), &url, headers, (), remaining)
         } else {
-            self.run(req.method, &url, headers, &req.body[..], remaining)
+            self.run(req.method.clone(), &url, headers, &req.body[..], remaining)
         }
         .map_err(|e| {
             let err = self.map_error(e, Stage::Headers);
@@ -288,22 +288,23 @@ fn read_reporting(
 }
 
 impl AsyncTransport for UreqBackend {
-    async fn send(&self, req: Request) -> Result<Response> {
+    async fn send(&self, req: &Request) -> Result<Response> {
         let inner = self.inner.clone();
-        let url = req.uri.clone();
-        tokio::task::spawn_blocking(move || inner.perform(req))
+        // The blocking pool needs its own copy (reference-counted parts: no body copy).
+        let owned = req.clone();
+        tokio::task::spawn_blocking(move || inner.perform(&owned))
             .await
             .map_err(|e| {
                 Error::new(ErrorKind::Canceled)
                     .with_backend(BackendKind::Ureq)
-                    .with_url(&url)
+                    .with_url(&req.uri)
                     .with_source(e)
             })?
     }
 }
 
 impl BlockingTransport for UreqBackend {
-    fn send_blocking(&self, req: Request) -> Result<Response> {
+    fn send_blocking(&self, req: &Request) -> Result<Response> {
         self.inner.perform(req)
     }
 }
