@@ -12,6 +12,8 @@ use crate::request::Request;
 use crate::response::Response;
 
 /// What to do after a hop.
+// Boxing the response would cost an allocation per request; this value is moved once.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Next {
     /// Return this response.
     Done(Response),
