@@ -271,10 +271,10 @@ impl Breaker {
 
 impl Permit {
     /// Reports the outcome of the request this permit let through.
-    pub(crate) fn record(mut self, failed: bool, latency: Duration, rng: &Rng) {
+    pub(crate) fn record(mut self, failed: bool, latency: Duration, now: Instant, rng: &Rng) {
         self.done = true;
         self.breaker
-            .on_outcome(self.trial, failed, latency, Instant::now(), rng);
+            .on_outcome(self.trial, failed, latency, now, rng);
     }
 }
 

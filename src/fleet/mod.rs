@@ -492,10 +492,11 @@ impl Fleet {
         let mut guard = InFlight(s, false, adaptive);
         let start = Instant::now();
         let outcome = policy.exchange(&s.backend, req).await;
-        let latency = start.elapsed();
+        let now = Instant::now();
+        let latency = now.saturating_duration_since(start);
         guard.1 = true;
         if adaptive {
-            s.ewma.finish(latency, Instant::now());
+            s.ewma.finish(latency, now);
         }
         let verdict = self.classifier.judge(&outcome);
         let retry_after = match &outcome {
@@ -504,18 +505,18 @@ impl Fleet {
         };
         match verdict {
             Verdict::Success => {
-                permit.record(false, latency, &self.rng);
+                permit.record(false, latency, now, &self.rng);
                 if self.percentile_hedging {
                     self.latencies.record(latency);
                 }
             }
             Verdict::Failure { .. } => {
                 s.counters.failure();
-                permit.record(true, latency, &self.rng);
+                permit.record(true, latency, now, &self.rng);
             }
             Verdict::RateLimited => {
                 s.counters.rate_limited();
-                permit.record(false, latency, &self.rng);
+                permit.record(false, latency, now, &self.rng);
             }
             // Bad input says nothing about the member's health.
             Verdict::Fatal => drop(permit),
@@ -564,7 +565,6 @@ impl Fleet {
         let mut free_unsent = self.slots.len() as u32;
         let mut sent = 0u32;
         let mut retrying = false;
-        let mut sleep = pin!(tokio::time::sleep_until(deadline));
         loop {
             let Some((slot, permit)) = plan.next(self) else {
                 return Err(Self::gave_up(
@@ -587,14 +587,7 @@ impl Fleet {
                     // requests one allocation instead of making every request's future (and
                     // each move of it) four attempts larger.
                     Box::pin(self.hedge(
-                        policy,
-                        &req,
-                        &mut plan,
-                        first,
-                        delay,
-                        max_extra,
-                        &mut sent,
-                        sleep.as_mut(),
+                        policy, &req, &mut plan, first, delay, max_extra, &mut sent, deadline,
                     ))
                     .await
                 }
@@ -669,8 +662,11 @@ impl Fleet {
         delay: Duration,
         max_extra: u32,
         sent: &mut u32,
-        mut deadline: std::pin::Pin<&mut tokio::time::Sleep>,
+        deadline: Instant,
     ) -> Option<Finished> {
+        // The deadline's timer exists only for hedged requests: every backend ends a single
+        // exchange by the deadline on its own.
+        let mut deadline = pin!(tokio::time::sleep_until(deadline));
         // Fixed slots: the primary and up to three hedges, all of one future type, pinned here.
         let mut primary = pin!(Some(self.attempt(policy, slot, first_req, permit, *sent)));
         let mut h1 = pin!(None);
