@@ -22,7 +22,7 @@ enum Coding {
 /// Decodes the body in place when its `Content-Encoding` is gzip or deflate, then drops the
 /// `Content-Encoding` and `Content-Length` headers, which no longer describe the body.
 pub(crate) fn decode(resp: &mut Response, max: u64) -> Result<()> {
-    let coding = match resp.headers.get(CONTENT_ENCODING).map(|v| v.as_bytes()) {
+    let coding = match resp.headers.content_encoding() {
         None => return Ok(()),
         Some(v) if v.eq_ignore_ascii_case(b"gzip") || v.eq_ignore_ascii_case(b"x-gzip") => {
             Coding::Gzip
@@ -60,8 +60,9 @@ pub(crate) fn decode(resp: &mut Response, max: u64) -> Result<()> {
             }
         };
     }
-    resp.headers.remove(CONTENT_ENCODING);
-    resp.headers.remove(CONTENT_LENGTH);
+    let headers = resp.headers.map_mut();
+    headers.remove(CONTENT_ENCODING);
+    headers.remove(CONTENT_LENGTH);
     Ok(())
 }
 

@@ -62,6 +62,7 @@ mod deadline;
 mod decode;
 mod error;
 pub mod fleet;
+mod headers;
 #[cfg(feature = "market")]
 pub mod market;
 mod redirect;

@@ -83,7 +83,7 @@ impl Redirects {
         if self.max == 0 || !matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308) {
             return Ok(Next::Done(resp));
         }
-        let Some(location) = resp.headers.get(LOCATION) else {
+        let Some(location) = resp.headers.map().get(LOCATION) else {
             return Ok(Next::Done(resp));
         };
         let fail = |detail: String| {
@@ -136,16 +136,8 @@ impl Redirects {
 
 /// Fails with `Protocol` when a response head is over the limits every backend shares.
 fn check_head(resp: &Response) -> Result<()> {
-    let headers = &resp.headers;
-    let too_many = headers.len() > crate::backend::MAX_HEADERS;
-    let too_large = || {
-        headers
-            .iter()
-            .map(|(k, v)| k.as_str().len() + v.len() + 4)
-            .sum::<usize>()
-            > crate::backend::MAX_HEADER_BYTES
-    };
-    if too_many || too_large() {
+    let (fields, bytes) = resp.headers.size();
+    if fields > crate::backend::MAX_HEADERS || bytes > crate::backend::MAX_HEADER_BYTES {
         return Err(Error::new(ErrorKind::Protocol)
             .with_detail("response header block over the limit (100 fields, 64 KiB)")
             .with_backend(resp.backend)

@@ -7,6 +7,7 @@ use http::{HeaderMap, StatusCode, Uri, Version};
 
 use crate::backend::BackendKind;
 use crate::error::{Error, ErrorKind, Result};
+use crate::headers::Headers;
 
 /// A response with its whole body buffered (decoded when `decompress` is on).
 ///
@@ -15,7 +16,7 @@ use crate::error::{Error, ErrorKind, Result};
 pub struct Response {
     pub(crate) status: StatusCode,
     pub(crate) version: Version,
-    pub(crate) headers: HeaderMap,
+    pub(crate) headers: Headers,
     pub(crate) url: Uri,
     pub(crate) body: Bytes,
     pub(crate) backend: BackendKind,
@@ -30,9 +31,10 @@ impl Response {
         url: Uri,
         status: StatusCode,
         version: Version,
-        headers: HeaderMap,
+        headers: impl Into<Headers>,
         body: Bytes,
     ) -> Self {
+        let headers = headers.into();
         Response {
             status,
             version,
@@ -58,7 +60,7 @@ impl Response {
     /// The response headers. When the body was decoded, `Content-Encoding` and `Content-Length`
     /// are removed.
     pub fn headers(&self) -> &HeaderMap {
-        &self.headers
+        self.headers.map()
     }
 
     /// The final URL, after redirects.
@@ -83,7 +85,7 @@ impl Response {
 
     /// The server's `Retry-After` (seconds or HTTP-date), as a wait from now.
     pub fn retry_after(&self) -> Option<std::time::Duration> {
-        crate::fleet::parse_retry_after(&self.headers, std::time::SystemTime::now())
+        crate::fleet::parse_retry_after(self.headers.map(), std::time::SystemTime::now())
     }
 
     /// The body.
@@ -143,7 +145,10 @@ impl fmt::Debug for Response {
             .field("backend", &self.backend)
             .field("attempts", &self.attempts)
             .field("member", &self.member)
-            .field("headers", &crate::request::RedactedHeaders(&self.headers))
+            .field(
+                "headers",
+                &crate::request::RedactedHeaders(self.headers.map()),
+            )
             .field("body", &format_args!("{} bytes", self.body.len()))
             .finish()
     }

@@ -12,11 +12,12 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use curl::easy::{Easy2, Handler, HttpVersion as CurlVersion, List, WriteError};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
+use http::{HeaderMap, Method, StatusCode, Version};
 
 use super::{AsyncTransport, BackendKind, BlockingTransport, Limits};
 use crate::config::{Config, HttpVersion, ProxyUrl, TlsConfig};
 use crate::error::{Error, ErrorKind, Result, TimeoutPhase};
+use crate::headers::{Headers, RawSummary, is_name, is_value};
 use crate::request::Request;
 use crate::response::Response;
 
@@ -55,15 +56,16 @@ impl fmt::Debug for CurlBackend {
 struct Collector {
     status: u16,
     version: Version,
-    headers: HeaderMap,
+    headers: Headers,
     headers_done: bool,
     /// The request's progress callback, if it has one.
     progress: Option<crate::request::Progress>,
-    /// The `Content-Length` of the current response, read while building its header map.
+    /// The `Content-Length` of the current response, read as its line arrives.
     content_length: Option<u64>,
-    /// The current response's header lines, and where each name and value sits in them.
+    /// The current response's header lines (`name: value`, each ended by `\n`).
     raw: BytesMut,
-    spans: Vec<(usize, usize, usize, usize)>,
+    /// What was counted of those lines.
+    seen: RawSummary,
     bad_header: bool,
     header_bytes: usize,
     headers_too_large: bool,
@@ -106,12 +108,12 @@ impl Collector {
     fn reset(&mut self, max: u64) {
         self.status = 0;
         self.version = Version::HTTP_11;
-        self.headers = HeaderMap::new();
+        self.headers = Headers::default();
         self.headers_done = false;
         self.content_length = None;
-        // The header block is carved out of one reused buffer (see `build_headers`).
+        // The header lines go into one reused buffer (see `header`).
         self.raw.clear();
-        self.spans.clear();
+        self.seen = RawSummary::default();
         self.bad_header = false;
         self.header_bytes = 0;
         self.headers_too_large = false;
@@ -164,7 +166,7 @@ impl Handler for Collector {
             self.version = version;
             self.status = status;
             self.raw.clear();
-            self.spans.clear();
+            self.seen = RawSummary::default();
             self.content_length = None;
             self.headers_done = false;
             return true;
@@ -175,23 +177,31 @@ impl Handler for Collector {
                 return true;
             }
             self.headers_done = true;
-            return self.build_headers();
+            self.headers = Headers::from_raw(self.raw.split().freeze(), self.seen);
+            return true;
         }
+        // Validated now, as the other backends' parsers do (a bad line fails the transfer with
+        // a protocol error); turned into a map only when the headers are read.
         let Some(colon) = trimmed.iter().position(|&b| b == b':') else {
             self.bad_header = true;
             return false;
         };
-        // Keep the line in one block; the header map's values will be slices of it.
-        let base = self.raw.len();
-        let value = trimmed[colon + 1..].trim_ascii();
-        let value_start = trimmed.len() - trimmed[colon + 1..].trim_ascii_start().len();
+        let rest = &trimmed[colon + 1..];
+        let (name, value) = (&trimmed[..colon], rest.trim_ascii());
+        if !is_name(name) || !is_value(value) {
+            self.bad_header = true;
+            return false;
+        }
+        if name.eq_ignore_ascii_case(b"content-length") {
+            self.content_length = std::str::from_utf8(value).ok().and_then(|s| s.parse().ok());
+        }
+        // The lines of one head share one block, split off a buffer the handle keeps: once
+        // earlier responses' headers are dropped its space is reused, so a head usually costs
+        // no allocation.
+        let value_at = trimmed.len() - rest.trim_ascii_start().len();
+        self.seen.add(self.raw.len(), name, value_at, value);
         self.raw.extend_from_slice(trimmed);
-        self.spans.push((
-            base,
-            base + colon,
-            base + value_start,
-            base + value_start + value.len(),
-        ));
+        self.raw.extend_from_slice(b"\n");
         true
     }
 }
@@ -216,39 +226,6 @@ fn status_line(line: &[u8]) -> (Version, u16) {
         _ => 0,
     };
     (version, status)
-}
-
-impl Collector {
-    /// Turns the header block into the header map, its values slices of the block. The block is
-    /// split off a buffer the handle keeps: once earlier responses' headers are dropped, the
-    /// buffer's space is reused, so a response head usually costs no allocation for its bytes.
-    /// A line that is not a valid header fails the transfer with a protocol error, as the other
-    /// backends do.
-    fn build_headers(&mut self) -> bool {
-        let block = self.raw.split().freeze();
-        let mut headers = HeaderMap::with_capacity(self.spans.len());
-        for &(ns, ne, vs, ve) in &self.spans {
-            match (
-                HeaderName::from_bytes(&block[ns..ne]),
-                HeaderValue::from_maybe_shared(block.slice(vs..ve)),
-            ) {
-                (Ok(n), Ok(v)) => {
-                    if n == http::header::CONTENT_LENGTH {
-                        self.content_length = std::str::from_utf8(v.as_bytes())
-                            .ok()
-                            .and_then(|s| s.parse().ok());
-                    }
-                    headers.append(n, v);
-                }
-                _ => {
-                    self.bad_header = true;
-                    return false;
-                }
-            }
-        }
-        self.headers = headers;
-        true
-    }
 }
 
 impl CurlBackend {
@@ -306,12 +283,12 @@ impl Inner {
         let mut easy = Easy2::new(Collector {
             status: 0,
             version: Version::HTTP_11,
-            headers: HeaderMap::new(),
+            headers: Headers::default(),
             headers_done: false,
             progress: None,
             content_length: None,
             raw: BytesMut::with_capacity(RAW_CAPACITY),
-            spans: Vec::new(),
+            seen: RawSummary::default(),
             bad_header: false,
             header_bytes: 0,
             headers_too_large: false,

@@ -1,0 +1,215 @@
+//! [`Headers`]: a response's header fields, kept either as an [`HeaderMap`] (what hyper, reqwest
+//! and ureq hand over) or as the raw header lines libcurl delivered, already validated, and
+//! turned into a map only when someone reads them. A polling loop that looks at the status and
+//! the body never pays for hashing and storing every header.
+
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+/// Response headers, parsed on first use. Cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Headers {
+    map: OnceLock<HeaderMap>,
+    /// `name: value` lines separated by `\n`, each validated when it arrived (see [`is_name`]
+    /// and [`is_value`]); empty when the map was given.
+    raw: Bytes,
+    /// What was counted as the raw lines arrived.
+    seen: RawSummary,
+}
+
+/// What a backend that delivers raw lines counts as they arrive, so that the client's checks
+/// need not scan them again.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct RawSummary {
+    /// Fields.
+    pub fields: usize,
+    /// Their size counted as `name: value\r\n`.
+    pub bytes: usize,
+    /// Where the first `Content-Encoding` value sits in the lines.
+    pub content_encoding: Option<(usize, usize)>,
+}
+
+impl RawSummary {
+    /// Counts one line about to be appended at `offset` of the lines; `value_at` is where its
+    /// value starts in the line.
+    pub(crate) fn add(&mut self, offset: usize, name: &[u8], value_at: usize, value: &[u8]) {
+        self.fields += 1;
+        self.bytes += name.len() + value.len() + 4;
+        if self.content_encoding.is_none() && name.eq_ignore_ascii_case(b"content-encoding") {
+            self.content_encoding = Some((offset + value_at, offset + value_at + value.len()));
+        }
+    }
+}
+
+impl From<HeaderMap> for Headers {
+    fn from(map: HeaderMap) -> Self {
+        Headers {
+            map: OnceLock::from(map),
+            raw: Bytes::new(),
+            seen: RawSummary::default(),
+        }
+    }
+}
+
+impl Headers {
+    /// Headers from validated raw lines (see the field `raw`) and what was counted of them.
+    pub(crate) fn from_raw(raw: Bytes, seen: RawSummary) -> Self {
+        Headers {
+            map: OnceLock::new(),
+            raw,
+            seen,
+        }
+    }
+
+    /// The headers as a map, built on first use.
+    pub(crate) fn map(&self) -> &HeaderMap {
+        self.map.get_or_init(|| parse(&self.raw))
+    }
+
+    /// The headers as a map, for changes.
+    pub(crate) fn map_mut(&mut self) -> &mut HeaderMap {
+        if self.map.get().is_none() {
+            self.map = OnceLock::from(parse(&self.raw));
+        }
+        self.raw = Bytes::new();
+        self.map.get_mut().expect("the map was just built")
+    }
+
+    /// The first `Content-Encoding` value, without building the map.
+    pub(crate) fn content_encoding(&self) -> Option<&[u8]> {
+        match self.map.get() {
+            Some(map) => map
+                .get(http::header::CONTENT_ENCODING)
+                .map(HeaderValue::as_bytes),
+            None => self.seen.content_encoding.map(|(a, b)| &self.raw[a..b]),
+        }
+    }
+
+    /// How many fields, and their size counted as `name: value\r\n`.
+    pub(crate) fn size(&self) -> (usize, usize) {
+        match self.map.get() {
+            Some(map) => (
+                map.len(),
+                map.iter()
+                    .map(|(k, v)| k.as_str().len() + v.len() + 4)
+                    .sum(),
+            ),
+            None => (self.seen.fields, self.seen.bytes),
+        }
+    }
+}
+
+/// The `(name, value)` pairs of validated raw lines.
+fn lines(raw: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    raw.split(|&b| b == b'\n')
+        .filter(|line| !line.is_empty())
+        .filter_map(|line| {
+            let colon = line.iter().position(|&b| b == b':')?;
+            Some((&line[..colon], line[colon + 1..].trim_ascii()))
+        })
+}
+
+/// Builds the map from validated raw lines; values are slices of `raw`, not copies.
+fn parse(raw: &Bytes) -> HeaderMap {
+    let mut map = HeaderMap::with_capacity(lines(raw).count());
+    for (name, value) in lines(raw) {
+        // Both were validated as they arrived, so neither conversion fails.
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name),
+            HeaderValue::from_maybe_shared(raw.slice_ref(value)),
+        ) {
+            map.append(name, value);
+        }
+    }
+    map
+}
+
+/// True when `name` is a valid header name (an RFC 9110 token), as [`HeaderName::from_bytes`]
+/// accepts it.
+pub(crate) fn is_name(name: &[u8]) -> bool {
+    !name.is_empty()
+        && name.iter().all(|&b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'!' | b'#'
+                        | b'$'
+                        | b'%'
+                        | b'&'
+                        | b'\''
+                        | b'*'
+                        | b'+'
+                        | b'-'
+                        | b'.'
+                        | b'^'
+                        | b'_'
+                        | b'`'
+                        | b'|'
+                        | b'~'
+                )
+        })
+}
+
+/// True when `value` is a valid header value (no control character but tab), as
+/// [`HeaderValue::from_bytes`] accepts it. A fold without early exit, so it runs over many
+/// bytes at a time.
+pub(crate) fn is_value(value: &[u8]) -> bool {
+    !value.iter().fold(false, |bad, &b| {
+        bad | ((b < 0x20 && b != b'\t') | (b == 0x7f))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_lines_read_like_the_map_they_become() {
+        let lines: [&[u8]; 5] = [
+            b"Content-Length: 13",
+            b"Date:Fri, 27 Nov 2026 18:07:16 GMT",
+            b"Content-Encoding:  gzip ",
+            b"x-a: 1",
+            b"X-A:  2 ",
+        ];
+        let (mut raw, mut seen) = (Vec::new(), RawSummary::default());
+        for line in lines {
+            let colon = line.iter().position(|&b| b == b':').unwrap();
+            let value = line[colon + 1..].trim_ascii();
+            let value_at = line.len() - line[colon + 1..].trim_ascii_start().len();
+            seen.add(raw.len(), &line[..colon], value_at, value);
+            raw.extend_from_slice(line);
+            raw.push(b'\n');
+        }
+        let h = Headers::from_raw(raw.into(), seen);
+        assert_eq!(h.content_encoding(), Some(&b"gzip"[..]));
+        let before = h.size();
+        let map = h.map();
+        assert_eq!(map.len(), 5);
+        assert_eq!(map["content-encoding"], "gzip");
+        assert_eq!(map["date"], "Fri, 27 Nov 2026 18:07:16 GMT");
+        let all: Vec<_> = map.get_all("x-a").iter().collect();
+        assert_eq!(all, ["1", "2"]);
+        assert_eq!(h.size(), before);
+    }
+
+    #[test]
+    fn validation_agrees_with_the_http_crate() {
+        for b in 0..=255u8 {
+            let byte = [b];
+            assert_eq!(
+                is_name(&byte),
+                HeaderName::from_bytes(&byte).is_ok(),
+                "name byte {b:#x}"
+            );
+            let value = [b'a', b, b'a'];
+            assert_eq!(
+                is_value(&value),
+                HeaderValue::from_bytes(&value).is_ok(),
+                "value byte {b:#x}"
+            );
+        }
+    }
+}
