@@ -8,14 +8,24 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-/// Response headers, parsed on first use. Cheap to clone.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Headers {
+/// Response headers: a map, or validated raw lines parsed on first use. The size of an
+/// [`HeaderMap`] (the raw form is boxed), so a response moves as cheaply as before.
+#[derive(Clone, Debug)]
+pub(crate) enum Headers {
+    /// A map, as hyper, reqwest and ureq hand it over.
+    Map(HeaderMap),
+    /// Raw lines, as libcurl delivers them.
+    Raw(Box<Raw>),
+}
+
+/// Raw header lines and the map built from them on first use.
+#[derive(Clone, Debug)]
+pub(crate) struct Raw {
     map: OnceLock<HeaderMap>,
     /// `name: value` lines separated by `\n`, each validated when it arrived (see [`is_name`]
-    /// and [`is_value`]); empty when the map was given.
-    raw: Bytes,
-    /// What was counted as the raw lines arrived.
+    /// and [`is_value`]).
+    lines: Bytes,
+    /// What was counted as the lines arrived.
     seen: RawSummary,
 }
 
@@ -43,60 +53,79 @@ impl RawSummary {
     }
 }
 
+impl Default for Headers {
+    fn default() -> Self {
+        Headers::Map(HeaderMap::new())
+    }
+}
+
 impl From<HeaderMap> for Headers {
     fn from(map: HeaderMap) -> Self {
-        Headers {
-            map: OnceLock::from(map),
-            raw: Bytes::new(),
-            seen: RawSummary::default(),
-        }
+        Headers::Map(map)
     }
 }
 
 impl Headers {
-    /// Headers from validated raw lines (see the field `raw`) and what was counted of them.
-    pub(crate) fn from_raw(raw: Bytes, seen: RawSummary) -> Self {
-        Headers {
+    /// Headers from validated raw lines (see [`Raw`]) and what was counted of them.
+    pub(crate) fn from_raw(lines: Bytes, seen: RawSummary) -> Self {
+        Headers::Raw(Box::new(Raw {
             map: OnceLock::new(),
-            raw,
+            lines,
             seen,
-        }
+        }))
     }
 
     /// The headers as a map, built on first use.
     pub(crate) fn map(&self) -> &HeaderMap {
-        self.map.get_or_init(|| parse(&self.raw))
+        match self {
+            Headers::Map(map) => map,
+            Headers::Raw(raw) => raw.map.get_or_init(|| parse(&raw.lines)),
+        }
     }
 
     /// The headers as a map, for changes.
     pub(crate) fn map_mut(&mut self) -> &mut HeaderMap {
-        if self.map.get().is_none() {
-            self.map = OnceLock::from(parse(&self.raw));
+        if let Headers::Raw(raw) = self {
+            let map = raw.map.take().unwrap_or_else(|| parse(&raw.lines));
+            *self = Headers::Map(map);
         }
-        self.raw = Bytes::new();
-        self.map.get_mut().expect("the map was just built")
+        match self {
+            Headers::Map(map) => map,
+            Headers::Raw(_) => unreachable!("raw headers were just turned into a map"),
+        }
     }
 
     /// The first `Content-Encoding` value, without building the map.
     pub(crate) fn content_encoding(&self) -> Option<&[u8]> {
-        match self.map.get() {
-            Some(map) => map
-                .get(http::header::CONTENT_ENCODING)
-                .map(HeaderValue::as_bytes),
-            None => self.seen.content_encoding.map(|(a, b)| &self.raw[a..b]),
+        fn from_map(map: &HeaderMap) -> Option<&[u8]> {
+            map.get(http::header::CONTENT_ENCODING)
+                .map(HeaderValue::as_bytes)
+        }
+        match self {
+            Headers::Map(map) => from_map(map),
+            Headers::Raw(raw) => match raw.map.get() {
+                Some(map) => from_map(map),
+                None => raw.seen.content_encoding.map(|(a, b)| &raw.lines[a..b]),
+            },
         }
     }
 
     /// How many fields, and their size counted as `name: value\r\n`.
     pub(crate) fn size(&self) -> (usize, usize) {
-        match self.map.get() {
-            Some(map) => (
+        let of_map = |map: &HeaderMap| {
+            (
                 map.len(),
                 map.iter()
                     .map(|(k, v)| k.as_str().len() + v.len() + 4)
                     .sum(),
-            ),
-            None => (self.seen.fields, self.seen.bytes),
+            )
+        };
+        match self {
+            Headers::Map(map) => of_map(map),
+            Headers::Raw(raw) => match raw.map.get() {
+                Some(map) => of_map(map),
+                None => (raw.seen.fields, raw.seen.bytes),
+            },
         }
     }
 }
