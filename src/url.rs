@@ -109,6 +109,25 @@ fn hex(b: u8) -> Option<u8> {
     }
 }
 
+/// The URI as text, built in one allocation of the right size (`to_string` goes through the
+/// formatting machinery and grows its buffer piece by piece).
+pub(crate) fn to_text(uri: &Uri) -> String {
+    let (scheme, authority) = (uri.scheme_str(), uri.authority().map(Authority::as_str));
+    let pq = uri.path_and_query().map_or("/", PathAndQuery::as_str);
+    let mut text = String::with_capacity(
+        scheme.map_or(0, |s| s.len() + 3) + authority.map_or(0, str::len) + pq.len(),
+    );
+    if let Some(scheme) = scheme {
+        text.push_str(scheme);
+        text.push_str("://");
+    }
+    if let Some(authority) = authority {
+        text.push_str(authority);
+    }
+    text.push_str(pq);
+    text
+}
+
 /// The URI without user information, for display in errors and logs.
 pub(crate) fn redact_uri(uri: &Uri) -> Uri {
     match uri.authority() {
@@ -319,6 +338,19 @@ mod tests {
         assert_eq!(resolve(&base, "//o:2/z").unwrap(), "http://o:2/z");
         assert_eq!(resolve(&base, "https://o/z").unwrap(), "https://o/z");
         assert_eq!(resolve(&base, "?y=2").unwrap(), "http://h:1/a/b/c?y=2");
+    }
+
+    #[test]
+    fn text_is_what_display_writes() {
+        for u in [
+            "http://h:1/a/b/c?x=1",
+            "https://[::1]:8443/",
+            "http://127.0.0.1",
+            "/path?q=1",
+        ] {
+            let uri: Uri = u.parse().unwrap();
+            assert_eq!(to_text(&uri), uri.to_string(), "{u}");
+        }
     }
 
     #[test]

@@ -385,7 +385,7 @@ impl Inner {
             .as_ref()
             .is_some_and(|(own, id)| *id == defaults_id && same_in_order(own, &req.headers));
         if url_changed {
-            easy.url(&url.to_string()).map_err(refused)?;
+            easy.url(&crate::url::to_text(url)).map_err(refused)?;
         }
         easy.timeout(remaining.max(Duration::from_millis(1)))
             .map_err(refused)?;

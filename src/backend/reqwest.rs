@@ -79,7 +79,7 @@ impl AsyncTransport for ReqwestBackend {
     async fn send(&self, req: &Request) -> Result<Response> {
         let deadline = req.deadline_or(self.limits.timeout);
         let url = req.uri.clone();
-        let rurl = reqwest::Url::parse(&url.to_string()).map_err(|e| {
+        let rurl = reqwest::Url::parse(&crate::url::to_text(&url)).map_err(|e| {
             Error::invalid_url("reqwest cannot parse the URL")
                 .with_source(e)
                 .with_url(&url)
