@@ -14,7 +14,7 @@ use http::HeaderMap;
 use crate::backend::{Backend, BackendKind};
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
-use crate::fleet::{Fleet, FleetBuilder, Member, MemberStats, Strategy};
+use crate::fleet::{First, Fleet, FleetBuilder, Member, MemberStats, Resume, Start, Strategy};
 use crate::redirect::{Next, Redirects};
 use crate::request::{Defaults, Request, RequestBuilder, check_headers};
 use crate::response::Response;
@@ -284,6 +284,8 @@ impl Client {
         &self,
         req: Result<Request>,
     ) -> Run<
+        '_,
+        impl Future<Output = Result<Response>> + Send + '_,
         impl Future<Output = Result<Response>> + Send + '_,
         impl Future<Output = Result<Response>> + Send + '_,
     > {
@@ -305,11 +307,26 @@ impl Client {
             Route::One(backend) => Run::One {
                 fut: policy.exchange(backend, req),
             },
-            // The fleet's state machine (attempts, backoff, breakers) is several times the size
-            // of one exchange; boxed, it costs a fleet request one allocation instead of making
-            // every single-backend request's future that large (and copying it on each move).
-            Route::Fleet(fleet) => Run::Fleet {
-                fut: Box::pin(fleet.execute(policy, req)),
+            // The first attempt of a fleet request runs here, as the same exchange future as a
+            // single backend's (its bookkeeping boxed); the rest of the fleet's state machine
+            // (attempts, backoff, hedges) is several times that size and starts, boxed, only
+            // when it is needed: every single-backend request's future stays small.
+            Route::Fleet(fleet) => match fleet.start(policy, req) {
+                Start::Inline {
+                    first,
+                    backend,
+                    request,
+                } => Run::FleetFirst {
+                    fut: policy.exchange(backend, request),
+                    first: Some(first),
+                    resume: Resume::run,
+                },
+                Start::Machine(req) => Run::Fleet {
+                    fut: Box::pin(fleet.execute(policy, req)),
+                },
+                Start::Failed(e) => Run::Done {
+                    result: Some(Err(e)),
+                },
             },
         }
     }
@@ -327,31 +344,58 @@ impl Client {
 }
 
 pin_project_lite::pin_project! {
-    /// The future of [`Client::run`]: a request that failed before any I/O, one exchange, or a
-    /// (boxed) fleet request.
+    /// The future of [`Client::run`]: a request that failed before any I/O, one exchange, a
+    /// fleet request's first attempt (then, if it failed, the rest of the fleet's state machine,
+    /// boxed), or a hedged fleet request (boxed).
     #[project = RunProj]
-    pub(crate) enum Run<O, F> {
+    pub(crate) enum Run<'a, O, F, R> {
         Done { result: Option<Result<Response>> },
         One { #[pin] fut: O },
+        FleetFirst {
+            #[pin]
+            fut: O,
+            first: Option<Box<First<'a>>>,
+            resume: fn(Resume<'a>) -> R,
+        },
+        FleetRest { fut: Pin<Box<R>> },
         Fleet { fut: Pin<Box<F>> },
     }
 }
 
-impl<O, F> Future for Run<O, F>
+impl<'a, O, F, R> Future for Run<'a, O, F, R>
 where
     O: Future<Output = Result<Response>>,
     F: Future<Output = Result<Response>>,
+    R: Future<Output = Result<Response>>,
 {
     type Output = Result<Response>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let (rest, resume) = match self.as_mut().project() {
             RunProj::Done { result } => {
-                Poll::Ready(result.take().expect("Run polled after completion"))
+                return Poll::Ready(result.take().expect("Run polled after completion"));
             }
-            RunProj::One { fut } => fut.poll(cx),
-            RunProj::Fleet { fut } => fut.as_mut().poll(cx),
-        }
+            RunProj::One { fut } => return fut.poll(cx),
+            RunProj::FleetRest { fut } => return fut.as_mut().poll(cx),
+            RunProj::Fleet { fut } => return fut.as_mut().poll(cx),
+            RunProj::FleetFirst { fut, first, resume } => {
+                let Poll::Ready(outcome) = fut.poll(cx) else {
+                    return Poll::Pending;
+                };
+                let Some(first) = first.take() else {
+                    return Poll::Ready(outcome);
+                };
+                match first.finish(outcome) {
+                    Ok(result) => return Poll::Ready(result),
+                    Err(rest) => (rest, *resume),
+                }
+            }
+        };
+        // The first attempt failed: the rest of the fleet's state machine takes over.
+        self.set(Run::FleetRest {
+            fut: Box::pin(resume(rest)),
+        });
+        self.poll(cx)
     }
 }
 
@@ -377,7 +421,7 @@ mod tests {
             let c = super::Client::from_config(&crate::Config::default().backend(kind)).unwrap();
             let fut = c.get("http://127.0.0.1:1/").send();
             let size = std::mem::size_of_val(&fut);
-            assert!(size <= 3072, "{kind}: the request future is {size} bytes");
+            assert!(size <= 2048, "{kind}: the request future is {size} bytes");
         }
     }
 }

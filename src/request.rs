@@ -180,6 +180,20 @@ impl Request {
         self.deadline.unwrap_or_else(|| Instant::now() + fallback)
     }
 
+    /// A copy of this request to another URL (the URL itself is not copied).
+    pub(crate) fn clone_with_uri(&self, uri: Uri) -> Request {
+        Request {
+            method: self.method.clone(),
+            uri,
+            headers: self.headers.clone(),
+            body: self.body.clone(),
+            timeout: self.timeout,
+            deadline: self.deadline,
+            defaults: self.defaults.clone(),
+            progress: self.progress.clone(),
+        }
+    }
+
     /// The headers that go on the wire, in order: the request's own, then each default header
     /// it does not set itself.
     pub(crate) fn wire_headers(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {

@@ -525,6 +525,56 @@ mod breaker {
         assert_eq!(c.stats()[0].breaker, BreakerState::Closed);
     }
 
+    /// A window full of successes lets calls skip the breaker's lock; failures after it must
+    /// still count, by both rules.
+    #[tokio::test(start_paused = true)]
+    async fn a_window_full_of_successes_still_opens_on_failures() {
+        let a = MockBackend::new();
+        for _ in 0..30 {
+            a.push(MockReply::ok("ok"));
+        }
+        for _ in 0..3 {
+            a.push(MockReply::status(503));
+        }
+        let c = single(&a);
+        for _ in 0..30 {
+            assert_eq!(get(&c).await.unwrap().status(), 200);
+        }
+        assert_eq!(c.stats()[0].breaker, BreakerState::Closed);
+        for _ in 0..3 {
+            assert_eq!(get(&c).await.unwrap().status(), 503);
+        }
+        assert_eq!(c.stats()[0].breaker, BreakerState::Open);
+
+        let b = MockBackend::new();
+        for i in 0..40 {
+            b.push(if i < 20 || i % 2 == 0 {
+                MockReply::ok("")
+            } else {
+                MockReply::status(503)
+            });
+        }
+        let c = fleet(&[&b], Strategy::Single)
+            .retry(RetryPolicy::none())
+            .breaker(
+                BreakerConfig::default()
+                    .consecutive_failures(100)
+                    .failure_rate(0.5, 10, 10),
+            )
+            .build()
+            .unwrap();
+        let mut opened_after = None;
+        for n in 1..=40 {
+            get(&c).await.unwrap();
+            if c.stats()[0].breaker == BreakerState::Open {
+                opened_after = Some(n);
+                break;
+            }
+        }
+        // 20 successes, then alternating: the window of 10 reaches half failures at call 30.
+        assert_eq!(opened_after, Some(30));
+    }
+
     #[tokio::test(start_paused = true)]
     async fn opens_on_failure_rate_over_the_window() {
         let a = MockBackend::new();

@@ -4,6 +4,7 @@
 //! (resilience4j issues 903 and 935).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -131,6 +132,13 @@ enum State {
 pub(crate) struct Breaker {
     config: BreakerConfig,
     state: Mutex<State>,
+    /// Closed, with a full window of successes and no failure in a row: a new call is admitted
+    /// and a success changes nothing, so both skip the lock (a member in good health costs two
+    /// atomic loads per request, not two lock round trips).
+    clear: AtomicBool,
+    /// The configuration lets a closed breaker with nothing but successes stay closed (not so
+    /// when a limit is zero): only then may `clear` be set.
+    can_clear: bool,
 }
 
 /// Permission to send one request through a breaker. Report the outcome with
@@ -145,8 +153,13 @@ pub(crate) struct Permit {
 
 impl Breaker {
     pub(crate) fn new(config: BreakerConfig) -> Self {
+        let can_clear = config.consecutive_failures > 0
+            && config.failure_rate > 0.0
+            && config.slow_call_rate > 0.0;
         Breaker {
             config,
+            clear: AtomicBool::new(false),
+            can_clear,
             state: Mutex::new(State::Closed {
                 consecutive: 0,
                 window: VecDeque::new(),
@@ -172,6 +185,13 @@ impl Breaker {
 
     /// A permit to send, or `None` while open (or half-open with every trial slot taken).
     pub(crate) fn try_acquire(self: &Arc<Self>, now: Instant) -> Option<Permit> {
+        if self.clear.load(Ordering::Acquire) {
+            return Some(Permit {
+                breaker: self.clone(),
+                trial: false,
+                done: false,
+            });
+        }
         let mut state = self.lock();
         let trial = match &mut *state {
             State::Closed { .. } => false,
@@ -202,6 +222,7 @@ impl Breaker {
     }
 
     fn open(&self, state: &mut State, now: Instant, rng: &Rng) {
+        self.clear.store(false, Ordering::Release);
         let jitter = 0.8 + 0.4 * rng.unit();
         *state = State::Open {
             until: now + self.config.cooldown.mul_f64(jitter),
@@ -210,6 +231,10 @@ impl Breaker {
 
     fn on_outcome(&self, trial: bool, failed: bool, latency: Duration, now: Instant, rng: &Rng) {
         let slow = self.config.slow_call.is_some_and(|t| latency >= t);
+        if !trial && !failed && !slow && self.clear.load(Ordering::Acquire) {
+            // A success in a window of successes: the window would stay as it is.
+            return;
+        }
         let mut state = self.lock();
         match &mut *state {
             State::Closed {
@@ -234,8 +259,15 @@ impl Breaker {
                     || (n >= self.config.min_calls
                         && (rate(*failed_in_window) >= self.config.failure_rate
                             || rate(*slow_in_window) >= self.config.slow_call_rate));
+                let clear = self.can_clear
+                    && *consecutive == 0
+                    && *failed_in_window == 0
+                    && *slow_in_window == 0
+                    && n >= self.config.window.max(1);
                 if trip {
                     self.open(&mut state, now, rng);
+                } else {
+                    self.clear.store(clear, Ordering::Release);
                 }
             }
             State::HalfOpen {

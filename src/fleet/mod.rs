@@ -5,9 +5,12 @@
 //! Every decision is a small state machine driven by `match`: the [`Strategy`] picks members
 //! (`Plan`), the [`Classifier`] judges each attempt, the circuit breaker of each member
 //! admits or refuses it, the [`RetryPolicy`] and the shared retry budget decide whether
-//! another attempt starts. No dynamic dispatch on the request path; a fleet request allocates
-//! once for its state (so that single-backend requests keep a small future), and a hedged
-//! request once more for its fixed, pinned attempt slots.
+//! another attempt starts. No dynamic dispatch on the request path. While members are healthy a
+//! fleet request costs one small allocation: its first attempt runs inline in the client's own
+//! future, as the same exchange future a single backend runs (`Fleet::start`, `First`), and
+//! only a failed first attempt starts the rest of the state machine, boxed (`Resume`). Hedged
+//! requests run the whole machine from the start (boxed), each attempt boxed on its own so that
+//! a request that needs no hedge carries one attempt, not four.
 
 mod breaker;
 mod classify;
@@ -18,6 +21,7 @@ mod rng;
 mod stats;
 
 use std::fmt;
+use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::Poll;
@@ -423,6 +427,165 @@ struct Finished {
     retry_after: Option<Duration>,
 }
 
+/// An attempt under way: what is needed to judge and record it when its exchange ends.
+struct AttemptEnd<'a> {
+    fleet: &'a Fleet,
+    slot: usize,
+    permit: Permit,
+    guard: InFlight<'a>,
+    start: Instant,
+    n: u32,
+}
+
+impl AttemptEnd<'_> {
+    /// Judges the outcome and records it in the member's breaker, counters and latency.
+    fn judge(self, outcome: Result<Response>) -> Finished {
+        let AttemptEnd {
+            fleet,
+            slot,
+            permit,
+            mut guard,
+            start,
+            n,
+        } = self;
+        let s = &fleet.slots[slot];
+        let now = Instant::now();
+        let latency = now.saturating_duration_since(start);
+        guard.1 = true;
+        if guard.2 {
+            s.ewma.finish(latency, now);
+        }
+        let verdict = fleet.classifier.judge(&outcome);
+        let retry_after = match &outcome {
+            Ok(resp) if verdict != Verdict::Success => resp.retry_after(),
+            _ => None,
+        };
+        match verdict {
+            Verdict::Success => {
+                permit.record(false, latency, now, &fleet.rng);
+                if fleet.percentile_hedging {
+                    fleet.latencies.record(latency);
+                }
+            }
+            Verdict::Failure { .. } => {
+                s.counters.failure();
+                permit.record(true, latency, now, &fleet.rng);
+            }
+            Verdict::RateLimited => {
+                s.counters.rate_limited();
+                permit.record(false, latency, now, &fleet.rng);
+            }
+            // Bad input says nothing about the member's health.
+            Verdict::Fatal => drop(permit),
+        }
+        // One span per attempt, carrying member, attempt and outcome (built only when a
+        // subscriber listens: otherwise this is a disabled-callsite check).
+        tracing::debug_span!(
+            "httpfleet.attempt",
+            member = &*s.name,
+            attempt = n,
+            outcome = ?verdict,
+            latency_us = latency.as_micros() as u64,
+        )
+        .in_scope(|| tracing::debug!("attempt ended"));
+        Finished {
+            slot,
+            verdict,
+            outcome,
+            retry_after,
+        }
+    }
+}
+
+/// Where a fleet request stands between attempts.
+struct Walk {
+    deadline: Instant,
+    may_retry: bool,
+    plan: Plan,
+    history: Vec<Attempt>,
+    /// Attempts that count against the retry policy.
+    counted: u32,
+    /// Free retries left for attempts that provably never left the client.
+    free_unsent: u32,
+    /// Attempts sent (hedges included).
+    sent: u32,
+}
+
+/// A fleet request whose first attempt runs inline in the client's own future (every strategy
+/// but hedging): while the members are healthy, a fleet request moves no larger future than a
+/// single-backend one. Only when that attempt fails does the rest of the state machine start
+/// (see [`Fleet::resume`]).
+pub(crate) struct First<'a> {
+    fleet: &'a Fleet,
+    policy: &'a Policy,
+    /// The request as the caller built it, for later attempts.
+    req: Request,
+    walk: Walk,
+    attempt: Option<AttemptEnd<'a>>,
+}
+
+/// How a fleet request starts (see [`Fleet::start`]).
+pub(crate) enum Start<'a> {
+    /// Send `request` through `backend` inline, then [`First::finish`].
+    Inline {
+        first: Box<First<'a>>,
+        backend: &'a Backend,
+        request: Request,
+    },
+    /// Run the whole state machine ([`Fleet::execute`]): hedged strategies.
+    Machine(Request),
+    /// Ended before any attempt.
+    Failed(Error),
+}
+
+impl<'a> First<'a> {
+    /// Ends the inline attempt: the request's result, or (after a failure that may be retried
+    /// or failed over) the state to resume from.
+    #[allow(clippy::result_large_err)]
+    pub(crate) fn finish(
+        mut self: Box<Self>,
+        outcome: Result<Response>,
+    ) -> std::result::Result<Result<Response>, Resume<'a>> {
+        let Some(end) = self.attempt.take() else {
+            return Ok(outcome);
+        };
+        let done = end.judge(outcome);
+        match done.verdict {
+            Verdict::Success | Verdict::RateLimited => Ok(done.outcome.map(|mut resp| {
+                resp.attempts = 1;
+                resp.member = Some(self.fleet.slots[done.slot].name.clone());
+                resp
+            })),
+            Verdict::Fatal => Ok(Err(done
+                .outcome
+                .expect_err("fatal is an error")
+                .with_history(Vec::new(), 1))),
+            Verdict::Failure { .. } => Err(Resume { first: self, done }),
+        }
+    }
+}
+
+/// A fleet request to continue after its inline first attempt failed.
+pub(crate) struct Resume<'a> {
+    first: Box<First<'a>>,
+    done: Finished,
+}
+
+impl<'a> Resume<'a> {
+    /// The rest of the state machine, from the failed attempt on.
+    pub(crate) fn run(self) -> impl Future<Output = Result<Response>> + Send + 'a {
+        let Resume { first, done } = self;
+        let First {
+            fleet,
+            policy,
+            req,
+            walk,
+            ..
+        } = *first;
+        fleet.drive(policy, req, walk, Some(done))
+    }
+}
+
 /// Keeps a member's counters (and its in-flight count, for the adaptive strategy) right when
 /// an attempt is canceled (dropped) midway: (member, finished, counted in flight).
 struct InFlight<'a>(&'a Slot, bool, bool);
@@ -473,6 +636,24 @@ impl Fleet {
         }
     }
 
+    /// Starts the bookkeeping of one attempt on member `slot` (counted, in flight, timed).
+    fn begin(&self, slot: usize, permit: Permit, n: u32, now: Instant) -> AttemptEnd<'_> {
+        let s = &self.slots[slot];
+        s.counters.request();
+        let adaptive = matches!(self.strategy, Strategy::Adaptive { .. });
+        if adaptive {
+            s.ewma.start();
+        }
+        AttemptEnd {
+            fleet: self,
+            slot,
+            permit,
+            guard: InFlight(s, false, adaptive),
+            start: now,
+            n,
+        }
+    }
+
     /// One attempt on member `slot`: the full exchange (redirects, decoding) through the
     /// client's policy, judged, and recorded in the member's breaker, counters and latency.
     async fn attempt(
@@ -483,126 +664,144 @@ impl Fleet {
         permit: Permit,
         n: u32,
     ) -> Finished {
-        let s = &self.slots[slot];
-        s.counters.request();
-        let adaptive = matches!(self.strategy, Strategy::Adaptive { .. });
-        if adaptive {
-            s.ewma.start();
-        }
-        let mut guard = InFlight(s, false, adaptive);
-        let start = Instant::now();
-        let outcome = policy.exchange(&s.backend, req).await;
-        let now = Instant::now();
-        let latency = now.saturating_duration_since(start);
-        guard.1 = true;
-        if adaptive {
-            s.ewma.finish(latency, now);
-        }
-        let verdict = self.classifier.judge(&outcome);
-        let retry_after = match &outcome {
-            Ok(resp) if verdict != Verdict::Success => resp.retry_after(),
-            _ => None,
-        };
-        match verdict {
-            Verdict::Success => {
-                permit.record(false, latency, now, &self.rng);
-                if self.percentile_hedging {
-                    self.latencies.record(latency);
-                }
-            }
-            Verdict::Failure { .. } => {
-                s.counters.failure();
-                permit.record(true, latency, now, &self.rng);
-            }
-            Verdict::RateLimited => {
-                s.counters.rate_limited();
-                permit.record(false, latency, now, &self.rng);
-            }
-            // Bad input says nothing about the member's health.
-            Verdict::Fatal => drop(permit),
-        }
-        // One span per attempt, carrying member, attempt and outcome (built only when a
-        // subscriber listens: otherwise this is a disabled-callsite check).
-        tracing::debug_span!(
-            "httpfleet.attempt",
-            member = &*s.name,
-            attempt = n,
-            outcome = ?verdict,
-            latency_us = latency.as_micros() as u64,
-        )
-        .in_scope(|| tracing::debug!("attempt ended"));
-        Finished {
-            slot,
-            verdict,
-            outcome,
-            retry_after,
-        }
+        let end = self.begin(slot, permit, n, Instant::now());
+        let outcome = policy.exchange(&self.slots[slot].backend, req).await;
+        end.judge(outcome)
     }
 
     /// The request for member `slot`.
     fn request_for(&self, slot: usize, req: &Request) -> Result<Request> {
-        let mut r = req.clone();
-        if let Some(base) = &self.slots[slot].base {
-            r.uri = base.rebase(&req.uri)?;
-        } else if req.uri.scheme().is_none() {
-            return Err(Error::invalid_url(
+        match &self.slots[slot].base {
+            Some(base) => Ok(req.clone_with_uri(base.rebase(&req.uri)?)),
+            None if req.uri.scheme().is_none() => Err(Error::invalid_url(
                 "a relative URL needs a fleet member with a base URL",
-            ));
+            )),
+            None => Ok(req.clone()),
         }
-        Ok(r)
     }
 
-    /// Runs a prepared request (deadline set) through the fleet.
-    pub(crate) async fn execute(&self, policy: &Policy, req: Request) -> Result<Response> {
+    /// Starts a prepared request (deadline set): the first attempt inline when the strategy
+    /// does not hedge, else the whole state machine.
+    pub(crate) fn start<'a>(&'a self, policy: &'a Policy, req: Request) -> Start<'a> {
+        if self.hedge_delay().is_some() {
+            return Start::Machine(req);
+        }
+        let mut walk = self.walk(&req);
+        let now = Instant::now();
+        let Some((slot, permit)) = walk.plan.next(self, now) else {
+            return Start::Failed(Self::gave_up(
+                &req,
+                walk.history,
+                ErrorKind::Connect,
+                "every member's circuit breaker is open",
+            ));
+        };
+        walk.sent = 1;
+        let request = match self.request_for(slot, &req) {
+            Ok(r) => r,
+            Err(e) => return Start::Failed(e),
+        };
+        let attempt = Some(self.begin(slot, permit, 1, now));
+        Start::Inline {
+            first: Box::new(First {
+                fleet: self,
+                policy,
+                req,
+                walk,
+                attempt,
+            }),
+            backend: &self.slots[slot].backend,
+            request,
+        }
+    }
+
+    /// A new request's walk over the members (its deposit in the retry budget made).
+    fn walk(&self, req: &Request) -> Walk {
         self.budget.deposit();
-        let deadline = req
-            .deadline
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(30));
-        let may_retry = self.retry.may_retry(&req.method);
-        let mut plan = Plan::new(self);
-        let mut history: Vec<Attempt> = Vec::new();
-        let mut counted = 0u32;
-        let mut free_unsent = self.slots.len() as u32;
-        let mut sent = 0u32;
-        let mut retrying = false;
+        Walk {
+            deadline: req
+                .deadline
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(30)),
+            may_retry: self.retry.may_retry(&req.method),
+            plan: Plan::new(self),
+            history: Vec::new(),
+            counted: 0,
+            free_unsent: self.slots.len() as u32,
+            sent: 0,
+        }
+    }
+
+    /// Runs a prepared request (deadline set) through the whole state machine.
+    pub(crate) async fn execute(&self, policy: &Policy, req: Request) -> Result<Response> {
+        let walk = self.walk(&req);
+        self.drive(policy, req, walk, None).await
+    }
+
+    /// The state machine: attempts, hedges, failover, backoff, until a response or the end.
+    /// `pending` is an attempt already finished (the inline first one).
+    async fn drive(
+        &self,
+        policy: &Policy,
+        req: Request,
+        mut walk: Walk,
+        mut pending: Option<Finished>,
+    ) -> Result<Response> {
+        let deadline = walk.deadline;
         loop {
-            let Some((slot, permit)) = plan.next(self) else {
-                return Err(Self::gave_up(
-                    &req,
-                    history,
-                    ErrorKind::Connect,
-                    "every member's circuit breaker is open",
-                ));
-            };
-            if retrying {
-                self.slots[slot].counters.retry();
-            }
-            retrying = true;
-            sent += 1;
-            let first_req = self.request_for(slot, &req)?;
-            let done = match self.hedge_delay() {
-                Some((delay, max_extra)) if may_retry && max_extra > 0 => {
-                    let first = (slot, first_req, permit);
-                    // The hedge slots hold up to four attempts; boxed, they cost hedged
-                    // requests one allocation instead of making every request's future (and
-                    // each move of it) four attempts larger.
-                    Box::pin(self.hedge(
-                        policy, &req, &mut plan, first, delay, max_extra, &mut sent, deadline,
-                    ))
-                    .await
+            let done = match pending.take() {
+                Some(done) => done,
+                None => {
+                    let Some((slot, permit)) = walk.plan.next(self, Instant::now()) else {
+                        return Err(Self::gave_up(
+                            &req,
+                            walk.history,
+                            ErrorKind::Connect,
+                            "every member's circuit breaker is open",
+                        ));
+                    };
+                    if walk.sent > 0 {
+                        self.slots[slot].counters.retry();
+                    }
+                    walk.sent += 1;
+                    let first_req = self.request_for(slot, &req)?;
+                    let done = match self.hedge_delay() {
+                        Some((delay, max_extra)) if walk.may_retry && max_extra > 0 => {
+                            let first = (slot, first_req, permit);
+                            // Each attempt of a hedged request is boxed on its own (see
+                            // `hedge`), so this future stays small.
+                            self.hedge(
+                                policy,
+                                &req,
+                                &mut walk.plan,
+                                first,
+                                delay,
+                                max_extra,
+                                &mut walk.sent,
+                                deadline,
+                            )
+                            .await
+                        }
+                        // Every backend ends an exchange by the request's deadline: no second
+                        // timer.
+                        _ => Some(
+                            self.attempt(policy, slot, first_req, permit, walk.sent)
+                                .await,
+                        ),
+                    };
+                    let Some(done) = done else {
+                        walk.history
+                            .push(Attempt::new(&self.slots[slot].name, "deadline reached"));
+                        return Err(Self::gave_up(
+                            &req,
+                            walk.history,
+                            ErrorKind::Timeout(TimeoutPhase::Total),
+                            "deadline reached across the fleet's attempts",
+                        ));
+                    };
+                    done
                 }
-                // Every backend ends an exchange by the request's deadline: no second timer.
-                _ => Some(self.attempt(policy, slot, first_req, permit, sent).await),
             };
-            let Some(done) = done else {
-                history.push(Attempt::new(&self.slots[slot].name, "deadline reached"));
-                return Err(Self::gave_up(
-                    &req,
-                    history,
-                    ErrorKind::Timeout(TimeoutPhase::Total),
-                    "deadline reached across the fleet's attempts",
-                ));
-            };
+            let sent = walk.sent;
             let name = self.slots[done.slot].name.clone();
             match done.verdict {
                 Verdict::Success | Verdict::RateLimited => {
@@ -615,10 +814,11 @@ impl Fleet {
                     return Err(done
                         .outcome
                         .expect_err("fatal is an error")
-                        .with_history(history, sent));
+                        .with_history(walk.history, sent));
                 }
                 Verdict::Failure { unsent } => {
-                    history.push(Attempt::from_outcome(&name, &done.outcome));
+                    walk.history
+                        .push(Attempt::from_outcome(&name, &done.outcome));
                     let give_up = |history: Vec<Attempt>| match done.outcome {
                         Ok(mut resp) => {
                             resp.attempts = sent;
@@ -627,22 +827,24 @@ impl Fleet {
                         }
                         Err(e) => Err(e.with_history(history, sent)),
                     };
-                    if unsent && free_unsent > 0 {
+                    if unsent && walk.free_unsent > 0 {
                         // It never left the client: try the next member at once, for free.
-                        free_unsent -= 1;
+                        walk.free_unsent -= 1;
                         continue;
                     }
-                    counted += 1;
-                    if counted >= self.retry.attempts() || !(may_retry || unsent) {
-                        return give_up(history);
+                    walk.counted += 1;
+                    if walk.counted >= self.retry.attempts() || !(walk.may_retry || unsent) {
+                        return give_up(walk.history);
                     }
                     if !self.budget.withdraw() {
-                        history.push(Attempt::new("-", "retry budget spent"));
-                        return give_up(history);
+                        walk.history.push(Attempt::new("-", "retry budget spent"));
+                        return give_up(walk.history);
                     }
-                    let wait = self.retry.backoff_for(counted, done.retry_after, &self.rng);
+                    let wait = self
+                        .retry
+                        .backoff_for(walk.counted, done.retry_after, &self.rng);
                     if Instant::now() + wait >= deadline {
-                        return give_up(history);
+                        return give_up(walk.history);
                     }
                     tokio::time::sleep(wait).await;
                 }
@@ -664,26 +866,24 @@ impl Fleet {
         sent: &mut u32,
         deadline: Instant,
     ) -> Option<Finished> {
-        // The deadline's timer exists only for hedged requests: every backend ends a single
-        // exchange by the deadline on its own.
-        let mut deadline = pin!(tokio::time::sleep_until(deadline));
-        // Fixed slots: the primary and up to three hedges, all of one future type, pinned here.
-        let mut primary = pin!(Some(self.attempt(policy, slot, first_req, permit, *sent)));
-        let mut h1 = pin!(None);
-        let mut h2 = pin!(None);
-        let mut h3 = pin!(None);
+        // The primary attempt is pinned here; a hedge (one request in fifty or so) gets its own
+        // allocation when it starts, so a hedged request that needs none carries one attempt,
+        // not four. No timer for the deadline: every attempt ends by it on its own.
+        let mut primary = Some(Box::pin(
+            self.attempt(policy, slot, first_req, permit, *sent),
+        ));
+        let mut hedges = [None, None, None];
         let mut started = 0u32;
         let mut timer = pin!(tokio::time::sleep(delay));
         let mut last_failure: Option<Finished> = None;
         std::future::poll_fn(|cx| {
             loop {
                 let mut any_running = false;
-                for slot in [primary.as_mut(), h1.as_mut(), h2.as_mut(), h3.as_mut()] {
-                    let mut slot = slot;
-                    if let Some(fut) = slot.as_mut().as_pin_mut() {
-                        match std::future::Future::poll(fut, cx) {
+                for slot in std::iter::once(&mut primary).chain(hedges.iter_mut()) {
+                    if let Some(fut) = slot {
+                        match fut.as_mut().poll(cx) {
                             Poll::Ready(done) => {
-                                slot.set(None);
+                                *slot = None;
                                 match done.verdict {
                                     Verdict::Failure { .. } => last_failure = Some(done),
                                     // The winner's response is complete (bodies are buffered
@@ -709,11 +909,7 @@ impl Fleet {
                             *sent += 1;
                             self.slots[slot].counters.hedge();
                             let fut = self.attempt(policy, slot, r, permit, *sent);
-                            match started {
-                                1 => h1.set(Some(fut)),
-                                2 => h2.set(Some(fut)),
-                                _ => h3.set(Some(fut)),
-                            }
+                            hedges[(started as usize - 1).min(2)] = Some(Box::pin(fut));
                             timer.as_mut().reset(Instant::now() + delay);
                             continue;
                         }
@@ -723,10 +919,11 @@ impl Fleet {
                     }
                 }
                 if !any_running {
+                    // Every attempt failed; at the deadline, that is the deadline's doing.
+                    if Instant::now() >= deadline {
+                        return Poll::Ready(None);
+                    }
                     return Poll::Ready(last_failure.take());
-                }
-                if deadline.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(None);
                 }
                 return Poll::Pending;
             }

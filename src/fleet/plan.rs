@@ -38,8 +38,7 @@ impl Plan {
 
     /// The member for the next attempt and its breaker permit, or `None` when every breaker
     /// refuses.
-    pub(crate) fn next(&mut self, fleet: &Fleet) -> Option<(usize, Permit)> {
-        let now = Instant::now();
+    pub(crate) fn next(&mut self, fleet: &Fleet, now: Instant) -> Option<(usize, Permit)> {
         let pick = match fleet.strategy {
             Strategy::Single => self.acquire(fleet, 0, now),
             Strategy::Adaptive { .. } => self
