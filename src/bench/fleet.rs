@@ -126,7 +126,8 @@ pub fn hedging(
 }
 
 /// Each strategy over two healthy hyper members against a plain hyper client, on `/small`:
-/// interleaved rounds, median of per-round ratios of medians.
+/// interleaved rounds, median of per-round ratios of medians. The first row is the A/A control:
+/// a second plain client against the first, same run.
 pub fn strategies(
     server: &BenchServer,
     rounds: usize,
@@ -143,23 +144,30 @@ pub fn strategies(
     let single = Client::from_config(&config).expect("client");
     let url = server.url("/small");
     let strategies = [
-        ("single", Strategy::Single),
-        ("failover", Strategy::Failover),
-        ("round-robin", Strategy::RoundRobin),
-        ("random", Strategy::Random { seed: Some(7) }),
-        ("adaptive", Strategy::adaptive()),
+        ("control (client vs client)", None),
+        ("single", Some(Strategy::Single)),
+        ("failover", Some(Strategy::Failover)),
+        ("round-robin", Some(Strategy::RoundRobin)),
+        ("random", Some(Strategy::Random { seed: Some(7) })),
+        ("adaptive", Some(Strategy::adaptive())),
         (
             "hedged (50 ms, none fire)",
-            Strategy::hedged(Duration::from_millis(50)),
+            Some(Strategy::hedged(Duration::from_millis(50))),
         ),
     ];
     let mut rows = Vec::new();
     for (name, strategy) in strategies {
-        let fleet = FleetBuilder::new(&config)
-            .members(two_members(server))
-            .strategy(strategy)
-            .build()
-            .expect("fleet");
+        let (fleet, fleet_url) = match strategy {
+            Some(strategy) => (
+                FleetBuilder::new(&config)
+                    .members(two_members(server))
+                    .strategy(strategy)
+                    .build()
+                    .expect("fleet"),
+                "/small",
+            ),
+            None => (Client::from_config(&config).expect("client"), url.as_str()),
+        };
         let time = |c: &Client, path: &str, n: usize| -> Vec<f64> {
             rt.block_on(async {
                 let mut v = Vec::with_capacity(n);
@@ -173,14 +181,14 @@ pub fn strategies(
             })
         };
         time(&single, &url, 50);
-        time(&fleet, "/small", 50);
+        time(&fleet, fleet_url, 50);
         let (mut all_s, mut all_f, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
         for round in 0..rounds {
             let (s, f) = if round % 2 == 0 {
                 let s = time(&single, &url, per_round);
-                (s, time(&fleet, "/small", per_round))
+                (s, time(&fleet, fleet_url, per_round))
             } else {
-                let f = time(&fleet, "/small", per_round);
+                let f = time(&fleet, fleet_url, per_round);
                 (time(&single, &url, per_round), f)
             };
             ratios.push(pct(&f, 0.5) / pct(&s, 0.5));

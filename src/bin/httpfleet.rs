@@ -255,6 +255,9 @@ struct InstrArgs {
     url: String,
     #[arg(long, default_value_t = 1000)]
     requests: usize,
+    /// The strategy of `--mode fleet` (see `get --strategy`).
+    #[arg(long, default_value = "failover")]
+    strategy: String,
 }
 
 fn parse_kind(s: &str) -> Result<BackendKind, String> {
@@ -641,7 +644,7 @@ fn instr(args: InstrArgs) -> Res {
             }
         }
         "fleet" => {
-            // A failover fleet over two healthy members of the backend, on the same server.
+            // A fleet over two healthy members of the backend, on the same server.
             let base = args
                 .url
                 .rsplit_once('/')
@@ -653,7 +656,7 @@ fn instr(args: InstrArgs) -> Res {
             let c = FleetBuilder::new(&config)
                 .member(Member::new(args.backend).base_url(base))
                 .member(Member::new(args.backend).base_url(base))
-                .strategy(Strategy::Failover)
+                .strategy(strategy(&args.strategy)?)
                 .build()?;
             for _ in 0..args.requests {
                 rt.block_on(c.get(path).send())?;

@@ -187,6 +187,9 @@ impl BudgetConfig {
 pub(crate) struct RetryBudget {
     config: BudgetConfig,
     state: Mutex<(f64, Instant)>,
+    /// The bucket holds `max_tokens`: a deposit would change nothing, so it skips the lock
+    /// (the common case while members are healthy and nothing is retried).
+    full: std::sync::atomic::AtomicBool,
 }
 
 impl RetryBudget {
@@ -197,6 +200,7 @@ impl RetryBudget {
                 if start.is_finite() { start } else { f64::MAX },
                 Instant::now(),
             )),
+            full: std::sync::atomic::AtomicBool::new(false),
             config,
         }
     }
@@ -209,8 +213,14 @@ impl RetryBudget {
 
     /// A new request deposits its share.
     pub(crate) fn deposit(&self) {
+        use std::sync::atomic::Ordering;
+        if self.full.load(Ordering::Acquire) {
+            return;
+        }
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         s.0 = (s.0 + self.config.ratio).min(self.config.max_tokens);
+        self.full
+            .store(s.0 >= self.config.max_tokens, Ordering::Release);
     }
 
     /// Takes one token for a retry or a hedge; `false` when the budget is spent.
@@ -219,6 +229,7 @@ impl RetryBudget {
         self.refill(&mut s, Instant::now());
         if s.0 >= 1.0 {
             s.0 -= 1.0;
+            self.full.store(false, std::sync::atomic::Ordering::Release);
             true
         } else {
             false
