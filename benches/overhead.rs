@@ -141,7 +141,8 @@ mod async_32_in_flight {
     }
 }
 
-/// Every strategy over two healthy hyper members, against one hyper client (`single_backend`).
+/// Every strategy over two healthy hyper members sharing one backend (one connection pool, as
+/// the single client has), against one hyper client (`single_backend`).
 mod strategies {
     use super::*;
 
@@ -166,10 +167,15 @@ mod strategies {
     /// 0 single, 1 failover, 2 round-robin, 3 random, 4 adaptive, 5 hedged (50 ms, none fire).
     #[divan::bench(args = [0, 1, 2, 3, 4, 5])]
     fn fleet(b: Bencher, which: usize) {
-        let member = || Member::new(BackendKind::Hyper).base_url(SERVER.url(""));
+        let backend = httpfleet::Backend::from_config(&config(BackendKind::Hyper)).unwrap();
+        let member = |name: &str| {
+            Member::with_backend(backend.clone())
+                .base_url(SERVER.url(""))
+                .name(name)
+        };
         let c = FleetBuilder::new(&config(BackendKind::Hyper))
-            .member(member())
-            .member(member())
+            .member(member("a"))
+            .member(member("b"))
             .strategy(strategy(which))
             .build()
             .unwrap();

@@ -56,6 +56,18 @@ fn two_members(server: &BenchServer) -> Vec<Member> {
         .collect()
 }
 
+/// Two members with different names over one shared hyper backend.
+fn shared_members(server: &BenchServer, config: &Config) -> Vec<Member> {
+    let backend = crate::Backend::from_config(config).expect("backend");
+    (0..2)
+        .map(|i| {
+            Member::with_backend(backend.clone())
+                .base_url(server.url(""))
+                .name(format!("hyper-{i}"))
+        })
+        .collect()
+}
+
 /// Single against hedged (fixed delay, percentile delay) on `/exchange`: `n` sequential requests
 /// each, after a warm-up.
 pub fn hedging(
@@ -126,8 +138,10 @@ pub fn hedging(
 }
 
 /// Each strategy over two healthy hyper members against a plain hyper client, on `/small`:
-/// interleaved rounds, median of per-round ratios of medians. The first row is the A/A control:
-/// a second plain client against the first, same run.
+/// interleaved rounds, median of per-round ratios of medians. The members share one hyper
+/// backend (one connection pool, as the plain client has), so what differs is the strategy's
+/// own work, not how many connections are kept warm. The first row is the A/A control: a
+/// second plain client against the first, same run.
 pub fn strategies(
     server: &BenchServer,
     rounds: usize,
@@ -160,7 +174,7 @@ pub fn strategies(
         let (fleet, fleet_url) = match strategy {
             Some(strategy) => (
                 FleetBuilder::new(&config)
-                    .members(two_members(server))
+                    .members(shared_members(server, &config))
                     .strategy(strategy)
                     .build()
                     .expect("fleet"),

@@ -653,9 +653,16 @@ fn instr(args: InstrArgs) -> Res {
             let config = Config::default()
                 .backend(args.backend)
                 .timeout(httpfleet::bench::TIMEOUT);
+            // Both members share one backend (one connection pool), so every strategy reuses
+            // one connection, as a single backend does: what differs is the strategy's work.
+            let backend = httpfleet::Backend::from_config(&config)?;
             let c = FleetBuilder::new(&config)
-                .member(Member::new(args.backend).base_url(base))
-                .member(Member::new(args.backend).base_url(base))
+                .member(
+                    Member::with_backend(backend.clone())
+                        .base_url(base)
+                        .name("a"),
+                )
+                .member(Member::with_backend(backend).base_url(base).name("b"))
                 .strategy(strategy(&args.strategy)?)
                 .build()?;
             for _ in 0..args.requests {

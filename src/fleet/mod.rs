@@ -869,29 +869,37 @@ impl Fleet {
         // The primary attempt is pinned here; a hedge (one request in fifty or so) gets its own
         // allocation when it starts, so a hedged request that needs none carries one attempt,
         // not four. No timer for the deadline: every attempt ends by it on its own.
-        let mut primary = Some(Box::pin(
-            self.attempt(policy, slot, first_req, permit, *sent),
-        ));
-        let mut hedges = [None, None, None];
+        let mut primary = pin!(Some(self.attempt(policy, slot, first_req, permit, *sent)));
+        // Empty slots of the primary's own type (an `async fn` future has no name to write).
+        fn empty_slot<T>(_: &Option<T>) -> Option<std::pin::Pin<Box<T>>> {
+            None
+        }
+        let mut hedges = [(); 3].map(|()| empty_slot(&primary));
         let mut started = 0u32;
         let mut timer = pin!(tokio::time::sleep(delay));
         let mut last_failure: Option<Finished> = None;
         std::future::poll_fn(|cx| {
             loop {
                 let mut any_running = false;
-                for slot in std::iter::once(&mut primary).chain(hedges.iter_mut()) {
-                    if let Some(fut) = slot {
-                        match fut.as_mut().poll(cx) {
-                            Poll::Ready(done) => {
-                                *slot = None;
-                                match done.verdict {
-                                    Verdict::Failure { .. } => last_failure = Some(done),
-                                    // The winner's response is complete (bodies are buffered
-                                    // inside the attempt): dropping the others cancels only them.
-                                    _ => return Poll::Ready(Some(done)),
-                                }
+                for i in 0..=hedges.len() {
+                    let polled = match i {
+                        0 => primary.as_mut().as_pin_mut().map(|f| f.poll(cx)),
+                        _ => hedges[i - 1].as_mut().map(|f| f.as_mut().poll(cx)),
+                    };
+                    match polled {
+                        None => {}
+                        Some(Poll::Pending) => any_running = true,
+                        Some(Poll::Ready(done)) => {
+                            match i {
+                                0 => primary.set(None),
+                                _ => hedges[i - 1] = None,
                             }
-                            Poll::Pending => any_running = true,
+                            match done.verdict {
+                                Verdict::Failure { .. } => last_failure = Some(done),
+                                // The winner's response is complete (bodies are buffered inside
+                                // the attempt): dropping the others cancels only them.
+                                _ => return Poll::Ready(Some(done)),
+                            }
                         }
                     }
                 }
