@@ -218,21 +218,32 @@ impl Request {
     }
 
     /// The wire headers as one map (for clients that take an [`HeaderMap`]): the defaults' map
-    /// cloned as a whole when the request sets none itself.
-    pub(crate) fn wire_header_map(&self) -> HeaderMap {
-        let Some(defaults) = &self.defaults else {
-            return self.headers.clone();
-        };
-        if self.headers.is_empty() {
-            return defaults.map.clone();
-        }
-        let mut own = self.headers.clone();
-        for (name, value) in &defaults.map {
-            if !own.contains_key(name) {
-                own.insert(name.clone(), value.clone());
+    /// cloned as a whole when the request sets none itself and `room` is 0.
+    ///
+    /// With `room` > 0 the map is built with room for that many more headers: hyper-util adds
+    /// `Host` to every HTTP/1 request, and a full map (a clone is one) would then grow, copying
+    /// itself, on every request (measured: ~400 instructions more than building it with room).
+    pub(crate) fn wire_header_map(&self, room: usize) -> HeaderMap {
+        let defaults = self.defaults.as_deref().map(|d| &d.map);
+        if room == 0 {
+            match defaults {
+                None => return self.headers.clone(),
+                Some(d) if self.headers.is_empty() => return d.clone(),
+                Some(_) => {}
             }
         }
-        own
+        let len = self.headers.len() + defaults.map_or(0, HeaderMap::len);
+        let mut map = HeaderMap::with_capacity(len + room);
+        for (name, value) in &self.headers {
+            map.append(name.clone(), value.clone());
+        }
+        let check = !self.headers.is_empty();
+        for (name, value) in defaults.into_iter().flatten() {
+            if !check || !self.headers.contains_key(name) {
+                map.append(name.clone(), value.clone());
+            }
+        }
+        map
     }
 }
 

@@ -100,7 +100,7 @@ impl AsyncTransport for HyperBackend {
         let mut hreq = http::Request::new(Full::new(req.body.clone()));
         *hreq.method_mut() = req.method.clone();
         *hreq.uri_mut() = req.uri.clone();
-        *hreq.headers_mut() = req.wire_header_map();
+        *hreq.headers_mut() = req.wire_header_map(1);
         if let Some(auth) = &this.proxy_authorization {
             if url.scheme_str() == Some("http") {
                 hreq.headers_mut()

@@ -145,7 +145,7 @@ impl MockBackend {
     /// Records `req` and takes the next reply.
     fn next(&self, req: &Request) -> MockReply {
         let mut seen = req.clone();
-        seen.headers = req.wire_header_map();
+        seen.headers = req.wire_header_map(0);
         seen.defaults = None;
         lock(&self.inner.received).push(seen);
         lock(&self.inner.script)

@@ -85,7 +85,7 @@ impl AsyncTransport for ReqwestBackend {
                 .with_url(&url)
         })?;
         let mut rreq = reqwest::Request::new(req.method.clone(), rurl);
-        *rreq.headers_mut() = req.wire_header_map();
+        *rreq.headers_mut() = req.wire_header_map(0);
         if !req.body.is_empty() {
             *rreq.body_mut() = Some(req.body.clone().into());
         }

@@ -132,7 +132,7 @@ impl UreqBackend {
 impl Inner {
     fn perform(&self, req: &Request) -> Result<Response> {
         let deadline = req.deadline_or(self.limits.timeout);
-        let headers = req.wire_header_map();
+        let headers = req.wire_header_map(0);
         let url = req.uri.clone();
         let started = std::time::Instant::now();
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
