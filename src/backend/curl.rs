@@ -99,8 +99,9 @@ fn same_in_order(a: &HeaderMap, b: &HeaderMap) -> bool {
 struct Sent {
     url: Option<http::Uri>,
     method: Option<Method>,
-    /// The request's own headers and the id of the client defaults sent with them.
-    headers: Option<(HeaderMap, Option<u64>)>,
+    /// The request's own headers, the id of the client defaults sent with them, and whether
+    /// the list was built for a request with a body.
+    headers: Option<(HeaderMap, Option<u64>, bool)>,
     posted: bool,
 }
 
@@ -380,17 +381,16 @@ impl Inner {
         let url_changed = !sent.url.as_ref().is_some_and(|last| same_uri(last, url));
         let method_changed = sent.method.as_ref() != Some(&req.method);
         let defaults_id = req.defaults.as_ref().map(|d| d.id);
-        let headers_changed = !sent
-            .headers
-            .as_ref()
-            .is_some_and(|(own, id)| *id == defaults_id && same_in_order(own, &req.headers));
+        let has_body = !req.body.is_empty();
+        let posts = has_body || matches!(req.method, Method::POST | Method::PUT | Method::PATCH);
+        let headers_changed = !sent.headers.as_ref().is_some_and(|(own, id, posted)| {
+            *id == defaults_id && *posted == posts && same_in_order(own, &req.headers)
+        });
         if url_changed {
             easy.url(&crate::url::to_text(url)).map_err(refused)?;
         }
         easy.timeout(remaining.max(Duration::from_millis(1)))
             .map_err(refused)?;
-        let has_body = !req.body.is_empty();
-        let posts = has_body || matches!(req.method, Method::POST | Method::PUT | Method::PATCH);
         if req.method == Method::HEAD {
             easy.nobody(true).map_err(refused)?;
         } else if posts {
@@ -424,11 +424,14 @@ impl Inner {
                 }
                 list.append(&line).map_err(refused)?;
             }
-            // libcurl adds these on its own; httpfleet sends only what the request says.
-            if !req.has_wire_header(&http::header::CONTENT_TYPE) {
-                list.append("Content-Type:").map_err(refused)?;
+            // libcurl adds these on its own to a request with a body; httpfleet sends only what
+            // the request says.
+            if posts {
+                if !req.has_wire_header(&http::header::CONTENT_TYPE) {
+                    list.append("Content-Type:").map_err(refused)?;
+                }
+                list.append("Expect:").map_err(refused)?;
             }
-            list.append("Expect:").map_err(refused)?;
             if !req.has_wire_header(&http::header::ACCEPT) {
                 list.append("Accept:").map_err(refused)?;
             }
@@ -442,7 +445,7 @@ impl Inner {
             sent.method = Some(req.method.clone());
         }
         if headers_changed {
-            sent.headers = Some((req.headers.clone(), defaults_id));
+            sent.headers = Some((req.headers.clone(), defaults_id, posts));
         }
         sent.posted = posts;
         Ok(())
