@@ -486,6 +486,19 @@ mod breaker {
             .half_open_trials(1)
     }
 
+    /// One member whose breaker opens on a failure rate of 50% over 10 calls only.
+    fn rate_only(a: &MockBackend) -> Client {
+        fleet(&[a], Strategy::Single)
+            .retry(RetryPolicy::none())
+            .breaker(
+                BreakerConfig::default()
+                    .consecutive_failures(100)
+                    .failure_rate(0.5, 10, 10),
+            )
+            .build()
+            .unwrap()
+    }
+
     fn single(a: &MockBackend) -> Client {
         fleet(&[a], Strategy::Single)
             .retry(RetryPolicy::none())
@@ -554,15 +567,7 @@ mod breaker {
                 MockReply::status(503)
             });
         }
-        let c = fleet(&[&b], Strategy::Single)
-            .retry(RetryPolicy::none())
-            .breaker(
-                BreakerConfig::default()
-                    .consecutive_failures(100)
-                    .failure_rate(0.5, 10, 10),
-            )
-            .build()
-            .unwrap();
+        let c = rate_only(&b);
         let mut opened_after = None;
         for n in 1..=40 {
             get(&c).await.unwrap();
@@ -585,15 +590,7 @@ mod breaker {
                 MockReply::ok("")
             });
         }
-        let c = fleet(&[&a], Strategy::Single)
-            .retry(RetryPolicy::none())
-            .breaker(
-                BreakerConfig::default()
-                    .consecutive_failures(100)
-                    .failure_rate(0.5, 10, 10),
-            )
-            .build()
-            .unwrap();
+        let c = rate_only(&a);
         for _ in 0..9 {
             get(&c).await.unwrap();
         }
