@@ -64,10 +64,10 @@ impl Policy {
     }
 
     /// Attaches the default headers to a request as it goes on the wire (each transport sends
-    /// those the request does not set itself). They are attached per hop rather than merged
-    /// once, so the copy kept for redirects and resends holds the caller's headers only, and a
-    /// hop costs no copy of them. After a redirect to another origin, default credentials
-    /// (`Authorization`, `Cookie`, `Proxy-Authorization`) are left out.
+    /// those the request does not set itself). They are attached per hop, by reference, rather
+    /// than merged into the request: its headers stay the caller's own, and a hop costs no copy
+    /// of them. After a redirect to another origin, default credentials (`Authorization`,
+    /// `Cookie`, `Proxy-Authorization`) are left out.
     fn wire_headers(&self, req: &mut Request, crossed_origin: bool) {
         let defaults = if crossed_origin {
             &self.cross_origin_headers
