@@ -187,24 +187,40 @@ impl Handler for Collector {
             self.bad_header = true;
             return false;
         };
-        let rest = &trimmed[colon + 1..];
-        let (name, value) = (&trimmed[..colon], rest.trim_ascii());
+        let from_value = trimmed[colon + 1..].trim_ascii_start();
+        let value_at = trimmed.len() - from_value.len();
+        let (name, value) = (&trimmed[..colon], from_value.trim_ascii_end());
         if !is_name(name) || !is_value(value) {
             self.bad_header = true;
             return false;
         }
         if name.eq_ignore_ascii_case(b"content-length") {
-            self.content_length = std::str::from_utf8(value).ok().and_then(|s| s.parse().ok());
+            self.content_length = decimal(value);
         }
         // The lines of one head share one block, split off a buffer the handle keeps: once
         // earlier responses' headers are dropped its space is reused, so a head usually costs
         // no allocation.
-        let value_at = trimmed.len() - rest.trim_ascii_start().len();
         self.seen.add(self.raw.len(), name, value_at, value);
+        self.raw.reserve(trimmed.len() + 1);
         self.raw.extend_from_slice(trimmed);
-        self.raw.extend_from_slice(b"\n");
+        bytes::BufMut::put_u8(&mut self.raw, b'\n');
         true
     }
+}
+
+/// A non-negative decimal number, `None` when `digits` is empty, has anything but digits, or
+/// overflows.
+fn decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        if d.is_ascii_digit() {
+            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        } else {
+            None
+        }
+    })
 }
 
 /// The version and status code of a status line (`HTTP/1.1 200 OK`); status 0 when it has none
