@@ -1,9 +1,9 @@
 //! The `curl` backend: libcurl through the `curl` crate, with reused easy handles (each keeps
 //! its connection cache) in a pool, since `Easy2` is not `Sync`.
 //!
-//! Blocking calls run the transfer on the caller's thread; async calls run it on tokio's blocking
-//! pool, with a cancel flag checked in libcurl's header and write callbacks so that dropping
-//! the future aborts the transfer.
+//! Blocking calls run the transfer on the caller's thread; async calls run it on a transfer
+//! thread (`backend/worker.rs`), with a cancel flag checked in libcurl's header and write
+//! callbacks so that dropping the future aborts the transfer.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,6 +14,7 @@ use bytes::BytesMut;
 use curl::easy::{Easy2, Handler, HttpVersion as CurlVersion, List, WriteError};
 use http::{HeaderMap, Method, StatusCode, Version};
 
+use super::worker::Workers;
 use super::{AsyncTransport, BackendKind, BlockingTransport, Limits};
 use crate::config::{Config, HttpVersion, ProxyUrl, TlsConfig};
 use crate::error::{Error, ErrorKind, Result, TimeoutPhase};
@@ -32,8 +33,22 @@ pub struct CurlBackend {
 
 struct Inner {
     pool: Mutex<Vec<Easy2<Collector>>>,
+    /// The threads that run transfers for async callers.
+    workers: Workers<Job>,
     settings: Settings,
     limits: Limits,
+}
+
+/// A handle to run a transfer on, and where the handle and the transfer's end go.
+type Job = (
+    Easy2<Collector>,
+    tokio::sync::oneshot::Sender<(Easy2<Collector>, std::result::Result<(), curl::Error>)>,
+);
+
+/// Runs a [`Job`] on a worker thread.
+fn run_job((easy, done): Job) {
+    let result = easy.perform();
+    let _ = done.send((easy, result));
 }
 
 struct Settings {
@@ -274,6 +289,7 @@ impl CurlBackend {
         let backend = CurlBackend {
             inner: Arc::new(Inner {
                 pool: Mutex::new(Vec::new()),
+                workers: Workers::new(config.pool.max_idle_per_host, run_job),
                 settings,
                 limits: Limits::new(config),
             }),
@@ -618,19 +634,18 @@ impl AsyncTransport for CurlBackend {
             started: std::time::Instant::now(),
             remaining,
         };
-        // Only the handle (one pointer) crosses to the blocking pool and back.
-        let joined = tokio::task::spawn_blocking(move || {
-            let result = easy.perform();
-            (easy, result)
-        })
-        .await;
+        // Only the handle (one pointer) crosses to the worker thread and back.
+        let joined = self.inner.workers.run(|done| (easy, done)).await;
         std::mem::forget(guard);
         match joined {
-            Ok((easy, result)) => self.inner.complete(easy, result, transfer, req.uri.clone()),
-            Err(e) => Err(Error::new(ErrorKind::Canceled)
+            Ok(Some((easy, result))) => {
+                self.inner.complete(easy, result, transfer, req.uri.clone())
+            }
+            Ok(None) => Err(Error::new(ErrorKind::Canceled)
                 .with_backend(BackendKind::Curl)
                 .with_url(&req.uri)
-                .with_source(e)),
+                .with_detail("the transfer thread ended")),
+            Err(e) => Err(e.with_backend(BackendKind::Curl).with_url(&req.uri)),
         }
     }
 }

@@ -53,6 +53,8 @@ pub mod mock;
 pub mod reqwest;
 #[cfg(feature = "ureq")]
 pub mod ureq;
+#[cfg(any(feature = "curl", feature = "ureq"))]
+mod worker;
 
 #[cfg(feature = "curl")]
 pub use self::curl::CurlBackend;

@@ -1,6 +1,6 @@
-//! The `ureq` backend: ureq 3 (blocking, HTTP/1.1 only). From async code the exchange runs on
-//! tokio's blocking pool; ureq's own global timeout bounds it, so a dropped future cannot leave a
-//! request running past its deadline.
+//! The `ureq` backend: ureq 3 (blocking, HTTP/1.1 only). From async code the exchange runs on a
+//! transfer thread (`backend/worker.rs`); ureq's own global timeout bounds it, so a dropped
+//! future cannot leave a request running past its deadline.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -16,6 +16,7 @@ use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs};
 use ureq::unversioned::transport::NextTimeout;
 
 use super::classify::{Stage, classify};
+use super::worker::Workers;
 use super::{AsyncTransport, BackendKind, BlockingTransport, Limits};
 use crate::config::{Config, HttpVersion};
 use crate::error::{Error, ErrorKind, Result, TimeoutPhase};
@@ -32,6 +33,20 @@ struct Inner {
     agent: ureq::Agent,
     limits: Limits,
     proxied: bool,
+    /// The threads that run exchanges for async callers.
+    workers: Workers<Job>,
+}
+
+/// An exchange to run on a worker thread, and where its result goes.
+type Job = (
+    Arc<Inner>,
+    Request,
+    tokio::sync::oneshot::Sender<Result<Response>>,
+);
+
+/// Runs a [`Job`] on a worker thread.
+fn run_job((inner, req, done): Job) {
+    let _ = done.send(inner.perform(&req));
 }
 
 impl fmt::Debug for UreqBackend {
@@ -124,6 +139,7 @@ impl UreqBackend {
                 agent,
                 limits: Limits::new(config),
                 proxied,
+                workers: Workers::new(config.pool.max_idle_per_host, run_job),
             }),
         })
     }
@@ -289,17 +305,16 @@ fn read_reporting(
 
 impl AsyncTransport for UreqBackend {
     async fn send(&self, req: &Request) -> Result<Response> {
-        let inner = self.inner.clone();
-        // The blocking pool needs its own copy (reference-counted parts: no body copy).
-        let owned = req.clone();
-        tokio::task::spawn_blocking(move || inner.perform(&owned))
-            .await
-            .map_err(|e| {
-                Error::new(ErrorKind::Canceled)
-                    .with_backend(BackendKind::Ureq)
-                    .with_url(&req.uri)
-                    .with_source(e)
-            })?
+        // The worker thread needs its own copy (reference-counted parts: no body copy).
+        let (inner, owned) = (self.inner.clone(), req.clone());
+        match self.inner.workers.run(|done| (inner, owned, done)).await {
+            Ok(Some(result)) => result,
+            Ok(None) => Err(Error::new(ErrorKind::Canceled)
+                .with_backend(BackendKind::Ureq)
+                .with_url(&req.uri)
+                .with_detail("the transfer thread ended")),
+            Err(e) => Err(e.with_backend(BackendKind::Ureq).with_url(&req.uri)),
+        }
     }
 }
 
