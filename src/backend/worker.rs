@@ -9,8 +9,9 @@
 //! these threads; in time, curl async went from 1.05–1.07 to 1.01–1.03 of curl used directly.
 //!
 //! A worker runs one job at a time. Up to `max_idle` workers wait for work; under more
-//! concurrency new ones start, and those that do not fit the idle list end when their request
-//! does. A dropped request drops its worker's channel: the thread finishes the job it has (the
+//! concurrency new ones start, up to [`MAX_THREADS`] at once (as tokio's blocking pool caps its
+//! threads at 512: further requests wait for a free one), and those that do not fit the idle
+//! list end when their request does. A dropped request drops its worker's channel: the thread finishes the job it has (the
 //! backend aborts the transfer) and ends.
 
 use std::sync::Mutex;
@@ -18,10 +19,15 @@ use std::sync::mpsc::{Sender, channel};
 
 use crate::error::{Error, Result};
 
+/// The most transfer threads one backend runs at once.
+pub(crate) const MAX_THREADS: usize = 512;
+
 /// Idle workers for jobs of type `J`, each run by `run` on the worker's thread.
 pub(crate) struct Workers<J> {
     idle: Mutex<Vec<Sender<J>>>,
     max_idle: usize,
+    /// One permit per running job.
+    busy: tokio::sync::Semaphore,
     run: fn(J),
 }
 
@@ -30,7 +36,8 @@ impl<J: Send + 'static> Workers<J> {
     pub(crate) fn new(max_idle: usize, run: fn(J)) -> Self {
         Workers {
             idle: Mutex::new(Vec::new()),
-            max_idle: max_idle.max(1),
+            max_idle: max_idle.clamp(1, MAX_THREADS),
+            busy: tokio::sync::Semaphore::new(MAX_THREADS),
             run,
         }
     }
@@ -41,6 +48,10 @@ impl<J: Send + 'static> Workers<J> {
         &self,
         make: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> J,
     ) -> Result<Option<T>> {
+        // Never closed, so acquiring only waits.
+        let Ok(_running) = self.busy.acquire().await else {
+            return Ok(None);
+        };
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let worker = match idle {
             Some(worker) => worker,
