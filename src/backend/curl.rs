@@ -210,7 +210,7 @@ impl Handler for Collector {
             return false;
         }
         if name.eq_ignore_ascii_case(b"content-length") {
-            self.content_length = decimal(value);
+            self.content_length = super::limits::decimal(value);
         }
         // The lines of one head share one block, split off a buffer the handle keeps: once
         // earlier responses' headers are dropped its space is reused, so a head usually costs
@@ -221,21 +221,6 @@ impl Handler for Collector {
         bytes::BufMut::put_u8(&mut self.raw, b'\n');
         true
     }
-}
-
-/// A non-negative decimal number, `None` when `digits` is empty, has anything but digits, or
-/// overflows.
-fn decimal(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() {
-        return None;
-    }
-    digits.iter().try_fold(0u64, |n, &d| {
-        if d.is_ascii_digit() {
-            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-        } else {
-            None
-        }
-    })
 }
 
 /// The version and status code of a status line (`HTTP/1.1 200 OK`); status 0 when it has none

@@ -103,11 +103,47 @@ impl BodyBuf {
 
 /// The `Content-Length` header as a number.
 pub(crate) fn content_length(headers: &http::HeaderMap) -> Option<u64> {
-    headers
-        .get(http::header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    decimal(
+        headers
+            .get(http::header::CONTENT_LENGTH)?
+            .as_bytes()
+            .trim_ascii(),
+    )
+}
+
+/// A `Content-Length` value: digits only, `None` when empty, with anything else, or on
+/// overflow.
+pub(crate) fn decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        if d.is_ascii_digit() {
+            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        } else {
+            None
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decimal;
+
+    #[test]
+    fn content_length_digits_only() {
+        assert_eq!(decimal(b"13"), Some(13));
+        assert_eq!(decimal(b"0"), Some(0));
+        assert_eq!(decimal(b"18446744073709551615"), Some(u64::MAX));
+        for bad in [
+            &b""[..],
+            b"+13",
+            b"1 3",
+            b"0x10",
+            b"-1",
+            b"18446744073709551616",
+        ] {
+            assert_eq!(decimal(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
 }

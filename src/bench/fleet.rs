@@ -46,24 +46,16 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-fn two_members(server: &BenchServer) -> Vec<Member> {
+/// Two hyper members on the server, each with its own backend, or both over `shared`.
+fn two_members(server: &BenchServer, shared: Option<&crate::Backend>) -> Vec<Member> {
     (0..2)
         .map(|i| {
-            Member::new(BackendKind::Hyper)
-                .base_url(server.url(""))
-                .name(format!("hyper-{i}"))
-        })
-        .collect()
-}
-
-/// Two members with different names over one shared hyper backend.
-fn shared_members(server: &BenchServer, config: &Config) -> Vec<Member> {
-    let backend = crate::Backend::from_config(config).expect("backend");
-    (0..2)
-        .map(|i| {
-            Member::with_backend(backend.clone())
-                .base_url(server.url(""))
-                .name(format!("hyper-{i}"))
+            match shared {
+                Some(backend) => Member::with_backend(backend.clone()),
+                None => Member::new(BackendKind::Hyper),
+            }
+            .base_url(server.url(""))
+            .name(format!("hyper-{i}"))
         })
         .collect()
 }
@@ -101,7 +93,7 @@ pub fn hedging(
     let mut rows = Vec::new();
     for (name, strategy) in strategies {
         let client = FleetBuilder::new(&config)
-            .members(two_members(server))
+            .members(two_members(server, None))
             .strategy(strategy)
             .retry(RetryPolicy::none().budget(BudgetConfig::default()))
             .build()
@@ -156,6 +148,7 @@ pub fn strategies(
         .backend(BackendKind::Hyper)
         .timeout(TIMEOUT);
     let single = Client::from_config(&config).expect("client");
+    let shared = crate::Backend::from_config(&config).expect("backend");
     let url = server.url("/small");
     let strategies = [
         ("control (client vs client)", None),
@@ -174,7 +167,7 @@ pub fn strategies(
         let (fleet, fleet_url) = match strategy {
             Some(strategy) => (
                 FleetBuilder::new(&config)
-                    .members(shared_members(server, &config))
+                    .members(two_members(server, Some(&shared)))
                     .strategy(strategy)
                     .build()
                     .expect("fleet"),

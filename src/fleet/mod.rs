@@ -549,18 +549,9 @@ impl<'a> First<'a> {
         let Some(end) = self.attempt.take() else {
             return Ok(outcome);
         };
-        let done = end.judge(outcome);
-        match done.verdict {
-            Verdict::Success | Verdict::RateLimited => Ok(done.outcome.map(|mut resp| {
-                resp.attempts = 1;
-                resp.member = Some(self.fleet.slots[done.slot].name.clone());
-                resp
-            })),
-            Verdict::Fatal => Ok(Err(done
-                .outcome
-                .expect_err("fatal is an error")
-                .with_history(Vec::new(), 1))),
-            Verdict::Failure { .. } => Err(Resume { first: self, done }),
+        match self.fleet.settle(end.judge(outcome), &mut self.walk) {
+            Ok(end) => Ok(end),
+            Err((done, _)) => Err(Resume { first: self, done }),
         }
     }
 }
@@ -689,12 +680,7 @@ impl Fleet {
         let mut walk = self.walk(&req);
         let now = Instant::now();
         let Some((slot, permit)) = walk.plan.next(self, now) else {
-            return Start::Failed(Self::gave_up(
-                &req,
-                walk.history,
-                ErrorKind::Connect,
-                "every member's circuit breaker is open",
-            ));
+            return Start::Failed(Self::breakers_open(&req, walk.history));
         };
         walk.sent = 1;
         let request = match self.request_for(slot, &req) {
@@ -752,12 +738,7 @@ impl Fleet {
                 Some(done) => done,
                 None => {
                     let Some((slot, permit)) = walk.plan.next(self, Instant::now()) else {
-                        return Err(Self::gave_up(
-                            &req,
-                            walk.history,
-                            ErrorKind::Connect,
-                            "every member's circuit breaker is open",
-                        ));
+                        return Err(Self::breakers_open(&req, walk.history));
                     };
                     if walk.sent > 0 {
                         self.slots[slot].counters.retry();
@@ -801,54 +782,39 @@ impl Fleet {
                     done
                 }
             };
+            let (done, unsent) = match self.settle(done, &mut walk) {
+                Ok(end) => return end,
+                Err(failed) => failed,
+            };
             let sent = walk.sent;
-            let name = self.slots[done.slot].name.clone();
-            match done.verdict {
-                Verdict::Success | Verdict::RateLimited => {
-                    let mut resp = done.outcome.expect("success is a response");
-                    resp.attempts = sent;
-                    resp.member = Some(name);
-                    return Ok(resp);
-                }
-                Verdict::Fatal => {
-                    return Err(done
-                        .outcome
-                        .expect_err("fatal is an error")
-                        .with_history(walk.history, sent));
-                }
-                Verdict::Failure { unsent } => {
-                    walk.history
-                        .push(Attempt::from_outcome(&name, &done.outcome));
-                    let give_up = |history: Vec<Attempt>| match done.outcome {
-                        Ok(mut resp) => {
-                            resp.attempts = sent;
-                            resp.member = Some(name.clone());
-                            Ok(resp)
-                        }
-                        Err(e) => Err(e.with_history(history, sent)),
-                    };
-                    if unsent && walk.free_unsent > 0 {
-                        // It never left the client: try the next member at once, for free.
-                        walk.free_unsent -= 1;
-                        continue;
-                    }
-                    walk.counted += 1;
-                    if walk.counted >= self.retry.attempts() || !(walk.may_retry || unsent) {
-                        return give_up(walk.history);
-                    }
-                    if !self.budget.withdraw() {
-                        walk.history.push(Attempt::new("-", "retry budget spent"));
-                        return give_up(walk.history);
-                    }
-                    let wait = self
-                        .retry
-                        .backoff_for(walk.counted, done.retry_after, &self.rng);
-                    if Instant::now() + wait >= deadline {
-                        return give_up(walk.history);
-                    }
-                    tokio::time::sleep(wait).await;
-                }
+            walk.history.push(Attempt::from_outcome(
+                &self.slots[done.slot].name,
+                &done.outcome,
+            ));
+            let give_up = |history: Vec<Attempt>| match done.outcome {
+                Ok(resp) => Ok(self.served(resp, done.slot, sent)),
+                Err(e) => Err(e.with_history(history, sent)),
+            };
+            if unsent && walk.free_unsent > 0 {
+                // It never left the client: try the next member at once, for free.
+                walk.free_unsent -= 1;
+                continue;
             }
+            walk.counted += 1;
+            if walk.counted >= self.retry.attempts() || !(walk.may_retry || unsent) {
+                return give_up(walk.history);
+            }
+            if !self.budget.withdraw() {
+                walk.history.push(Attempt::new("-", "retry budget spent"));
+                return give_up(walk.history);
+            }
+            let wait = self
+                .retry
+                .backoff_for(walk.counted, done.retry_after, &self.rng);
+            if Instant::now() + wait >= deadline {
+                return give_up(walk.history);
+            }
+            tokio::time::sleep(wait).await;
         }
     }
 
@@ -937,6 +903,43 @@ impl Fleet {
             }
         })
         .await
+    }
+
+    /// The request's end when attempt `done` settles it (a success, a rate limit, or bad input),
+    /// or, for a failure, `done` back with whether it provably never left the client.
+    #[allow(clippy::result_large_err)]
+    fn settle(
+        &self,
+        done: Finished,
+        walk: &mut Walk,
+    ) -> std::result::Result<Result<Response>, (Finished, bool)> {
+        match done.verdict {
+            Verdict::Success | Verdict::RateLimited => Ok(done
+                .outcome
+                .map(|resp| self.served(resp, done.slot, walk.sent))),
+            Verdict::Fatal => Ok(Err(done
+                .outcome
+                .expect_err("fatal is an error")
+                .with_history(std::mem::take(&mut walk.history), walk.sent))),
+            Verdict::Failure { unsent } => Err((done, unsent)),
+        }
+    }
+
+    /// `resp` as member `slot` served it, after `sent` attempts.
+    fn served(&self, mut resp: Response, slot: usize, sent: u32) -> Response {
+        resp.attempts = sent;
+        resp.member = Some(self.slots[slot].name.clone());
+        resp
+    }
+
+    /// The error when every member's breaker refuses.
+    fn breakers_open(req: &Request, history: Vec<Attempt>) -> Error {
+        Self::gave_up(
+            req,
+            history,
+            ErrorKind::Connect,
+            "every member's circuit breaker is open",
+        )
     }
 
     /// The error that ends a request the fleet itself gave up on, with every attempt.
