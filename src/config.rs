@@ -81,7 +81,9 @@ impl fmt::Debug for TlsConfig {
 pub struct PoolConfig {
     /// Idle connections kept per host. `0` disables keep-alive reuse. Defaults to `32`.
     pub max_idle_per_host: usize,
-    /// How long an idle connection is kept before it is closed. Defaults to 90 s.
+    /// How long a connection may sit idle and still be reused. An older one is closed when the
+    /// pool next looks for a connection to its host, rather than by a timer (reqwest also sweeps
+    /// its pool in the background). Defaults to 90 s.
     #[serde(with = "duration")]
     pub idle_timeout: Duration,
 }

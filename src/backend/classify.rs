@@ -27,6 +27,13 @@ impl Stage {
             Stage::Body => TimeoutPhase::Body,
         })
     }
+
+    /// The error of a request whose deadline passed at this stage on `backend`.
+    pub(crate) fn deadline_reached(self, backend: super::BackendKind) -> crate::error::Error {
+        crate::error::Error::new(self.timeout())
+            .with_backend(backend)
+            .with_detail("deadline reached")
+    }
 }
 
 /// The normalized kind of an error chain met at `stage`.

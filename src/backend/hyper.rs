@@ -17,7 +17,7 @@ use tower_service::Service;
 use super::classify::{Stage, classify, closed_before_response};
 use super::{AsyncTransport, BackendKind, BlockingTransport, Limits};
 use crate::config::{Config, HttpVersion, ProxyUrl};
-use crate::deadline::race;
+use crate::deadline::{Watch, race};
 use crate::error::{Error, Result};
 use crate::request::Request;
 use crate::response::Response;
@@ -75,7 +75,6 @@ impl HyperBackend {
         let mut b = LegacyClient::builder(TokioExecutor::new());
         b.pool_idle_timeout(config.pool.idle_timeout)
             .pool_max_idle_per_host(config.pool.max_idle_per_host)
-            .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
             .retry_canceled_requests(true)
             .http1_max_buf_size(super::MAX_HEADER_BYTES.max(64 * 1024) + 16 * 1024)
@@ -107,11 +106,15 @@ impl AsyncTransport for HyperBackend {
                     .insert(http::header::PROXY_AUTHORIZATION, auth.clone());
             }
         }
-        let mut sleep = pin!(tokio::time::sleep_until(deadline));
-        let resp = match race(this.client.request(hreq), sleep.as_mut()).await {
+        let mut watch = Watch::new(deadline.into_std());
+        let resp = match race(this.client.request(hreq), &mut watch).await {
             Ok(Ok(resp)) => resp,
             Ok(Err(e)) => return Err(map_error(e, Stage::Headers, this.proxied).with_url(&url)),
-            Err(_) => return Err(timeout(Stage::Headers).with_url(&url)),
+            Err(_) => {
+                return Err(Stage::Headers
+                    .deadline_reached(BackendKind::Hyper)
+                    .with_url(&url));
+            }
         };
         let (parts, mut body) = resp.into_parts();
         let mut buf = this
@@ -120,18 +123,22 @@ impl AsyncTransport for HyperBackend {
             .map_err(|e| e.with_url(&url).with_backend(BackendKind::Hyper))?;
         loop {
             let frame = match this.limits.read_timeout {
-                None => race(body.frame(), sleep.as_mut()).await,
+                None => race(body.frame(), &mut watch).await,
                 Some(idle) => {
                     let idle_deadline = tokio::time::Instant::now() + idle;
-                    if idle_deadline < sleep.deadline() {
+                    if idle_deadline.into_std() < watch.at() {
                         race(body.frame(), pin!(tokio::time::sleep_until(idle_deadline))).await
                     } else {
-                        race(body.frame(), sleep.as_mut()).await
+                        race(body.frame(), &mut watch).await
                     }
                 }
             };
             match frame {
-                Err(_) => return Err(timeout(Stage::Body).with_url(&url)),
+                Err(_) => {
+                    return Err(Stage::Body
+                        .deadline_reached(BackendKind::Hyper)
+                        .with_url(&url));
+                }
                 Ok(None) => break,
                 Ok(Some(Err(e))) => {
                     return Err(map_error(e, Stage::Body, this.proxied).with_url(&url));
@@ -159,12 +166,6 @@ impl BlockingTransport for HyperBackend {
     fn send_blocking(&self, req: &Request) -> Result<Response> {
         super::block_on(self.send(req))?
     }
-}
-
-fn timeout(stage: Stage) -> Error {
-    Error::new(stage.timeout())
-        .with_backend(BackendKind::Hyper)
-        .with_detail("deadline reached")
 }
 
 /// Maps a hyper or hyper-util error met at `stage` to an httpfleet error.

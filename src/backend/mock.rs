@@ -10,8 +10,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
 
+use super::classify::Stage;
 use super::{AsyncTransport, BackendKind, BlockingTransport};
-use crate::error::{Error, ErrorKind, Result, TimeoutPhase};
+use crate::error::{Error, ErrorKind, Result};
 use crate::request::Request;
 use crate::response::Response;
 
@@ -187,9 +188,8 @@ impl MockBackend {
     }
 
     fn timed_out(req: &Request) -> Error {
-        Error::new(ErrorKind::Timeout(TimeoutPhase::Headers))
-            .with_backend(BackendKind::Mock)
-            .with_detail("deadline reached")
+        Stage::Headers
+            .deadline_reached(BackendKind::Mock)
             .with_url(&req.uri)
     }
 }

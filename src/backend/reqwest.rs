@@ -6,6 +6,7 @@ use std::fmt;
 use super::classify::{Stage, classify, closed_before_response};
 use super::{AsyncTransport, BackendKind, BlockingTransport, Limits};
 use crate::config::{Config, HttpVersion};
+use crate::deadline::{Watch, race};
 use crate::error::{Error, ErrorKind, Result};
 use crate::request::Request;
 use crate::response::Response;
@@ -89,11 +90,14 @@ impl AsyncTransport for ReqwestBackend {
         if !req.body.is_empty() {
             *rreq.body_mut() = Some(req.body.clone().into());
         }
-        *rreq.timeout_mut() = Some(deadline.saturating_duration_since(tokio::time::Instant::now()));
-        let mut resp = self
-            .client
-            .execute(rreq)
+        let mut watch = Watch::new(deadline.into_std());
+        let mut resp = race(self.client.execute(rreq), &mut watch)
             .await
+            .map_err(|_| {
+                Stage::Headers
+                    .deadline_reached(BackendKind::Reqwest)
+                    .with_url(&url)
+            })?
             .map_err(|e| map_error(e, Stage::Headers, self.proxied).with_url(&url))?;
         let status = resp.status();
         let version = resp.version();
@@ -102,9 +106,13 @@ impl AsyncTransport for ReqwestBackend {
             .limits
             .body_buf(&headers, req.progress.clone())
             .map_err(|e| e.with_url(&url).with_backend(BackendKind::Reqwest))?;
-        while let Some(chunk) = resp
-            .chunk()
+        while let Some(chunk) = race(resp.chunk(), &mut watch)
             .await
+            .map_err(|_| {
+                Stage::Body
+                    .deadline_reached(BackendKind::Reqwest)
+                    .with_url(&url)
+            })?
             .map_err(|e| map_error(e, Stage::Body, self.proxied).with_url(&url))?
         {
             buf.push(chunk, &self.limits)

@@ -245,7 +245,8 @@ impl ProgressBar {
 struct InstrArgs {
     #[arg(long, value_parser = parse_kind)]
     backend: BackendKind,
-    /// direct or httpfleet.
+    /// bare (the client with no deadline), direct (the client with its own deadline),
+    /// httpfleet or fleet.
     #[arg(long)]
     mode: String,
     /// async or blocking.
@@ -618,9 +619,9 @@ fn instr(args: InstrArgs) -> Res {
         .build()?;
     let blocking = args.surface == "blocking";
     match args.mode.as_str() {
-        "direct" => {
-            let d = Direct::new(args.backend, Some(httpfleet::bench::TIMEOUT))
-                .ok_or("backend not enabled")?;
+        "direct" | "bare" => {
+            let timeout = (args.mode == "direct").then_some(httpfleet::bench::TIMEOUT);
+            let d = Direct::new(args.backend, timeout).ok_or("backend not enabled")?;
             for _ in 0..args.requests {
                 if blocking {
                     d.send_blocking(&args.url, Route::Small, &rt);

@@ -1,0 +1,287 @@
+//! One thread per process that ends requests at their deadline.
+//!
+//! A request registers its deadline here on its first pending poll (one small allocation and one
+//! uncontended lock) and marks it done when it ends. The thread sleeps until the earliest
+//! deadline, wakes the requests whose deadline has passed and goes back to sleep. Requests that
+//! end before their deadline, which is nearly all of them, are dropped from the queue by later
+//! registrations, not by the thread: a polling loop whose requests all use the same timeout wakes
+//! the thread once per timeout period, never per request, and arms no timer in the async
+//! runtime.
+
+use std::collections::VecDeque;
+use std::future::Future as _;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+/// Done entries are swept from the middle of the queue once it holds at least this many and
+/// more than twice the live ones.
+const SWEEP_AT: usize = 64;
+
+static REGISTRY: Registry = Registry {
+    state: Mutex::new(State {
+        queue: VecDeque::new(),
+        thread: Thread::NotStarted,
+    }),
+    wake: Condvar::new(),
+    live: AtomicUsize::new(0),
+};
+
+/// A request's deadline, enforced by the watchdog thread. Registered on the first
+/// [`poll_expired`](Watch::poll_expired); dropping it withdraws the registration.
+pub(crate) struct Watch {
+    at: Instant,
+    state: Registration,
+}
+
+enum Registration {
+    /// Not yet polled.
+    None,
+    Watched(Arc<Entry>),
+    /// The watchdog thread could not be started: a tokio timer keeps the deadline instead.
+    Fallback(Pin<Box<tokio::time::Sleep>>),
+}
+
+impl Watch {
+    /// A deadline at `at`; nothing is registered until it is first polled.
+    pub(crate) fn new(at: Instant) -> Watch {
+        Watch {
+            at,
+            state: Registration::None,
+        }
+    }
+
+    /// When the deadline is.
+    pub(crate) fn at(&self) -> Instant {
+        self.at
+    }
+
+    /// `Ready` once the deadline has passed; otherwise the task of `cx` is woken when it does.
+    pub(crate) fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        match &mut self.state {
+            Registration::None => {
+                let entry = Arc::new(Entry {
+                    at: self.at,
+                    fired: AtomicBool::new(false),
+                    done: AtomicBool::new(false),
+                    waker: Mutex::new(Some(cx.waker().clone())),
+                });
+                if REGISTRY.push(&entry) {
+                    self.state = Registration::Watched(entry);
+                    Poll::Pending
+                } else {
+                    let at = tokio::time::Instant::from_std(self.at);
+                    self.state = Registration::Fallback(Box::pin(tokio::time::sleep_until(at)));
+                    self.poll_expired(cx)
+                }
+            }
+            Registration::Watched(entry) => {
+                if entry.fired.load(Ordering::Acquire) {
+                    return Poll::Ready(());
+                }
+                {
+                    let mut waker = lock(&entry.waker);
+                    match &*waker {
+                        Some(w) if w.will_wake(cx.waker()) => {}
+                        _ => *waker = Some(cx.waker().clone()),
+                    }
+                }
+                // The thread sets `fired` before it takes the waker, so a deadline that passed
+                // while the waker was replaced is seen here.
+                if entry.fired.load(Ordering::Acquire) {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            }
+            Registration::Fallback(sleep) => sleep.as_mut().poll(cx),
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if let Registration::Watched(entry) = &self.state {
+            entry.done.store(true, Ordering::Relaxed);
+            // Release the task now rather than when the entry leaves the queue.
+            drop(lock(&entry.waker).take());
+            REGISTRY.live.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// One registered deadline, shared by its [`Watch`] and the queue.
+struct Entry {
+    at: Instant,
+    /// Set by the thread when the deadline has passed, before it wakes the task.
+    fired: AtomicBool,
+    /// Set when the [`Watch`] is dropped: the thread has nothing left to do for it.
+    done: AtomicBool,
+    waker: Mutex<Option<Waker>>,
+}
+
+struct Registry {
+    state: Mutex<State>,
+    /// Wakes the thread when a deadline earlier than the one it sleeps until arrives.
+    wake: Condvar,
+    /// Registered watches not yet dropped.
+    live: AtomicUsize,
+}
+
+struct State {
+    /// Entries in deadline order; done ones are removed lazily.
+    queue: VecDeque<Arc<Entry>>,
+    thread: Thread,
+}
+
+/// What the watchdog thread is doing, so that a registration knows whether to wake it.
+#[derive(Clone, Copy)]
+enum Thread {
+    NotStarted,
+    /// Working through the queue: it looks at the queue again before it sleeps.
+    Busy,
+    /// Sleeping with nothing to watch.
+    Idle,
+    /// Sleeping until this instant.
+    Until(Instant),
+}
+
+impl Registry {
+    /// Queues `entry`, starting the thread on first use. `false` if the thread cannot start.
+    fn push(&'static self, entry: &Arc<Entry>) -> bool {
+        let at = entry.at;
+        let mut s = lock(&self.state);
+        while s
+            .queue
+            .front()
+            .is_some_and(|e| e.done.load(Ordering::Relaxed))
+        {
+            s.queue.pop_front();
+        }
+        let live = self.live.load(Ordering::Relaxed);
+        if s.queue.len() >= SWEEP_AT && s.queue.len() > 2 * live {
+            s.queue.retain(|e| !e.done.load(Ordering::Relaxed));
+        }
+        let wake = match s.thread {
+            Thread::NotStarted => {
+                let spawned = std::thread::Builder::new()
+                    .name("hf-deadline".into())
+                    .spawn(move || self.run());
+                if spawned.is_err() {
+                    return false;
+                }
+                s.thread = Thread::Busy;
+                false
+            }
+            Thread::Busy => false,
+            Thread::Idle => true,
+            Thread::Until(t) => at < t,
+        };
+        if s.queue.back().is_none_or(|last| last.at <= at) {
+            s.queue.push_back(entry.clone());
+        } else {
+            let i = s.queue.partition_point(|e| e.at <= at);
+            s.queue.insert(i, entry.clone());
+        }
+        self.live.fetch_add(1, Ordering::Relaxed);
+        drop(s);
+        if wake {
+            self.wake.notify_one();
+        }
+        true
+    }
+
+    /// The watchdog thread: fires every deadline that has passed, then sleeps until the next.
+    fn run(&self) {
+        let mut due = Vec::new();
+        let mut s = lock(&self.state);
+        loop {
+            let now = Instant::now();
+            while let Some(first) = s.queue.front() {
+                if first.done.load(Ordering::Relaxed) {
+                    s.queue.pop_front();
+                } else if first.at <= now {
+                    due.extend(s.queue.pop_front());
+                } else {
+                    break;
+                }
+            }
+            if !due.is_empty() {
+                s.thread = Thread::Busy;
+                drop(s);
+                for entry in due.drain(..) {
+                    entry.fired.store(true, Ordering::Release);
+                    let waker = lock(&entry.waker).take();
+                    if let Some(waker) = waker {
+                        waker.wake();
+                    }
+                }
+                s = lock(&self.state);
+                continue;
+            }
+            s = match s.queue.front().map(|e| e.at) {
+                None => {
+                    s.thread = Thread::Idle;
+                    self.wake.wait(s).unwrap_or_else(PoisonError::into_inner)
+                }
+                Some(at) => {
+                    s.thread = Thread::Until(at);
+                    self.wake
+                        .wait_timeout(s, at - now)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+            };
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn expired(watch: &mut Watch) -> bool {
+        let mut cx = Context::from_waker(Waker::noop());
+        watch.poll_expired(&mut cx).is_ready()
+    }
+
+    /// Polls `watch` on the current tokio task until it fires; returns how long that took.
+    async fn fires(mut watch: Watch) -> Duration {
+        let start = Instant::now();
+        std::future::poll_fn(|cx| watch.poll_expired(cx)).await;
+        start.elapsed()
+    }
+
+    #[tokio::test]
+    async fn a_deadline_fires_at_its_time_not_before() {
+        let took = fires(Watch::new(Instant::now() + Duration::from_millis(30))).await;
+        assert!(took >= Duration::from_millis(30), "{took:?}");
+        assert!(took < Duration::from_secs(2), "{took:?}");
+    }
+
+    #[tokio::test]
+    async fn an_earlier_deadline_registered_after_a_later_one_still_fires_first() {
+        let mut late = Watch::new(Instant::now() + Duration::from_secs(60));
+        assert!(!expired(&mut late));
+        let took = fires(Watch::new(Instant::now() + Duration::from_millis(20))).await;
+        assert!(took < Duration::from_secs(2), "{took:?}");
+        assert!(!expired(&mut late));
+    }
+
+    #[test]
+    fn ended_requests_do_not_pile_up_in_the_queue() {
+        for _ in 0..10_000 {
+            let mut w = Watch::new(Instant::now() + Duration::from_secs(60));
+            assert!(!expired(&mut w));
+        }
+        let len = lock(&REGISTRY.state).queue.len();
+        assert!(len <= 2 * SWEEP_AT, "{len} entries queued");
+    }
+}
