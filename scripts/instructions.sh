@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Instructions per request, each client used directly against httpfleet over it, for every
-# backend and surface, counted by valgrind's callgrind (all threads of the client process; the
-# server runs in another process). Instruction counts repeat to a few instructions per request
+# Instructions per request, each client used directly (bare, and with its own deadline: the
+# "direct" column) against httpfleet over it, for every backend and surface, counted by
+# valgrind's callgrind (all threads of the client process; the server runs in another process). Instruction counts repeat to a few instructions per request
 # whatever else the machine does, unlike wall-clock time.
 #
 # Per request = (I(N2) - I(N1)) / (N2 - N1): start-up and warm-up cancel out.
@@ -36,14 +36,15 @@ per_request() { # backend mode surface
 
 backends=("$@")
 [ ${#backends[@]} -gt 0 ] || backends=(curl reqwest hyper ureq)
-printf "%-8s %-9s %14s %14s %8s\n" backend surface direct httpfleet ratio
+printf "%-8s %-9s %10s %10s %10s %12s %12s\n" backend surface bare direct httpfleet "vs direct" "vs bare"
 for backend in "${backends[@]}"; do
   for surface in async blocking; do
     for run in $(seq "$RUNS"); do
+      b=$(per_request "$backend" bare "$surface")
       d=$(per_request "$backend" direct "$surface")
       h=$(per_request "$backend" httpfleet "$surface")
-      printf "%-8s %-9s %14s %14s %8s\n" "$backend" "$surface" "$d" "$h" \
-        "$(python3 -c "print(f'{$h/$d:.4f}')")"
+      printf "%-8s %-9s %10s %10s %10s %12s %12s\n" "$backend" "$surface" "$b" "$d" "$h" \
+        "$(python3 -c "print(f'{$h/$d:.4f}')")" "$(python3 -c "print(f'{$h/$b:.4f}')")"
     done
   done
 done

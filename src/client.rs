@@ -14,7 +14,7 @@ use http::HeaderMap;
 use crate::backend::{Backend, BackendKind};
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
-use crate::fleet::{First, Fleet, FleetBuilder, Member, MemberStats, Resume, Start, Strategy};
+use crate::fleet::{Fleet, FleetBuilder, Member, MemberStats, Resume, Start, Strategy};
 use crate::redirect::{Next, Redirects};
 use crate::request::{Defaults, Request, RequestBuilder, check_headers};
 use crate::response::Response;
@@ -100,6 +100,36 @@ impl Policy {
                 Next::Done(resp) => return self.finish(resp),
                 Next::Again => {}
             }
+        }
+    }
+
+    /// [`Policy::exchange`] on a request the caller keeps: a redirect rewrites it in place. With
+    /// `keep`, the first redirect copies the request before rewriting it and returns that copy
+    /// beside the result, so that a fleet can send the request as the caller built it to
+    /// another member; no copy is made otherwise.
+    pub(crate) async fn exchange_in(
+        &self,
+        backend: &Backend,
+        req: &mut Request,
+        keep: bool,
+    ) -> (Result<Response>, Option<Box<Request>>) {
+        let mut hops = match self.redirects(req) {
+            Ok(hops) => hops,
+            Err(e) => return (Err(e), None),
+        };
+        let mut first = None;
+        loop {
+            self.wire_headers(req, hops.crossed_origin());
+            let outcome = crate::backend::send_dispatched!(backend, &*req);
+            if keep && first.is_none() && matches!(&outcome, Ok(r) if r.status.is_redirection()) {
+                first = Some(Box::new(req.clone()));
+            }
+            let result = match hops.after(req, outcome) {
+                Ok(Next::Again) => continue,
+                Ok(Next::Done(resp)) => self.finish(resp),
+                Err(e) => Err(e),
+            };
+            return (result, first);
         }
     }
 
@@ -286,6 +316,7 @@ impl Client {
     ) -> Run<
         '_,
         impl Future<Output = Result<Response>> + Send + '_,
+        impl Future<Output = std::result::Result<Result<Response>, Box<Resume<'_>>>> + Send + '_,
         impl Future<Output = Result<Response>> + Send + '_,
         impl Future<Output = Result<Response>> + Send + '_,
     > {
@@ -311,17 +342,12 @@ impl Client {
             // single backend's (its bookkeeping boxed); the rest of the fleet's state machine
             // (attempts, backoff, hedges) is several times that size and starts, boxed, only
             // when it is needed: every single-backend request's future stays small.
-            Route::Fleet(fleet) => match fleet.start(policy, req) {
-                Start::Inline {
-                    first,
-                    backend,
-                    request,
-                } => Run::FleetFirst {
-                    fut: policy.exchange(backend, request),
-                    first: Some(first),
+            Route::Fleet(fleet) => match fleet.start(policy, &mut req) {
+                Start::Inline { first, backend } => Run::FleetFirst {
+                    fut: first.run(backend, req),
                     resume: Resume::run,
                 },
-                Start::Machine(req) => Run::Fleet {
+                Start::Machine => Run::Fleet {
                     fut: Box::pin(fleet.execute(policy, req)),
                 },
                 Start::Failed(e) => Run::Done {
@@ -348,13 +374,12 @@ pin_project_lite::pin_project! {
     /// fleet request's first attempt (then, if it failed, the rest of the fleet's state machine,
     /// boxed), or a hedged fleet request (boxed).
     #[project = RunProj]
-    pub(crate) enum Run<'a, O, F, R> {
+    pub(crate) enum Run<'a, O, I, F, R> {
         Done { result: Option<Result<Response>> },
         One { #[pin] fut: O },
         FleetFirst {
             #[pin]
-            fut: O,
-            first: Option<Box<First<'a>>>,
+            fut: I,
             resume: fn(Resume<'a>) -> R,
         },
         FleetRest { fut: Pin<Box<R>> },
@@ -362,9 +387,10 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<'a, O, F, R> Future for Run<'a, O, F, R>
+impl<'a, O, I, F, R> Future for Run<'a, O, I, F, R>
 where
     O: Future<Output = Result<Response>>,
+    I: Future<Output = std::result::Result<Result<Response>, Box<Resume<'a>>>>,
     F: Future<Output = Result<Response>>,
     R: Future<Output = Result<Response>>,
 {
@@ -378,18 +404,11 @@ where
             RunProj::One { fut } => return fut.poll(cx),
             RunProj::FleetRest { fut } => return fut.as_mut().poll(cx),
             RunProj::Fleet { fut } => return fut.as_mut().poll(cx),
-            RunProj::FleetFirst { fut, first, resume } => {
-                let Poll::Ready(outcome) = fut.poll(cx) else {
-                    return Poll::Pending;
-                };
-                let Some(first) = first.take() else {
-                    return Poll::Ready(outcome);
-                };
-                match first.finish(outcome) {
-                    Ok(result) => return Poll::Ready(result),
-                    Err(rest) => (rest, *resume),
-                }
-            }
+            RunProj::FleetFirst { fut, resume } => match fut.poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(result)) => return Poll::Ready(result),
+                Poll::Ready(Err(rest)) => (*rest, *resume),
+            },
         };
         // The first attempt failed: the rest of the fleet's state machine takes over.
         self.set(Run::FleetRest {

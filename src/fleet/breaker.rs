@@ -152,6 +152,11 @@ pub(crate) struct Permit {
 }
 
 impl Breaker {
+    /// Whether calls must be timed for this breaker (it counts slow calls).
+    pub(crate) fn times_calls(&self) -> bool {
+        self.config.slow_call.is_some()
+    }
+
     pub(crate) fn new(config: BreakerConfig) -> Self {
         let can_clear = config.consecutive_failures > 0
             && config.failure_rate > 0.0
@@ -183,8 +188,9 @@ impl Breaker {
         }
     }
 
-    /// A permit to send, or `None` while open (or half-open with every trial slot taken).
-    pub(crate) fn try_acquire(self: &Arc<Self>, now: Instant) -> Option<Permit> {
+    /// A permit to send, or `None` while open (or half-open with every trial slot taken). A
+    /// closed breaker whose window holds only successes answers without its lock or the clock.
+    pub(crate) fn try_acquire(self: &Arc<Self>) -> Option<Permit> {
         if self.clear.load(Ordering::Acquire) {
             return Some(Permit {
                 breaker: self.clone(),
@@ -195,7 +201,7 @@ impl Breaker {
         let mut state = self.lock();
         let trial = match &mut *state {
             State::Closed { .. } => false,
-            State::Open { until } if now >= *until => {
+            State::Open { until } if Instant::now() >= *until => {
                 *state = State::HalfOpen {
                     in_flight: 1,
                     successes: 0,
@@ -221,15 +227,15 @@ impl Breaker {
         })
     }
 
-    fn open(&self, state: &mut State, now: Instant, rng: &Rng) {
+    fn open(&self, state: &mut State, rng: &Rng) {
         self.clear.store(false, Ordering::Release);
         let jitter = 0.8 + 0.4 * rng.unit();
         *state = State::Open {
-            until: now + self.config.cooldown.mul_f64(jitter),
+            until: Instant::now() + self.config.cooldown.mul_f64(jitter),
         };
     }
 
-    fn on_outcome(&self, trial: bool, failed: bool, latency: Duration, now: Instant, rng: &Rng) {
+    fn on_outcome(&self, trial: bool, failed: bool, latency: Duration, rng: &Rng) {
         let slow = self.config.slow_call.is_some_and(|t| latency >= t);
         if !trial && !failed && !slow && self.clear.load(Ordering::Acquire) {
             // A success in a window of successes: the window would stay as it is.
@@ -265,7 +271,7 @@ impl Breaker {
                     && *slow_in_window == 0
                     && n >= self.config.window.max(1);
                 if trip {
-                    self.open(&mut state, now, rng);
+                    self.open(&mut state, rng);
                 } else {
                     self.clear.store(clear, Ordering::Release);
                 }
@@ -276,7 +282,7 @@ impl Breaker {
             } if trial => {
                 *in_flight = in_flight.saturating_sub(1);
                 if failed || slow {
-                    self.open(&mut state, now, rng);
+                    self.open(&mut state, rng);
                 } else {
                     *successes += 1;
                     if *successes >= self.config.half_open_trials {
@@ -303,10 +309,10 @@ impl Breaker {
 
 impl Permit {
     /// Reports the outcome of the request this permit let through.
-    pub(crate) fn record(mut self, failed: bool, latency: Duration, now: Instant, rng: &Rng) {
+    pub(crate) fn record(mut self, failed: bool, latency: Duration, rng: &Rng) {
         self.done = true;
         self.breaker
-            .on_outcome(self.trial, failed, latency, now, rng);
+            .on_outcome(self.trial, failed, latency, rng);
     }
 }
 

@@ -301,8 +301,13 @@ impl FleetBuilder {
                 ..
             }
         );
+        // Attempts are timed only where a latency is used.
+        let timed = percentile_hedging
+            || matches!(self.strategy, Strategy::Adaptive { .. })
+            || slots.iter().any(|s| s.breaker.times_calls());
         let fleet = Fleet {
             percentile_hedging,
+            timed,
             budget: RetryBudget::new(self.retry.budget.clone()),
             slots,
             strategy: self.strategy,
@@ -374,11 +379,17 @@ impl Base {
                     .map_err(|e| invalid(e.into()))?
             }
         };
+        self.with(Some(pq))
+    }
+
+    /// This base's scheme and authority with `pq` (`/` for none) as path and query.
+    fn with(&self, pq: Option<PathAndQuery>) -> Result<Uri> {
         let mut parts = http::uri::Parts::default();
         parts.scheme = Some(self.scheme.clone());
         parts.authority = Some(self.authority.clone());
-        parts.path_and_query = Some(pq);
-        Uri::from_parts(parts).map_err(|e| invalid(e.into()))
+        parts.path_and_query = Some(pq.unwrap_or_else(|| PathAndQuery::from_static("/")));
+        Uri::from_parts(parts)
+            .map_err(|e| Error::invalid_url("cannot rebase the URL").with_source(e))
     }
 }
 
@@ -404,6 +415,10 @@ pub(crate) struct Fleet {
     latencies: Histogram,
     /// Latencies are recorded only for a percentile hedge delay.
     percentile_hedging: bool,
+    /// Attempts are timed: the adaptive strategy, a percentile hedge delay or a breaker that
+    /// counts slow calls needs their latency. Otherwise an attempt reads the clock only when a
+    /// `tracing` subscriber wants its span.
+    timed: bool,
 }
 
 impl fmt::Debug for Fleet {
@@ -433,13 +448,31 @@ struct AttemptEnd<'a> {
     slot: usize,
     permit: Permit,
     guard: InFlight<'a>,
-    start: Instant,
+    /// When the attempt started, if it is timed (see `Fleet::timed`).
+    start: Option<Instant>,
     n: u32,
 }
 
 impl AttemptEnd<'_> {
     /// Judges the outcome and records it in the member's breaker, counters and latency.
     fn judge(self, outcome: Result<Response>) -> Finished {
+        let slot = self.slot;
+        let verdict = self.fleet.classifier.judge(&outcome);
+        self.record(verdict);
+        let retry_after = match &outcome {
+            Ok(resp) if verdict != Verdict::Success => resp.retry_after(),
+            _ => None,
+        };
+        Finished {
+            slot,
+            verdict,
+            outcome,
+            retry_after,
+        }
+    }
+
+    /// Records an attempt judged `verdict` in the member's breaker, counters and latency.
+    fn record(self, verdict: Verdict) {
         let AttemptEnd {
             fleet,
             slot,
@@ -449,31 +482,32 @@ impl AttemptEnd<'_> {
             n,
         } = self;
         let s = &fleet.slots[slot];
-        let now = Instant::now();
-        let latency = now.saturating_duration_since(start);
-        guard.1 = true;
-        if guard.2 {
-            s.ewma.finish(latency, now);
-        }
-        let verdict = fleet.classifier.judge(&outcome);
-        let retry_after = match &outcome {
-            Ok(resp) if verdict != Verdict::Success => resp.retry_after(),
-            _ => None,
+        let latency = match start {
+            Some(start) => {
+                let now = Instant::now();
+                let latency = now.saturating_duration_since(start);
+                if guard.2 {
+                    s.ewma.finish(latency, now);
+                }
+                latency
+            }
+            None => Duration::ZERO,
         };
+        guard.1 = true;
         match verdict {
             Verdict::Success => {
-                permit.record(false, latency, now, &fleet.rng);
+                permit.record(false, latency, &fleet.rng);
                 if fleet.percentile_hedging {
                     fleet.latencies.record(latency);
                 }
             }
             Verdict::Failure { .. } => {
                 s.counters.failure();
-                permit.record(true, latency, now, &fleet.rng);
+                permit.record(true, latency, &fleet.rng);
             }
             Verdict::RateLimited => {
                 s.counters.rate_limited();
-                permit.record(false, latency, now, &fleet.rng);
+                permit.record(false, latency, &fleet.rng);
             }
             // Bad input says nothing about the member's health.
             Verdict::Fatal => drop(permit),
@@ -488,12 +522,6 @@ impl AttemptEnd<'_> {
             latency_us = latency.as_micros() as u64,
         )
         .in_scope(|| tracing::debug!("attempt ended"));
-        Finished {
-            slot,
-            verdict,
-            outcome,
-            retry_after,
-        }
     }
 }
 
@@ -518,40 +546,90 @@ struct Walk {
 pub(crate) struct First<'a> {
     fleet: &'a Fleet,
     policy: &'a Policy,
-    /// The request as the caller built it, for later attempts.
-    req: Request,
+    /// The request's own URL while the member's URL stands in for it: the inline attempt sends
+    /// the caller's request itself, not a copy, and a failure gives it back for later attempts
+    /// with its own URL restored.
+    own_uri: OwnUri,
     walk: Walk,
     attempt: Option<AttemptEnd<'a>>,
 }
 
+/// What gives a fleet request its own URL back after its inline attempt (see [`First`]).
+enum OwnUri {
+    /// The member has no base URL: the request went with its own.
+    Same,
+    /// The request's own URL was a path (and query) alone, now in the member's URL.
+    PathOnly,
+    /// The request's own URL.
+    Whole(Uri),
+}
+
 /// How a fleet request starts (see [`Fleet::start`]).
 pub(crate) enum Start<'a> {
-    /// Send `request` through `backend` inline, then [`First::finish`].
+    /// Send the request (the caller's, now with the member's URL) through `backend` inline:
+    /// [`First::run`].
     Inline {
         first: Box<First<'a>>,
         backend: &'a Backend,
-        request: Request,
     },
     /// Run the whole state machine ([`Fleet::execute`]): hedged strategies.
-    Machine(Request),
+    Machine,
     /// Ended before any attempt.
     Failed(Error),
 }
 
 impl<'a> First<'a> {
-    /// Ends the inline attempt: the request's result, or (after a failure that may be retried
-    /// or failed over) the state to resume from.
-    #[allow(clippy::result_large_err)]
-    pub(crate) fn finish(
+    /// The inline attempt: the request's result, or (after a failure that may be retried or
+    /// failed over) the state to resume from. The exchange borrows the request, so a healthy
+    /// member's answer costs no copy of it.
+    pub(crate) async fn run(
+        self: Box<Self>,
+        backend: &'a Backend,
+        mut req: Request,
+    ) -> std::result::Result<Result<Response>, Box<Resume<'a>>> {
+        let (outcome, unredirected) = self.policy.exchange_in(backend, &mut req, true).await;
+        self.finish(outcome, req, unredirected)
+    }
+
+    fn finish(
         mut self: Box<Self>,
-        outcome: Result<Response>,
-    ) -> std::result::Result<Result<Response>, Resume<'a>> {
+        mut outcome: Result<Response>,
+        mut req: Request,
+        unredirected: Option<Box<Request>>,
+    ) -> std::result::Result<Result<Response>, Box<Resume<'a>>> {
         let Some(end) = self.attempt.take() else {
             return Ok(outcome);
         };
+        // A healthy member's answer is judged and marked where it lies, not moved.
+        if self.fleet.classifier.judge(&outcome) == Verdict::Success {
+            let slot = end.slot;
+            end.record(Verdict::Success);
+            if let Ok(resp) = &mut outcome {
+                self.fleet.serve(resp, slot, self.walk.sent);
+            }
+            return Ok(outcome);
+        }
         match self.fleet.settle(end.judge(outcome), &mut self.walk) {
             Ok(end) => Ok(end),
-            Err((done, _)) => Err(Resume { first: self, done }),
+            Err((done, _)) => {
+                if let Some(first) = unredirected {
+                    req = *first;
+                }
+                match std::mem::replace(&mut self.own_uri, OwnUri::Same) {
+                    OwnUri::Same => {}
+                    OwnUri::PathOnly => {
+                        let mut parts = http::uri::Parts::default();
+                        parts.path_and_query = req.uri.path_and_query().cloned();
+                        req.uri = Uri::from_parts(parts).unwrap_or_default();
+                    }
+                    OwnUri::Whole(uri) => req.uri = uri,
+                }
+                Err(Box::new(Resume {
+                    first: self,
+                    req,
+                    done,
+                }))
+            }
         }
     }
 }
@@ -559,17 +637,18 @@ impl<'a> First<'a> {
 /// A fleet request to continue after its inline first attempt failed.
 pub(crate) struct Resume<'a> {
     first: Box<First<'a>>,
+    /// The request as the caller built it.
+    req: Request,
     done: Finished,
 }
 
 impl<'a> Resume<'a> {
     /// The rest of the state machine, from the failed attempt on.
     pub(crate) fn run(self) -> impl Future<Output = Result<Response>> + Send + 'a {
-        let Resume { first, done } = self;
+        let Resume { first, req, done } = self;
         let First {
             fleet,
             policy,
-            req,
             walk,
             ..
         } = *first;
@@ -628,8 +707,9 @@ impl Fleet {
     }
 
     /// Starts the bookkeeping of one attempt on member `slot` (counted, in flight, timed).
-    fn begin(&self, slot: usize, permit: Permit, n: u32, now: Instant) -> AttemptEnd<'_> {
+    fn begin(&self, slot: usize, permit: Permit, n: u32) -> AttemptEnd<'_> {
         let s = &self.slots[slot];
+        let timed = self.timed || tracing::enabled!(tracing::Level::DEBUG);
         s.counters.request();
         let adaptive = matches!(self.strategy, Strategy::Adaptive { .. });
         if adaptive {
@@ -640,7 +720,7 @@ impl Fleet {
             slot,
             permit,
             guard: InFlight(s, false, adaptive),
-            start: now,
+            start: timed.then(Instant::now),
             n,
         }
     }
@@ -655,7 +735,7 @@ impl Fleet {
         permit: Permit,
         n: u32,
     ) -> Finished {
-        let end = self.begin(slot, permit, n, Instant::now());
+        let end = self.begin(slot, permit, n);
         let outcome = policy.exchange(&self.slots[slot].backend, req).await;
         end.judge(outcome)
     }
@@ -671,33 +751,53 @@ impl Fleet {
         }
     }
 
+
+
     /// Starts a prepared request (deadline set): the first attempt inline when the strategy
     /// does not hedge, else the whole state machine.
-    pub(crate) fn start<'a>(&'a self, policy: &'a Policy, req: Request) -> Start<'a> {
+    pub(crate) fn start<'a>(&'a self, policy: &'a Policy, req: &mut Request) -> Start<'a> {
         if self.hedge_delay().is_some() {
-            return Start::Machine(req);
+            return Start::Machine;
         }
-        let mut walk = self.walk(&req);
-        let now = Instant::now();
-        let Some((slot, permit)) = walk.plan.next(self, now) else {
-            return Start::Failed(Self::breakers_open(&req, walk.history));
+        let mut walk = self.walk(req);
+        let Some((slot, permit)) = walk.plan.next(self) else {
+            return Start::Failed(Self::breakers_open(req, walk.history));
         };
         walk.sent = 1;
-        let request = match self.request_for(slot, &req) {
-            Ok(r) => r,
+        let own_uri = match self.to_member(slot, req) {
+            Ok(own) => own,
             Err(e) => return Start::Failed(e),
         };
-        let attempt = Some(self.begin(slot, permit, 1, now));
+        let attempt = Some(self.begin(slot, permit, 1));
         Start::Inline {
             first: Box::new(First {
                 fleet: self,
                 policy,
-                req,
+                own_uri,
                 walk,
                 attempt,
             }),
             backend: &self.slots[slot].backend,
-            request,
+        }
+    }
+
+    /// Puts member `slot`'s URL in `req`; returns what restores the request's own.
+    fn to_member(&self, slot: usize, req: &mut Request) -> Result<OwnUri> {
+        match &self.slots[slot].base {
+            // A path alone moves into the member's URL, and back out of it after a failure.
+            Some(base) if base.prefix.is_empty() && req.uri.scheme().is_none() => {
+                let pq = std::mem::take(&mut req.uri).into_parts().path_and_query;
+                req.uri = base.with(pq)?;
+                Ok(OwnUri::PathOnly)
+            }
+            Some(base) => {
+                let member = base.rebase(&req.uri)?;
+                Ok(OwnUri::Whole(std::mem::replace(&mut req.uri, member)))
+            }
+            None if req.uri.scheme().is_none() => Err(Error::invalid_url(
+                "a relative URL needs a fleet member with a base URL",
+            )),
+            None => Ok(OwnUri::Same),
         }
     }
 
@@ -737,7 +837,7 @@ impl Fleet {
             let done = match pending.take() {
                 Some(done) => done,
                 None => {
-                    let Some((slot, permit)) = walk.plan.next(self, Instant::now()) else {
+                    let Some((slot, permit)) = walk.plan.next(self) else {
                         return Err(Self::breakers_open(&req, walk.history));
                     };
                     if walk.sent > 0 {
@@ -927,9 +1027,14 @@ impl Fleet {
 
     /// `resp` as member `slot` served it, after `sent` attempts.
     fn served(&self, mut resp: Response, slot: usize, sent: u32) -> Response {
+        self.serve(&mut resp, slot, sent);
+        resp
+    }
+
+    /// Marks `resp` as served by member `slot` after `sent` attempts.
+    fn serve(&self, resp: &mut Response, slot: usize, sent: u32) {
         resp.attempts = sent;
         resp.member = Some(self.slots[slot].name.clone());
-        resp
     }
 
     /// The error when every member's breaker refuses.

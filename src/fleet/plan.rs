@@ -2,8 +2,6 @@
 //! healthy members come first, in the strategy's order; when every member has been tried, retries
 //! go round again. A member whose breaker refuses is skipped.
 
-use tokio::time::Instant;
-
 use super::breaker::Permit;
 use super::{Fleet, Strategy};
 
@@ -38,16 +36,16 @@ impl Plan {
 
     /// The member for the next attempt and its breaker permit, or `None` when every breaker
     /// refuses.
-    pub(crate) fn next(&mut self, fleet: &Fleet, now: Instant) -> Option<(usize, Permit)> {
+    pub(crate) fn next(&mut self, fleet: &Fleet) -> Option<(usize, Permit)> {
         let pick = match fleet.strategy {
-            Strategy::Single => self.acquire(fleet, 0, now),
+            Strategy::Single => self.acquire(fleet, 0),
             Strategy::Adaptive { .. } => self
-                .p2c(fleet, now)
-                .or_else(|| self.in_order(fleet, now, true))
-                .or_else(|| self.in_order(fleet, now, false)),
+                .p2c(fleet)
+                .or_else(|| self.in_order(fleet, true))
+                .or_else(|| self.in_order(fleet, false)),
             _ => self
-                .in_order(fleet, now, true)
-                .or_else(|| self.in_order(fleet, now, false)),
+                .in_order(fleet, true)
+                .or_else(|| self.in_order(fleet, false)),
         };
         if let Some((i, _)) = &pick {
             self.tried |= bit(*i);
@@ -57,28 +55,28 @@ impl Plan {
 
     /// A member for a hedge: an untried healthy one only.
     pub(crate) fn hedge(&mut self, fleet: &Fleet) -> Option<(usize, Permit)> {
-        let pick = self.in_order(fleet, Instant::now(), true);
+        let pick = self.in_order(fleet, true);
         if let Some((i, _)) = &pick {
             self.tried |= bit(*i);
         }
         pick
     }
 
-    fn acquire(&self, fleet: &Fleet, i: usize, now: Instant) -> Option<(usize, Permit)> {
-        fleet.slots[i].breaker.try_acquire(now).map(|p| (i, p))
+    fn acquire(&self, fleet: &Fleet, i: usize) -> Option<(usize, Permit)> {
+        fleet.slots[i].breaker.try_acquire().map(|p| (i, p))
     }
 
     /// The first member from `start` on whose breaker admits it (untried ones only if asked).
-    fn in_order(&self, fleet: &Fleet, now: Instant, untried: bool) -> Option<(usize, Permit)> {
+    fn in_order(&self, fleet: &Fleet, untried: bool) -> Option<(usize, Permit)> {
         let n = fleet.slots.len();
         (0..n)
             .map(|k| (self.start + k) % n)
             .filter(|&i| !untried || self.tried & bit(i) == 0)
-            .find_map(|i| self.acquire(fleet, i, now))
+            .find_map(|i| self.acquire(fleet, i))
     }
 
     /// Power of two choices among untried members: the lower peak-EWMA load of two random ones.
-    fn p2c(&self, fleet: &Fleet, now: Instant) -> Option<(usize, Permit)> {
+    fn p2c(&self, fleet: &Fleet) -> Option<(usize, Permit)> {
         let n = fleet.slots.len();
         if n == 1 {
             return None;
@@ -94,6 +92,6 @@ impl Plan {
         order
             .into_iter()
             .filter(|&i| self.tried & bit(i) == 0)
-            .find_map(|i| self.acquire(fleet, i, now))
+            .find_map(|i| self.acquire(fleet, i))
     }
 }
