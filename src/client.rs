@@ -14,7 +14,7 @@ use http::HeaderMap;
 use crate::backend::{Backend, BackendKind};
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
-use crate::fleet::{Fleet, FleetBuilder, Member, MemberStats, Resume, Start, Strategy};
+use crate::fleet::{FirstEnd, Fleet, FleetBuilder, Member, MemberStats, Resume, Start, Strategy};
 use crate::redirect::{Next, Redirects};
 use crate::request::{Defaults, Request, RequestBuilder, check_headers};
 use crate::response::Response;
@@ -103,33 +103,36 @@ impl Policy {
         }
     }
 
-    /// [`Policy::exchange`] on a request the caller keeps: a redirect rewrites it in place. With
-    /// `keep`, the first redirect copies the request before rewriting it and returns that copy
-    /// beside the result, so that a fleet can send the request as the caller built it to
-    /// another member; no copy is made otherwise.
-    pub(crate) async fn exchange_in(
-        &self,
-        backend: &Backend,
-        req: &mut Request,
-        keep: bool,
-    ) -> (Result<Response>, Option<Box<Request>>) {
-        let mut hops = match self.redirects(req) {
-            Ok(hops) => hops,
-            Err(e) => return (Err(e), None),
-        };
-        let mut first = None;
+    /// Sets the default headers of a request's first hop: see [`Policy::exchange_ref`].
+    pub(crate) fn first_hop(&self, req: &mut Request) {
+        self.wire_headers(req, false);
+    }
+
+    /// [`Policy::exchange`] on a borrowed request, its first hop's headers set
+    /// ([`Policy::first_hop`]). The request stays as the caller built it: a redirect copies it
+    /// once and rewrites the copy. A fleet sends its caller's request this way, and builds
+    /// later attempts and hedges from it.
+    pub(crate) async fn exchange_ref(&self, backend: &Backend, req: &Request) -> Result<Response> {
+        let mut hops = self.redirects(req)?;
+        let mut copy: Option<Box<Request>> = None;
         loop {
-            self.wire_headers(req, hops.crossed_origin());
-            let outcome = crate::backend::send_dispatched!(backend, &*req);
-            if keep && first.is_none() && matches!(&outcome, Ok(r) if r.status.is_redirection()) {
-                first = Some(Box::new(req.clone()));
-            }
-            let result = match hops.after(req, outcome) {
-                Ok(Next::Again) => continue,
-                Ok(Next::Done(resp)) => self.finish(resp),
-                Err(e) => Err(e),
+            let outcome = match copy.as_deref_mut() {
+                None => crate::backend::send_dispatched!(backend, req),
+                Some(cur) => {
+                    self.wire_headers(cur, hops.crossed_origin());
+                    crate::backend::send_dispatched!(backend, &*cur)
+                }
             };
-            return (result, first);
+            if copy.is_none() && matches!(&outcome, Ok(r) if r.status.is_redirection()) {
+                copy = Some(Box::new(req.clone()));
+            }
+            let next = match copy.as_deref_mut() {
+                None => hops.after_final(req, outcome)?,
+                Some(cur) => hops.after(cur, outcome)?,
+            };
+            if let Next::Done(resp) = next {
+                return self.finish(resp);
+            }
         }
     }
 
@@ -316,8 +319,7 @@ impl Client {
     ) -> Run<
         '_,
         impl Future<Output = Result<Response>> + Send + '_,
-        impl Future<Output = std::result::Result<Result<Response>, Box<Resume<'_>>>> + Send + '_,
-        impl Future<Output = Result<Response>> + Send + '_,
+        impl Future<Output = FirstEnd<'_>> + Send + '_,
         impl Future<Output = Result<Response>> + Send + '_,
     > {
         let policy = &self.inner.policy;
@@ -347,9 +349,6 @@ impl Client {
                     fut: first.run(backend, req),
                     resume: Resume::run,
                 },
-                Start::Machine => Run::Fleet {
-                    fut: Box::pin(fleet.execute(policy, req)),
-                },
                 Start::Failed(e) => Run::Done {
                     result: Some(Err(e)),
                 },
@@ -370,11 +369,11 @@ impl Client {
 }
 
 pin_project_lite::pin_project! {
-    /// The future of [`Client::run`]: a request that failed before any I/O, one exchange, a
-    /// fleet request's first attempt (then, if it failed, the rest of the fleet's state machine,
-    /// boxed), or a hedged fleet request (boxed).
+    /// The future of [`Client::run`]: a request that failed before any I/O, one exchange, or a
+    /// fleet request's first attempt with its hedges, if any (then, if it failed, the rest of
+    /// the fleet's state machine, boxed).
     #[project = RunProj]
-    pub(crate) enum Run<'a, O, I, F, R> {
+    pub(crate) enum Run<'a, O, I, R> {
         Done { result: Option<Result<Response>> },
         One { #[pin] fut: O },
         FleetFirst {
@@ -383,15 +382,13 @@ pin_project_lite::pin_project! {
             resume: fn(Resume<'a>) -> R,
         },
         FleetRest { fut: Pin<Box<R>> },
-        Fleet { fut: Pin<Box<F>> },
     }
 }
 
-impl<'a, O, I, F, R> Future for Run<'a, O, I, F, R>
+impl<'a, O, I, R> Future for Run<'a, O, I, R>
 where
     O: Future<Output = Result<Response>>,
-    I: Future<Output = std::result::Result<Result<Response>, Box<Resume<'a>>>>,
-    F: Future<Output = Result<Response>>,
+    I: Future<Output = FirstEnd<'a>>,
     R: Future<Output = Result<Response>>,
 {
     type Output = Result<Response>;
@@ -403,7 +400,6 @@ where
             }
             RunProj::One { fut } => return fut.poll(cx),
             RunProj::FleetRest { fut } => return fut.as_mut().poll(cx),
-            RunProj::Fleet { fut } => return fut.as_mut().poll(cx),
             RunProj::FleetFirst { fut, resume } => match fut.poll(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Ok(result)) => return Poll::Ready(result),

@@ -66,6 +66,19 @@ impl Redirects {
         }
     }
 
+    /// [`Redirects::after`] for an outcome that is not a redirect response, so `req` is not
+    /// rewritten and may be borrowed.
+    pub(crate) fn after_final(&mut self, req: &Request, outcome: Result<Response>) -> Result<Next> {
+        match outcome {
+            Ok(resp) => {
+                check_head(&resp)?;
+                Ok(Next::Done(resp))
+            }
+            Err(e) if self.resend(req, &e) => Ok(Next::Again),
+            Err(e) => Err(e),
+        }
+    }
+
     /// True (once) when `req` is idempotent and its connection closed before any response byte:
     /// send it again.
     fn resend(&mut self, req: &Request, err: &Error) -> bool {

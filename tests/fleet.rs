@@ -43,6 +43,30 @@ mod strategies {
     use super::*;
 
     #[tokio::test(start_paused = true)]
+    async fn after_a_redirect_and_a_failure_the_next_member_is_sent_the_callers_request() {
+        let (a, b) = (MockBackend::new(), MockBackend::new());
+        a.push(MockReply::status(307).header("location", "/moved"))
+            .push(MockReply::status(503));
+        let c = FleetBuilder::new(&config())
+            .strategy(Strategy::Failover)
+            .retry(RetryPolicy::default().budget(BudgetConfig::unlimited()))
+            .breaker(BreakerConfig::disabled())
+            .member(member(&a, "a").base_url("http://a.test"))
+            .member(member(&b, "b").base_url("http://b.test"))
+            .build()
+            .unwrap();
+        let resp = c.put("/api?x=1").body("order").send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.member(), Some("b"));
+        let sent_to_a: Vec<String> = a.requests().iter().map(|r| r.url().to_string()).collect();
+        assert_eq!(sent_to_a, ["http://a.test/api?x=1", "http://a.test/moved"]);
+        let to_b = &b.requests()[0];
+        assert_eq!(to_b.url(), "http://b.test/api?x=1");
+        assert_eq!(to_b.method(), "PUT");
+        assert_eq!(to_b.body(), b"order");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn failover_moves_to_the_next_member_on_failure() {
         let (a, b) = (MockBackend::new(), MockBackend::new());
         a.fallback(MockReply::status(503));
@@ -710,6 +734,25 @@ mod breaker {
 
 mod hedging {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hedge_to_another_host_is_sent_the_callers_path() {
+        let (a, b) = (MockBackend::new(), MockBackend::new());
+        a.fallback(MockReply::ok("primary").delay(Duration::from_millis(100)));
+        b.fallback(MockReply::ok("hedge"));
+        let c = FleetBuilder::new(&config())
+            .strategy(Strategy::hedged(Duration::from_millis(20)))
+            .retry(RetryPolicy::default().budget(BudgetConfig::unlimited()))
+            .breaker(BreakerConfig::disabled())
+            .member(member(&a, "a").base_url("http://a.test"))
+            .member(member(&b, "b").base_url("http://b.test/v2"))
+            .build()
+            .unwrap();
+        let resp = c.get("/api?symbol=BTCUSDT").send().await.unwrap();
+        assert_eq!(resp.text().unwrap(), "hedge");
+        assert_eq!(a.requests()[0].url(), "http://a.test/api?symbol=BTCUSDT");
+        assert_eq!(b.requests()[0].url(), "http://b.test/v2/api?symbol=BTCUSDT");
+    }
 
     #[tokio::test(start_paused = true)]
     async fn a_hedge_wins_when_the_primary_is_slow_and_the_loser_is_canceled() {

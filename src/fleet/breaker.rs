@@ -311,8 +311,7 @@ impl Permit {
     /// Reports the outcome of the request this permit let through.
     pub(crate) fn record(mut self, failed: bool, latency: Duration, rng: &Rng) {
         self.done = true;
-        self.breaker
-            .on_outcome(self.trial, failed, latency, rng);
+        self.breaker.on_outcome(self.trial, failed, latency, rng);
     }
 }
 

@@ -14,6 +14,9 @@
 
 mod breaker;
 mod classify;
+mod hedge;
+
+use self::hedge::Hedged;
 mod latency;
 mod plan;
 mod retry;
@@ -24,7 +27,6 @@ use std::fmt;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::Duration;
 
 use http::Uri;
@@ -305,9 +307,11 @@ impl FleetBuilder {
         let timed = percentile_hedging
             || matches!(self.strategy, Strategy::Adaptive { .. })
             || slots.iter().any(|s| s.breaker.times_calls());
+        let virtual_time = slots.iter().any(|s| s.backend.kind() == BackendKind::Mock);
         let fleet = Fleet {
             percentile_hedging,
             timed,
+            virtual_time,
             budget: RetryBudget::new(self.retry.budget.clone()),
             slots,
             strategy: self.strategy,
@@ -419,6 +423,9 @@ pub(crate) struct Fleet {
     /// counts slow calls needs their latency. Otherwise an attempt reads the clock only when a
     /// `tracing` subscriber wants its span.
     timed: bool,
+    /// A member is the mock transport, whose latencies follow tokio's clock: hedge delays use
+    /// tokio's timer rather than the deadline watchdog, so that a paused test clock drives them.
+    virtual_time: bool,
 }
 
 impl fmt::Debug for Fleet {
@@ -442,6 +449,22 @@ struct Finished {
     retry_after: Option<Duration>,
 }
 
+impl Finished {
+    /// The end of an attempt on member `slot`, judged `verdict`.
+    fn new(slot: usize, verdict: Verdict, outcome: Result<Response>) -> Self {
+        let retry_after = match &outcome {
+            Ok(resp) if verdict != Verdict::Success => resp.retry_after(),
+            _ => None,
+        };
+        Finished {
+            slot,
+            verdict,
+            outcome,
+            retry_after,
+        }
+    }
+}
+
 /// An attempt under way: what is needed to judge and record it when its exchange ends.
 struct AttemptEnd<'a> {
     fleet: &'a Fleet,
@@ -459,16 +482,7 @@ impl AttemptEnd<'_> {
         let slot = self.slot;
         let verdict = self.fleet.classifier.judge(&outcome);
         self.record(verdict);
-        let retry_after = match &outcome {
-            Ok(resp) if verdict != Verdict::Success => resp.retry_after(),
-            _ => None,
-        };
-        Finished {
-            slot,
-            verdict,
-            outcome,
-            retry_after,
-        }
+        Finished::new(slot, verdict, outcome)
     }
 
     /// Records an attempt judged `verdict` in the member's breaker, counters and latency.
@@ -550,6 +564,8 @@ pub(crate) struct First<'a> {
     /// the caller's request itself, not a copy, and a failure gives it back for later attempts
     /// with its own URL restored.
     own_uri: OwnUri,
+    /// The hedge delay and the most hedges, for a hedged strategy and an idempotent request.
+    hedge: Option<(Duration, u32)>,
     walk: Walk,
     attempt: Option<AttemptEnd<'a>>,
 }
@@ -564,6 +580,30 @@ enum OwnUri {
     Whole(Uri),
 }
 
+impl OwnUri {
+    /// The request's own URL, given `current`, the URL it holds now.
+    fn of(&self, current: &Uri) -> Uri {
+        match self {
+            OwnUri::Same => current.clone(),
+            OwnUri::PathOnly => {
+                let mut parts = http::uri::Parts::default();
+                parts.path_and_query = current.path_and_query().cloned();
+                Uri::from_parts(parts).unwrap_or_default()
+            }
+            OwnUri::Whole(uri) => uri.clone(),
+        }
+    }
+
+    /// Gives `req` its own URL back.
+    fn restore(&mut self, req: &mut Request) {
+        match std::mem::replace(self, OwnUri::Same) {
+            OwnUri::Same => {}
+            OwnUri::Whole(uri) => req.uri = uri,
+            path_only => req.uri = path_only.of(&req.uri),
+        }
+    }
+}
+
 /// How a fleet request starts (see [`Fleet::start`]).
 pub(crate) enum Start<'a> {
     /// Send the request (the caller's, now with the member's URL) through `backend` inline:
@@ -572,8 +612,6 @@ pub(crate) enum Start<'a> {
         first: Box<First<'a>>,
         backend: &'a Backend,
     },
-    /// Run the whole state machine ([`Fleet::execute`]): hedged strategies.
-    Machine,
     /// Ended before any attempt.
     Failed(Error),
 }
@@ -583,20 +621,65 @@ impl<'a> First<'a> {
     /// failed over) the state to resume from. The exchange borrows the request, so a healthy
     /// member's answer costs no copy of it.
     pub(crate) async fn run(
-        self: Box<Self>,
+        mut self: Box<Self>,
         backend: &'a Backend,
         mut req: Request,
-    ) -> std::result::Result<Result<Response>, Box<Resume<'a>>> {
-        let (outcome, unredirected) = self.policy.exchange_in(backend, &mut req, true).await;
-        self.finish(outcome, req, unredirected)
+    ) -> FirstEnd<'a> {
+        self.policy.first_hop(&mut req);
+        let hedged = match self.hedge {
+            Some(hedge) => self.attempt.take().map(|end| (hedge, end)),
+            None => None,
+        };
+        let Some(((delay, max_extra), end)) = hedged else {
+            let outcome = self.policy.exchange_ref(backend, &req).await;
+            return self.finish(outcome, req);
+        };
+        // Hedged: this attempt stays the primary, pinned here; hedges start beside it.
+        let (fleet, policy, slot) = (self.fleet, self.policy, end.slot);
+        let done = {
+            let req = &req;
+            let primary = pin!(Some(policy.exchange_ref(backend, req)));
+            let First { own_uri, walk, .. } = &mut *self;
+            fleet
+                .hedge(
+                    policy,
+                    req,
+                    own_uri,
+                    &mut walk.plan,
+                    primary,
+                    end,
+                    delay,
+                    max_extra,
+                    &mut walk.sent,
+                    walk.deadline,
+                )
+                .await
+        };
+        match done {
+            Hedged::Primary(mut outcome, Verdict::Success) => {
+                if let Ok(resp) = &mut outcome {
+                    fleet.serve(resp, slot, self.walk.sent);
+                }
+                Ok(outcome)
+            }
+            Hedged::Primary(outcome, verdict) => {
+                self.settle(Finished::new(slot, verdict, outcome), req)
+            }
+            Hedged::Done(done) => self.settle(done, req),
+            Hedged::OutOfTime => {
+                self.own_uri.restore(&mut req);
+                let walk = &mut self.walk;
+                walk.history
+                    .push(Attempt::new(&fleet.slots[slot].name, "deadline reached"));
+                Ok(Err(Fleet::out_of_time(
+                    &req,
+                    std::mem::take(&mut walk.history),
+                )))
+            }
+        }
     }
 
-    fn finish(
-        mut self: Box<Self>,
-        mut outcome: Result<Response>,
-        mut req: Request,
-        unredirected: Option<Box<Request>>,
-    ) -> std::result::Result<Result<Response>, Box<Resume<'a>>> {
+    fn finish(mut self: Box<Self>, mut outcome: Result<Response>, req: Request) -> FirstEnd<'a> {
         let Some(end) = self.attempt.take() else {
             return Ok(outcome);
         };
@@ -609,21 +692,15 @@ impl<'a> First<'a> {
             }
             return Ok(outcome);
         }
-        match self.fleet.settle(end.judge(outcome), &mut self.walk) {
+        self.settle(end.judge(outcome), req)
+    }
+
+    /// The request's end when attempt `done` settles it, or the state to resume from.
+    fn settle(mut self: Box<Self>, done: Finished, mut req: Request) -> FirstEnd<'a> {
+        match self.fleet.settle(done, &mut self.walk) {
             Ok(end) => Ok(end),
             Err((done, _)) => {
-                if let Some(first) = unredirected {
-                    req = *first;
-                }
-                match std::mem::replace(&mut self.own_uri, OwnUri::Same) {
-                    OwnUri::Same => {}
-                    OwnUri::PathOnly => {
-                        let mut parts = http::uri::Parts::default();
-                        parts.path_and_query = req.uri.path_and_query().cloned();
-                        req.uri = Uri::from_parts(parts).unwrap_or_default();
-                    }
-                    OwnUri::Whole(uri) => req.uri = uri,
-                }
+                self.own_uri.restore(&mut req);
                 Err(Box::new(Resume {
                     first: self,
                     req,
@@ -633,6 +710,10 @@ impl<'a> First<'a> {
         }
     }
 }
+
+/// How a fleet request's inline first attempt ends: the request's result, or the state to
+/// resume from.
+pub(crate) type FirstEnd<'a> = std::result::Result<Result<Response>, Box<Resume<'a>>>;
 
 /// A fleet request to continue after its inline first attempt failed.
 pub(crate) struct Resume<'a> {
@@ -751,15 +832,21 @@ impl Fleet {
         }
     }
 
-
+    /// [`Fleet::request_for`] from a request whose own URL `own` gives back.
+    fn request_for_own(&self, slot: usize, req: &Request, own: &OwnUri) -> Result<Request> {
+        match own {
+            OwnUri::Same => self.request_for(slot, req),
+            _ => self.request_for(slot, &req.clone_with_uri(own.of(&req.uri))),
+        }
+    }
 
     /// Starts a prepared request (deadline set): the first attempt inline when the strategy
     /// does not hedge, else the whole state machine.
     pub(crate) fn start<'a>(&'a self, policy: &'a Policy, req: &mut Request) -> Start<'a> {
-        if self.hedge_delay().is_some() {
-            return Start::Machine;
-        }
         let mut walk = self.walk(req);
+        let hedge = self
+            .hedge_delay()
+            .filter(|&(_, max_extra)| walk.may_retry && max_extra > 0);
         let Some((slot, permit)) = walk.plan.next(self) else {
             return Start::Failed(Self::breakers_open(req, walk.history));
         };
@@ -774,6 +861,7 @@ impl Fleet {
                 fleet: self,
                 policy,
                 own_uri,
+                hedge,
                 walk,
                 attempt,
             }),
@@ -847,20 +935,31 @@ impl Fleet {
                     let first_req = self.request_for(slot, &req)?;
                     let done = match self.hedge_delay() {
                         Some((delay, max_extra)) if walk.may_retry && max_extra > 0 => {
-                            let first = (slot, first_req, permit);
-                            // Each attempt of a hedged request is boxed on its own (see
-                            // `hedge`), so this future stays small.
-                            self.hedge(
-                                policy,
-                                &req,
-                                &mut walk.plan,
-                                first,
-                                delay,
-                                max_extra,
-                                &mut walk.sent,
-                                deadline,
-                            )
-                            .await
+                            let end = self.begin(slot, permit, walk.sent);
+                            let backend = &self.slots[slot].backend;
+                            // Each hedge is boxed on its own (see `hedge`), so this future
+                            // stays small.
+                            let hedged = self
+                                .hedge(
+                                    policy,
+                                    &req,
+                                    &OwnUri::Same,
+                                    &mut walk.plan,
+                                    pin!(Some(policy.exchange(backend, first_req))),
+                                    end,
+                                    delay,
+                                    max_extra,
+                                    &mut walk.sent,
+                                    deadline,
+                                )
+                                .await;
+                            match hedged {
+                                Hedged::Primary(outcome, verdict) => {
+                                    Some(Finished::new(slot, verdict, outcome))
+                                }
+                                Hedged::Done(done) => Some(done),
+                                Hedged::OutOfTime => None,
+                            }
                         }
                         // Every backend ends an exchange by the request's deadline: no second
                         // timer.
@@ -872,12 +971,7 @@ impl Fleet {
                     let Some(done) = done else {
                         walk.history
                             .push(Attempt::new(&self.slots[slot].name, "deadline reached"));
-                        return Err(Self::gave_up(
-                            &req,
-                            walk.history,
-                            ErrorKind::Timeout(TimeoutPhase::Total),
-                            "deadline reached across the fleet's attempts",
-                        ));
+                        return Err(Self::out_of_time(&req, walk.history));
                     };
                     done
                 }
@@ -916,93 +1010,6 @@ impl Fleet {
             }
             tokio::time::sleep(wait).await;
         }
-    }
-
-    /// Polls the first attempt, starting hedges on other members after `delay` while the budget
-    /// allows; returns the first non-failure, or the last failure when every attempt failed.
-    #[allow(clippy::too_many_arguments)]
-    async fn hedge(
-        &self,
-        policy: &Policy,
-        req: &Request,
-        plan: &mut Plan,
-        (slot, first_req, permit): (usize, Request, Permit),
-        delay: Duration,
-        max_extra: u32,
-        sent: &mut u32,
-        deadline: Instant,
-    ) -> Option<Finished> {
-        // The primary attempt is pinned here; a hedge (one request in fifty or so) gets its own
-        // allocation when it starts, so a hedged request that needs none carries one attempt,
-        // not four. No timer for the deadline: every attempt ends by it on its own.
-        let mut primary = pin!(Some(self.attempt(policy, slot, first_req, permit, *sent)));
-        // Empty slots of the primary's own type (an `async fn` future has no name to write).
-        fn empty_slot<T>(_: &Option<T>) -> Option<std::pin::Pin<Box<T>>> {
-            None
-        }
-        let mut hedges = [(); 3].map(|()| empty_slot(&primary));
-        let mut started = 0u32;
-        let mut timer = pin!(tokio::time::sleep(delay));
-        let mut last_failure: Option<Finished> = None;
-        std::future::poll_fn(|cx| {
-            loop {
-                let mut any_running = false;
-                for i in 0..=hedges.len() {
-                    let polled = match i {
-                        0 => primary.as_mut().as_pin_mut().map(|f| f.poll(cx)),
-                        _ => hedges[i - 1].as_mut().map(|f| f.as_mut().poll(cx)),
-                    };
-                    match polled {
-                        None => {}
-                        Some(Poll::Pending) => any_running = true,
-                        Some(Poll::Ready(done)) => {
-                            match i {
-                                0 => primary.set(None),
-                                _ => hedges[i - 1] = None,
-                            }
-                            match done.verdict {
-                                Verdict::Failure { .. } => last_failure = Some(done),
-                                // The winner's response is complete (bodies are buffered inside
-                                // the attempt): dropping the others cancels only them.
-                                _ => return Poll::Ready(Some(done)),
-                            }
-                        }
-                    }
-                }
-                let can_hedge = started < max_extra;
-                if can_hedge && (timer.as_mut().poll(cx).is_ready() || !any_running) {
-                    // A hedge, if the budget and another healthy member allow.
-                    let next = if self.budget.withdraw() {
-                        plan.hedge(self)
-                    } else {
-                        None
-                    };
-                    started = max_extra.min(started + 1);
-                    if let Some((slot, permit)) = next {
-                        if let Ok(r) = self.request_for(slot, req) {
-                            *sent += 1;
-                            self.slots[slot].counters.hedge();
-                            let fut = self.attempt(policy, slot, r, permit, *sent);
-                            hedges[(started as usize - 1).min(2)] = Some(Box::pin(fut));
-                            timer.as_mut().reset(Instant::now() + delay);
-                            continue;
-                        }
-                    } else {
-                        // No member or no budget: no new hedge, those in flight finish.
-                        started = max_extra;
-                    }
-                }
-                if !any_running {
-                    // Every attempt failed; at the deadline, that is the deadline's doing.
-                    if Instant::now() >= deadline {
-                        return Poll::Ready(None);
-                    }
-                    return Poll::Ready(last_failure.take());
-                }
-                return Poll::Pending;
-            }
-        })
-        .await
     }
 
     /// The request's end when attempt `done` settles it (a success, a rate limit, or bad input),
@@ -1044,6 +1051,16 @@ impl Fleet {
             history,
             ErrorKind::Connect,
             "every member's circuit breaker is open",
+        )
+    }
+
+    /// The error when the deadline passed with no attempt left running.
+    fn out_of_time(req: &Request, history: Vec<Attempt>) -> Error {
+        Self::gave_up(
+            req,
+            history,
+            ErrorKind::Timeout(TimeoutPhase::Total),
+            "deadline reached across the fleet's attempts",
         )
     }
 

@@ -1,0 +1,177 @@
+//! Hedging: a request's first attempt, and after a delay (then again after each hedge) one
+//! more on another member while the shared budget allows. The first answer that is not a
+//! failure wins; the others are dropped, which cancels them. The winner's body is already
+//! complete (bodies are buffered inside an attempt), so it is never cut.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::breaker::Permit;
+use super::classify::Verdict;
+use super::plan::Plan;
+use super::{AttemptEnd, Finished, Fleet, OwnUri};
+use crate::client::Policy;
+use crate::deadline::Watch;
+use crate::error::Result;
+use crate::request::Request;
+use crate::response::Response;
+
+/// How a hedged request's attempts ended (see [`Fleet::hedge`]).
+pub(super) enum Hedged {
+    /// The primary attempt's outcome, which is not a failure, judged and recorded.
+    Primary(Result<Response>, Verdict),
+    /// A hedge's outcome that is not a failure, or the last failure when every attempt failed.
+    Done(Finished),
+    /// Every attempt failed and the deadline has passed.
+    OutOfTime,
+}
+
+/// The hedge delay's timer: on the deadline watchdog thread (no tokio timer per request), or
+/// tokio's timer when a member is the mock transport, whose latencies follow tokio's clock
+/// (paused in tests).
+pub(super) enum Timer {
+    Watch(Watch),
+    Tokio(Pin<Box<tokio::time::Sleep>>),
+}
+
+impl Timer {
+    pub(super) fn new(virtual_time: bool, delay: Duration) -> Timer {
+        let at = Instant::now() + delay;
+        if virtual_time {
+            Timer::Tokio(Box::pin(tokio::time::sleep_until(at)))
+        } else {
+            Timer::Watch(Watch::new(at.into_std()))
+        }
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        match self {
+            Timer::Watch(w) => w.poll_expired(cx),
+            Timer::Tokio(s) => s.as_mut().poll(cx),
+        }
+    }
+
+    /// Fires again `delay` from now.
+    fn reset(&mut self, delay: Duration) {
+        let at = Instant::now() + delay;
+        match self {
+            Timer::Watch(w) => *w = Watch::new(at.into_std()),
+            Timer::Tokio(s) => s.as_mut().reset(at),
+        }
+    }
+}
+
+/// Empty hedge slots, typed after the attempt future `start` makes (an `async fn` future has
+/// no name to write).
+#[allow(clippy::type_complexity)]
+fn empty_slots<F>(_: &impl Fn(usize, Request, Permit, u32) -> F) -> [Option<Pin<Box<F>>>; 3] {
+    [None, None, None]
+}
+
+impl Fleet {
+    /// Polls `primary`, the exchange of the request's first attempt (`first` its bookkeeping),
+    /// starting hedges on other members after `delay` while the budget allows; returns the
+    /// first outcome that is not a failure, or the last failure when every attempt failed.
+    /// `req` is the caller's request, its own URL given back by `own`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn hedge<'f, P: Future<Output = Result<Response>>>(
+        &'f self,
+        policy: &'f Policy,
+        req: &'f Request,
+        own: &'f OwnUri,
+        plan: &'f mut Plan,
+        mut primary: Pin<&'f mut Option<P>>,
+        first: AttemptEnd<'f>,
+        delay: Duration,
+        max_extra: u32,
+        sent: &'f mut u32,
+        deadline: Instant,
+    ) -> impl Future<Output = Hedged> + 'f {
+        // The primary attempt is pinned by the caller; a hedge (one request in fifty or so) gets
+        // its own allocation when it starts, so a hedged request that needs none carries one
+        // attempt, not four. No timer for the deadline: every attempt ends by it on its own.
+        let start = |slot, r, permit, n| self.attempt(policy, slot, r, permit, n);
+        let mut hedges = empty_slots(&start);
+        let mut started = 0u32;
+        let mut timer = Timer::new(self.virtual_time, delay);
+        // Boxed: a failure is rare, and this future lives inside every fleet request's.
+        let mut last_failure: Option<Box<Finished>> = None;
+        let mut first = Some(first);
+        // A plain `poll_fn` rather than an `async fn`: its state is stored once, in the closure.
+        std::future::poll_fn(move |cx| {
+            loop {
+                let mut any_running = false;
+                if let Some(fut) = primary.as_mut().as_pin_mut() {
+                    match fut.poll(cx) {
+                        Poll::Pending => any_running = true,
+                        Poll::Ready(outcome) => {
+                            primary.set(None);
+                            let verdict = self.classifier.judge(&outcome);
+                            let slot = first.as_ref().map_or(0, |end| end.slot);
+                            if let Some(end) = first.take() {
+                                end.record(verdict);
+                            }
+                            if !matches!(verdict, Verdict::Failure { .. }) {
+                                // The winner's response is complete (bodies are buffered inside
+                                // an attempt): dropping the others cancels only them.
+                                return Poll::Ready(Hedged::Primary(outcome, verdict));
+                            }
+                            last_failure = Some(Box::new(Finished::new(slot, verdict, outcome)));
+                        }
+                    }
+                }
+                for slot in hedges.iter_mut().take(started as usize) {
+                    let Some(fut) = slot else { continue };
+                    match fut.as_mut().poll(cx) {
+                        Poll::Pending => any_running = true,
+                        Poll::Ready(done) => {
+                            *slot = None;
+                            match done.verdict {
+                                Verdict::Failure { .. } => last_failure = Some(Box::new(done)),
+                                _ => return Poll::Ready(Hedged::Done(done)),
+                            }
+                        }
+                    }
+                }
+                let can_hedge = started < max_extra;
+                if can_hedge && (timer.poll(cx).is_ready() || !any_running) {
+                    // A hedge, if the budget and another healthy member allow.
+                    let next = if self.budget.withdraw() {
+                        plan.hedge(self)
+                    } else {
+                        None
+                    };
+                    started = max_extra.min(started + 1);
+                    if let Some((slot, permit)) = next {
+                        if let Ok(r) = self.request_for_own(slot, req, own) {
+                            *sent += 1;
+                            self.slots[slot].counters.hedge();
+                            let fut = start(slot, r, permit, *sent);
+                            hedges[(started as usize - 1).min(2)] = Some(Box::pin(fut));
+                            timer.reset(delay);
+                            continue;
+                        }
+                    } else {
+                        // No member or no budget: no new hedge, those in flight finish.
+                        started = max_extra;
+                    }
+                }
+                if !any_running {
+                    // Every attempt failed; at the deadline, that is the deadline's doing.
+                    if Instant::now() >= deadline {
+                        return Poll::Ready(Hedged::OutOfTime);
+                    }
+                    return Poll::Ready(match last_failure.take() {
+                        Some(done) => Hedged::Done(*done),
+                        None => Hedged::OutOfTime,
+                    });
+                }
+                return Poll::Pending;
+            }
+        })
+    }
+}
