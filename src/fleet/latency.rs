@@ -2,23 +2,48 @@
 //! the adaptive strategy (as tower's and Finagle's balancers do).
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// The last `capacity` latencies, for percentiles.
+/// Recomputes the quantile after this many new samples: a request reads it without the lock,
+/// and the selection over the window costs once per this many requests.
+const REFRESH_EVERY: usize = 16;
+
+/// The last `capacity` latencies, and one quantile of them kept current for hedge delays.
 #[derive(Debug)]
 pub(crate) struct Histogram {
-    samples: Mutex<(Vec<u32>, usize)>,
+    samples: Mutex<Samples>,
     capacity: usize,
+    /// The quantile the fleet asks for (`0.0..=1.0`).
+    p: f64,
+    /// Samples needed before the quantile is given.
+    min: usize,
+    /// The quantile in µs, `u64::MAX` until `min` samples are in.
+    quantile_us: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Samples {
+    ring: Vec<u32>,
+    next: usize,
+    since_refresh: usize,
+    scratch: Vec<u32>,
 }
 
 impl Histogram {
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// A window of `capacity` latencies whose `p` quantile is given once `min` are recorded.
+    pub(crate) fn new(capacity: usize, p: f64, min: usize) -> Self {
         Histogram {
-            samples: Mutex::new((Vec::with_capacity(capacity), 0)),
+            samples: Mutex::new(Samples {
+                ring: Vec::with_capacity(capacity),
+                ..Samples::default()
+            }),
             capacity: capacity.max(1),
+            p: p.clamp(0.0, 1.0),
+            min: min.max(1),
+            quantile_us: AtomicU64::new(u64::MAX),
         }
     }
 
@@ -26,42 +51,52 @@ impl Histogram {
     pub(crate) fn record(&self, latency: Duration) {
         let us = latency.as_micros().min(u32::MAX as u128) as u32;
         let mut s = self.samples.lock().unwrap_or_else(|p| p.into_inner());
-        let (buf, next) = &mut *s;
-        if buf.len() < self.capacity {
-            buf.push(us);
+        let s = &mut *s;
+        if s.ring.len() < self.capacity {
+            s.ring.push(us);
         } else {
-            buf[*next] = us;
+            s.ring[s.next] = us;
         }
-        *next = (*next + 1) % self.capacity;
+        s.next = (s.next + 1) % self.capacity;
+        s.since_refresh += 1;
+        let n = s.ring.len();
+        if n >= self.min && (s.since_refresh >= REFRESH_EVERY || n == self.min) {
+            s.since_refresh = 0;
+            s.scratch.clear();
+            s.scratch.extend_from_slice(&s.ring);
+            let rank = ((n - 1) as f64 * self.p).round() as usize;
+            let (_, q, _) = s.scratch.select_nth_unstable(rank);
+            self.quantile_us.store(u64::from(*q), Ordering::Relaxed);
+        }
     }
 
-    /// The `p` quantile (`0.0..=1.0`) of the recorded latencies, once at least `min` are there.
-    pub(crate) fn quantile(&self, p: f64, min: usize) -> Option<Duration> {
-        let mut v = {
-            let s = self.samples.lock().unwrap_or_else(|p| p.into_inner());
-            if s.0.len() < min.max(1) {
-                return None;
-            }
-            s.0.clone()
-        };
-        let rank = ((v.len() - 1) as f64 * p.clamp(0.0, 1.0)).round() as usize;
-        let (_, q, _) = v.select_nth_unstable(rank);
-        Some(Duration::from_micros(u64::from(*q)))
+    /// The quantile of the recorded latencies (as of at most `REFRESH_EVERY` samples ago), once
+    /// `min` are in.
+    pub(crate) fn quantile(&self) -> Option<Duration> {
+        match self.quantile_us.load(Ordering::Relaxed) {
+            u64::MAX => None,
+            us => Some(Duration::from_micros(us)),
+        }
     }
 }
 
 /// Peak-EWMA latency cost of one member, and its requests in flight.
 #[derive(Debug)]
 pub(crate) struct PeakEwma {
+    /// The estimate (µs) and when it was last updated; updates take the lock.
     state: Mutex<(f64, Instant)>,
+    /// The estimate's bits, published for [`PeakEwma::load`] to read without the lock.
+    cost: AtomicU64,
     pending: AtomicUsize,
     decay: Duration,
 }
 
 impl PeakEwma {
     pub(crate) fn new(initial: Duration, decay: Duration) -> Self {
+        let cost = initial.as_secs_f64() * 1e6;
         PeakEwma {
-            state: Mutex::new((initial.as_secs_f64() * 1e6, Instant::now())),
+            state: Mutex::new((cost, Instant::now())),
+            cost: AtomicU64::new(cost.to_bits()),
             pending: AtomicUsize::new(0),
             decay,
         }
@@ -69,7 +104,7 @@ impl PeakEwma {
 
     /// The load: the latency estimate (µs) times the requests in flight, plus one.
     pub(crate) fn load(&self) -> f64 {
-        let (cost, _) = *self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let cost = f64::from_bits(self.cost.load(Ordering::Relaxed));
         cost * (self.pending.load(Ordering::Relaxed) + 1) as f64
     }
 
@@ -91,10 +126,37 @@ impl PeakEwma {
             s.0 = s.0 * w + rtt * (1.0 - w);
         }
         s.1 = now;
+        self.cost.store(s.0.to_bits(), Ordering::Relaxed);
     }
 
     /// Ends a request that was canceled: only the in-flight count changes.
     pub(crate) fn cancel(&self) {
         self.pending.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn the_quantile_appears_with_enough_samples_and_follows_new_ones() {
+        let h = Histogram::new(100, 0.9, 20);
+        for i in 1..20 {
+            h.record(ms(i));
+        }
+        assert_eq!(h.quantile(), None, "19 samples are not enough");
+        h.record(ms(20));
+        assert_eq!(h.quantile(), Some(ms(18)), "the 0.9 quantile of 1..=20 ms");
+        // The window holds the last 100: after 100 samples of 50 ms, the quantile is theirs,
+        // however stale it was within the last REFRESH_EVERY samples.
+        for _ in 0..100 {
+            h.record(ms(50));
+        }
+        assert_eq!(h.quantile(), Some(ms(50)));
     }
 }

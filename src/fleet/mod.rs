@@ -108,8 +108,9 @@ impl Strategy {
 pub enum HedgeDelay {
     /// After this long without an answer.
     Fixed(Duration),
-    /// At this quantile (`0.0..=1.0`) of the fleet's recent latencies (the last 1,000), never
-    /// before `floor`; `floor` alone until 20 latencies are known.
+    /// At this quantile (`0.0..=1.0`) of the fleet's recent latencies (the last 1,000, the
+    /// quantile recomputed after every 16 new ones), never before `floor`; `floor` alone until
+    /// 20 latencies are known.
     Percentile {
         /// The quantile, such as `0.95`.
         quantile: f64,
@@ -296,6 +297,13 @@ impl FleetBuilder {
             Strategy::Random { seed: Some(seed) } => Rng::new(seed),
             _ => Rng::from_entropy(),
         };
+        let hedge_quantile = match self.strategy {
+            Strategy::Hedged {
+                delay: HedgeDelay::Percentile { quantile, .. },
+                ..
+            } => quantile,
+            _ => 1.0,
+        };
         let percentile_hedging = matches!(
             self.strategy,
             Strategy::Hedged {
@@ -319,7 +327,7 @@ impl FleetBuilder {
             classifier: self.classifier,
             rng,
             next: std::sync::atomic::AtomicUsize::new(0),
-            latencies: Histogram::new(1000),
+            latencies: Histogram::new(1000, hedge_quantile, 20),
         };
         Ok(Client::from_fleet(fleet, policy))
     }
@@ -776,10 +784,9 @@ impl Fleet {
             Strategy::Hedged { delay, max_extra } => {
                 let d = match delay {
                     HedgeDelay::Fixed(d) => d,
-                    HedgeDelay::Percentile { quantile, floor } => self
-                        .latencies
-                        .quantile(quantile, 20)
-                        .map_or(floor, |q| q.max(floor)),
+                    HedgeDelay::Percentile { floor, .. } => {
+                        self.latencies.quantile().map_or(floor, |q| q.max(floor))
+                    }
                 };
                 Some((d, max_extra.min(3)))
             }
