@@ -1,6 +1,7 @@
 //! Threads that run a blocking client's transfers for async callers (curl, ureq).
 //!
-//! Each idle worker waits on its own channel, so handing it a transfer wakes exactly that thread.
+//! Each idle worker waits parked on its own one-job mailbox, so handing it a transfer wakes
+//! exactly that thread.
 //! tokio's shared blocking pool (`spawn_blocking`) keeps its idle threads on one condition
 //! variable: on a request loop the notification often wakes a thread that then finds the work
 //! already taken by the one just finishing: a wasted wake-up and a context switch per request.
@@ -11,11 +12,12 @@
 //! A worker runs one job at a time. Up to `max_idle` workers wait for work; under more
 //! concurrency new ones start, up to [`MAX_THREADS`] at once (as tokio's blocking pool caps its
 //! threads at 512: further requests wait for a free one), and those that do not fit the idle
-//! list end when their request does. A dropped request drops its worker's channel: the thread finishes the job it has (the
-//! backend aborts the transfer) and ends.
+//! list end when their request does. A dropped request drops its worker's handle: the thread
+//! finishes the job it has (the backend aborts the transfer) and ends.
 
-use std::sync::Mutex;
-use std::sync::mpsc::{Sender, channel};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::Thread;
 
 use crate::error::{Error, Result};
 
@@ -24,11 +26,63 @@ pub(crate) const MAX_THREADS: usize = 512;
 
 /// Idle workers for jobs of type `J`, each run by `run` on the worker's thread.
 pub(crate) struct Workers<J> {
-    idle: Mutex<Vec<Sender<J>>>,
+    idle: Mutex<Vec<Worker<J>>>,
     max_idle: usize,
     /// One permit per running job.
     busy: tokio::sync::Semaphore,
     run: fn(J),
+}
+
+/// A worker thread's mailbox: one job slot, and whether the thread is still there to take it.
+/// A job is handed over by filling the slot and unparking the thread: no channel, whose
+/// blocks (allocated and zeroed every few dozen messages) cost more than the hand-over itself.
+struct Mailbox<J> {
+    job: Mutex<Option<J>>,
+    /// Cleared when the handle is dropped: the thread ends once its slot is empty.
+    wanted: AtomicBool,
+    /// Cleared when the thread ends (panics included).
+    alive: AtomicBool,
+}
+
+/// The handle on one worker thread; dropping it lets the thread end after its job.
+struct Worker<J> {
+    mailbox: Arc<Mailbox<J>>,
+    thread: Thread,
+}
+
+impl<J> Worker<J> {
+    /// Hands `job` to the thread; `false` if the thread is gone (the job is then dropped).
+    fn hand(&self, job: J) -> bool {
+        *lock(&self.mailbox.job) = Some(job);
+        self.thread.unpark();
+        if self.mailbox.alive.load(Ordering::Acquire) {
+            return true;
+        }
+        drop(lock(&self.mailbox.job).take());
+        false
+    }
+}
+
+impl<J> Drop for Worker<J> {
+    fn drop(&mut self) {
+        self.mailbox.wanted.store(false, Ordering::Release);
+        self.thread.unpark();
+    }
+}
+
+/// Marks the thread gone and drops any job left in its slot, however the thread ends: the
+/// caller waiting on that job's result then sees it end without one.
+struct Exit<J>(Arc<Mailbox<J>>);
+
+impl<J> Drop for Exit<J> {
+    fn drop(&mut self) {
+        self.0.alive.store(false, Ordering::Release);
+        drop(lock(&self.0.job).take());
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl<J: Send + 'static> Workers<J> {
@@ -52,35 +106,49 @@ impl<J: Send + 'static> Workers<J> {
         let Ok(_running) = self.busy.acquire().await else {
             return Ok(None);
         };
-        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let idle = lock(&self.idle).pop();
         let worker = match idle {
             Some(worker) => worker,
             None => self.spawn()?,
         };
         let (done, result) = tokio::sync::oneshot::channel();
-        if worker.send(make(done)).is_err() {
+        if !worker.hand(make(done)) {
             return Ok(None);
         }
         let result = result.await.ok();
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let mut idle = lock(&self.idle);
         if idle.len() < self.max_idle {
             idle.push(worker);
         }
         Ok(result)
     }
 
-    fn spawn(&self) -> Result<Sender<J>> {
-        let (jobs, next) = channel::<J>();
+    fn spawn(&self) -> Result<Worker<J>> {
+        let mailbox = Arc::new(Mailbox {
+            job: Mutex::new(None),
+            wanted: AtomicBool::new(true),
+            alive: AtomicBool::new(true),
+        });
+        let exit = Exit(mailbox.clone());
         let run = self.run;
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("hf-transfer".into())
             .spawn(move || {
-                while let Ok(job) = next.recv() {
-                    run(job);
+                let mailbox = &exit.0;
+                loop {
+                    let job = lock(&mailbox.job).take();
+                    match job {
+                        Some(job) => run(job),
+                        None if !mailbox.wanted.load(Ordering::Acquire) => break,
+                        None => std::thread::park(),
+                    }
                 }
             })
             .map_err(|e| Error::builder("cannot start a transfer thread").with_source(e))?;
-        Ok(jobs)
+        Ok(Worker {
+            mailbox,
+            thread: thread.thread().clone(),
+        })
     }
 }
 
