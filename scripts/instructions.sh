@@ -6,6 +6,7 @@
 #
 # Per request = (I(N2) - I(N1)) / (N2 - N1): start-up and warm-up cancel out.
 #   bash scripts/instructions.sh [BACKEND...]      (default: curl reqwest hyper ureq)
+# VARY=1 gives every request its own URL (`?n=<i>`) on every side, instead of repeating one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)"; exit 1; }
@@ -23,7 +24,7 @@ url="$(head -n1 "$url_file")/small"
 
 count() { # backend mode surface n
   valgrind --tool=callgrind --callgrind-out-file=/dev/null "$BIN" instr \
-    --backend "$1" --mode "$2" --surface "$3" --url "$url" --requests "$4" 2>&1 \
+    --backend "$1" --mode "$2" --surface "$3" --url "$url" --requests "$4" ${VARY:+--vary} 2>&1 \
     | sed -n 's/.*Collected : \([0-9]*\).*/\1/p' | tail -n1
 }
 

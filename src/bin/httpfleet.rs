@@ -2,6 +2,7 @@
 //! on an embedded loopback server), `get` (one request through any backend or fleet), `serve`
 //! (the benchmark server alone) and `instr` (a fixed request loop for instruction counting).
 
+use std::fmt::Write as _;
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -259,6 +260,9 @@ struct InstrArgs {
     /// The strategy of `--mode fleet` (see `get --strategy`).
     #[arg(long, default_value = "failover")]
     strategy: String,
+    /// Give each request its own URL (`?n=<i>` appended) instead of repeating one.
+    #[arg(long)]
+    vary: bool,
 }
 
 fn parse_kind(s: &str) -> Result<BackendKind, String> {
@@ -622,11 +626,16 @@ fn instr(args: InstrArgs) -> Res {
         "direct" | "bare" => {
             let timeout = (args.mode == "direct").then_some(httpfleet::bench::TIMEOUT);
             let d = Direct::new(args.backend, timeout).ok_or("backend not enabled")?;
-            for _ in 0..args.requests {
+            let mut url = args.url.clone();
+            for i in 0..args.requests {
+                if args.vary {
+                    url.clear();
+                    write!(url, "{}?n={i}", args.url)?;
+                }
                 if blocking {
-                    d.send_blocking(&args.url, Route::Small, &rt);
+                    d.send_blocking(&url, Route::Small, &rt);
                 } else {
-                    rt.block_on(d.send(&args.url, Route::Small));
+                    rt.block_on(d.send(&url, Route::Small));
                 }
             }
         }
@@ -636,11 +645,16 @@ fn instr(args: InstrArgs) -> Res {
                 .timeout(httpfleet::bench::TIMEOUT);
             let c = Client::from_config(&config)?;
             let b = httpfleet::blocking::Client::from_config(&config)?;
-            for _ in 0..args.requests {
+            let mut url = args.url.clone();
+            for i in 0..args.requests {
+                if args.vary {
+                    url.clear();
+                    write!(url, "{}?n={i}", args.url)?;
+                }
                 if blocking {
-                    b.get(&args.url).send()?;
+                    b.get(&url).send()?;
                 } else {
-                    rt.block_on(c.get(&args.url).send())?;
+                    rt.block_on(c.get(&url).send())?;
                 }
             }
         }
