@@ -18,7 +18,11 @@ pub(crate) struct ParsedUrl {
 /// NUL and other control characters are refused as a `Builder` error (nothing is sent). A URL
 /// requested again and again on one thread is parsed once (see [`Last`]).
 pub(crate) fn parse(input: &str) -> Result<ParsedUrl> {
-    if let Some(uri) = LAST.try_with(|last| last.borrow().get(input)).ok().flatten() {
+    if let Some(uri) = LAST
+        .try_with(|last| last.borrow().get(input))
+        .ok()
+        .flatten()
+    {
         return Ok(ParsedUrl {
             uri,
             credentials: None,

@@ -829,9 +829,31 @@ mod behaviour {
 }
 
 /// One conformance test: the behaviour, on a fresh server, for one backend and surface.
+/// Blocking hyper and reqwest requests share one bridge runtime per process
+/// (`src/backend/bridge.rs`), whose tasks run on whichever caller drives it: the test that counts
+/// connections runs with no other test using it, since a concurrent user driving the runtime
+/// decides when this test's connection goes back to its pool. Every other test on the bridge
+/// shares it.
+static BRIDGE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+type BridgeGuards = (
+    Option<std::sync::RwLockWriteGuard<'static, ()>>,
+    Option<std::sync::RwLockReadGuard<'static, ()>>,
+);
+
+fn on_bridge(name: &str, kind: BackendKind, surface: Surface) -> BridgeGuards {
+    let bridged =
+        surface == Surface::Blocking && matches!(kind, BackendKind::Hyper | BackendKind::Reqwest);
+    let alone = bridged && name == "sequential_requests_reuse_one_connection";
+    let exclusive = alone.then(|| BRIDGE.write().unwrap_or_else(|p| p.into_inner()));
+    let shared = (bridged && !alone).then(|| BRIDGE.read().unwrap_or_else(|p| p.into_inner()));
+    (exclusive, shared)
+}
+
 macro_rules! conformance_case {
     ($name:ident, $kind:expr, $surface:expr) => {{
         crate::set_dead_proxy_env();
+        let _bridge = crate::on_bridge(stringify!($name), $kind, $surface);
         behaviour::$name(&Fx::new($kind, $surface));
     }};
 }
