@@ -10,9 +10,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
 
-use super::classify::Stage;
 use super::{AsyncTransport, BackendKind, BlockingTransport};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result, TimeoutPhase};
 use crate::request::Request;
 use crate::response::Response;
 
@@ -188,8 +187,9 @@ impl MockBackend {
     }
 
     fn timed_out(req: &Request) -> Error {
-        Stage::Headers
-            .deadline_reached(BackendKind::Mock)
+        Error::new(ErrorKind::Timeout(TimeoutPhase::Headers))
+            .with_backend(BackendKind::Mock)
+            .with_detail("deadline reached")
             .with_url(&req.uri)
     }
 }
