@@ -25,14 +25,33 @@ fn member(mock: &MockBackend, name: &str) -> Member {
 /// A fleet over mocks, with an unlimited budget and a breaker that stays closed unless a test
 /// sets its own.
 fn fleet(mocks: &[&MockBackend], strategy: Strategy) -> FleetBuilder {
-    let mut b = FleetBuilder::new(&config())
-        .strategy(strategy)
-        .retry(RetryPolicy::default().budget(BudgetConfig::unlimited()))
-        .breaker(BreakerConfig::disabled());
-    for (i, m) in mocks.iter().enumerate() {
-        b = b.member(member(m, &format!("m{i}")));
-    }
-    b
+    of_members(
+        strategy,
+        mocks
+            .iter()
+            .enumerate()
+            .map(|(i, m)| member(m, &format!("m{i}"))),
+    )
+}
+
+/// [`fleet`] over mocks standing for hosts: (mock, member name, base URL).
+fn on_hosts(hosts: &[(&MockBackend, &str, &str)], strategy: Strategy) -> FleetBuilder {
+    of_members(
+        strategy,
+        hosts
+            .iter()
+            .map(|(m, name, base)| member(m, name).base_url(*base)),
+    )
+}
+
+fn of_members(strategy: Strategy, members: impl IntoIterator<Item = Member>) -> FleetBuilder {
+    members.into_iter().fold(
+        FleetBuilder::new(&config())
+            .strategy(strategy)
+            .retry(RetryPolicy::default().budget(BudgetConfig::unlimited()))
+            .breaker(BreakerConfig::disabled()),
+        FleetBuilder::member,
+    )
 }
 
 async fn get(c: &Client) -> httpfleet::Result<httpfleet::Response> {
@@ -47,14 +66,8 @@ mod strategies {
         let (a, b) = (MockBackend::new(), MockBackend::new());
         a.push(MockReply::status(307).header("location", "/moved"))
             .push(MockReply::status(503));
-        let c = FleetBuilder::new(&config())
-            .strategy(Strategy::Failover)
-            .retry(RetryPolicy::default().budget(BudgetConfig::unlimited()))
-            .breaker(BreakerConfig::disabled())
-            .member(member(&a, "a").base_url("http://a.test"))
-            .member(member(&b, "b").base_url("http://b.test"))
-            .build()
-            .unwrap();
+        let hosts = [(&a, "a", "http://a.test"), (&b, "b", "http://b.test")];
+        let c = on_hosts(&hosts, Strategy::Failover).build().unwrap();
         let resp = c.put("/api?x=1").body("order").send().await.unwrap();
         assert_eq!(resp.status(), 200);
         assert_eq!(resp.member(), Some("b"));
@@ -740,12 +753,8 @@ mod hedging {
         let (a, b) = (MockBackend::new(), MockBackend::new());
         a.fallback(MockReply::ok("primary").delay(Duration::from_millis(100)));
         b.fallback(MockReply::ok("hedge"));
-        let c = FleetBuilder::new(&config())
-            .strategy(Strategy::hedged(Duration::from_millis(20)))
-            .retry(RetryPolicy::default().budget(BudgetConfig::unlimited()))
-            .breaker(BreakerConfig::disabled())
-            .member(member(&a, "a").base_url("http://a.test"))
-            .member(member(&b, "b").base_url("http://b.test/v2"))
+        let hosts = [(&a, "a", "http://a.test"), (&b, "b", "http://b.test/v2")];
+        let c = on_hosts(&hosts, Strategy::hedged(Duration::from_millis(20)))
             .build()
             .unwrap();
         let resp = c.get("/api?symbol=BTCUSDT").send().await.unwrap();
