@@ -340,10 +340,10 @@ impl Client {
             Route::One(backend) => Run::One {
                 fut: policy.exchange(backend, req),
             },
-            // The first attempt of a fleet request runs here, as the same exchange future as a
-            // single backend's (its bookkeeping boxed); the rest of the fleet's state machine
-            // (attempts, backoff, hedges) is several times that size and starts, boxed, only
-            // when it is needed: every single-backend request's future stays small.
+            // The first attempt of a fleet request (with its hedges, if the strategy hedges)
+            // runs here, sending the caller's request itself, its bookkeeping boxed; the rest of
+            // the fleet's state machine (later attempts, backoff) is several times that size and
+            // starts, boxed, only after a failure: every request's future stays small.
             Route::Fleet(fleet) => match fleet.start(policy, &mut req) {
                 Start::Inline { first, backend } => Run::FleetFirst {
                     fut: first.run(backend, req),
