@@ -79,9 +79,7 @@ impl Policy {
 
     fn redirects(&self, req: &Request) -> Result<Redirects> {
         if req.uri.scheme().is_none() {
-            return Err(Error::invalid_url(
-                "a relative URL needs a fleet member with a base URL",
-            ));
+            return Err(crate::url::needs_base_url());
         }
         Ok(Redirects::new(
             self.max_redirects,

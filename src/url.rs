@@ -6,6 +6,11 @@ use http::uri::{Authority, PathAndQuery, Scheme};
 
 use crate::error::{Error, Result};
 
+/// The error for a relative URL (a path) sent where no fleet member's base URL completes it.
+pub(crate) fn needs_base_url() -> Error {
+    Error::invalid_url("a relative URL needs a fleet member with a base URL")
+}
+
 /// A URL split into what httpfleet sends and the credentials it carried, if any.
 pub(crate) struct ParsedUrl {
     /// The URL without user information.

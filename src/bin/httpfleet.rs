@@ -265,6 +265,16 @@ struct InstrArgs {
     vary: bool,
 }
 
+impl InstrArgs {
+    /// The URL of request `i` in `url`: `--url` itself, or with `?n=<i>` under `--vary`.
+    fn nth_url(&self, url: &mut String, i: usize) {
+        if self.vary {
+            url.clear();
+            let _ = write!(url, "{}?n={i}", self.url);
+        }
+    }
+}
+
 fn parse_kind(s: &str) -> Result<BackendKind, String> {
     s.parse::<BackendKind>().map_err(|e| e.to_string())
 }
@@ -628,10 +638,7 @@ fn instr(args: InstrArgs) -> Res {
             let d = Direct::new(args.backend, timeout).ok_or("backend not enabled")?;
             let mut url = args.url.clone();
             for i in 0..args.requests {
-                if args.vary {
-                    url.clear();
-                    write!(url, "{}?n={i}", args.url)?;
-                }
+                args.nth_url(&mut url, i);
                 if blocking {
                     d.send_blocking(&url, Route::Small, &rt);
                 } else {
@@ -647,10 +654,7 @@ fn instr(args: InstrArgs) -> Res {
             let b = httpfleet::blocking::Client::from_config(&config)?;
             let mut url = args.url.clone();
             for i in 0..args.requests {
-                if args.vary {
-                    url.clear();
-                    write!(url, "{}?n={i}", args.url)?;
-                }
+                args.nth_url(&mut url, i);
                 if blocking {
                     b.get(&url).send()?;
                 } else {

@@ -38,6 +38,44 @@ impl Expiry for &mut Watch {
     }
 }
 
+/// A timer that can fire again, for delays rather than deadlines (a hedge's): a watchdog entry,
+/// or tokio's timer where time is tokio's (a mock transport's latencies follow tokio's clock,
+/// paused in tests).
+pub(crate) enum Timer {
+    Watch(Watch),
+    Tokio(Pin<Box<Sleep>>),
+}
+
+impl Timer {
+    /// Fires `delay` from now, on tokio's clock if `tokio_clock`.
+    pub(crate) fn after(delay: std::time::Duration, tokio_clock: bool) -> Timer {
+        let at = tokio::time::Instant::now() + delay;
+        if tokio_clock {
+            Timer::Tokio(Box::pin(tokio::time::sleep_until(at)))
+        } else {
+            Timer::Watch(Watch::new(at.into_std()))
+        }
+    }
+
+    /// Fires again `delay` from now.
+    pub(crate) fn reset(&mut self, delay: std::time::Duration) {
+        let at = tokio::time::Instant::now() + delay;
+        match self {
+            Timer::Watch(w) => *w = Watch::new(at.into_std()),
+            Timer::Tokio(s) => s.as_mut().reset(at),
+        }
+    }
+}
+
+impl Expiry for Timer {
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        match self {
+            Timer::Watch(w) => w.poll_expired(cx),
+            Timer::Tokio(s) => s.as_mut().poll(cx),
+        }
+    }
+}
+
 pin_project_lite::pin_project! {
     /// A future raced against a deadline: see [`race`]. A plain struct rather than an `async fn`,
     /// so the wrapped future is stored once (an `async fn` would keep both its argument and its

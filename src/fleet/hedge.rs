@@ -5,7 +5,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -15,7 +15,7 @@ use super::classify::Verdict;
 use super::plan::Plan;
 use super::{AttemptEnd, Finished, Fleet, OwnUri};
 use crate::client::Policy;
-use crate::deadline::Watch;
+use crate::deadline::{Expiry, Timer};
 use crate::error::Result;
 use crate::request::Request;
 use crate::response::Response;
@@ -28,41 +28,6 @@ pub(super) enum Hedged {
     Done(Finished),
     /// Every attempt failed and the deadline has passed.
     OutOfTime,
-}
-
-/// The hedge delay's timer: on the deadline watchdog thread (no tokio timer per request), or
-/// tokio's timer when a member is the mock transport, whose latencies follow tokio's clock
-/// (paused in tests).
-pub(super) enum Timer {
-    Watch(Watch),
-    Tokio(Pin<Box<tokio::time::Sleep>>),
-}
-
-impl Timer {
-    pub(super) fn new(virtual_time: bool, delay: Duration) -> Timer {
-        let at = Instant::now() + delay;
-        if virtual_time {
-            Timer::Tokio(Box::pin(tokio::time::sleep_until(at)))
-        } else {
-            Timer::Watch(Watch::new(at.into_std()))
-        }
-    }
-
-    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        match self {
-            Timer::Watch(w) => w.poll_expired(cx),
-            Timer::Tokio(s) => s.as_mut().poll(cx),
-        }
-    }
-
-    /// Fires again `delay` from now.
-    fn reset(&mut self, delay: Duration) {
-        let at = Instant::now() + delay;
-        match self {
-            Timer::Watch(w) => *w = Watch::new(at.into_std()),
-            Timer::Tokio(s) => s.as_mut().reset(at),
-        }
-    }
 }
 
 /// Empty hedge slots, typed after the attempt future `start` makes (an `async fn` future has
@@ -97,7 +62,7 @@ impl Fleet {
         let start = |slot, r, permit, n| self.attempt(policy, slot, r, permit, n);
         let mut hedges = empty_slots(&start);
         let mut started = 0u32;
-        let mut timer = Timer::new(self.virtual_time, delay);
+        let mut timer = Timer::after(delay, self.virtual_time);
         // Boxed: a failure is rare, and this future lives inside every fleet request's.
         let mut last_failure: Option<Box<Finished>> = None;
         let mut first = Some(first);
@@ -138,7 +103,7 @@ impl Fleet {
                     }
                 }
                 let can_hedge = started < max_extra;
-                if can_hedge && (timer.poll(cx).is_ready() || !any_running) {
+                if can_hedge && (timer.poll_expired(cx).is_ready() || !any_running) {
                     // A hedge, if the budget and another healthy member allow.
                     let next = if self.budget.withdraw() {
                         plan.hedge(self)

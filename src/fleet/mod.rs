@@ -15,8 +15,6 @@
 mod breaker;
 mod classify;
 mod hedge;
-
-use self::hedge::Hedged;
 mod latency;
 mod plan;
 mod retry;
@@ -41,6 +39,7 @@ pub use stats::MemberStats;
 
 use self::breaker::{Breaker, Permit};
 use self::classify::Verdict;
+use self::hedge::Hedged;
 use self::latency::{Histogram, PeakEwma};
 use self::plan::Plan;
 use self::retry::RetryBudget;
@@ -665,9 +664,7 @@ impl<'a> First<'a> {
         };
         match done {
             Hedged::Primary(mut outcome, Verdict::Success) => {
-                if let Ok(resp) = &mut outcome {
-                    fleet.serve(resp, slot, self.walk.sent);
-                }
+                self.mark_served(slot, &mut outcome);
                 Ok(outcome)
             }
             Hedged::Primary(outcome, verdict) => {
@@ -676,14 +673,16 @@ impl<'a> First<'a> {
             Hedged::Done(done) => self.settle(done, req),
             Hedged::OutOfTime => {
                 self.own_uri.restore(&mut req);
-                let walk = &mut self.walk;
-                walk.history
-                    .push(Attempt::new(&fleet.slots[slot].name, "deadline reached"));
-                Ok(Err(Fleet::out_of_time(
-                    &req,
-                    std::mem::take(&mut walk.history),
-                )))
+                let history = std::mem::take(&mut self.walk.history);
+                Ok(Err(fleet.out_of_time(&req, history, slot)))
             }
+        }
+    }
+
+    /// Marks a healthy member's answer as served, where it lies rather than moved.
+    fn mark_served(&self, slot: usize, outcome: &mut Result<Response>) {
+        if let Ok(resp) = outcome {
+            self.fleet.serve(resp, slot, self.walk.sent);
         }
     }
 
@@ -691,13 +690,10 @@ impl<'a> First<'a> {
         let Some(end) = self.attempt.take() else {
             return Ok(outcome);
         };
-        // A healthy member's answer is judged and marked where it lies, not moved.
         if self.fleet.classifier.judge(&outcome) == Verdict::Success {
             let slot = end.slot;
             end.record(Verdict::Success);
-            if let Ok(resp) = &mut outcome {
-                self.fleet.serve(resp, slot, self.walk.sent);
-            }
+            self.mark_served(slot, &mut outcome);
             return Ok(outcome);
         }
         self.settle(end.judge(outcome), req)
@@ -830,25 +826,36 @@ impl Fleet {
 
     /// The request for member `slot`.
     fn request_for(&self, slot: usize, req: &Request) -> Result<Request> {
-        match &self.slots[slot].base {
-            Some(base) => Ok(req.clone_with_uri(base.rebase(&req.uri)?)),
-            None if req.uri.scheme().is_none() => Err(Error::invalid_url(
-                "a relative URL needs a fleet member with a base URL",
-            )),
-            None => Ok(req.clone()),
-        }
+        Ok(match self.member_url(slot, &req.uri)? {
+            Some(url) => req.clone_with_uri(url),
+            None => req.clone(),
+        })
     }
 
     /// [`Fleet::request_for`] from a request whose own URL `own` gives back.
     fn request_for_own(&self, slot: usize, req: &Request, own: &OwnUri) -> Result<Request> {
         match own {
             OwnUri::Same => self.request_for(slot, req),
-            _ => self.request_for(slot, &req.clone_with_uri(own.of(&req.uri))),
+            _ => {
+                let own = own.of(&req.uri);
+                let url = self.member_url(slot, &own)?.unwrap_or(own);
+                Ok(req.clone_with_uri(url))
+            }
         }
     }
 
-    /// Starts a prepared request (deadline set): the first attempt inline when the strategy
-    /// does not hedge, else the whole state machine.
+    /// The URL `own` on member `slot`: `None` when the member has no base URL and `own` is
+    /// absolute, so goes as it is.
+    fn member_url(&self, slot: usize, own: &Uri) -> Result<Option<Uri>> {
+        match &self.slots[slot].base {
+            Some(base) => base.rebase(own).map(Some),
+            None if own.scheme().is_none() => Err(crate::url::needs_base_url()),
+            None => Ok(None),
+        }
+    }
+
+    /// Starts a prepared request (deadline set): picks the first attempt's member and puts its
+    /// URL in the request, which [`First::run`] then sends inline.
     pub(crate) fn start<'a>(&'a self, policy: &'a Policy, req: &mut Request) -> Start<'a> {
         let mut walk = self.walk(req);
         let hedge = self
@@ -885,14 +892,10 @@ impl Fleet {
                 req.uri = base.with(pq)?;
                 Ok(OwnUri::PathOnly)
             }
-            Some(base) => {
-                let member = base.rebase(&req.uri)?;
-                Ok(OwnUri::Whole(std::mem::replace(&mut req.uri, member)))
-            }
-            None if req.uri.scheme().is_none() => Err(Error::invalid_url(
-                "a relative URL needs a fleet member with a base URL",
-            )),
-            None => Ok(OwnUri::Same),
+            _ => Ok(match self.member_url(slot, &req.uri)? {
+                Some(member) => OwnUri::Whole(std::mem::replace(&mut req.uri, member)),
+                None => OwnUri::Same,
+            }),
         }
     }
 
@@ -976,9 +979,7 @@ impl Fleet {
                         ),
                     };
                     let Some(done) = done else {
-                        walk.history
-                            .push(Attempt::new(&self.slots[slot].name, "deadline reached"));
-                        return Err(Self::out_of_time(&req, walk.history));
+                        return Err(self.out_of_time(&req, walk.history, slot));
                     };
                     done
                 }
@@ -1061,8 +1062,10 @@ impl Fleet {
         )
     }
 
-    /// The error when the deadline passed with no attempt left running.
-    fn out_of_time(req: &Request, history: Vec<Attempt>) -> Error {
+    /// The error when the deadline passed with no attempt left running, the last on member
+    /// `slot`.
+    fn out_of_time(&self, req: &Request, mut history: Vec<Attempt>, slot: usize) -> Error {
+        history.push(Attempt::new(&self.slots[slot].name, "deadline reached"));
         Self::gave_up(
             req,
             history,
