@@ -56,11 +56,19 @@ impl Policy {
         })
     }
 
-    /// Validates the request and sets its deadline. Nothing has been sent when this fails.
+    /// Validates the request, sets its deadline and its first hop's default headers. Nothing
+    /// has been sent when this fails.
     pub(crate) fn prepare(&self, req: &mut Request) -> Result<()> {
         check_headers(&req.headers).map_err(|e| e.with_url(&req.uri))?;
         req.deadline = Some(tokio::time::Instant::now() + req.timeout.unwrap_or(self.timeout));
+        self.wire_headers(req, false);
         Ok(())
+    }
+
+    /// When a prepared request was dispatched: its deadline less its timeout.
+    pub(crate) fn dispatched(&self, req: &Request) -> Option<tokio::time::Instant> {
+        let timeout = req.timeout.unwrap_or(self.timeout);
+        req.deadline.and_then(|d| d.checked_sub(timeout))
     }
 
     /// Attaches the default headers to a request as it goes on the wire (each transport sends
@@ -87,50 +95,57 @@ impl Policy {
         ))
     }
 
-    /// One exchange through `backend` for a prepared request: redirects followed, the final
-    /// response checked and decoded.
-    pub(crate) async fn exchange(&self, backend: &Backend, mut req: Request) -> Result<Response> {
-        let mut hops = self.redirects(&req)?;
-        loop {
-            self.wire_headers(&mut req, hops.crossed_origin());
-            let outcome = crate::backend::send_dispatched!(backend, &req);
-            match hops.after(&mut req, outcome)? {
-                Next::Done(resp) => return self.finish(resp),
-                Next::Again => {}
-            }
-        }
-    }
-
-    /// Sets the default headers of a request's first hop: see [`Policy::exchange_ref`].
-    pub(crate) fn first_hop(&self, req: &mut Request) {
-        self.wire_headers(req, false);
-    }
-
-    /// [`Policy::exchange`] on a borrowed request, its first hop's headers set
-    /// ([`Policy::first_hop`]). The request stays as the caller built it: a redirect copies it
-    /// once and rewrites the copy. A fleet sends its caller's request this way, and builds
-    /// later attempts and hedges from it.
-    pub(crate) async fn exchange_ref(&self, backend: &Backend, req: &Request) -> Result<Response> {
-        let mut hops = self.redirects(req)?;
-        let mut copy: Option<Box<Request>> = None;
-        loop {
-            let outcome = match copy.as_deref_mut() {
-                None => crate::backend::send_dispatched!(backend, req),
-                Some(cur) => {
-                    self.wire_headers(cur, hops.crossed_origin());
-                    crate::backend::send_dispatched!(backend, &*cur)
+    /// One exchange through `backend` for a prepared request (owned, or borrowed): redirects
+    /// followed, the final response checked and decoded, and the outcome handed with the request
+    /// to `end`. The request stays as the caller built it: a redirect copies it once and
+    /// rewrites the copy. So a fleet's first attempt is this same future, its bookkeeping in
+    /// `end` ([`Settle`]), and a failed attempt gives the caller's request back for the next.
+    ///
+    /// Not an `async fn`: an `async fn` moves its arguments into its body's own variables, and
+    /// its future then holds the request twice (rust-lang/rust#62958). The `async move` block
+    /// uses the request where it was captured.
+    #[allow(clippy::manual_async_fn)] // an `async fn` would hold the request twice: see above
+    pub(crate) fn exchange<'s, Q, S>(
+        &'s self,
+        backend: &'s Backend,
+        req: Q,
+        end: S,
+    ) -> impl Future<Output = S::Output> + Send + 's
+    where
+        Q: std::borrow::Borrow<Request> + Send + 's,
+        S: Settle<Q> + Send + 's,
+    {
+        async move {
+            let outcome = 'exchange: {
+                let first: &Request = req.borrow();
+                let mut hops = match self.redirects(first) {
+                    Ok(hops) => hops,
+                    Err(e) => break 'exchange Err(e),
+                };
+                let mut copy: Option<Box<Request>> = None;
+                loop {
+                    let outcome = match copy.as_deref_mut() {
+                        None => crate::backend::send_dispatched!(backend, first),
+                        Some(cur) => {
+                            self.wire_headers(cur, hops.crossed_origin());
+                            crate::backend::send_dispatched!(backend, &*cur)
+                        }
+                    };
+                    if copy.is_none() && matches!(&outcome, Ok(r) if r.status.is_redirection()) {
+                        copy = Some(Box::new(first.clone()));
+                    }
+                    let next = match copy.as_deref_mut() {
+                        None => hops.after_final(first, outcome),
+                        Some(cur) => hops.after(cur, outcome),
+                    };
+                    match next {
+                        Ok(Next::Done(resp)) => break 'exchange self.finish(resp),
+                        Ok(Next::Again) => {}
+                        Err(e) => break 'exchange Err(e),
+                    }
                 }
             };
-            if copy.is_none() && matches!(&outcome, Ok(r) if r.status.is_redirection()) {
-                copy = Some(Box::new(req.clone()));
-            }
-            let next = match copy.as_deref_mut() {
-                None => hops.after_final(req, outcome)?,
-                Some(cur) => hops.after(cur, outcome)?,
-            };
-            if let Next::Done(resp) = next {
-                return self.finish(resp);
-            }
+            end.settle(outcome, req)
         }
     }
 
@@ -143,11 +158,10 @@ impl Policy {
         use crate::backend::BlockingTransport;
         let mut hops = self.redirects(&req)?;
         loop {
-            self.wire_headers(&mut req, hops.crossed_origin());
             let outcome = backend.send_blocking(&req);
             match hops.after(&mut req, outcome)? {
                 Next::Done(resp) => return self.finish(resp),
-                Next::Again => {}
+                Next::Again => self.wire_headers(&mut req, hops.crossed_origin()),
             }
         }
     }
@@ -166,6 +180,27 @@ impl Policy {
             crate::decode::decode(&mut resp, self.max_response_bytes)?;
         }
         Ok(resp)
+    }
+}
+
+/// What an exchange ([`Policy::exchange`]) does with its outcome and the request it sent.
+pub(crate) trait Settle<Q> {
+    /// What the exchange's future yields.
+    type Output;
+
+    /// Ends the exchange: `outcome` is the final response or the error, `req` the request as
+    /// the caller built it.
+    fn settle(self, outcome: Result<Response>, req: Q) -> Self::Output;
+}
+
+/// The outcome as it is (a single backend's request, or a fleet attempt judged by its caller).
+pub(crate) struct Plain;
+
+impl<Q> Settle<Q> for Plain {
+    type Output = Result<Response>;
+
+    fn settle(self, outcome: Result<Response>, _: Q) -> Result<Response> {
+        outcome
     }
 }
 
@@ -318,6 +353,7 @@ impl Client {
         '_,
         impl Future<Output = Result<Response>> + Send + '_,
         impl Future<Output = FirstEnd<'_>> + Send + '_,
+        impl Future<Output = FirstEnd<'_>> + Send + '_,
         impl Future<Output = Result<Response>> + Send + '_,
     > {
         let policy = &self.inner.policy;
@@ -336,15 +372,25 @@ impl Client {
         }
         match &self.inner.route {
             Route::One(backend) => Run::One {
-                fut: policy.exchange(backend, req),
+                fut: policy.exchange(backend, req, Plain),
             },
-            // The first attempt of a fleet request (with its hedges, if the strategy hedges)
-            // runs here, sending the caller's request itself, its bookkeeping boxed; the rest of
-            // the fleet's state machine (later attempts, backoff) is several times that size and
-            // starts, boxed, only after a failure: every request's future stays small.
+            // The first attempt of a fleet request runs here, sending the caller's request
+            // itself, with no allocation; the rest of the fleet's state machine (later attempts,
+            // backoff) is several times that size and starts, boxed, only after a failure. A
+            // hedged request's first attempt, with its hedges beside it, is boxed whole: every
+            // request's future stays as small as a single backend's.
             Route::Fleet(fleet) => match fleet.start(policy, &mut req) {
                 Start::Inline { first, backend } => Run::FleetFirst {
                     fut: first.run(backend, req),
+                    resume: Resume::run,
+                },
+                Start::Hedged {
+                    first,
+                    backend,
+                    delay,
+                    max_extra,
+                } => Run::FleetHedged {
+                    fut: first.run_hedged(backend, req, delay, max_extra),
                     resume: Resume::run,
                 },
                 Start::Failed(e) => Run::Done {
@@ -367,11 +413,11 @@ impl Client {
 }
 
 pin_project_lite::pin_project! {
-    /// The future of [`Client::run`]: a request that failed before any I/O, one exchange, or a
-    /// fleet request's first attempt with its hedges, if any (then, if it failed, the rest of
-    /// the fleet's state machine, boxed).
+    /// The future of [`Client::run`]: a request that failed before any I/O, one exchange, a
+    /// fleet request's first attempt (inline, or boxed with its hedges), then, if it failed,
+    /// the rest of the fleet's state machine, boxed.
     #[project = RunProj]
-    pub(crate) enum Run<'a, O, I, R> {
+    pub(crate) enum Run<'a, O, I, H, R> {
         Done { result: Option<Result<Response>> },
         One { #[pin] fut: O },
         FleetFirst {
@@ -379,36 +425,45 @@ pin_project_lite::pin_project! {
             fut: I,
             resume: fn(Resume<'a>) -> R,
         },
+        FleetHedged {
+            #[pin]
+            fut: H,
+            resume: fn(Resume<'a>) -> R,
+        },
         FleetRest { fut: Pin<Box<R>> },
     }
 }
 
-impl<'a, O, I, R> Future for Run<'a, O, I, R>
+impl<'a, O, I, H, R> Future for Run<'a, O, I, H, R>
 where
     O: Future<Output = Result<Response>>,
     I: Future<Output = FirstEnd<'a>>,
+    H: Future<Output = FirstEnd<'a>>,
     R: Future<Output = Result<Response>>,
 {
     type Output = Result<Response>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let (rest, resume) = match self.as_mut().project() {
+        let (end, resume) = match self.as_mut().project() {
             RunProj::Done { result } => {
                 return Poll::Ready(result.take().expect("Run polled after completion"));
             }
             RunProj::One { fut } => return fut.poll(cx),
             RunProj::FleetRest { fut } => return fut.as_mut().poll(cx),
-            RunProj::FleetFirst { fut, resume } => match fut.poll(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Ok(result)) => return Poll::Ready(result),
-                Poll::Ready(Err(rest)) => (*rest, *resume),
-            },
+            RunProj::FleetFirst { fut, resume } => (fut.poll(cx), *resume),
+            RunProj::FleetHedged { fut, resume } => (fut.poll(cx), *resume),
         };
-        // The first attempt failed: the rest of the fleet's state machine takes over.
-        self.set(Run::FleetRest {
-            fut: Box::pin(resume(rest)),
-        });
-        self.poll(cx)
+        match end {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(result)) => Poll::Ready(result),
+            // The first attempt failed: the rest of the fleet's state machine takes over.
+            Poll::Ready(Err(rest)) => {
+                self.set(Run::FleetRest {
+                    fut: Box::pin(resume(*rest)),
+                });
+                self.poll(cx)
+            }
+        }
     }
 }
 
@@ -436,5 +491,64 @@ mod tests {
             let size = std::mem::size_of_val(&fut);
             assert!(size <= 2048, "{kind}: the request future is {size} bytes");
         }
+    }
+
+    /// A fleet request's future is the single-backend one's type with the fleet's first attempt
+    /// inline: it may not grow every request's future. Hedged requests box their side state.
+    #[cfg(feature = "hyper")]
+    #[test]
+    fn fleet_request_futures_are_no_larger_than_a_single_backends_plus_a_little() {
+        use crate::fleet::{First, Start};
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _guard = rt.enter();
+        let config = crate::Config::default().backend(crate::BackendKind::Hyper);
+        let single = super::Client::from_config(&config).unwrap();
+        let url = "http://127.0.0.1:1/";
+        let single_size = std::mem::size_of_val(&single.get(url).send());
+        let req = || crate::Request::new(http::Method::GET, url).unwrap();
+        let exchange = |c: &super::Client| {
+            let super::Route::One(b) = &c.inner.route else {
+                unreachable!()
+            };
+            std::mem::size_of_val(&c.inner.policy.exchange(b, req(), super::Plain))
+        };
+        let bare = exchange(&single);
+        for strategy in [
+            crate::Strategy::Failover,
+            crate::Strategy::hedged(std::time::Duration::from_millis(5)),
+        ] {
+            let kinds = [crate::BackendKind::Hyper, crate::BackendKind::Hyper];
+            let fleet = super::Client::fleet(&config, kinds, strategy.clone()).unwrap();
+            let super::Route::Fleet(f) = &fleet.inner.route else {
+                unreachable!()
+            };
+            let mut r = req();
+            fleet.inner.policy.prepare(&mut r).unwrap();
+            let size = match f.start(&fleet.inner.policy, &mut r) {
+                Start::Inline { first, backend } => std::mem::size_of_val(&first.run(backend, r)),
+                Start::Hedged {
+                    first,
+                    backend,
+                    delay,
+                    max_extra,
+                } => std::mem::size_of_val(&first.run_hedged(backend, r, delay, max_extra)),
+                Start::Failed(e) => panic!("{e}"),
+            };
+            let first = std::mem::size_of::<First>();
+            assert!(
+                size <= bare + first,
+                "{strategy:?}: {size} bytes, the exchange is {bare} and a first attempt {first}"
+            );
+        }
+        // Every request's future holds the largest of these: the fleet's may not make a single
+        // backend's request future more than a first attempt larger than its exchange.
+        let first = std::mem::size_of::<First>();
+        assert!(
+            single_size <= bare + first + 16,
+            "a single backend's request future is {single_size} bytes, its exchange {bare}"
+        );
     }
 }

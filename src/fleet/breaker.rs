@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -145,8 +145,8 @@ pub(crate) struct Breaker {
 /// [`Permit::record`]; dropping it unreported (a canceled request) releases a half-open trial
 /// slot without counting anything.
 #[derive(Debug)]
-pub(crate) struct Permit {
-    breaker: Arc<Breaker>,
+pub(crate) struct Permit<'a> {
+    breaker: &'a Breaker,
     trial: bool,
     done: bool,
 }
@@ -190,10 +190,10 @@ impl Breaker {
 
     /// A permit to send, or `None` while open (or half-open with every trial slot taken). A
     /// closed breaker whose window holds only successes answers without its lock or the clock.
-    pub(crate) fn try_acquire(self: &Arc<Self>) -> Option<Permit> {
+    pub(crate) fn try_acquire(&self) -> Option<Permit<'_>> {
         if self.clear.load(Ordering::Acquire) {
             return Some(Permit {
-                breaker: self.clone(),
+                breaker: self,
                 trial: false,
                 done: false,
             });
@@ -221,7 +221,7 @@ impl Breaker {
             }
         };
         Some(Permit {
-            breaker: self.clone(),
+            breaker: self,
             trial,
             done: false,
         })
@@ -307,7 +307,7 @@ impl Breaker {
     }
 }
 
-impl Permit {
+impl Permit<'_> {
     /// Reports the outcome of the request this permit let through.
     pub(crate) fn record(mut self, failed: bool, latency: Duration, rng: &Rng) {
         self.done = true;
@@ -315,7 +315,7 @@ impl Permit {
     }
 }
 
-impl Drop for Permit {
+impl Drop for Permit<'_> {
     fn drop(&mut self) {
         if !self.done && self.trial {
             self.breaker.release();

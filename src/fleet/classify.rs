@@ -67,16 +67,42 @@ impl Classifier {
         self
     }
 
+    /// The rule in the form a fleet applies to every attempt.
+    pub(crate) fn compile(&self) -> Judge {
+        let mut statuses = [0u64; 16];
+        for &s in &self.failure_statuses {
+            if let Some(word) = statuses.get_mut(usize::from(s) / 64) {
+                *word |= 1 << (s % 64);
+            }
+        }
+        Judge {
+            statuses,
+            kinds: self.failure_kinds.clone(),
+        }
+    }
+}
+
+/// A [`Classifier`] compiled: failure statuses as a bit set, so judging a response is a bit test.
+#[derive(Debug)]
+pub(crate) struct Judge {
+    /// Bit `s` set: status `s` is a failure.
+    statuses: [u64; 16],
+    kinds: Vec<ErrorKind>,
+}
+
+impl Judge {
     pub(crate) fn judge(&self, outcome: &Result<Response, Error>) -> Verdict {
         match outcome {
             Ok(resp) => match resp.status() {
                 StatusCode::TOO_MANY_REQUESTS | StatusCode::IM_A_TEAPOT => Verdict::RateLimited,
-                s if self.failure_statuses.contains(&s.as_u16()) => {
+                s if self.statuses[usize::from(s.as_u16()) / 64 % 16] >> (s.as_u16() % 64) & 1
+                    == 1 =>
+                {
                     Verdict::Failure { unsent: false }
                 }
                 _ => Verdict::Success,
             },
-            Err(e) if self.failure_kinds.contains(&e.kind()) => Verdict::Failure {
+            Err(e) if self.kinds.contains(&e.kind()) => Verdict::Failure {
                 unsent: e.is_retryable(),
             },
             Err(_) => Verdict::Fatal,

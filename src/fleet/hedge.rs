@@ -33,24 +33,26 @@ pub(super) enum Hedged {
 /// Empty hedge slots, typed after the attempt future `start` makes (an `async fn` future has
 /// no name to write).
 #[allow(clippy::type_complexity)]
-fn empty_slots<F>(_: &impl Fn(usize, Request, Permit, u32) -> F) -> [Option<Pin<Box<F>>>; 3] {
+fn empty_slots<'p, F>(
+    _: &impl Fn(usize, Request, Permit<'p>, u32) -> F,
+) -> [Option<Pin<Box<F>>>; 3] {
     [None, None, None]
 }
 
 impl Fleet {
-    /// Polls `primary`, the exchange of the request's first attempt (`first` its bookkeeping),
+    /// Polls `primary`, the exchange of the request's first attempt (`first` its bookkeeping, taken when it ends),
     /// starting hedges on other members after `delay` while the budget allows; returns the
     /// first outcome that is not a failure, or the last failure when every attempt failed.
     /// `req` is the caller's request, its own URL given back by `own`.
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn hedge<'f, P: Future<Output = Result<Response>>>(
+    pub(super) fn hedge<'f, 'e: 'f, P: Future<Output = Result<Response>>>(
         &'f self,
         policy: &'f Policy,
         req: &'f Request,
         own: &'f OwnUri,
         plan: &'f mut Plan,
         mut primary: Pin<&'f mut Option<P>>,
-        first: AttemptEnd<'f>,
+        first: &'f mut Option<AttemptEnd<'e>>,
         delay: Duration,
         max_extra: u32,
         sent: &'f mut u32,
@@ -65,7 +67,6 @@ impl Fleet {
         let mut timer = Timer::after(delay, self.virtual_time);
         // Boxed: a failure is rare, and this future lives inside every fleet request's.
         let mut last_failure: Option<Box<Finished>> = None;
-        let mut first = Some(first);
         // A plain `poll_fn` rather than an `async fn`: its state is stored once, in the closure.
         std::future::poll_fn(move |cx| {
             loop {

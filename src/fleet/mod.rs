@@ -6,11 +6,13 @@
 //! (`Plan`), the [`Classifier`] judges each attempt, the circuit breaker of each member
 //! admits or refuses it, the [`RetryPolicy`] and the shared retry budget decide whether
 //! another attempt starts. No dynamic dispatch on the request path. While members are healthy a
-//! fleet request costs one small allocation: its first attempt runs inline in the client's own
-//! future, as the same exchange future a single backend runs (`Fleet::start`, `First`), and
-//! only a failed first attempt starts the rest of the state machine, boxed (`Resume`). Hedged
-//! requests run the whole machine from the start (boxed), each attempt boxed on its own so that
-//! a request that needs no hedge carries one attempt, not four.
+//! fleet request allocates nothing: its first attempt is the same exchange future a single
+//! backend runs, inline in the client's own future, with the attempt's bookkeeping as its end
+//! (`Fleet::start`, `First`, [`Settle`](crate::client::Settle)); only a failed first attempt
+//! starts the rest of the state machine, boxed (`Resume`). A hedged request keeps its primary
+//! exchange inline too, and boxes its walk and hedging state beside it (`Side`); each hedge is
+//! boxed on its own when it starts, so a request that needs no hedge carries one attempt, not
+//! four.
 
 mod breaker;
 mod classify;
@@ -38,7 +40,7 @@ pub use retry::{BudgetConfig, MAX_ATTEMPTS, RetryPolicy, parse_retry_after};
 pub use stats::MemberStats;
 
 use self::breaker::{Breaker, Permit};
-use self::classify::Verdict;
+use self::classify::{Judge, Verdict};
 use self::hedge::Hedged;
 use self::latency::{Histogram, PeakEwma};
 use self::plan::Plan;
@@ -46,7 +48,7 @@ use self::retry::RetryBudget;
 use self::rng::Rng;
 use self::stats::Counters;
 use crate::backend::{Backend, BackendKind};
-use crate::client::{Client, Policy};
+use crate::client::{Client, Plain, Policy, Settle};
 use crate::config::Config;
 use crate::error::{Attempt, Error, ErrorKind, Result, TimeoutPhase};
 use crate::request::Request;
@@ -287,7 +289,7 @@ impl FleetBuilder {
                 backend,
                 base,
                 name: name.into(),
-                breaker: Arc::new(Breaker::new(self.breaker.clone())),
+                breaker: Breaker::new(self.breaker.clone()),
                 ewma: PeakEwma::new(Duration::from_millis(1), adaptive_decay(&self.strategy)),
                 counters: Counters::default(),
             });
@@ -323,7 +325,7 @@ impl FleetBuilder {
             slots,
             strategy: self.strategy,
             retry: self.retry,
-            classifier: self.classifier,
+            classifier: self.classifier.compile(),
             rng,
             next: std::sync::atomic::AtomicUsize::new(0),
             latencies: Histogram::new(1000, hedge_quantile, 20),
@@ -346,6 +348,9 @@ struct Base {
     authority: http::uri::Authority,
     /// Path prefix without a trailing `/` (empty for none).
     prefix: String,
+    /// The URL last built on this base: a fleet that sends the same path again (a polling
+    /// loop) clones it rather than builds it anew.
+    last: std::sync::Mutex<Option<Uri>>,
 }
 
 impl Base {
@@ -372,6 +377,7 @@ impl Base {
                 scheme,
                 authority,
                 prefix,
+                last: std::sync::Mutex::new(None),
             }),
             _ => Err(Error::invalid_url(format!("invalid base URL {raw:?}"))),
         }
@@ -379,28 +385,43 @@ impl Base {
 
     /// `uri`'s path and query on this base.
     fn rebase(&self, uri: &Uri) -> Result<Uri> {
-        let invalid = |e: http::Error| Error::invalid_url("cannot rebase the URL").with_source(e);
-        let pq = match (self.prefix.is_empty(), uri.path_and_query()) {
+        if self.prefix.is_empty() {
             // Without a path prefix the request's path and query are shared, not re-parsed.
-            (true, Some(pq)) => pq.clone(),
-            (true, None) => PathAndQuery::from_static("/"),
-            (false, pq) => {
-                let pq = pq.map_or("/", |p| p.as_str());
-                PathAndQuery::try_from(format!("{}{pq}", self.prefix))
-                    .map_err(|e| invalid(e.into()))?
-            }
-        };
-        self.with(Some(pq))
+            return self.with(uri.path_and_query());
+        }
+        let pq = uri.path_and_query().map_or("/", |p| p.as_str());
+        let pq = PathAndQuery::try_from(format!("{}{pq}", self.prefix))
+            .map_err(|e| Error::invalid_url("cannot rebase the URL").with_source(e))?;
+        self.with(Some(&pq))
     }
 
     /// This base's scheme and authority with `pq` (`/` for none) as path and query.
-    fn with(&self, pq: Option<PathAndQuery>) -> Result<Uri> {
+    fn with(&self, pq: Option<&PathAndQuery>) -> Result<Uri> {
+        let root;
+        let pq = match pq {
+            Some(pq) => pq,
+            None => {
+                root = PathAndQuery::from_static("/");
+                &root
+            }
+        };
+        // Another thread holding the last URL builds its own rather than waits.
+        let mut last = self.last.try_lock().ok();
+        if let Some(uri) = last.as_deref().and_then(Option::as_ref) {
+            if uri.path_and_query() == Some(pq) {
+                return Ok(uri.clone());
+            }
+        }
         let mut parts = http::uri::Parts::default();
         parts.scheme = Some(self.scheme.clone());
         parts.authority = Some(self.authority.clone());
-        parts.path_and_query = Some(pq.unwrap_or_else(|| PathAndQuery::from_static("/")));
-        Uri::from_parts(parts)
-            .map_err(|e| Error::invalid_url("cannot rebase the URL").with_source(e))
+        parts.path_and_query = Some(pq.clone());
+        let uri = Uri::from_parts(parts)
+            .map_err(|e| Error::invalid_url("cannot rebase the URL").with_source(e))?;
+        if let Some(last) = last.as_deref_mut() {
+            *last = Some(uri.clone());
+        }
+        Ok(uri)
     }
 }
 
@@ -409,7 +430,7 @@ struct Slot {
     backend: Backend,
     base: Option<Base>,
     name: Arc<str>,
-    breaker: Arc<Breaker>,
+    breaker: Breaker,
     ewma: PeakEwma,
     counters: Counters,
 }
@@ -419,7 +440,7 @@ pub(crate) struct Fleet {
     slots: Vec<Slot>,
     strategy: Strategy,
     retry: RetryPolicy,
-    classifier: Classifier,
+    classifier: Judge,
     budget: RetryBudget,
     rng: Rng,
     next: std::sync::atomic::AtomicUsize,
@@ -476,10 +497,12 @@ impl Finished {
 struct AttemptEnd<'a> {
     fleet: &'a Fleet,
     slot: usize,
-    permit: Permit,
+    permit: Permit<'a>,
     guard: InFlight<'a>,
     /// When the attempt started, if it is timed (see `Fleet::timed`).
     start: Option<Instant>,
+    /// A `tracing` subscriber wants the attempt's span.
+    traced: bool,
     n: u32,
 }
 
@@ -500,6 +523,7 @@ impl AttemptEnd<'_> {
             permit,
             mut guard,
             start,
+            traced,
             n,
         } = self;
         let s = &fleet.slots[slot];
@@ -533,16 +557,17 @@ impl AttemptEnd<'_> {
             // Bad input says nothing about the member's health.
             Verdict::Fatal => drop(permit),
         }
-        // One span per attempt, carrying member, attempt and outcome (built only when a
-        // subscriber listens: otherwise this is a disabled-callsite check).
-        tracing::debug_span!(
-            "httpfleet.attempt",
-            member = &*s.name,
-            attempt = n,
-            outcome = ?verdict,
-            latency_us = latency.as_micros() as u64,
-        )
-        .in_scope(|| tracing::debug!("attempt ended"));
+        // One span per attempt, carrying member, attempt and outcome, when a subscriber listens.
+        if traced {
+            tracing::debug_span!(
+                "httpfleet.attempt",
+                member = &*s.name,
+                attempt = n,
+                outcome = ?verdict,
+                latency_us = latency.as_micros() as u64,
+            )
+            .in_scope(|| tracing::debug!("attempt ended"));
+        }
     }
 }
 
@@ -560,21 +585,19 @@ struct Walk {
     sent: u32,
 }
 
-/// A fleet request whose first attempt runs inline in the client's own future (every strategy
-/// but hedging): while the members are healthy, a fleet request moves no larger future than a
-/// single-backend one. Only when that attempt fails does the rest of the state machine start
-/// (see [`Fleet::resume`]).
+/// A fleet request's first attempt, sent inline in the client's own future: while the members
+/// are healthy a fleet request allocates nothing and moves no larger future than a
+/// single-backend one. Only what the attempt's end needs is kept; the rest of the walk over the
+/// members is built when the attempt fails (see [`Resume`]).
 pub(crate) struct First<'a> {
     fleet: &'a Fleet,
     policy: &'a Policy,
+    plan: Plan,
     /// The request's own URL while the member's URL stands in for it: the inline attempt sends
     /// the caller's request itself, not a copy, and a failure gives it back for later attempts
     /// with its own URL restored.
     own_uri: OwnUri,
-    /// The hedge delay and the most hedges, for a hedged strategy and an idempotent request.
-    hedge: Option<(Duration, u32)>,
-    walk: Walk,
-    attempt: Option<AttemptEnd<'a>>,
+    attempt: AttemptEnd<'a>,
 }
 
 /// What gives a fleet request its own URL back after its inline attempt (see [`First`]).
@@ -583,8 +606,9 @@ enum OwnUri {
     Same,
     /// The request's own URL was a path (and query) alone, now in the member's URL.
     PathOnly,
-    /// The request's own URL.
-    Whole(Uri),
+    /// The request's own URL (boxed: the case is rare, and this lives in every fleet request's
+    /// future).
+    Whole(Box<Uri>),
 }
 
 impl OwnUri {
@@ -597,7 +621,7 @@ impl OwnUri {
                 parts.path_and_query = current.path_and_query().cloned();
                 Uri::from_parts(parts).unwrap_or_default()
             }
-            OwnUri::Whole(uri) => uri.clone(),
+            OwnUri::Whole(uri) => (**uri).clone(),
         }
     }
 
@@ -605,7 +629,7 @@ impl OwnUri {
     fn restore(&mut self, req: &mut Request) {
         match std::mem::replace(self, OwnUri::Same) {
             OwnUri::Same => {}
-            OwnUri::Whole(uri) => req.uri = uri,
+            OwnUri::Whole(uri) => req.uri = *uri,
             path_only => req.uri = path_only.of(&req.uri),
         }
     }
@@ -616,8 +640,15 @@ pub(crate) enum Start<'a> {
     /// Send the request (the caller's, now with the member's URL) through `backend` inline:
     /// [`First::run`].
     Inline {
-        first: Box<First<'a>>,
+        first: First<'a>,
         backend: &'a Backend,
+    },
+    /// The same, with hedges after `delay`, at most `max_extra`: [`First::run_hedged`].
+    Hedged {
+        first: First<'a>,
+        backend: &'a Backend,
+        delay: Duration,
+        max_extra: u32,
     },
     /// Ended before any attempt.
     Failed(Error),
@@ -625,93 +656,115 @@ pub(crate) enum Start<'a> {
 
 impl<'a> First<'a> {
     /// The inline attempt: the request's result, or (after a failure that may be retried or
-    /// failed over) the state to resume from. The exchange borrows the request, so a healthy
-    /// member's answer costs no copy of it.
-    pub(crate) async fn run(
-        mut self: Box<Self>,
+    /// failed over) the state to resume from. It is the exchange future a single backend runs,
+    /// this attempt's bookkeeping its end ([`Settle`]): a healthy member's answer costs no copy
+    /// of the request and no future around the exchange.
+    pub(crate) fn run(
+        self,
+        backend: &'a Backend,
+        req: Request,
+    ) -> impl Future<Output = FirstEnd<'a>> + Send + 'a {
+        self.policy.exchange(backend, req, self)
+    }
+
+    /// [`First::run`] with hedges: this attempt stays the primary, pinned here; hedges start
+    /// beside it after `delay`.
+    pub(crate) fn run_hedged(
+        self,
         backend: &'a Backend,
         mut req: Request,
-    ) -> FirstEnd<'a> {
-        self.policy.first_hop(&mut req);
-        let hedged = match self.hedge {
-            Some(hedge) => self.attempt.take().map(|end| (hedge, end)),
-            None => None,
-        };
-        let Some(((delay, max_extra), end)) = hedged else {
-            let outcome = self.policy.exchange_ref(backend, &req).await;
-            return self.finish(outcome, req);
-        };
-        // Hedged: this attempt stays the primary, pinned here; hedges start beside it.
-        let (fleet, policy, slot) = (self.fleet, self.policy, end.slot);
-        let done = {
-            let req = &req;
-            let primary = pin!(Some(policy.exchange_ref(backend, req)));
-            let First { own_uri, walk, .. } = &mut *self;
-            fleet
-                .hedge(
+        delay: Duration,
+        max_extra: u32,
+    ) -> impl Future<Output = FirstEnd<'a>> + Send + 'a {
+        let walk = self.fleet.walk_on(self.plan, &req, 1);
+        let First {
+            fleet,
+            policy,
+            own_uri,
+            attempt,
+            ..
+        } = self;
+        let slot = attempt.slot;
+        // Only the request and its primary exchange live in the request's future; the walk and
+        // the hedging state are boxed beside it, so that every request's future stays as small
+        // as an unhedged fleet request's.
+        let mut side = Box::new(Side {
+            walk,
+            attempt: Some(attempt),
+            own_uri,
+        });
+        async move {
+            let done = {
+                let req = &req;
+                let primary = pin!(Some(policy.exchange(backend, req, Plain)));
+                let Side {
+                    walk,
+                    attempt,
+                    own_uri,
+                } = &mut *side;
+                Box::pin(fleet.hedge(
                     policy,
                     req,
                     own_uri,
                     &mut walk.plan,
                     primary,
-                    end,
+                    attempt,
                     delay,
                     max_extra,
                     &mut walk.sent,
                     walk.deadline,
-                )
+                ))
                 .await
-        };
-        match done {
-            Hedged::Primary(mut outcome, Verdict::Success) => {
-                self.mark_served(slot, &mut outcome);
-                Ok(outcome)
-            }
-            Hedged::Primary(outcome, verdict) => {
-                self.settle(Finished::new(slot, verdict, outcome), req)
-            }
-            Hedged::Done(done) => self.settle(done, req),
-            Hedged::OutOfTime => {
-                self.own_uri.restore(&mut req);
-                let history = std::mem::take(&mut self.walk.history);
-                Ok(Err(fleet.out_of_time(&req, history, slot)))
-            }
+            };
+            let Side {
+                walk, mut own_uri, ..
+            } = *side;
+            let done = match done {
+                Hedged::Primary(mut outcome, Verdict::Success) => {
+                    fleet.mark_served(slot, &mut outcome, walk.sent);
+                    return Ok(outcome);
+                }
+                Hedged::Primary(outcome, verdict) => Finished::new(slot, verdict, outcome),
+                Hedged::Done(done) => done,
+                Hedged::OutOfTime => {
+                    own_uri.restore(&mut req);
+                    return Ok(Err(fleet.out_of_time(&req, walk.history, slot)));
+                }
+            };
+            Resume::after(fleet, policy, walk, own_uri, req, done)
         }
     }
+}
 
-    /// Marks a healthy member's answer as served, where it lies rather than moved.
-    fn mark_served(&self, slot: usize, outcome: &mut Result<Response>) {
-        if let Ok(resp) = outcome {
-            self.fleet.serve(resp, slot, self.walk.sent);
-        }
-    }
+/// A hedged request's state beside its primary exchange (see [`First::run_hedged`]).
+struct Side<'a> {
+    walk: Walk,
+    attempt: Option<AttemptEnd<'a>>,
+    own_uri: OwnUri,
+}
 
-    fn finish(mut self: Box<Self>, mut outcome: Result<Response>, req: Request) -> FirstEnd<'a> {
-        let Some(end) = self.attempt.take() else {
+impl<'a> Settle<Request> for First<'a> {
+    type Output = FirstEnd<'a>;
+
+    /// Judges and records the attempt; a healthy answer is marked as served where it lies.
+    fn settle(self, mut outcome: Result<Response>, req: Request) -> FirstEnd<'a> {
+        let First {
+            fleet,
+            policy,
+            plan,
+            own_uri,
+            attempt,
+        } = self;
+        let slot = attempt.slot;
+        let verdict = fleet.classifier.judge(&outcome);
+        attempt.record(verdict);
+        if verdict == Verdict::Success {
+            fleet.mark_served(slot, &mut outcome, 1);
             return Ok(outcome);
-        };
-        if self.fleet.classifier.judge(&outcome) == Verdict::Success {
-            let slot = end.slot;
-            end.record(Verdict::Success);
-            self.mark_served(slot, &mut outcome);
-            return Ok(outcome);
         }
-        self.settle(end.judge(outcome), req)
-    }
-
-    /// The request's end when attempt `done` settles it, or the state to resume from.
-    fn settle(mut self: Box<Self>, done: Finished, mut req: Request) -> FirstEnd<'a> {
-        match self.fleet.settle(done, &mut self.walk) {
-            Ok(end) => Ok(end),
-            Err((done, _)) => {
-                self.own_uri.restore(&mut req);
-                Err(Box::new(Resume {
-                    first: self,
-                    req,
-                    done,
-                }))
-            }
-        }
+        let walk = fleet.walk_on(plan, &req, 1);
+        let done = Finished::new(slot, verdict, outcome);
+        Resume::after(fleet, policy, walk, own_uri, req, done)
     }
 }
 
@@ -721,22 +774,49 @@ pub(crate) type FirstEnd<'a> = std::result::Result<Result<Response>, Box<Resume<
 
 /// A fleet request to continue after its inline first attempt failed.
 pub(crate) struct Resume<'a> {
-    first: Box<First<'a>>,
+    fleet: &'a Fleet,
+    policy: &'a Policy,
+    walk: Walk,
     /// The request as the caller built it.
     req: Request,
     done: Finished,
 }
 
 impl<'a> Resume<'a> {
+    /// The request's end when attempt `done` settles it, or the state to resume from, with the
+    /// request's own URL given back.
+    fn after(
+        fleet: &'a Fleet,
+        policy: &'a Policy,
+        mut walk: Walk,
+        mut own_uri: OwnUri,
+        mut req: Request,
+        done: Finished,
+    ) -> FirstEnd<'a> {
+        match fleet.settle(done, &mut walk) {
+            Ok(end) => Ok(end),
+            Err((done, _)) => {
+                own_uri.restore(&mut req);
+                Err(Box::new(Resume {
+                    fleet,
+                    policy,
+                    walk,
+                    req,
+                    done,
+                }))
+            }
+        }
+    }
+
     /// The rest of the state machine, from the failed attempt on.
     pub(crate) fn run(self) -> impl Future<Output = Result<Response>> + Send + 'a {
-        let Resume { first, req, done } = self;
-        let First {
+        let Resume {
             fleet,
             policy,
             walk,
-            ..
-        } = *first;
+            req,
+            done,
+        } = self;
         fleet.drive(policy, req, walk, Some(done))
     }
 }
@@ -791,9 +871,21 @@ impl Fleet {
     }
 
     /// Starts the bookkeeping of one attempt on member `slot` (counted, in flight, timed).
-    fn begin(&self, slot: usize, permit: Permit, n: u32) -> AttemptEnd<'_> {
+    fn begin<'a>(&'a self, slot: usize, permit: Permit<'a>, n: u32) -> AttemptEnd<'a> {
+        self.begin_at(slot, permit, n, None)
+    }
+
+    /// [`Fleet::begin`] for an attempt that started at `started`, if known (a request's first
+    /// attempt starts when the client dispatched it: no second read of the clock).
+    fn begin_at<'a>(
+        &'a self,
+        slot: usize,
+        permit: Permit<'a>,
+        n: u32,
+        started: Option<Instant>,
+    ) -> AttemptEnd<'a> {
         let s = &self.slots[slot];
-        let timed = self.timed || tracing::enabled!(tracing::Level::DEBUG);
+        let traced = tracing::enabled!(tracing::Level::DEBUG);
         s.counters.request();
         let adaptive = matches!(self.strategy, Strategy::Adaptive { .. });
         if adaptive {
@@ -804,7 +896,8 @@ impl Fleet {
             slot,
             permit,
             guard: InFlight(s, false, adaptive),
-            start: timed.then(Instant::now),
+            start: (self.timed || traced).then(|| started.unwrap_or_else(Instant::now)),
+            traced,
             n,
         }
     }
@@ -816,11 +909,11 @@ impl Fleet {
         policy: &Policy,
         slot: usize,
         req: Request,
-        permit: Permit,
+        permit: Permit<'_>,
         n: u32,
     ) -> Finished {
         let end = self.begin(slot, permit, n);
-        let outcome = policy.exchange(&self.slots[slot].backend, req).await;
+        let outcome = policy.exchange(&self.slots[slot].backend, req, Plain).await;
         end.judge(outcome)
     }
 
@@ -857,29 +950,33 @@ impl Fleet {
     /// Starts a prepared request (deadline set): picks the first attempt's member and puts its
     /// URL in the request, which [`First::run`] then sends inline.
     pub(crate) fn start<'a>(&'a self, policy: &'a Policy, req: &mut Request) -> Start<'a> {
-        let mut walk = self.walk(req);
-        let hedge = self
-            .hedge_delay()
-            .filter(|&(_, max_extra)| walk.may_retry && max_extra > 0);
-        let Some((slot, permit)) = walk.plan.next(self) else {
-            return Start::Failed(Self::breakers_open(req, walk.history));
+        self.budget.deposit();
+        let mut plan = Plan::new(self);
+        let Some((slot, permit)) = plan.next(self) else {
+            return Start::Failed(Self::breakers_open(req, Vec::new()));
         };
-        walk.sent = 1;
         let own_uri = match self.to_member(slot, req) {
             Ok(own) => own,
             Err(e) => return Start::Failed(e),
         };
-        let attempt = Some(self.begin(slot, permit, 1));
-        Start::Inline {
-            first: Box::new(First {
-                fleet: self,
-                policy,
-                own_uri,
-                hedge,
-                walk,
-                attempt,
-            }),
-            backend: &self.slots[slot].backend,
+        let first = First {
+            fleet: self,
+            policy,
+            plan,
+            own_uri,
+            attempt: self.begin_at(slot, permit, 1, policy.dispatched(req)),
+        };
+        let backend = &self.slots[slot].backend;
+        match self.hedge_delay() {
+            Some((delay, max_extra)) if max_extra > 0 && self.retry.may_retry(&req.method) => {
+                Start::Hedged {
+                    first,
+                    backend,
+                    delay,
+                    max_extra,
+                }
+            }
+            _ => Start::Inline { first, backend },
         }
     }
 
@@ -888,36 +985,35 @@ impl Fleet {
         match &self.slots[slot].base {
             // A path alone moves into the member's URL, and back out of it after a failure.
             Some(base) if base.prefix.is_empty() && req.uri.scheme().is_none() => {
-                let pq = std::mem::take(&mut req.uri).into_parts().path_and_query;
-                req.uri = base.with(pq)?;
+                req.uri = base.with(req.uri.path_and_query())?;
                 Ok(OwnUri::PathOnly)
             }
             _ => Ok(match self.member_url(slot, &req.uri)? {
-                Some(member) => OwnUri::Whole(std::mem::replace(&mut req.uri, member)),
+                Some(member) => OwnUri::Whole(Box::new(std::mem::replace(&mut req.uri, member))),
                 None => OwnUri::Same,
             }),
         }
     }
 
-    /// A new request's walk over the members (its deposit in the retry budget made).
-    fn walk(&self, req: &Request) -> Walk {
-        self.budget.deposit();
+    /// A request's walk over the members from `plan`, after `sent` attempts.
+    fn walk_on(&self, plan: Plan, req: &Request, sent: u32) -> Walk {
         Walk {
             deadline: req
                 .deadline
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(30)),
             may_retry: self.retry.may_retry(&req.method),
-            plan: Plan::new(self),
+            plan,
             history: Vec::new(),
             counted: 0,
             free_unsent: self.slots.len() as u32,
-            sent: 0,
+            sent,
         }
     }
 
     /// Runs a prepared request (deadline set) through the whole state machine.
     pub(crate) async fn execute(&self, policy: &Policy, req: Request) -> Result<Response> {
-        let walk = self.walk(&req);
+        self.budget.deposit();
+        let walk = self.walk_on(Plan::new(self), &req, 0);
         self.drive(policy, req, walk, None).await
     }
 
@@ -945,7 +1041,7 @@ impl Fleet {
                     let first_req = self.request_for(slot, &req)?;
                     let done = match self.hedge_delay() {
                         Some((delay, max_extra)) if walk.may_retry && max_extra > 0 => {
-                            let end = self.begin(slot, permit, walk.sent);
+                            let mut end = Some(self.begin(slot, permit, walk.sent));
                             let backend = &self.slots[slot].backend;
                             // Each hedge is boxed on its own (see `hedge`), so this future
                             // stays small.
@@ -955,8 +1051,8 @@ impl Fleet {
                                     &req,
                                     &OwnUri::Same,
                                     &mut walk.plan,
-                                    pin!(Some(policy.exchange(backend, first_req))),
-                                    end,
+                                    pin!(Some(policy.exchange(backend, first_req, Plain))),
+                                    &mut end,
                                     delay,
                                     max_extra,
                                     &mut walk.sent,
@@ -1050,6 +1146,13 @@ impl Fleet {
     fn serve(&self, resp: &mut Response, slot: usize, sent: u32) {
         resp.attempts = sent;
         resp.member = Some(self.slots[slot].name.clone());
+    }
+
+    /// Marks a healthy member's answer as served, where it lies rather than moved.
+    fn mark_served(&self, slot: usize, outcome: &mut Result<Response>, sent: u32) {
+        if let Ok(resp) = outcome {
+            self.serve(resp, slot, sent);
+        }
     }
 
     /// The error when every member's breaker refuses.

@@ -36,7 +36,7 @@ impl Plan {
 
     /// The member for the next attempt and its breaker permit, or `None` when every breaker
     /// refuses.
-    pub(crate) fn next(&mut self, fleet: &Fleet) -> Option<(usize, Permit)> {
+    pub(crate) fn next<'f>(&mut self, fleet: &'f Fleet) -> Option<(usize, Permit<'f>)> {
         let pick = match fleet.strategy {
             Strategy::Single => self.acquire(fleet, 0),
             Strategy::Adaptive { .. } => self
@@ -54,7 +54,7 @@ impl Plan {
     }
 
     /// A member for a hedge: an untried healthy one only.
-    pub(crate) fn hedge(&mut self, fleet: &Fleet) -> Option<(usize, Permit)> {
+    pub(crate) fn hedge<'f>(&mut self, fleet: &'f Fleet) -> Option<(usize, Permit<'f>)> {
         let pick = self.in_order(fleet, true);
         if let Some((i, _)) = &pick {
             self.tried |= bit(*i);
@@ -62,21 +62,27 @@ impl Plan {
         pick
     }
 
-    fn acquire(&self, fleet: &Fleet, i: usize) -> Option<(usize, Permit)> {
+    fn acquire<'f>(&self, fleet: &'f Fleet, i: usize) -> Option<(usize, Permit<'f>)> {
         fleet.slots[i].breaker.try_acquire().map(|p| (i, p))
     }
 
     /// The first member from `start` on whose breaker admits it (untried ones only if asked).
-    fn in_order(&self, fleet: &Fleet, untried: bool) -> Option<(usize, Permit)> {
+    fn in_order<'f>(&self, fleet: &'f Fleet, untried: bool) -> Option<(usize, Permit<'f>)> {
         let n = fleet.slots.len();
-        (0..n)
-            .map(|k| (self.start + k) % n)
-            .filter(|&i| !untried || self.tried & bit(i) == 0)
-            .find_map(|i| self.acquire(fleet, i))
+        let mut i = self.start;
+        for _ in 0..n {
+            if !untried || self.tried & bit(i) == 0 {
+                if let Some(pick) = self.acquire(fleet, i) {
+                    return Some(pick);
+                }
+            }
+            i = if i + 1 == n { 0 } else { i + 1 };
+        }
+        None
     }
 
     /// Power of two choices among untried members: the lower peak-EWMA load of two random ones.
-    fn p2c(&self, fleet: &Fleet) -> Option<(usize, Permit)> {
+    fn p2c<'f>(&self, fleet: &'f Fleet) -> Option<(usize, Permit<'f>)> {
         let n = fleet.slots.len();
         if n == 1 {
             return None;
