@@ -141,14 +141,13 @@ pub(crate) struct Breaker {
     can_clear: bool,
 }
 
-/// Permission to send one request through a breaker. Report the outcome with
-/// [`Permit::record`]; dropping it unreported (a canceled request) releases a half-open trial
-/// slot without counting anything.
+/// Permission to send one request through a breaker, handed over to the attempt it admits
+/// ([`Permit::hand_over`]); dropped before that, it releases a half-open trial slot without
+/// counting anything.
 #[derive(Debug)]
 pub(crate) struct Permit<'a> {
     breaker: &'a Breaker,
     trial: bool,
-    done: bool,
 }
 
 impl Breaker {
@@ -195,7 +194,6 @@ impl Breaker {
             return Some(Permit {
                 breaker: self,
                 trial: false,
-                done: false,
             });
         }
         let mut state = self.lock();
@@ -223,7 +221,6 @@ impl Breaker {
         Some(Permit {
             breaker: self,
             trial,
-            done: false,
         })
     }
 
@@ -235,7 +232,8 @@ impl Breaker {
         };
     }
 
-    fn on_outcome(&self, trial: bool, failed: bool, latency: Duration, rng: &Rng) {
+    /// Reports the outcome of a request a permit let through (`trial`: a half-open trial).
+    pub(crate) fn record(&self, trial: bool, failed: bool, latency: Duration, rng: &Rng) {
         let slow = self.config.slow_call.is_some_and(|t| latency >= t);
         if !trial && !failed && !slow && self.clear.load(Ordering::Acquire) {
             // A success in a window of successes: the window would stay as it is.
@@ -300,7 +298,8 @@ impl Breaker {
         }
     }
 
-    fn release(&self) {
+    /// Releases the trial slot of a half-open trial that ended without an outcome.
+    pub(crate) fn release(&self) {
         if let State::HalfOpen { in_flight, .. } = &mut *self.lock() {
             *in_flight = in_flight.saturating_sub(1);
         }
@@ -308,16 +307,20 @@ impl Breaker {
 }
 
 impl Permit<'_> {
-    /// Reports the outcome of the request this permit let through.
-    pub(crate) fn record(mut self, failed: bool, latency: Duration, rng: &Rng) {
-        self.done = true;
-        self.breaker.on_outcome(self.trial, failed, latency, rng);
+    /// Hands the permit over to the attempt it admits, which reports its outcome
+    /// ([`Breaker::record`]) or, if canceled, releases its trial slot ([`Breaker::release`]):
+    /// whether it is a half-open trial.
+    pub(crate) fn hand_over(self) -> bool {
+        let trial = self.trial;
+        // The attempt now owns the trial slot: nothing for this permit's drop to release.
+        std::mem::forget(self);
+        trial
     }
 }
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        if !self.done && self.trial {
+        if self.trial {
             self.breaker.release();
         }
     }

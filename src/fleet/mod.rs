@@ -408,7 +408,10 @@ impl Base {
         // Another thread holding the last URL builds its own rather than waits.
         let mut last = self.last.try_lock().ok();
         if let Some(uri) = last.as_deref().and_then(Option::as_ref) {
-            if uri.path_and_query() == Some(pq) {
+            // The same path again is most often the very same bytes (a URL parsed once, see
+            // `crate::url`): compared by address; the same text elsewhere is built anew below
+            // and kept, so that the next request finds the address.
+            if uri.path_and_query().is_some_and(|last| std::ptr::eq(last.as_str(), pq.as_str())) {
                 return Ok(uri.clone());
             }
         }
@@ -493,17 +496,38 @@ impl Finished {
     }
 }
 
-/// An attempt under way: what is needed to judge and record it when its exchange ends.
+/// An attempt under way: what is needed to judge and record it when its exchange ends. Dropped
+/// unrecorded (the attempt canceled midway), it keeps the member's counters, in-flight count and
+/// breaker right: a canceled half-open trial gives its slot back.
 struct AttemptEnd<'a> {
     fleet: &'a Fleet,
-    slot: usize,
-    permit: Permit<'a>,
-    guard: InFlight<'a>,
     /// When the attempt started, if it is timed (see `Fleet::timed`).
     start: Option<Instant>,
+    slot: usize,
+    n: u32,
+    /// The breaker admitted it as a half-open trial.
+    trial: bool,
+    /// Counted in the member's in-flight load (the adaptive strategy).
+    in_flight: bool,
     /// A `tracing` subscriber wants the attempt's span.
     traced: bool,
-    n: u32,
+    /// Recorded.
+    done: bool,
+}
+
+impl Drop for AttemptEnd<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let s = &self.fleet.slots[self.slot];
+            if self.in_flight {
+                s.ewma.cancel();
+            }
+            s.counters.canceled();
+            if self.trial {
+                s.breaker.release();
+            }
+        }
+    }
 }
 
 impl AttemptEnd<'_> {
@@ -516,53 +540,50 @@ impl AttemptEnd<'_> {
     }
 
     /// Records an attempt judged `verdict` in the member's breaker, counters and latency.
-    fn record(self, verdict: Verdict) {
-        let AttemptEnd {
-            fleet,
-            slot,
-            permit,
-            mut guard,
-            start,
-            traced,
-            n,
-        } = self;
-        let s = &fleet.slots[slot];
-        let latency = match start {
+    fn record(mut self, verdict: Verdict) {
+        self.done = true;
+        let fleet = self.fleet;
+        let s = &fleet.slots[self.slot];
+        let latency = match self.start {
             Some(start) => {
                 let now = Instant::now();
                 let latency = now.saturating_duration_since(start);
-                if guard.2 {
+                if self.in_flight {
                     s.ewma.finish(latency, now);
                 }
                 latency
             }
             None => Duration::ZERO,
         };
-        guard.1 = true;
-        match verdict {
+        let failed = match verdict {
             Verdict::Success => {
-                permit.record(false, latency, &fleet.rng);
                 if fleet.percentile_hedging {
                     fleet.latencies.record(latency);
                 }
+                Some(false)
             }
             Verdict::Failure { .. } => {
                 s.counters.failure();
-                permit.record(true, latency, &fleet.rng);
+                Some(true)
             }
             Verdict::RateLimited => {
                 s.counters.rate_limited();
-                permit.record(false, latency, &fleet.rng);
+                Some(false)
             }
             // Bad input says nothing about the member's health.
-            Verdict::Fatal => drop(permit),
+            Verdict::Fatal => None,
+        };
+        match failed {
+            Some(failed) => s.breaker.record(self.trial, failed, latency, &fleet.rng),
+            None if self.trial => s.breaker.release(),
+            None => {}
         }
         // One span per attempt, carrying member, attempt and outcome, when a subscriber listens.
-        if traced {
+        if self.traced {
             tracing::debug_span!(
                 "httpfleet.attempt",
                 member = &*s.name,
-                attempt = n,
+                attempt = self.n,
                 outcome = ?verdict,
                 latency_us = latency.as_micros() as u64,
             )
@@ -821,21 +842,6 @@ impl<'a> Resume<'a> {
     }
 }
 
-/// Keeps a member's counters (and its in-flight count, for the adaptive strategy) right when
-/// an attempt is canceled (dropped) midway: (member, finished, counted in flight).
-struct InFlight<'a>(&'a Slot, bool, bool);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        if !self.1 {
-            if self.2 {
-                self.0.ewma.cancel();
-            }
-            self.0.counters.canceled();
-        }
-    }
-}
-
 impl Fleet {
     /// The first member's backend.
     pub(crate) fn first_backend(&self) -> &Backend {
@@ -872,33 +878,34 @@ impl Fleet {
 
     /// Starts the bookkeeping of one attempt on member `slot` (counted, in flight, timed).
     fn begin<'a>(&'a self, slot: usize, permit: Permit<'a>, n: u32) -> AttemptEnd<'a> {
-        self.begin_at(slot, permit, n, None)
+        self.begin_at(slot, permit, n, || None)
     }
 
-    /// [`Fleet::begin`] for an attempt that started at `started`, if known (a request's first
+    /// [`Fleet::begin`] for an attempt that started at `started()`, if known (a request's first
     /// attempt starts when the client dispatched it: no second read of the clock).
     fn begin_at<'a>(
         &'a self,
         slot: usize,
         permit: Permit<'a>,
         n: u32,
-        started: Option<Instant>,
+        started: impl FnOnce() -> Option<Instant>,
     ) -> AttemptEnd<'a> {
         let s = &self.slots[slot];
         let traced = tracing::enabled!(tracing::Level::DEBUG);
         s.counters.request();
-        let adaptive = matches!(self.strategy, Strategy::Adaptive { .. });
-        if adaptive {
+        let in_flight = matches!(self.strategy, Strategy::Adaptive { .. });
+        if in_flight {
             s.ewma.start();
         }
         AttemptEnd {
             fleet: self,
+            start: (self.timed || traced).then(|| started().unwrap_or_else(Instant::now)),
             slot,
-            permit,
-            guard: InFlight(s, false, adaptive),
-            start: (self.timed || traced).then(|| started.unwrap_or_else(Instant::now)),
-            traced,
             n,
+            trial: permit.hand_over(),
+            in_flight,
+            traced,
+            done: false,
         }
     }
 
@@ -952,7 +959,7 @@ impl Fleet {
     pub(crate) fn start<'a>(&'a self, policy: &'a Policy, req: &mut Request) -> Start<'a> {
         self.budget.deposit();
         let mut plan = Plan::new(self);
-        let Some((slot, permit)) = plan.next(self) else {
+        let Some((slot, permit)) = plan.first(self) else {
             return Start::Failed(Self::breakers_open(req, Vec::new()));
         };
         let own_uri = match self.to_member(slot, req) {
@@ -964,7 +971,7 @@ impl Fleet {
             policy,
             plan,
             own_uri,
-            attempt: self.begin_at(slot, permit, 1, policy.dispatched(req)),
+            attempt: self.begin_at(slot, permit, 1, || policy.dispatched(req)),
         };
         let backend = &self.slots[slot].backend;
         match self.hedge_delay() {

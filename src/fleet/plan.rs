@@ -53,6 +53,18 @@ impl Plan {
         pick
     }
 
+    /// The member for a request's first attempt: [`Plan::next`], with the strategy's first
+    /// choice tried at once.
+    pub(crate) fn first<'f>(&mut self, fleet: &'f Fleet) -> Option<(usize, Permit<'f>)> {
+        if !matches!(fleet.strategy, Strategy::Adaptive { .. }) {
+            if let Some(permit) = fleet.slots[self.start].breaker.try_acquire() {
+                self.tried = bit(self.start);
+                return Some((self.start, permit));
+            }
+        }
+        self.next(fleet)
+    }
+
     /// A member for a hedge: an untried healthy one only.
     pub(crate) fn hedge<'f>(&mut self, fleet: &'f Fleet) -> Option<(usize, Permit<'f>)> {
         let pick = self.in_order(fleet, true);
