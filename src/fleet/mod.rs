@@ -411,7 +411,10 @@ impl Base {
             // The same path again is most often the very same bytes (a URL parsed once, see
             // `crate::url`): compared by address; the same text elsewhere is built anew below
             // and kept, so that the next request finds the address.
-            if uri.path_and_query().is_some_and(|last| std::ptr::eq(last.as_str(), pq.as_str())) {
+            if uri
+                .path_and_query()
+                .is_some_and(|last| std::ptr::eq(last.as_str(), pq.as_str()))
+            {
                 return Ok(uri.clone());
             }
         }
