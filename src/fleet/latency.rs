@@ -121,8 +121,15 @@ impl PeakEwma {
         if rtt > s.0 {
             s.0 = rtt;
         } else {
-            let elapsed = now.saturating_duration_since(s.1).as_secs_f64();
-            let w = (-elapsed / self.decay.as_secs_f64().max(1e-9)).exp();
+            let x = now.saturating_duration_since(s.1).as_secs_f64()
+                / self.decay.as_secs_f64().max(1e-9);
+            // Requests a few microseconds apart against a decay of seconds: e^-x by its series
+            // (error below x³/6 < 2e-10), without a call to `exp`.
+            let w = if x < 1e-3 {
+                1.0 - x + 0.5 * x * x
+            } else {
+                (-x).exp()
+            };
             s.0 = s.0 * w + rtt * (1.0 - w);
         }
         s.1 = now;
@@ -158,5 +165,37 @@ mod tests {
             h.record(ms(50));
         }
         assert_eq!(h.quantile(), Some(ms(50)));
+    }
+
+    #[test]
+    fn the_latency_estimate_jumps_to_a_peak_and_decays_by_the_exponential_weight() {
+        let e = PeakEwma::new(ms(1), Duration::from_secs(10));
+        let t0 = e.state.lock().unwrap().1;
+        let cost = |e: &PeakEwma| f64::from_bits(e.cost.load(Ordering::Relaxed));
+        let expected = |before: f64, rtt: f64, elapsed: f64| {
+            let w = (-elapsed / 10.0f64).exp();
+            before * w + rtt * (1.0 - w)
+        };
+        // 10 µs later (the series branch), a 100 µs answer pulls 1,000 µs down a little.
+        let t1 = t0 + Duration::from_micros(10);
+        e.finish(Duration::from_micros(100), t1);
+        let want = expected(1000.0, 100.0, 10e-6);
+        assert!(
+            (cost(&e) - want).abs() < 1e-12 * want,
+            "{} vs {want}",
+            cost(&e)
+        );
+        // 5 s later (the `exp` branch).
+        let before = cost(&e);
+        e.finish(Duration::from_micros(100), t1 + Duration::from_secs(5));
+        let want = expected(before, 100.0, 5.0);
+        assert!(
+            (cost(&e) - want).abs() < 1e-12 * want,
+            "{} vs {want}",
+            cost(&e)
+        );
+        // A slower answer is the new estimate at once.
+        e.finish(ms(3), t1 + Duration::from_secs(6));
+        assert_eq!(cost(&e), 3000.0);
     }
 }
