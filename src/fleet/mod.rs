@@ -514,21 +514,18 @@ struct AttemptEnd<'a> {
     in_flight: bool,
     /// A `tracing` subscriber wants the attempt's span.
     traced: bool,
-    /// Recorded.
-    done: bool,
 }
 
 impl Drop for AttemptEnd<'_> {
+    /// The attempt was canceled (a recorded one is forgotten, not dropped).
     fn drop(&mut self) {
-        if !self.done {
-            let s = &self.fleet.slots[self.slot];
-            if self.in_flight {
-                s.ewma.cancel();
-            }
-            s.counters.canceled();
-            if self.trial {
-                s.breaker.release();
-            }
+        let s = &self.fleet.slots[self.slot];
+        if self.in_flight {
+            s.ewma.cancel();
+        }
+        s.counters.canceled();
+        if self.trial {
+            s.breaker.release();
         }
     }
 }
@@ -543,15 +540,25 @@ impl AttemptEnd<'_> {
     }
 
     /// Records an attempt judged `verdict` in the member's breaker, counters and latency.
-    fn record(mut self, verdict: Verdict) {
-        self.done = true;
-        let fleet = self.fleet;
-        let s = &fleet.slots[self.slot];
-        let latency = match self.start {
+    fn record(self, verdict: Verdict) {
+        let AttemptEnd {
+            fleet,
+            start,
+            slot,
+            n,
+            trial,
+            in_flight,
+            traced,
+            ..
+        } = self;
+        // Recorded: nothing for the drop to undo.
+        std::mem::forget(self);
+        let s = &fleet.slots[slot];
+        let latency = match start {
             Some(start) => {
                 let now = Instant::now();
                 let latency = now.saturating_duration_since(start);
-                if self.in_flight {
+                if in_flight {
                     s.ewma.finish(latency, now);
                 }
                 latency
@@ -577,16 +584,16 @@ impl AttemptEnd<'_> {
             Verdict::Fatal => None,
         };
         match failed {
-            Some(failed) => s.breaker.record(self.trial, failed, latency, &fleet.rng),
-            None if self.trial => s.breaker.release(),
+            Some(failed) => s.breaker.record(trial, failed, latency, &fleet.rng),
+            None if trial => s.breaker.release(),
             None => {}
         }
         // One span per attempt, carrying member, attempt and outcome, when a subscriber listens.
-        if self.traced {
+        if traced {
             tracing::debug_span!(
                 "httpfleet.attempt",
                 member = &*s.name,
-                attempt = self.n,
+                attempt = n,
                 outcome = ?verdict,
                 latency_us = latency.as_micros() as u64,
             )
@@ -614,7 +621,6 @@ struct Walk {
 /// single-backend one. Only what the attempt's end needs is kept; the rest of the walk over the
 /// members is built when the attempt fails (see [`Resume`]).
 pub(crate) struct First<'a> {
-    fleet: &'a Fleet,
     policy: &'a Policy,
     plan: Plan,
     /// The request's own URL while the member's URL stands in for it: the inline attempt sends
@@ -700,15 +706,14 @@ impl<'a> First<'a> {
         delay: Duration,
         max_extra: u32,
     ) -> impl Future<Output = FirstEnd<'a>> + Send + 'a {
-        let walk = self.fleet.walk_on(self.plan, &req, 1);
+        let walk = self.attempt.fleet.walk_on(self.plan, &req, 1);
         let First {
-            fleet,
             policy,
             own_uri,
             attempt,
             ..
         } = self;
-        let slot = attempt.slot;
+        let (fleet, slot) = (attempt.fleet, attempt.slot);
         // Only the request and its primary exchange live in the request's future; the walk and
         // the hedging state are boxed beside it, so that every request's future stays as small
         // as an unhedged fleet request's.
@@ -773,13 +778,12 @@ impl<'a> Settle<Request> for First<'a> {
     /// Judges and records the attempt; a healthy answer is marked as served where it lies.
     fn settle(self, mut outcome: Result<Response>, req: Request) -> FirstEnd<'a> {
         let First {
-            fleet,
             policy,
             plan,
             own_uri,
             attempt,
         } = self;
-        let slot = attempt.slot;
+        let (fleet, slot) = (attempt.fleet, attempt.slot);
         let verdict = fleet.classifier.judge(&outcome);
         attempt.record(verdict);
         if verdict == Verdict::Success {
@@ -908,7 +912,6 @@ impl Fleet {
             trial: permit.hand_over(),
             in_flight,
             traced,
-            done: false,
         }
     }
 
@@ -970,7 +973,6 @@ impl Fleet {
             Err(e) => return Start::Failed(e),
         };
         let first = First {
-            fleet: self,
             policy,
             plan,
             own_uri,
