@@ -497,7 +497,7 @@ mod tests {
     /// inline: it may not grow every request's future. Hedged requests box their side state.
     #[cfg(feature = "hyper")]
     #[test]
-    fn fleet_request_futures_are_no_larger_than_a_single_backends_plus_a_little() {
+    fn fleet_and_single_request_futures_stay_within_128_bytes_of_the_exchange() {
         use crate::fleet::{First, Start};
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -537,17 +537,18 @@ mod tests {
                 } => std::mem::size_of_val(&first.run_hedged(backend, r, delay, max_extra)),
                 Start::Failed(e) => panic!("{e}"),
             };
+            // The first attempt's bookkeeping (`First`), or a hedged request's pointer to its
+            // boxed side state, and little else.
             let first = std::mem::size_of::<First>();
             assert!(
-                size <= bare + first,
-                "{strategy:?}: {size} bytes, the exchange is {bare} and a first attempt {first}"
+                size <= bare + 128,
+                "{strategy:?}: {size} bytes, the exchange {bare} and a first attempt {first}"
             );
         }
         // Every request's future holds the largest of these: the fleet's may not make a single
-        // backend's request future more than a first attempt larger than its exchange.
-        let first = std::mem::size_of::<First>();
+        // backend's request future much larger than its exchange.
         assert!(
-            single_size <= bare + first + 16,
+            single_size <= bare + 128,
             "a single backend's request future is {single_size} bytes, its exchange {bare}"
         );
     }
