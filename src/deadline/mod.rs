@@ -67,6 +67,12 @@ impl Timer {
     }
 }
 
+impl Expiry for &mut Timer {
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        Timer::poll_expired(self, cx)
+    }
+}
+
 impl Expiry for Timer {
     fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         match self {

@@ -40,10 +40,11 @@ fn empty_slots<'p, F>(
 }
 
 impl Fleet {
-    /// Polls `primary`, the exchange of the request's first attempt (`first` its bookkeeping, taken when it ends),
-    /// starting hedges on other members after `delay` while the budget allows; returns the
-    /// first outcome that is not a failure, or the last failure when every attempt failed.
-    /// `req` is the caller's request, its own URL given back by `own`.
+    /// Polls `primary`, the exchange of the request's first attempt (`first` its bookkeeping,
+    /// taken when it ends), starting a hedge on another member when `timer` fires and again
+    /// `delay` after each, while the budget allows; returns the first outcome that is not a
+    /// failure, or the last failure when every attempt failed. `req` is the caller's request,
+    /// its own URL given back by `own`.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn hedge<'f, 'e: 'f, P: Future<Output = Result<Response>>>(
         &'f self,
@@ -53,6 +54,7 @@ impl Fleet {
         plan: &'f mut Plan,
         mut primary: Pin<&'f mut Option<P>>,
         first: &'f mut Option<AttemptEnd<'e>>,
+        mut timer: Timer,
         delay: Duration,
         max_extra: u32,
         sent: &'f mut u32,
@@ -64,7 +66,6 @@ impl Fleet {
         let start = |slot, r, permit, n| self.attempt(policy, slot, r, permit, n);
         let mut hedges = empty_slots(&start);
         let mut started = 0u32;
-        let mut timer = Timer::after(delay, self.virtual_time);
         // Boxed: a failure is rare, and this future lives inside every fleet request's.
         let mut last_failure: Option<Box<Finished>> = None;
         // A plain `poll_fn` rather than an `async fn`: its state is stored once, in the closure.

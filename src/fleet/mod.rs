@@ -50,6 +50,7 @@ use self::stats::Counters;
 use crate::backend::{Backend, BackendKind};
 use crate::client::{Client, Plain, Policy, Settle};
 use crate::config::Config;
+use crate::deadline::{Timer, race};
 use crate::error::{Attempt, Error, ErrorKind, Result, TimeoutPhase};
 use crate::request::Request;
 use crate::response::Response;
@@ -721,32 +722,51 @@ impl<'a> First<'a> {
             walk,
             attempt: Some(attempt),
             own_uri,
+            timer: Some(Timer::after(delay, fleet.virtual_time)),
+            hedge: (delay, max_extra),
+            slot,
         });
         async move {
             let done = {
                 let req = &req;
-                let primary = pin!(Some(policy.exchange(backend, req, Plain)));
-                let Side {
-                    walk,
-                    attempt,
-                    own_uri,
-                } = &mut *side;
-                Box::pin(fleet.hedge(
-                    policy,
-                    req,
-                    own_uri,
-                    &mut walk.plan,
-                    primary,
-                    attempt,
-                    delay,
-                    max_extra,
-                    &mut walk.sent,
-                    walk.deadline,
-                ))
-                .await
+                let mut primary = pin!(Some(policy.exchange(backend, req, Plain)));
+                let side = &mut *side;
+                let fut = primary.as_mut().as_pin_mut().expect("the primary is set");
+                // Until the hedge delay passes the primary runs alone, raced against the timer;
+                // only then does the hedging machinery start, boxed. (An `if let`: its
+                // scrutinee, the primary's answer, is dropped before `else`, so it is not stored
+                // in this future across the hedging machinery's await.)
+                let timer = side.timer.as_mut().expect("the timer is set");
+                if let Ok(outcome) = race(fut, timer).await {
+                    primary.set(None);
+                    let verdict = fleet.classifier.judge(&outcome);
+                    if let Some(end) = side.attempt.take() {
+                        end.record(verdict);
+                    }
+                    Hedged::Primary(outcome, verdict)
+                } else {
+                    let (delay, max_extra) = side.hedge;
+                    Box::pin(fleet.hedge(
+                        policy,
+                        req,
+                        &side.own_uri,
+                        &mut side.walk.plan,
+                        primary,
+                        &mut side.attempt,
+                        side.timer.take().expect("the timer is set"),
+                        delay,
+                        max_extra,
+                        &mut side.walk.sent,
+                        side.walk.deadline,
+                    ))
+                    .await
+                }
             };
             let Side {
-                walk, mut own_uri, ..
+                walk,
+                mut own_uri,
+                slot,
+                ..
             } = *side;
             let done = match done {
                 Hedged::Primary(mut outcome, Verdict::Success) => {
@@ -770,6 +790,12 @@ struct Side<'a> {
     walk: Walk,
     attempt: Option<AttemptEnd<'a>>,
     own_uri: OwnUri,
+    /// The hedge timer, until the hedging machinery takes it.
+    timer: Option<Timer>,
+    /// The hedge delay and the most hedges.
+    hedge: (Duration, u32),
+    /// The primary's member.
+    slot: usize,
 }
 
 impl<'a> Settle<Request> for First<'a> {
@@ -1065,6 +1091,7 @@ impl Fleet {
                                     &mut walk.plan,
                                     pin!(Some(policy.exchange(backend, first_req, Plain))),
                                     &mut end,
+                                    Timer::after(delay, self.virtual_time),
                                     delay,
                                     max_extra,
                                     &mut walk.sent,
