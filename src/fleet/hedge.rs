@@ -43,8 +43,9 @@ impl Fleet {
     /// Polls `primary`, the exchange of the request's first attempt (`first` its bookkeeping,
     /// taken when it ends), starting a hedge on another member when `timer` fires and again
     /// `delay` after each, while the budget allows; returns the first outcome that is not a
-    /// failure, or the last failure when every attempt failed. `req` is the caller's request,
-    /// its own URL given back by `own`.
+    /// failure, or the last failure when every attempt failed. `failed` is the primary's
+    /// failure when it already ended (the hedge then starts at once). `req` is the caller's
+    /// request, its own URL given back by `own`.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn hedge<'f, 'e: 'f, P: Future<Output = Result<Response>>>(
         &'f self,
@@ -55,6 +56,7 @@ impl Fleet {
         mut primary: Pin<&'f mut Option<P>>,
         first: &'f mut Option<AttemptEnd<'e>>,
         mut timer: Timer,
+        failed: Option<Box<Finished>>,
         delay: Duration,
         max_extra: u32,
         sent: &'f mut u32,
@@ -67,7 +69,7 @@ impl Fleet {
         let mut hedges = empty_slots(&start);
         let mut started = 0u32;
         // Boxed: a failure is rare, and this future lives inside every fleet request's.
-        let mut last_failure: Option<Box<Finished>> = None;
+        let mut last_failure = failed;
         // A plain `poll_fn` rather than an `async fn`: its state is stored once, in the closure.
         std::future::poll_fn(move |cx| {
             loop {

@@ -703,99 +703,102 @@ impl<'a> First<'a> {
     pub(crate) fn run_hedged(
         self,
         backend: &'a Backend,
-        mut req: Request,
+        req: Request,
         delay: Duration,
         max_extra: u32,
     ) -> impl Future<Output = FirstEnd<'a>> + Send + 'a {
-        let walk = self.attempt.fleet.walk_on(self.plan, &req, 1);
+        // Taken apart here rather than in the `async` block, whose future would then hold each
+        // part twice (see `Policy::exchange`).
         let First {
             policy,
+            plan,
             own_uri,
             attempt,
-            ..
         } = self;
         let (fleet, slot) = (attempt.fleet, attempt.slot);
-        // Only the request and its primary exchange live in the request's future; the walk and
-        // the hedging state are boxed beside it, so that every request's future stays as small
-        // as an unhedged fleet request's.
-        let mut side = Box::new(Side {
-            walk,
-            attempt: Some(attempt),
-            own_uri,
-            timer: Some(Timer::after(delay, fleet.virtual_time)),
-            hedge: (delay, max_extra),
-            slot,
-        });
+        let mut timer = Some(Timer::after(delay, fleet.virtual_time));
         async move {
-            let done = {
+            let ended = 'ended: {
                 let req = &req;
                 let mut primary = pin!(Some(policy.exchange(backend, req, Plain)));
-                let side = &mut *side;
-                let fut = primary.as_mut().as_pin_mut().expect("the primary is set");
+                let alone = primary.as_mut().as_pin_mut().expect("the primary is set");
                 // Until the hedge delay passes the primary runs alone, raced against the timer;
-                // only then does the hedging machinery start, boxed. (An `if let`: its
-                // scrutinee, the primary's answer, is dropped before `else`, so it is not stored
-                // in this future across the hedging machinery's await.)
-                let timer = side.timer.as_mut().expect("the timer is set");
-                if let Ok(outcome) = race(fut, timer).await {
+                // only then, or when it failed, does the hedging machinery start, boxed. (An
+                // `if let`: its scrutinee, the primary's answer, is dropped before `else`, so it
+                // is not stored in this future across the hedging machinery's await.)
+                let (attempt, failed) = if let Ok(mut outcome) =
+                    race(alone, timer.as_mut().expect("the timer is set")).await
+                {
                     primary.set(None);
                     let verdict = fleet.classifier.judge(&outcome);
-                    if let Some(end) = side.attempt.take() {
-                        end.record(verdict);
+                    attempt.record(verdict);
+                    match verdict {
+                        Verdict::Success => {
+                            fleet.mark_served(slot, &mut outcome, 1);
+                            return Ok(outcome);
+                        }
+                        Verdict::Failure { .. } => {
+                            (None, Some(Box::new(Finished::new(slot, verdict, outcome))))
+                        }
+                        _ => {
+                            break 'ended Ok((
+                                plan,
+                                own_uri,
+                                Finished::new(slot, verdict, outcome),
+                            ));
+                        }
                     }
-                    Hedged::Primary(outcome, verdict)
                 } else {
-                    let (delay, max_extra) = side.hedge;
-                    Box::pin(fleet.hedge(
-                        policy,
-                        req,
-                        &side.own_uri,
-                        &mut side.walk.plan,
-                        primary,
-                        &mut side.attempt,
-                        side.timer.take().expect("the timer is set"),
-                        delay,
-                        max_extra,
-                        &mut side.walk.sent,
-                        side.walk.deadline,
-                    ))
-                    .await
-                }
+                    (Some(attempt), None)
+                };
+                let timer = timer.take().expect("the timer is set");
+                let (hedged, walk, own_uri) = Box::pin(async move {
+                    let mut walk = fleet.walk_on(plan, req, 1);
+                    let mut attempt = attempt;
+                    let hedged = fleet
+                        .hedge(
+                            policy,
+                            req,
+                            &own_uri,
+                            &mut walk.plan,
+                            primary,
+                            &mut attempt,
+                            timer,
+                            failed,
+                            delay,
+                            max_extra,
+                            &mut walk.sent,
+                            walk.deadline,
+                        )
+                        .await;
+                    (hedged, walk, own_uri)
+                })
+                .await;
+                Err((hedged, walk, own_uri, slot))
             };
-            let Side {
-                walk,
-                mut own_uri,
-                slot,
-                ..
-            } = *side;
-            let done = match done {
-                Hedged::Primary(mut outcome, Verdict::Success) => {
-                    fleet.mark_served(slot, &mut outcome, walk.sent);
-                    return Ok(outcome);
-                }
-                Hedged::Primary(outcome, verdict) => Finished::new(slot, verdict, outcome),
-                Hedged::Done(done) => done,
-                Hedged::OutOfTime => {
-                    own_uri.restore(&mut req);
-                    return Ok(Err(fleet.out_of_time(&req, walk.history, slot)));
+            let mut req = req;
+            let (walk, own_uri, done) = match ended {
+                Ok((plan, own_uri, done)) => (fleet.walk_on(plan, &req, 1), own_uri, done),
+                Err((hedged, walk, own_uri, slot)) => {
+                    let done = match hedged {
+                        Hedged::Primary(mut outcome, Verdict::Success) => {
+                            fleet.mark_served(slot, &mut outcome, walk.sent);
+                            return Ok(outcome);
+                        }
+                        Hedged::Primary(outcome, verdict) => Finished::new(slot, verdict, outcome),
+                        Hedged::Done(done) => done,
+                        Hedged::OutOfTime => {
+                            let mut own_uri = own_uri;
+                            own_uri.restore(&mut req);
+                            return Ok(Err(fleet.out_of_time(&req, walk.history, slot)));
+                        }
+                    };
+                    (walk, own_uri, done)
                 }
             };
             Resume::after(fleet, policy, walk, own_uri, req, done)
         }
     }
-}
-
-/// A hedged request's state beside its primary exchange (see [`First::run_hedged`]).
-struct Side<'a> {
-    walk: Walk,
-    attempt: Option<AttemptEnd<'a>>,
-    own_uri: OwnUri,
-    /// The hedge timer, until the hedging machinery takes it.
-    timer: Option<Timer>,
-    /// The hedge delay and the most hedges.
-    hedge: (Duration, u32),
-    /// The primary's member.
-    slot: usize,
 }
 
 impl<'a> Settle<Request> for First<'a> {
@@ -1092,6 +1095,7 @@ impl Fleet {
                                     pin!(Some(policy.exchange(backend, first_req, Plain))),
                                     &mut end,
                                     Timer::after(delay, self.virtual_time),
+                                    None,
                                     delay,
                                     max_extra,
                                     &mut walk.sent,
