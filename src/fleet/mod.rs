@@ -398,35 +398,39 @@ impl Base {
 
     /// This base's scheme and authority with `pq` (`/` for none) as path and query.
     fn with(&self, pq: Option<&PathAndQuery>) -> Result<Uri> {
-        let root;
-        let pq = match pq {
-            Some(pq) => pq,
-            None => {
-                root = PathAndQuery::from_static("/");
-                &root
-            }
-        };
-        // Another thread holding the last URL builds its own rather than waits.
-        let mut last = self.last.try_lock().ok();
-        if let Some(uri) = last.as_deref().and_then(Option::as_ref) {
+        if let (Some(pq), Ok(last)) = (pq, self.last.try_lock()) {
             // The same path again is most often the very same bytes (a URL parsed once, see
-            // `crate::url`): compared by address; the same text elsewhere is built anew below
-            // and kept, so that the next request finds the address.
-            if uri
-                .path_and_query()
-                .is_some_and(|last| std::ptr::eq(last.as_str(), pq.as_str()))
-            {
-                return Ok(uri.clone());
+            // `crate::url`): compared by address; the same text elsewhere is built anew and
+            // kept, so that the next request finds the address.
+            if let Some(uri) = &*last {
+                if let Some(last_pq) = uri.path_and_query() {
+                    if std::ptr::eq(last_pq.as_str(), pq.as_str()) {
+                        return Ok(uri.clone());
+                    }
+                }
             }
         }
+        self.build(pq)
+    }
+
+    /// [`Base::with`] when the URL last built differs: built, and kept for the next request
+    /// unless another thread holds the last URL (it builds its own rather than waits).
+    #[cold]
+    #[inline(never)]
+    fn build(&self, pq: Option<&PathAndQuery>) -> Result<Uri> {
         let mut parts = http::uri::Parts::default();
         parts.scheme = Some(self.scheme.clone());
         parts.authority = Some(self.authority.clone());
-        parts.path_and_query = Some(pq.clone());
+        parts.path_and_query = Some(
+            pq.cloned()
+                .unwrap_or_else(|| PathAndQuery::from_static("/")),
+        );
         let uri = Uri::from_parts(parts)
             .map_err(|e| Error::invalid_url("cannot rebase the URL").with_source(e))?;
-        if let Some(last) = last.as_deref_mut() {
-            *last = Some(uri.clone());
+        if pq.is_some() {
+            if let Ok(mut last) = self.last.try_lock() {
+                *last = Some(uri.clone());
+            }
         }
         Ok(uri)
     }
