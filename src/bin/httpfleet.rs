@@ -263,6 +263,10 @@ struct InstrArgs {
     /// Give each request its own URL (`?n=<i>` appended) instead of repeating one.
     #[arg(long)]
     vary: bool,
+    /// `--mode fleet` over members without base URLs, each request given the whole URL (a fleet
+    /// over client libraries rather than hosts).
+    #[arg(long)]
+    whole_url: bool,
 }
 
 impl InstrArgs {
@@ -675,17 +679,18 @@ fn instr(args: InstrArgs) -> Res {
             // Both members share one backend (one connection pool), so every strategy reuses
             // one connection, as a single backend does: what differs is the strategy's work.
             let backend = httpfleet::Backend::from_config(&config)?;
+            let member = |name: &str| {
+                let m = Member::with_backend(backend.clone()).name(name);
+                if args.whole_url { m } else { m.base_url(base) }
+            };
             let c = FleetBuilder::new(&config)
-                .member(
-                    Member::with_backend(backend.clone())
-                        .base_url(base)
-                        .name("a"),
-                )
-                .member(Member::with_backend(backend).base_url(base).name("b"))
+                .member(member("a"))
+                .member(member("b"))
                 .strategy(strategy(&args.strategy)?)
                 .build()?;
+            let url = if args.whole_url { &args.url } else { path };
             for _ in 0..args.requests {
-                rt.block_on(c.get(path).send())?;
+                rt.block_on(c.get(url).send())?;
             }
         }
         other => return Err(format!("unknown mode {other:?}").into()),

@@ -10,9 +10,9 @@
 //! backend runs, inline in the client's own future, with the attempt's bookkeeping as its end
 //! (`Fleet::start`, `First`, [`Settle`](crate::client::Settle)); only a failed first attempt
 //! starts the rest of the state machine, boxed (`Resume`). A hedged request keeps its primary
-//! exchange inline too, and boxes its walk and hedging state beside it (`Side`); each hedge is
-//! boxed on its own when it starts, so a request that needs no hedge carries one attempt, not
-//! four.
+//! exchange inline too, raced against the hedge timer alone; the hedging machinery starts,
+//! boxed, only when the timer fires or the primary fails, and each hedge is boxed on its own
+//! when it starts, so a request that needs no hedge carries one attempt, not four.
 
 mod breaker;
 mod classify;
