@@ -8,7 +8,7 @@
 //! another attempt starts. No dynamic dispatch on the request path. While members are healthy a
 //! fleet request allocates nothing: its first attempt is the same exchange future a single
 //! backend runs, inline in the client's own future, with the attempt's bookkeeping as its end
-//! (`Fleet::start`, `First`, [`Settle`](crate::client::Settle)); only a failed first attempt
+//! (`Fleet::start`, `First`, `client::Settle`); only a failed first attempt
 //! starts the rest of the state machine, boxed (`Resume`). A hedged request keeps its primary
 //! exchange inline too, raced against the hedge timer alone; the hedging machinery starts,
 //! boxed, only when the timer fires or the primary fails, and each hedge is boxed on its own
