@@ -375,10 +375,10 @@ impl Client {
                 fut: policy.exchange(backend, req, Plain),
             },
             // The first attempt of a fleet request runs here, sending the caller's request
-            // itself, with no allocation; the rest of the fleet's state machine (later attempts,
-            // backoff) is several times that size and starts, boxed, only after a failure. A
-            // hedged request's first attempt, with its hedges beside it, is boxed whole: every
-            // request's future stays as small as a single backend's.
+            // itself, with no allocation; a hedged one races the hedge timer beside it, and its
+            // hedging machinery starts, boxed, only when the timer fires. The rest of the
+            // fleet's state machine (later attempts, backoff) is several times that size and
+            // starts, boxed, only after a failure: every request's future stays small.
             Route::Fleet(fleet) => match fleet.start(policy, &mut req) {
                 Start::Inline { first, backend } => Run::FleetFirst {
                     fut: first.run(backend, req),
@@ -414,8 +414,8 @@ impl Client {
 
 pin_project_lite::pin_project! {
     /// The future of [`Client::run`]: a request that failed before any I/O, one exchange, a
-    /// fleet request's first attempt (inline, or boxed with its hedges), then, if it failed,
-    /// the rest of the fleet's state machine, boxed.
+    /// fleet request's first attempt (hedged or not), then, if it failed, the rest of the
+    /// fleet's state machine, boxed.
     #[project = RunProj]
     pub(crate) enum Run<'a, O, I, H, R> {
         Done { result: Option<Result<Response>> },
