@@ -476,14 +476,19 @@ impl<'a> RequestBuilder<'a, Client> {
 
 #[cfg(test)]
 mod tests {
+    /// A runtime to build clients in (backends spawn their pools' tasks on it).
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
     /// Every await moves the request future; a future that grew (say, the fleet's hedge slots
     /// inlined into every request) costs kilobytes of copying per request on the hot path.
     #[test]
     fn single_backend_request_future_stays_small() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = runtime();
         let _guard = rt.enter();
         for kind in crate::BackendKind::enabled() {
             let c = super::Client::from_config(&crate::Config::default().backend(kind)).unwrap();
@@ -493,16 +498,14 @@ mod tests {
         }
     }
 
-    /// A fleet request's future is the single-backend one's type with the fleet's first attempt
-    /// inline: it may not grow every request's future. Hedged requests box their side state.
+    /// A fleet request's future is the single-backend exchange with the fleet's first attempt
+    /// inline (a hedged one with its hedge timer beside it): it may not grow every request's
+    /// future by more than that.
     #[cfg(feature = "hyper")]
     #[test]
     fn fleet_and_single_request_futures_stay_within_256_bytes_of_the_exchange() {
         use crate::fleet::{First, Start};
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = runtime();
         let _guard = rt.enter();
         let config = crate::Config::default().backend(crate::BackendKind::Hyper);
         let single = super::Client::from_config(&config).unwrap();

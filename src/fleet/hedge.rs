@@ -30,6 +30,17 @@ pub(super) enum Hedged {
     OutOfTime,
 }
 
+impl Hedged {
+    /// The attempt that ends the hedging, the primary's on member `slot`; `None` out of time.
+    pub(super) fn finished(self, slot: usize) -> Option<Finished> {
+        match self {
+            Hedged::Primary(outcome, verdict) => Some(Finished::new(slot, verdict, outcome)),
+            Hedged::Done(done) => Some(done),
+            Hedged::OutOfTime => None,
+        }
+    }
+}
+
 /// Empty hedge slots, typed after the attempt future `start` makes (an `async fn` future has
 /// no name to write).
 #[allow(clippy::type_complexity)]

@@ -41,7 +41,6 @@ pub use stats::MemberStats;
 
 use self::breaker::{Breaker, Permit};
 use self::classify::{Judge, Verdict};
-use self::hedge::Hedged;
 use self::latency::{Histogram, PeakEwma};
 use self::plan::Plan;
 use self::retry::RetryBudget;
@@ -544,6 +543,18 @@ impl AttemptEnd<'_> {
         Finished::new(slot, verdict, outcome)
     }
 
+    /// A request's first attempt ended with `outcome`: judged and recorded, and a healthy
+    /// answer marked as served where it lies. The verdict.
+    fn conclude(self, outcome: &mut Result<Response>) -> Verdict {
+        let (fleet, slot) = (self.fleet, self.slot);
+        let verdict = fleet.classifier.judge(outcome);
+        self.record(verdict);
+        if verdict == Verdict::Success {
+            fleet.mark_served(slot, outcome, 1);
+        }
+        verdict
+    }
+
     /// Records an attempt judged `verdict` in the member's breaker, counters and latency.
     fn record(self, verdict: Verdict) {
         let AttemptEnd {
@@ -734,17 +745,12 @@ impl<'a> First<'a> {
                     race(alone, timer.as_mut().expect("the timer is set")).await
                 {
                     primary.set(None);
-                    let verdict = fleet.classifier.judge(&outcome);
-                    attempt.record(verdict);
-                    match verdict {
-                        Verdict::Success => {
-                            fleet.mark_served(slot, &mut outcome, 1);
-                            return Ok(outcome);
-                        }
-                        Verdict::Failure { .. } => {
+                    match attempt.conclude(&mut outcome) {
+                        Verdict::Success => return Ok(outcome),
+                        verdict @ Verdict::Failure { .. } => {
                             (None, Some(Box::new(Finished::new(slot, verdict, outcome))))
                         }
-                        _ => {
+                        verdict => {
                             break 'ended Ok((
                                 plan,
                                 own_uri,
@@ -784,18 +790,10 @@ impl<'a> First<'a> {
             let (walk, own_uri, done) = match ended {
                 Ok((plan, own_uri, done)) => (fleet.walk_on(plan, &req, 1), own_uri, done),
                 Err((hedged, walk, own_uri, slot)) => {
-                    let done = match hedged {
-                        Hedged::Primary(mut outcome, Verdict::Success) => {
-                            fleet.mark_served(slot, &mut outcome, walk.sent);
-                            return Ok(outcome);
-                        }
-                        Hedged::Primary(outcome, verdict) => Finished::new(slot, verdict, outcome),
-                        Hedged::Done(done) => done,
-                        Hedged::OutOfTime => {
-                            let mut own_uri = own_uri;
-                            own_uri.restore(&mut req);
-                            return Ok(Err(fleet.out_of_time(&req, walk.history, slot)));
-                        }
+                    let Some(done) = hedged.finished(slot) else {
+                        let mut own_uri = own_uri;
+                        own_uri.restore(&mut req);
+                        return Ok(Err(fleet.out_of_time(&req, walk.history, slot)));
                     };
                     (walk, own_uri, done)
                 }
@@ -817,10 +815,8 @@ impl<'a> Settle<Request> for First<'a> {
             attempt,
         } = self;
         let (fleet, slot) = (attempt.fleet, attempt.slot);
-        let verdict = fleet.classifier.judge(&outcome);
-        attempt.record(verdict);
+        let verdict = attempt.conclude(&mut outcome);
         if verdict == Verdict::Success {
-            fleet.mark_served(slot, &mut outcome, 1);
             return Ok(outcome);
         }
         let walk = fleet.walk_on(plan, &req, 1);
@@ -1106,13 +1102,7 @@ impl Fleet {
                                     deadline,
                                 )
                                 .await;
-                            match hedged {
-                                Hedged::Primary(outcome, verdict) => {
-                                    Some(Finished::new(slot, verdict, outcome))
-                                }
-                                Hedged::Done(done) => Some(done),
-                                Hedged::OutOfTime => None,
-                            }
+                            hedged.finished(slot)
                         }
                         // Every backend ends an exchange by the request's deadline: no second
                         // timer.

@@ -57,9 +57,9 @@ impl Plan {
     /// choice tried at once.
     pub(crate) fn first<'f>(&mut self, fleet: &'f Fleet) -> Option<(usize, Permit<'f>)> {
         if !matches!(fleet.strategy, Strategy::Adaptive { .. }) {
-            if let Some(permit) = fleet.slots[self.start].breaker.try_acquire() {
+            if let Some(pick) = self.acquire(fleet, self.start) {
                 self.tried = bit(self.start);
-                return Some((self.start, permit));
+                return Some(pick);
             }
         }
         self.next(fleet)
