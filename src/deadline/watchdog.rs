@@ -20,14 +20,15 @@ use std::time::Instant;
 /// more than twice the live ones.
 const SWEEP_AT: usize = 64;
 
-static REGISTRY: Registry = Registry {
-    state: Mutex::new(State {
-        queue: VecDeque::new(),
-        thread: Thread::NotStarted,
-    }),
-    wake: Condvar::new(),
-    live: AtomicUsize::new(0),
-};
+/// Lanes of the queue, each in deadline order. A deadline is appended to the lane whose last
+/// entry is the latest one not after it: deadlines a fixed time from now (request timeouts,
+/// hedge delays) each keep to a lane of their own and are never inserted in the middle.
+const LANES: usize = 4;
+
+/// Ended entries kept for reuse: a registration then allocates nothing.
+const SPARES: usize = 64;
+
+static REGISTRY: Registry = Registry::new();
 
 /// A request's deadline, enforced by the watchdog thread. Registered on the first
 /// [`poll_expired`](Watch::poll_expired); dropping it withdraws the registration.
@@ -61,22 +62,17 @@ impl Watch {
     /// `Ready` once the deadline has passed; otherwise the task of `cx` is woken when it does.
     pub(crate) fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         match &mut self.state {
-            Registration::None => {
-                let entry = Arc::new(Entry {
-                    at: self.at,
-                    fired: AtomicBool::new(false),
-                    done: AtomicBool::new(false),
-                    waker: Mutex::new(Some(cx.waker().clone())),
-                });
-                if REGISTRY.push(&entry) {
+            Registration::None => match REGISTRY.register(self.at, cx.waker()) {
+                Some(entry) => {
                     self.state = Registration::Watched(entry);
                     Poll::Pending
-                } else {
+                }
+                None => {
                     let at = tokio::time::Instant::from_std(self.at);
                     self.state = Registration::Fallback(Box::pin(tokio::time::sleep_until(at)));
                     self.poll_expired(cx)
                 }
-            }
+            },
             Registration::Watched(entry) => {
                 if entry.fired.load(Ordering::Acquire) {
                     return Poll::Ready(());
@@ -113,6 +109,7 @@ impl Drop for Watch {
 }
 
 /// One registered deadline, shared by its [`Watch`] and the queue.
+#[derive(Debug)]
 struct Entry {
     at: Instant,
     /// Set by the thread when the deadline has passed, before it wakes the task.
@@ -120,6 +117,17 @@ struct Entry {
     /// Set when the [`Watch`] is dropped: the thread has nothing left to do for it.
     done: AtomicBool,
     waker: Mutex<Option<Waker>>,
+}
+
+impl Entry {
+    fn new(at: Instant, waker: &Waker) -> Entry {
+        Entry {
+            at,
+            fired: AtomicBool::new(false),
+            done: AtomicBool::new(false),
+            waker: Mutex::new(Some(waker.clone())),
+        }
+    }
 }
 
 struct Registry {
@@ -131,9 +139,19 @@ struct Registry {
 }
 
 struct State {
-    /// Entries in deadline order; done ones are removed lazily.
-    queue: VecDeque<Arc<Entry>>,
+    /// Entries in deadline order within each lane (see [`LANES`]), lanes opened as needed;
+    /// done entries are removed lazily.
+    lanes: Vec<VecDeque<Arc<Entry>>>,
+    /// Ended entries that nothing else holds, for reuse.
+    spares: Vec<Arc<Entry>>,
     thread: Thread,
+}
+
+impl State {
+    /// Entries queued, done or not.
+    fn queued(&self) -> usize {
+        self.lanes.iter().map(VecDeque::len).sum()
+    }
 }
 
 /// What the watchdog thread is doing, so that a registration knows whether to wake it.
@@ -149,20 +167,40 @@ enum Thread {
 }
 
 impl Registry {
-    /// Queues `entry`, starting the thread on first use. `false` if the thread cannot start.
-    fn push(&'static self, entry: &Arc<Entry>) -> bool {
-        let at = entry.at;
-        let mut s = lock(&self.state);
-        while s
-            .queue
-            .front()
-            .is_some_and(|e| e.done.load(Ordering::Relaxed))
-        {
-            s.queue.pop_front();
+    const fn new() -> Registry {
+        Registry {
+            state: Mutex::new(State {
+                lanes: Vec::new(),
+                spares: Vec::new(),
+                thread: Thread::NotStarted,
+            }),
+            wake: Condvar::new(),
+            live: AtomicUsize::new(0),
+        }
+    }
+
+    /// Queues a deadline at `at` that wakes `waker`, starting the thread on first use; `None`
+    /// if the thread cannot start.
+    fn register(&'static self, at: Instant, waker: &Waker) -> Option<Arc<Entry>> {
+        let mut guard = lock(&self.state);
+        let s = &mut *guard;
+        for lane in &mut s.lanes {
+            while let Some(front) = lane.front() {
+                if !front.done.load(Ordering::Relaxed) {
+                    break;
+                }
+                let ended = lane.pop_front().expect("a front entry");
+                if s.spares.len() < SPARES {
+                    s.spares.push(ended);
+                }
+            }
         }
         let live = self.live.load(Ordering::Relaxed);
-        if s.queue.len() >= SWEEP_AT && s.queue.len() > 2 * live {
-            s.queue.retain(|e| !e.done.load(Ordering::Relaxed));
+        let queued = s.queued();
+        if queued >= SWEEP_AT && queued > 2 * live {
+            for lane in &mut s.lanes {
+                lane.retain(|e| !e.done.load(Ordering::Relaxed));
+            }
         }
         let wake = match s.thread {
             Thread::NotStarted => {
@@ -170,7 +208,7 @@ impl Registry {
                     .name("hf-deadline".into())
                     .spawn(move || self.run());
                 if spawned.is_err() {
-                    return false;
+                    return None;
                 }
                 s.thread = Thread::Busy;
                 false
@@ -179,18 +217,58 @@ impl Registry {
             Thread::Idle => true,
             Thread::Until(t) => at < t,
         };
-        if s.queue.back().is_none_or(|last| last.at <= at) {
-            s.queue.push_back(entry.clone());
+        // A spare is reused only when nothing else holds it (its watch may still be dropping).
+        let entry = match s.spares.pop() {
+            Some(mut spare) => match Arc::get_mut(&mut spare) {
+                Some(e) => {
+                    *e = Entry::new(at, waker);
+                    spare
+                }
+                None => Arc::new(Entry::new(at, waker)),
+            },
+            None => Arc::new(Entry::new(at, waker)),
+        };
+        let lane = Self::lane_for(&mut s.lanes, at);
+        if lane.back().is_none_or(|last| last.at <= at) {
+            lane.push_back(entry.clone());
         } else {
-            let i = s.queue.partition_point(|e| e.at <= at);
-            s.queue.insert(i, entry.clone());
+            let i = lane.partition_point(|e| e.at <= at);
+            lane.insert(i, entry.clone());
         }
         self.live.fetch_add(1, Ordering::Relaxed);
-        drop(s);
+        drop(guard);
         if wake {
             self.wake.notify_one();
         }
-        true
+        Some(entry)
+    }
+
+    /// The lane for a deadline at `at`: the one whose last entry is the latest not after `at`,
+    /// else an empty one, else a new one while fewer than [`LANES`] are open, else the first
+    /// (where it is inserted in order).
+    fn lane_for(lanes: &mut Vec<VecDeque<Arc<Entry>>>, at: Instant) -> &mut VecDeque<Arc<Entry>> {
+        let mut best: Option<(usize, Instant)> = None;
+        let mut empty = None;
+        for (i, lane) in lanes.iter().enumerate() {
+            match lane.back() {
+                None => {
+                    empty.get_or_insert(i);
+                }
+                Some(last) if last.at <= at && best.is_none_or(|(_, b)| last.at > b) => {
+                    best = Some((i, last.at));
+                }
+                Some(_) => {}
+            }
+        }
+        let i = match best.map(|(i, _)| i).or(empty) {
+            Some(i) => i,
+            None if lanes.len() < LANES => {
+                lanes.push(VecDeque::new());
+                lanes.len() - 1
+            }
+            None => 0,
+        };
+        &mut lanes[i]
     }
 
     /// The watchdog thread: fires every deadline that has passed, then sleeps until the next.
@@ -199,13 +277,17 @@ impl Registry {
         let mut s = lock(&self.state);
         loop {
             let now = Instant::now();
-            while let Some(first) = s.queue.front() {
-                if first.done.load(Ordering::Relaxed) {
-                    s.queue.pop_front();
-                } else if first.at <= now {
-                    due.extend(s.queue.pop_front());
-                } else {
-                    break;
+            let mut next: Option<Instant> = None;
+            for lane in &mut s.lanes {
+                while let Some(first) = lane.front() {
+                    if first.done.load(Ordering::Relaxed) {
+                        lane.pop_front();
+                    } else if first.at <= now {
+                        due.extend(lane.pop_front());
+                    } else {
+                        next = Some(next.map_or(first.at, |t| t.min(first.at)));
+                        break;
+                    }
                 }
             }
             if !due.is_empty() {
@@ -221,7 +303,7 @@ impl Registry {
                 s = lock(&self.state);
                 continue;
             }
-            s = match s.queue.front().map(|e| e.at) {
+            s = match next {
                 None => {
                     s.thread = Thread::Idle;
                     self.wake.wait(s).unwrap_or_else(PoisonError::into_inner)
@@ -281,7 +363,7 @@ mod tests {
             let mut w = Watch::new(Instant::now() + Duration::from_secs(60));
             assert!(!expired(&mut w));
         }
-        let len = lock(&REGISTRY.state).queue.len();
+        let len = lock(&REGISTRY.state).queued();
         assert!(len <= 2 * SWEEP_AT, "{len} entries queued");
     }
 }
