@@ -806,7 +806,10 @@ impl<'a> First<'a> {
 impl<'a> Settle<Request> for First<'a> {
     type Output = FirstEnd<'a>;
 
-    /// Judges and records the attempt; a healthy answer is marked as served where it lies.
+    /// Judges and records the attempt; a healthy answer is marked as served where it lies and
+    /// returned as it is (inline: no copy of the answer or the request), a failure goes on out
+    /// of line.
+    #[inline(always)]
     fn settle(self, mut outcome: Result<Response>, req: Request) -> FirstEnd<'a> {
         let First {
             policy,
@@ -819,6 +822,25 @@ impl<'a> Settle<Request> for First<'a> {
         if verdict == Verdict::Success {
             return Ok(outcome);
         }
+        First::unsettled(fleet, policy, plan, own_uri, req, slot, verdict, outcome)
+    }
+}
+
+impl<'a> First<'a> {
+    /// [`First::settle`] for an attempt judged `verdict`, not a success.
+    #[cold]
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn unsettled(
+        fleet: &'a Fleet,
+        policy: &'a Policy,
+        plan: Plan,
+        own_uri: OwnUri,
+        req: Request,
+        slot: usize,
+        verdict: Verdict,
+        outcome: Result<Response>,
+    ) -> FirstEnd<'a> {
         let walk = fleet.walk_on(plan, &req, 1);
         let done = Finished::new(slot, verdict, outcome);
         Resume::after(fleet, policy, walk, own_uri, req, done)
