@@ -1,7 +1,7 @@
 //! One thread per process that ends requests at their deadline.
 //!
-//! A request registers its deadline here on its first pending poll (one small allocation and one
-//! uncontended lock) and marks it done when it ends. The thread sleeps until the earliest
+//! A request registers its deadline here on its first pending poll (one uncontended lock; the
+//! entry is an ended one reused, or one small allocation) and marks it done when it ends. The thread sleeps until the earliest
 //! deadline, wakes the requests whose deadline has passed and goes back to sleep. Requests that
 //! end before their deadline, which is nearly all of them, are dropped from the queue by later
 //! registrations, not by the thread: a polling loop whose requests all use the same timeout wakes
@@ -100,10 +100,7 @@ impl Watch {
 impl Drop for Watch {
     fn drop(&mut self) {
         if let Registration::Watched(entry) = &self.state {
-            entry.done.store(true, Ordering::Relaxed);
-            // Release the task now rather than when the entry leaves the queue.
-            drop(lock(&entry.waker).take());
-            REGISTRY.live.fetch_sub(1, Ordering::Relaxed);
+            REGISTRY.withdraw(entry);
         }
     }
 }
@@ -243,6 +240,15 @@ impl Registry {
         Some(entry)
     }
 
+    /// Marks `entry` done: the thread has nothing left to do for it, and a later registration
+    /// takes it out of the queue (and reuses it once it is dropped).
+    fn withdraw(&self, entry: &Entry) {
+        entry.done.store(true, Ordering::Relaxed);
+        // Release the task now rather than when the entry leaves the queue.
+        drop(lock(&entry.waker).take());
+        self.live.fetch_sub(1, Ordering::Relaxed);
+    }
+
     /// The lane for a deadline at `at`: the one whose last entry is the latest not after `at`,
     /// else an empty one, else a new one while fewer than [`LANES`] are open, else the first
     /// (where it is inserted in order).
@@ -355,6 +361,70 @@ mod tests {
         let took = fires(Watch::new(Instant::now() + Duration::from_millis(20))).await;
         assert!(took < Duration::from_secs(2), "{took:?}");
         assert!(!expired(&mut late));
+    }
+
+    /// A registry of the test's own (with its own thread), so that other tests' deadlines do
+    /// not share its queue.
+    fn registry() -> &'static Registry {
+        Box::leak(Box::new(Registry::new()))
+    }
+
+    #[test]
+    fn an_ended_deadline_entry_is_reused_by_the_next_registration() {
+        let r = registry();
+        let now = Instant::now();
+        let first = r
+            .register(now + Duration::from_secs(60), Waker::noop())
+            .unwrap();
+        let reused = Arc::as_ptr(&first);
+        r.withdraw(&first);
+        drop(first);
+        let second = r
+            .register(now + Duration::from_secs(61), Waker::noop())
+            .unwrap();
+        assert_eq!(Arc::as_ptr(&second), reused);
+        assert_eq!(second.at, now + Duration::from_secs(61));
+        assert!(!second.done.load(Ordering::Relaxed));
+        assert!(!second.fired.load(Ordering::Relaxed));
+        // One still held elsewhere is not reused.
+        r.withdraw(&second);
+        let third = r
+            .register(now + Duration::from_secs(62), Waker::noop())
+            .unwrap();
+        assert_ne!(Arc::as_ptr(&third), Arc::as_ptr(&second));
+    }
+
+    #[test]
+    fn deadlines_at_two_offsets_are_appended_to_two_lanes_in_order() {
+        let r = registry();
+        let now = Instant::now();
+        let mut held = Vec::new();
+        for i in 0..100u64 {
+            let t = now + Duration::from_micros(i);
+            held.push(
+                r.register(t + Duration::from_secs(30), Waker::noop())
+                    .unwrap(),
+            );
+            held.push(
+                r.register(t + Duration::from_millis(8), Waker::noop())
+                    .unwrap(),
+            );
+        }
+        let s = lock(&r.state);
+        assert_eq!(s.lanes.len(), 2);
+        for lane in &s.lanes {
+            assert_eq!(lane.len(), 100);
+            assert!(
+                lane.iter()
+                    .zip(lane.iter().skip(1))
+                    .all(|(a, b)| a.at <= b.at)
+            );
+            let offset = lane[0].at - now;
+            assert!(
+                lane.iter().all(|e| (e.at - now >= Duration::from_secs(1))
+                    == (offset >= Duration::from_secs(1)))
+            );
+        }
     }
 
     #[test]

@@ -29,7 +29,10 @@ impl Plan {
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
                     % n
             }
-            Strategy::Random { .. } | Strategy::Adaptive { .. } => fleet.rng.below(n),
+            Strategy::Random { .. } => fleet.rng.below(n),
+            // The power of two choices draws its own pair, and the walk then starts from the
+            // first of them (see `Plan::p2c`).
+            Strategy::Adaptive { .. } => 0,
         };
         Plan { start, tried: 0 }
     }
@@ -94,13 +97,14 @@ impl Plan {
     }
 
     /// Power of two choices among untried members: the lower peak-EWMA load of two random ones.
-    fn p2c<'f>(&self, fleet: &'f Fleet) -> Option<(usize, Permit<'f>)> {
+    /// The pair is drawn from one random number, and the walk goes on from its first member.
+    fn p2c<'f>(&mut self, fleet: &'f Fleet) -> Option<(usize, Permit<'f>)> {
         let n = fleet.slots.len();
         if n == 1 {
             return None;
         }
-        let a = fleet.rng.below(n);
-        let b = (a + 1 + fleet.rng.below(n - 1)) % n;
+        let (a, b) = fleet.rng.pair_below(n);
+        self.start = a;
         let (a, b) = (a.min(b), a.max(b));
         let order = if fleet.slots[b].ewma.load() < fleet.slots[a].ewma.load() {
             [b, a]

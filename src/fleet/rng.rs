@@ -50,8 +50,44 @@ impl Rng {
         (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
 
+    /// Two distinct uniform indices in `0..n` (`n > 1`), from one draw.
+    pub(crate) fn pair_below(&self, n: usize) -> (usize, usize) {
+        let x = self.next_u64();
+        let a = (((x >> 32) * n as u64) >> 32) as usize;
+        let offset = (((x & 0xFFFF_FFFF) * (n - 1) as u64) >> 32) as usize;
+        let b = a + 1 + offset;
+        (a, if b >= n { b - n } else { b })
+    }
+
     /// A uniform float in `[0, 1)`.
     pub(crate) fn unit(&self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Rng;
+
+    #[test]
+    fn a_pair_is_two_distinct_members_each_drawn_about_equally() {
+        let rng = Rng::new(42);
+        for n in [2usize, 3, 5] {
+            let mut firsts = vec![0u32; n];
+            let mut seconds = vec![0u32; n];
+            for _ in 0..30_000 {
+                let (a, b) = rng.pair_below(n);
+                assert!(a < n && b < n && a != b, "n = {n}: ({a}, {b})");
+                firsts[a] += 1;
+                seconds[b] += 1;
+            }
+            let even = 30_000 / n as u32;
+            for count in firsts.iter().chain(&seconds) {
+                assert!(
+                    count.abs_diff(even) < even / 10,
+                    "n = {n}: {firsts:?} {seconds:?}"
+                );
+            }
+        }
     }
 }
