@@ -88,7 +88,8 @@ pub(crate) struct PeakEwma {
     /// The estimate's bits, published for [`PeakEwma::load`] to read without the lock.
     cost: AtomicU64,
     pending: AtomicUsize,
-    decay: Duration,
+    /// One over the decay time, in 1/s.
+    per_decay: f64,
 }
 
 impl PeakEwma {
@@ -98,7 +99,7 @@ impl PeakEwma {
             state: Mutex::new((cost, Instant::now())),
             cost: AtomicU64::new(cost.to_bits()),
             pending: AtomicUsize::new(0),
-            decay,
+            per_decay: 1.0 / decay.as_secs_f64().max(1e-9),
         }
     }
 
@@ -121,8 +122,7 @@ impl PeakEwma {
         if rtt > s.0 {
             s.0 = rtt;
         } else {
-            let x = now.saturating_duration_since(s.1).as_secs_f64()
-                / self.decay.as_secs_f64().max(1e-9);
+            let x = now.saturating_duration_since(s.1).as_secs_f64() * self.per_decay;
             // Requests a few microseconds apart against a decay of seconds: e^-x by its series
             // (error below x³/6 < 2e-10), without a call to `exp`.
             let w = if x < 1e-3 {

@@ -105,15 +105,20 @@ impl Plan {
         }
         let (a, b) = fleet.rng.pair_below(n);
         self.start = a;
-        let (a, b) = (a.min(b), a.max(b));
-        let order = if fleet.slots[b].ewma.load() < fleet.slots[a].ewma.load() {
+        let (load_a, load_b) = (fleet.slots[a].ewma.load(), fleet.slots[b].ewma.load());
+        // The lower load first; on a tie, the lower index.
+        let order = if load_b < load_a || (load_b == load_a && b < a) {
             [b, a]
         } else {
             [a, b]
         };
-        order
-            .into_iter()
-            .filter(|&i| self.tried & bit(i) == 0)
-            .find_map(|i| self.acquire(fleet, i))
+        for i in order {
+            if self.tried & bit(i) == 0 {
+                if let Some(pick) = self.acquire(fleet, i) {
+                    return Some(pick);
+                }
+            }
+        }
+        None
     }
 }
