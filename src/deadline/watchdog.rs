@@ -149,6 +149,66 @@ impl State {
     fn queued(&self) -> usize {
         self.lanes.iter().map(VecDeque::len).sum()
     }
+
+    /// Queues `entry` in its lane (see [`State::lane_for`]), in deadline order.
+    fn enqueue(&mut self, entry: Arc<Entry>) {
+        let at = entry.at;
+        let lane = self.lane_for(at);
+        if lane.back().is_none_or(|last| last.at <= at) {
+            lane.push_back(entry);
+        } else {
+            let i = lane.partition_point(|e| e.at <= at);
+            lane.insert(i, entry);
+        }
+    }
+
+    /// The lane for a deadline at `at`: the one whose last entry is the latest not after `at`,
+    /// else an empty one, else a new one while fewer than [`LANES`] are open, else the first
+    /// (where it is inserted in order).
+    fn lane_for(&mut self, at: Instant) -> &mut VecDeque<Arc<Entry>> {
+        let lanes = &mut self.lanes;
+        let mut best: Option<(usize, Instant)> = None;
+        let mut empty = None;
+        for (i, lane) in lanes.iter().enumerate() {
+            match lane.back() {
+                None => {
+                    empty.get_or_insert(i);
+                }
+                Some(last) if last.at <= at && best.is_none_or(|(_, b)| last.at > b) => {
+                    best = Some((i, last.at));
+                }
+                Some(_) => {}
+            }
+        }
+        let i = match best.map(|(i, _)| i).or(empty) {
+            Some(i) => i,
+            None if lanes.len() < LANES => {
+                lanes.push(VecDeque::new());
+                lanes.len() - 1
+            }
+            None => 0,
+        };
+        &mut lanes[i]
+    }
+
+    /// Moves every entry due at `now` into `due` and drops the done ones from the lanes' fronts;
+    /// the earliest deadline left, if any.
+    fn take_due(&mut self, now: Instant, due: &mut Vec<Arc<Entry>>) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        for lane in &mut self.lanes {
+            while let Some(first) = lane.front() {
+                if first.done.load(Ordering::Relaxed) {
+                    lane.pop_front();
+                } else if first.at <= now {
+                    due.extend(lane.pop_front());
+                } else {
+                    next = Some(next.map_or(first.at, |t| t.min(first.at)));
+                    break;
+                }
+            }
+        }
+        next
+    }
 }
 
 /// What the watchdog thread is doing, so that a registration knows whether to wake it.
@@ -225,13 +285,7 @@ impl Registry {
             },
             None => Arc::new(Entry::new(at, waker)),
         };
-        let lane = Self::lane_for(&mut s.lanes, at);
-        if lane.back().is_none_or(|last| last.at <= at) {
-            lane.push_back(entry.clone());
-        } else {
-            let i = lane.partition_point(|e| e.at <= at);
-            lane.insert(i, entry.clone());
-        }
+        s.enqueue(entry.clone());
         self.live.fetch_add(1, Ordering::Relaxed);
         drop(guard);
         if wake {
@@ -249,53 +303,13 @@ impl Registry {
         self.live.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// The lane for a deadline at `at`: the one whose last entry is the latest not after `at`,
-    /// else an empty one, else a new one while fewer than [`LANES`] are open, else the first
-    /// (where it is inserted in order).
-    fn lane_for(lanes: &mut Vec<VecDeque<Arc<Entry>>>, at: Instant) -> &mut VecDeque<Arc<Entry>> {
-        let mut best: Option<(usize, Instant)> = None;
-        let mut empty = None;
-        for (i, lane) in lanes.iter().enumerate() {
-            match lane.back() {
-                None => {
-                    empty.get_or_insert(i);
-                }
-                Some(last) if last.at <= at && best.is_none_or(|(_, b)| last.at > b) => {
-                    best = Some((i, last.at));
-                }
-                Some(_) => {}
-            }
-        }
-        let i = match best.map(|(i, _)| i).or(empty) {
-            Some(i) => i,
-            None if lanes.len() < LANES => {
-                lanes.push(VecDeque::new());
-                lanes.len() - 1
-            }
-            None => 0,
-        };
-        &mut lanes[i]
-    }
-
     /// The watchdog thread: fires every deadline that has passed, then sleeps until the next.
     fn run(&self) {
         let mut due = Vec::new();
         let mut s = lock(&self.state);
         loop {
             let now = Instant::now();
-            let mut next: Option<Instant> = None;
-            for lane in &mut s.lanes {
-                while let Some(first) = lane.front() {
-                    if first.done.load(Ordering::Relaxed) {
-                        lane.pop_front();
-                    } else if first.at <= now {
-                        due.extend(lane.pop_front());
-                    } else {
-                        next = Some(next.map_or(first.at, |t| t.min(first.at)));
-                        break;
-                    }
-                }
-            }
+            let next = s.take_due(now, &mut due);
             if !due.is_empty() {
                 s.thread = Thread::Busy;
                 drop(s);
@@ -425,6 +439,33 @@ mod tests {
                     == (offset >= Duration::from_secs(1)))
             );
         }
+    }
+
+    #[test]
+    fn the_thread_takes_what_is_due_in_every_lane_and_sleeps_until_the_earliest_left() {
+        let mut s = State {
+            lanes: Vec::new(),
+            spares: Vec::new(),
+            thread: Thread::NotStarted,
+        };
+        let start = Instant::now();
+        let ms = Duration::from_millis;
+        // Three offsets interleaved, as request timeouts and hedge delays are: three lanes.
+        for i in 0..5 {
+            for offset in [60, 20, 40] {
+                s.enqueue(Arc::new(Entry::new(start + ms(offset + i), Waker::noop())));
+            }
+        }
+        assert_eq!(s.lanes.len(), 3);
+        // A done entry at a lane's front is dropped, not fired.
+        s.lanes[1][0].done.store(true, Ordering::Relaxed);
+        let mut due = Vec::new();
+        let next = s.take_due(start + ms(42), &mut due);
+        let mut fired: Vec<_> = due.iter().map(|e| e.at - start).collect();
+        fired.sort();
+        assert_eq!(fired, [21, 22, 23, 24, 40, 41, 42].map(ms));
+        assert_eq!(next, Some(start + ms(43)));
+        assert_eq!(s.queued(), 7);
     }
 
     #[test]
