@@ -1,12 +1,12 @@
 //! One thread per process that ends requests at their deadline.
 //!
 //! A request registers its deadline here on its first pending poll (one uncontended lock; the
-//! entry is an ended one reused, or one small allocation) and marks it done when it ends. The thread sleeps until the earliest
-//! deadline, wakes the requests whose deadline has passed and goes back to sleep. Requests that
-//! end before their deadline, which is nearly all of them, are dropped from the queue by later
-//! registrations, not by the thread: a polling loop whose requests all use the same timeout wakes
-//! the thread once per timeout period, never per request, and arms no timer in the async
-//! runtime.
+//! entry is an ended one reused, or one small allocation) and marks it done when it ends. The
+//! thread sleeps until the earliest deadline, wakes the requests whose deadline has passed and
+//! goes back to sleep. Requests that end before their deadline, which is nearly all of them, are
+//! dropped from the queue by later registrations, not by the thread: a polling loop whose
+//! requests all use the same timeout wakes the thread once per timeout period, never per
+//! request, and arms no timer in the async runtime.
 
 use std::collections::VecDeque;
 use std::future::Future as _;
@@ -191,23 +191,34 @@ impl State {
         &mut lanes[i]
     }
 
-    /// Moves every entry due at `now` into `due` and drops the done ones from the lanes' fronts;
-    /// the earliest deadline left, if any.
+    /// Moves every entry due at `now` into `due` and drops the ended ones from the lanes'
+    /// fronts; the earliest deadline left, if any.
     fn take_due(&mut self, now: Instant, due: &mut Vec<Arc<Entry>>) -> Option<Instant> {
         let mut next: Option<Instant> = None;
         for lane in &mut self.lanes {
-            while let Some(first) = lane.front() {
-                if first.done.load(Ordering::Relaxed) {
-                    lane.pop_front();
-                } else if first.at <= now {
-                    due.extend(lane.pop_front());
-                } else {
-                    next = Some(next.map_or(first.at, |t| t.min(first.at)));
-                    break;
+            loop {
+                drop_ended(lane, &mut self.spares);
+                match lane.front() {
+                    Some(first) if first.at <= now => due.extend(lane.pop_front()),
+                    Some(first) => {
+                        next = Some(next.map_or(first.at, |t| t.min(first.at)));
+                        break;
+                    }
+                    None => break,
                 }
             }
         }
         next
+    }
+}
+
+/// Drops the ended entries at the front of `lane`, keeping up to [`SPARES`] of them for reuse.
+fn drop_ended(lane: &mut VecDeque<Arc<Entry>>, spares: &mut Vec<Arc<Entry>>) {
+    while lane.front().is_some_and(|e| e.done.load(Ordering::Relaxed)) {
+        let ended = lane.pop_front().expect("a front entry");
+        if spares.len() < SPARES {
+            spares.push(ended);
+        }
     }
 }
 
@@ -242,15 +253,7 @@ impl Registry {
         let mut guard = lock(&self.state);
         let s = &mut *guard;
         for lane in &mut s.lanes {
-            while let Some(front) = lane.front() {
-                if !front.done.load(Ordering::Relaxed) {
-                    break;
-                }
-                let ended = lane.pop_front().expect("a front entry");
-                if s.spares.len() < SPARES {
-                    s.spares.push(ended);
-                }
-            }
+            drop_ended(lane, &mut s.spares);
         }
         let live = self.live.load(Ordering::Relaxed);
         let queued = s.queued();
