@@ -637,13 +637,30 @@ struct Walk {
 /// single-backend one. Only what the attempt's end needs is kept; the rest of the walk over the
 /// members is built when the attempt fails (see [`Resume`]).
 pub(crate) struct First<'a> {
+    then: Then<'a>,
+    attempt: AttemptEnd<'a>,
+}
+
+/// What a fleet request's walk over the members resumes from when its inline first attempt
+/// does not settle it (see [`Then::resume`]).
+struct Then<'a> {
     policy: &'a Policy,
     plan: Plan,
     /// The request's own URL while the member's URL stands in for it: the inline attempt sends
     /// the caller's request itself, not a copy, and a failure gives it back for later attempts
     /// with its own URL restored.
     own_uri: OwnUri,
-    attempt: AttemptEnd<'a>,
+}
+
+impl<'a> Then<'a> {
+    /// The request's end when `done`, its first attempt, settles it, or the state to resume
+    /// from. Out of line: a healthy member's answer never comes here.
+    #[cold]
+    #[inline(never)]
+    fn resume(self, fleet: &'a Fleet, req: Request, done: Finished) -> FirstEnd<'a> {
+        let walk = fleet.walk_on(self.plan, &req, 1);
+        Resume::after(fleet, self.policy, walk, self.own_uri, req, done)
+    }
 }
 
 /// What gives a fleet request its own URL back after its inline attempt (see [`First`]).
@@ -710,7 +727,7 @@ impl<'a> First<'a> {
         backend: &'a Backend,
         req: Request,
     ) -> impl Future<Output = FirstEnd<'a>> + Send + 'a {
-        self.policy.exchange(backend, req, self)
+        self.then.policy.exchange(backend, req, self)
     }
 
     /// [`First::run`] with hedges: this attempt stays the primary, pinned here; hedges start
@@ -724,18 +741,13 @@ impl<'a> First<'a> {
     ) -> impl Future<Output = FirstEnd<'a>> + Send + 'a {
         // Taken apart here rather than in the `async` block, whose future would then hold each
         // part twice (see `Policy::exchange`).
-        let First {
-            policy,
-            plan,
-            own_uri,
-            attempt,
-        } = self;
+        let First { then, attempt } = self;
         let (fleet, slot) = (attempt.fleet, attempt.slot);
         let mut timer = Some(Timer::after(delay, fleet.virtual_time));
         async move {
             let ended = 'ended: {
                 let req = &req;
-                let mut primary = pin!(Some(policy.exchange(backend, req, Plain)));
+                let mut primary = pin!(Some(then.policy.exchange(backend, req, Plain)));
                 let alone = primary.as_mut().as_pin_mut().expect("the primary is set");
                 // Until the hedge delay passes the primary runs alone, raced against the timer;
                 // only then, or when it failed, does the hedging machinery start, boxed. (An
@@ -751,25 +763,21 @@ impl<'a> First<'a> {
                             (None, Some(Box::new(Finished::new(slot, verdict, outcome))))
                         }
                         verdict => {
-                            break 'ended Ok((
-                                plan,
-                                own_uri,
-                                Finished::new(slot, verdict, outcome),
-                            ));
+                            break 'ended Ok((then, Finished::new(slot, verdict, outcome)));
                         }
                     }
                 } else {
                     (Some(attempt), None)
                 };
                 let timer = timer.take().expect("the timer is set");
-                let (hedged, walk, own_uri) = Box::pin(async move {
-                    let mut walk = fleet.walk_on(plan, req, 1);
+                let (hedged, walk, then) = Box::pin(async move {
+                    let mut walk = fleet.walk_on(then.plan, req, 1);
                     let mut attempt = attempt;
                     let hedged = fleet
                         .hedge(
-                            policy,
+                            then.policy,
                             req,
-                            &own_uri,
+                            &then.own_uri,
                             &mut walk.plan,
                             primary,
                             &mut attempt,
@@ -781,24 +789,23 @@ impl<'a> First<'a> {
                             walk.deadline,
                         )
                         .await;
-                    (hedged, walk, own_uri)
+                    (hedged, walk, then)
                 })
                 .await;
-                Err((hedged, walk, own_uri, slot))
+                Err((hedged, walk, then))
             };
             let mut req = req;
-            let (walk, own_uri, done) = match ended {
-                Ok((plan, own_uri, done)) => (fleet.walk_on(plan, &req, 1), own_uri, done),
-                Err((hedged, walk, own_uri, slot)) => {
-                    let Some(done) = hedged.finished(slot) else {
-                        let mut own_uri = own_uri;
+            match ended {
+                Ok((then, done)) => then.resume(fleet, req, done),
+                Err((hedged, walk, then)) => match hedged.finished(slot) {
+                    Some(done) => Resume::after(fleet, then.policy, walk, then.own_uri, req, done),
+                    None => {
+                        let mut own_uri = then.own_uri;
                         own_uri.restore(&mut req);
-                        return Ok(Err(fleet.out_of_time(&req, walk.history, slot)));
-                    };
-                    (walk, own_uri, done)
-                }
-            };
-            Resume::after(fleet, policy, walk, own_uri, req, done)
+                        Ok(Err(fleet.out_of_time(&req, walk.history, slot)))
+                    }
+                },
+            }
         }
     }
 }
@@ -811,39 +818,13 @@ impl<'a> Settle<Request> for First<'a> {
     /// of line.
     #[inline(always)]
     fn settle(self, mut outcome: Result<Response>, req: Request) -> FirstEnd<'a> {
-        let First {
-            policy,
-            plan,
-            own_uri,
-            attempt,
-        } = self;
+        let First { then, attempt } = self;
         let (fleet, slot) = (attempt.fleet, attempt.slot);
         let verdict = attempt.conclude(&mut outcome);
         if verdict == Verdict::Success {
             return Ok(outcome);
         }
-        First::unsettled(fleet, policy, plan, own_uri, req, slot, verdict, outcome)
-    }
-}
-
-impl<'a> First<'a> {
-    /// [`First::settle`] for an attempt judged `verdict`, not a success.
-    #[cold]
-    #[inline(never)]
-    #[allow(clippy::too_many_arguments)]
-    fn unsettled(
-        fleet: &'a Fleet,
-        policy: &'a Policy,
-        plan: Plan,
-        own_uri: OwnUri,
-        req: Request,
-        slot: usize,
-        verdict: Verdict,
-        outcome: Result<Response>,
-    ) -> FirstEnd<'a> {
-        let walk = fleet.walk_on(plan, &req, 1);
-        let done = Finished::new(slot, verdict, outcome);
-        Resume::after(fleet, policy, walk, own_uri, req, done)
+        then.resume(fleet, req, Finished::new(slot, verdict, outcome))
     }
 }
 
@@ -1024,9 +1005,11 @@ impl Fleet {
             Err(e) => return Start::Failed(e),
         };
         let first = First {
-            policy,
-            plan,
-            own_uri,
+            then: Then {
+                policy,
+                plan,
+                own_uri,
+            },
             attempt: self.begin_at(slot, permit, 1, || policy.dispatched(req)),
         };
         let backend = &self.slots[slot].backend;

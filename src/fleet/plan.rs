@@ -6,6 +6,7 @@ use super::breaker::Permit;
 use super::{Fleet, Strategy};
 
 /// Where a request is in its walk over the members.
+#[derive(Clone, Copy)]
 pub(crate) struct Plan {
     /// The member the walk starts from.
     start: usize,
