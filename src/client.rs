@@ -387,10 +387,11 @@ impl Client {
                 Start::Hedged {
                     first,
                     backend,
+                    timer,
                     delay,
                     max_extra,
                 } => Run::FleetHedged {
-                    fut: first.run_hedged(backend, req, delay, max_extra),
+                    fut: first.run_hedged(backend, req, timer, delay, max_extra),
                     resume: Resume::run,
                 },
                 Start::Failed(e) => Run::Done {
@@ -535,9 +536,10 @@ mod tests {
                 Start::Hedged {
                     first,
                     backend,
+                    timer,
                     delay,
                     max_extra,
-                } => std::mem::size_of_val(&first.run_hedged(backend, r, delay, max_extra)),
+                } => std::mem::size_of_val(&first.run_hedged(backend, r, timer, delay, max_extra)),
                 Start::Failed(e) => panic!("{e}"),
             };
             // The first attempt's bookkeeping (`First`), and for a hedged request its hedge

@@ -87,6 +87,11 @@ pub struct Request {
     pub(crate) defaults: Option<Arc<Defaults>>,
     /// Called as the response body arrives (see [`RequestBuilder::on_progress`]).
     pub(crate) progress: Option<Progress>,
+    /// An instant before the deadline at which the transport's deadline watch also wakes the
+    /// task, ending nothing: a hedged fleet request's hedge delay (see
+    /// [`Watch::nudging`](crate::deadline::Watch::nudging)). Transports that keep no such watch
+    /// ignore it; the fleet sets it only for those that do.
+    pub(crate) nudge: Option<crate::deadline::Mark>,
 }
 
 /// A response-body progress callback: bytes received so far, and the declared size.
@@ -141,6 +146,7 @@ impl Request {
             deadline: None,
             defaults: None,
             progress: None,
+            nudge: None,
         }
     }
 
@@ -180,7 +186,7 @@ impl Request {
         self.deadline.unwrap_or_else(|| Instant::now() + fallback)
     }
 
-    /// A copy of this request to another URL (the URL itself is not copied).
+    /// A copy of this request to another URL (the URL itself is not copied), without a nudge.
     pub(crate) fn clone_with_uri(&self, uri: Uri) -> Request {
         Request {
             method: self.method.clone(),
@@ -191,6 +197,7 @@ impl Request {
             deadline: self.deadline,
             defaults: self.defaults.clone(),
             progress: self.progress.clone(),
+            nudge: None,
         }
     }
 

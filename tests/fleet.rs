@@ -994,6 +994,67 @@ mod loopback {
         assert!(hedges >= 4, "{:?}", c.stats());
     }
 
+    /// A primary on `kind` that answers `path` slowly on the server's root, and a fast second
+    /// member on `/anything` (an echo): the hedge, sent after 30 ms, wins. hyper and reqwest give
+    /// the hedge delay to their own deadline watch as a nudge; curl and ureq run a hedge timer.
+    fn hedge_wins_against_a_slow_primary(kind: BackendKind, config: &Config, path: &str) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = TestServer::start();
+        let c = FleetBuilder::new(config)
+            .member(Member::new(kind).base_url(server.url("")).name("slow"))
+            .member(
+                Member::new(BackendKind::Hyper)
+                    .base_url(server.url("/anything"))
+                    .name("fast"),
+            )
+            .strategy(Strategy::hedged(Duration::from_millis(30)))
+            .build()
+            .unwrap();
+        let start = std::time::Instant::now();
+        let resp = rt.block_on(c.get(path).send()).unwrap();
+        let took = start.elapsed();
+        assert_eq!(resp.member(), Some("fast"), "{kind}: {:?}", c.stats());
+        assert_eq!(resp.status(), 200);
+        // Not before its delay, and well before the primary's answer (600 ms).
+        assert!(took >= Duration::from_millis(30), "{kind}: {took:?}");
+        assert!(took < Duration::from_millis(500), "{kind}: {took:?}");
+        let stats = c.stats();
+        assert_eq!(
+            (stats[0].requests, stats[0].canceled),
+            (1, 1),
+            "{kind}: {stats:?}"
+        );
+        assert_eq!(
+            (stats[1].requests, stats[1].hedges),
+            (1, 1),
+            "{kind}: {stats:?}"
+        );
+    }
+
+    #[test]
+    fn a_hedge_starts_after_its_delay_while_the_primary_waits_for_headers() {
+        let config = Config::default().timeout(Duration::from_secs(5));
+        for kind in BackendKind::enabled().filter(|k| *k != BackendKind::Mock) {
+            hedge_wins_against_a_slow_primary(kind, &config, "/delay/600");
+        }
+    }
+
+    #[test]
+    fn a_hedge_starts_after_its_delay_while_the_primary_reads_a_slow_body() {
+        // With and without an idle-read timeout, which hyper races instead of the deadline.
+        for read_timeout in [None, Some(Duration::from_secs(2))] {
+            let config = Config::default()
+                .timeout(Duration::from_secs(5))
+                .read_timeout(read_timeout);
+            for kind in BackendKind::enabled().filter(|k| *k != BackendKind::Mock) {
+                hedge_wins_against_a_slow_primary(kind, &config, "/drip?bytes=6&duration_ms=600");
+            }
+        }
+    }
+
     #[test]
     fn blocking_fleet_fails_over_too() {
         let server = TestServer::start();

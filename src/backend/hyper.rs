@@ -106,7 +106,7 @@ impl AsyncTransport for HyperBackend {
                     .insert(http::header::PROXY_AUTHORIZATION, auth.clone());
             }
         }
-        let mut watch = Watch::new(deadline.into_std());
+        let mut watch = Watch::new(deadline.into_std()).nudging(req.nudge);
         let resp = match race(this.client.request(hreq), &mut watch).await {
             Ok(Ok(resp)) => resp,
             Ok(Err(e)) => return Err(map_error(e, Stage::Headers, this.proxied).with_url(&url)),
@@ -126,10 +126,14 @@ impl AsyncTransport for HyperBackend {
                 None => race(body.frame(), &mut watch).await,
                 Some(idle) => {
                     let idle_deadline = tokio::time::Instant::now() + idle;
-                    if idle_deadline.into_std() < watch.at() {
-                        race(body.frame(), pin!(tokio::time::sleep_until(idle_deadline))).await
-                    } else {
+                    if idle_deadline.into_std() >= watch.at() {
                         race(body.frame(), &mut watch).await
+                    } else if watch.nudges() {
+                        // The watch is polled too: its nudge must still wake the task.
+                        let idle = pin!(tokio::time::sleep_until(idle_deadline));
+                        race(body.frame(), (idle, &mut watch)).await
+                    } else {
+                        race(body.frame(), pin!(tokio::time::sleep_until(idle_deadline))).await
                     }
                 }
             };

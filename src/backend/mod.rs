@@ -285,6 +285,19 @@ impl Backend {
         }
     }
 
+    /// Whether its exchanges keep their deadline on a [`Watch`](crate::deadline::Watch) that
+    /// honours a request's nudge (hyper and reqwest): a hedged fleet request then gives its hedge
+    /// delay to that watch instead of registering a timer of its own.
+    pub(crate) fn honours_nudges(&self) -> bool {
+        match self {
+            #[cfg(feature = "reqwest")]
+            Backend::Reqwest(_) => true,
+            #[cfg(feature = "hyper")]
+            Backend::Hyper(_) => true,
+            _ => false,
+        }
+    }
+
     /// Which client library this is.
     pub fn kind(&self) -> BackendKind {
         match self {

@@ -90,7 +90,7 @@ impl AsyncTransport for ReqwestBackend {
         if !req.body.is_empty() {
             *rreq.body_mut() = Some(req.body.clone().into());
         }
-        let mut watch = Watch::new(deadline.into_std());
+        let mut watch = Watch::new(deadline.into_std()).nudging(req.nudge);
         let mut resp = race(self.client.execute(rreq), &mut watch)
             .await
             .map_err(|_| {

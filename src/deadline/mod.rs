@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 
 use tokio::time::Sleep;
 
-pub(crate) use watchdog::Watch;
+pub(crate) use watchdog::{Mark, Watch};
 
 /// The deadline fired before the future finished.
 #[derive(Debug)]
@@ -38,12 +38,26 @@ impl Expiry for &mut Watch {
     }
 }
 
+/// Either of two expiries, whichever fires first.
+impl<A: Expiry, B: Expiry> Expiry for (A, B) {
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0.poll_expired(cx).is_ready() {
+            return Poll::Ready(());
+        }
+        self.1.poll_expired(cx)
+    }
+}
+
 /// A timer that can fire again, for delays rather than deadlines (a hedge's): a watchdog entry,
-/// or tokio's timer where time is tokio's (a mock transport's latencies follow tokio's clock,
-/// paused in tests).
+/// tokio's timer where time is tokio's (a mock transport's latencies follow tokio's clock,
+/// paused in tests), or a nudge given to the exchange's own deadline watch.
 pub(crate) enum Timer {
     Watch(Watch),
     Tokio(Pin<Box<Sleep>>),
+    /// Fires once its mark has passed. It registers nothing: the exchange it is raced against
+    /// was given the same mark as a nudge ([`Watch::nudging`]), so the exchange's own deadline
+    /// watch wakes the task then. Reset, it becomes a watchdog entry.
+    Nudge(Mark),
 }
 
 impl Timer {
@@ -61,7 +75,7 @@ impl Timer {
     pub(crate) fn reset(&mut self, delay: std::time::Duration) {
         let at = tokio::time::Instant::now() + delay;
         match self {
-            Timer::Watch(w) => *w = Watch::new(at.into_std()),
+            Timer::Watch(_) | Timer::Nudge(_) => *self = Timer::Watch(Watch::new(at.into_std())),
             Timer::Tokio(s) => s.as_mut().reset(at),
         }
     }
@@ -78,6 +92,8 @@ impl Expiry for Timer {
         match self {
             Timer::Watch(w) => w.poll_expired(cx),
             Timer::Tokio(s) => s.as_mut().poll(cx),
+            Timer::Nudge(mark) if mark.passed() => Poll::Ready(()),
+            Timer::Nudge(_) => Poll::Pending,
         }
     }
 }

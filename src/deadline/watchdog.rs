@@ -7,12 +7,20 @@
 //! dropped from the queue by later registrations, not by the thread: a polling loop whose
 //! requests all use the same timeout wakes the thread once per timeout period, never per
 //! request, and arms no timer in the async runtime.
+//!
+//! A watch may also carry a *nudge*: an earlier instant at which the thread wakes the task
+//! without ending anything (a hedged fleet request's hedge delay), so that the request's one
+//! registration serves both. Before it wakes anyone the thread publishes the clock reading it
+//! acts on; a [`Mark`] compares an instant with that reading in one atomic load, which is how
+//! the woken task tells that its nudge has passed without reading the clock or registering a
+//! timer of its own.
 
 use std::collections::VecDeque;
 use std::future::Future as _;
+use std::num::NonZeroU64;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
@@ -30,10 +38,54 @@ const SPARES: usize = 64;
 
 static REGISTRY: Registry = Registry::new();
 
+/// The origin of [`Mark`]s and of [`SEEN`].
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+/// The latest clock reading the watchdog acted on, in nanoseconds after [`EPOCH`]: published
+/// before the thread wakes any task (see [`Mark`]).
+static SEEN: AtomicU64 = AtomicU64::new(0);
+
+/// Publishes `now` as a clock reading the watchdog acts on.
+fn publish(now: Instant) {
+    SEEN.fetch_max(nanos(now), Ordering::Release);
+}
+
+/// `at` in nanoseconds after [`EPOCH`] (0 for an instant before it).
+fn nanos(at: Instant) -> u64 {
+    at.saturating_duration_since(*EPOCH).as_nanos() as u64
+}
+
+/// An instant on the watchdog's clock. [`Mark::passed`] is one atomic load: it tells whether
+/// the watchdog has acted on a clock reading at or after the instant, which it has done before
+/// it wakes a task nudged at that instant. So a task woken by its nudge sees its mark passed,
+/// and a mark never passes before its instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Mark(NonZeroU64);
+
+impl Mark {
+    /// The mark of `at`.
+    pub(crate) fn of(at: Instant) -> Mark {
+        Mark(NonZeroU64::new(nanos(at)).unwrap_or(NonZeroU64::MIN))
+    }
+
+    /// The instant it marks (to the nanosecond).
+    fn instant(self) -> Instant {
+        *EPOCH + std::time::Duration::from_nanos(self.0.get())
+    }
+
+    /// Whether the watchdog has acted on a clock reading at or after this mark.
+    pub(crate) fn passed(self) -> bool {
+        SEEN.load(Ordering::Acquire) >= self.0.get()
+    }
+}
+
 /// A request's deadline, enforced by the watchdog thread. Registered on the first
 /// [`poll_expired`](Watch::poll_expired); dropping it withdraws the registration.
 pub(crate) struct Watch {
     at: Instant,
+    /// An earlier instant at which the task is woken without the deadline firing (see
+    /// [`Watch::nudging`]); a mark keeps every watch a word smaller than an `Instant` would.
+    nudge: Option<Mark>,
     state: Registration,
 }
 
@@ -50,8 +102,23 @@ impl Watch {
     pub(crate) fn new(at: Instant) -> Watch {
         Watch {
             at,
+            nudge: None,
             state: Registration::None,
         }
+    }
+
+    /// The same watch, also waking its task (without expiring) once `nudge` has passed, if it
+    /// is before the deadline: the watchdog publishes its clock reading first, so the woken task
+    /// finds `nudge` [passed](Mark::passed). A hedged fleet request gives its hedge delay here,
+    /// to the exchange's own deadline, and so registers no timer of its own.
+    pub(crate) fn nudging(mut self, nudge: Option<Mark>) -> Watch {
+        self.nudge = nudge;
+        self
+    }
+
+    /// The nudge's instant, if it is before the deadline.
+    fn nudge_at(&self) -> Option<Instant> {
+        self.nudge.map(Mark::instant).filter(|n| *n < self.at)
     }
 
     /// When the deadline is.
@@ -59,17 +126,28 @@ impl Watch {
         self.at
     }
 
-    /// `Ready` once the deadline has passed; otherwise the task of `cx` is woken when it does.
+    /// Whether the watch carries a nudge that has not woken the task yet: it must be polled
+    /// while the exchange waits, even where another timer is nearer.
+    pub(crate) fn nudges(&self) -> bool {
+        match &self.state {
+            Registration::Watched(entry) => self.nudge.is_some() && !entry.nudged(),
+            _ => self.nudge.is_some(),
+        }
+    }
+
+    /// `Ready` once the deadline has passed; otherwise the task of `cx` is woken when it does
+    /// (and, without `Ready`, when a nudge passes).
     pub(crate) fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         match &mut self.state {
-            Registration::None => match REGISTRY.register(self.at, cx.waker()) {
+            Registration::None => match REGISTRY.register(self.at, self.nudge_at(), cx.waker()) {
                 Some(entry) => {
                     self.state = Registration::Watched(entry);
                     Poll::Pending
                 }
                 None => {
-                    let at = tokio::time::Instant::from_std(self.at);
-                    self.state = Registration::Fallback(Box::pin(tokio::time::sleep_until(at)));
+                    let first = self.nudge_at().unwrap_or(self.at);
+                    let first = tokio::time::Instant::from_std(first);
+                    self.state = Registration::Fallback(Box::pin(tokio::time::sleep_until(first)));
                     self.poll_expired(cx)
                 }
             },
@@ -92,7 +170,20 @@ impl Watch {
                     Poll::Pending
                 }
             }
-            Registration::Fallback(sleep) => sleep.as_mut().poll(cx),
+            Registration::Fallback(sleep) => {
+                if sleep.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                if self.nudge.take().is_some() {
+                    // The nudge passed: tell the task so, then sleep on until the deadline.
+                    publish(Instant::now());
+                    sleep
+                        .as_mut()
+                        .reset(tokio::time::Instant::from_std(self.at));
+                    return self.poll_expired(cx);
+                }
+                Poll::Ready(())
+            }
         }
     }
 }
@@ -109,6 +200,10 @@ impl Drop for Watch {
 #[derive(Debug)]
 struct Entry {
     at: Instant,
+    /// When the task is woken first without the deadline firing (see [`Watch::nudging`]).
+    nudge: Option<Instant>,
+    /// Set by the thread when the nudge has passed, before it wakes the task.
+    nudged: AtomicBool,
     /// Set by the thread when the deadline has passed, before it wakes the task.
     fired: AtomicBool,
     /// Set when the [`Watch`] is dropped: the thread has nothing left to do for it.
@@ -117,13 +212,27 @@ struct Entry {
 }
 
 impl Entry {
-    fn new(at: Instant, waker: &Waker) -> Entry {
+    fn new(at: Instant, nudge: Option<Instant>, waker: &Waker) -> Entry {
         Entry {
             at,
+            nudge,
+            nudged: AtomicBool::new(false),
             fired: AtomicBool::new(false),
             done: AtomicBool::new(false),
             waker: Mutex::new(Some(waker.clone())),
         }
+    }
+
+    /// When the thread next has something to do for it: the nudge, then the deadline.
+    fn next(&self) -> Instant {
+        match self.nudge {
+            Some(nudge) if !self.nudged() => nudge,
+            _ => self.at,
+        }
+    }
+
+    fn nudged(&self) -> bool {
+        self.nudged.load(Ordering::Relaxed)
     }
 }
 
@@ -136,8 +245,9 @@ struct Registry {
 }
 
 struct State {
-    /// Entries in deadline order within each lane (see [`LANES`]), lanes opened as needed;
-    /// done entries are removed lazily.
+    /// Entries in the order of what is next due for each ([`Entry::next`]: its nudge, then its
+    /// deadline) within each lane (see [`LANES`]), lanes opened as needed; done entries are
+    /// removed lazily. An entry's next instant changes only while it is out of the queue.
     lanes: Vec<VecDeque<Arc<Entry>>>,
     /// Ended entries that nothing else holds, for reuse.
     spares: Vec<Arc<Entry>>,
@@ -150,14 +260,14 @@ impl State {
         self.lanes.iter().map(VecDeque::len).sum()
     }
 
-    /// Queues `entry` in its lane (see [`State::lane_for`]), in deadline order.
+    /// Queues `entry` in its lane (see [`State::lane_for`]), in order of what is next due.
     fn enqueue(&mut self, entry: Arc<Entry>) {
-        let at = entry.at;
+        let at = entry.next();
         let lane = self.lane_for(at);
-        if lane.back().is_none_or(|last| last.at <= at) {
+        if lane.back().is_none_or(|last| last.next() <= at) {
             lane.push_back(entry);
         } else {
-            let i = lane.partition_point(|e| e.at <= at);
+            let i = lane.partition_point(|e| e.next() <= at);
             lane.insert(i, entry);
         }
     }
@@ -174,8 +284,8 @@ impl State {
                 None => {
                     empty.get_or_insert(i);
                 }
-                Some(last) if last.at <= at && best.is_none_or(|(_, b)| last.at > b) => {
-                    best = Some((i, last.at));
+                Some(last) if last.next() <= at && best.is_none_or(|(_, b)| last.next() > b) => {
+                    best = Some((i, last.next()));
                 }
                 Some(_) => {}
             }
@@ -191,22 +301,40 @@ impl State {
         &mut lanes[i]
     }
 
-    /// Moves every entry due at `now` into `due` and drops the ended ones from the lanes'
-    /// fronts; the earliest deadline left, if any.
-    fn take_due(&mut self, now: Instant, due: &mut Vec<Arc<Entry>>) -> Option<Instant> {
+    /// Moves every entry whose deadline has passed at `now` into `due`, and every entry whose
+    /// nudge has passed into `nudged` (marked, and queued again at its deadline); drops the
+    /// ended ones from the lanes' fronts. The earliest instant left, if any.
+    fn take_due(
+        &mut self,
+        now: Instant,
+        due: &mut Vec<Arc<Entry>>,
+        nudged: &mut Vec<Arc<Entry>>,
+    ) -> Option<Instant> {
         let mut next: Option<Instant> = None;
         for lane in &mut self.lanes {
             loop {
                 drop_ended(lane, &mut self.spares);
                 match lane.front() {
-                    Some(first) if first.at <= now => due.extend(lane.pop_front()),
+                    Some(first) if first.next() <= now => {
+                        let entry = lane.pop_front().expect("a front entry");
+                        if entry.nudge.is_some() && !entry.nudged() {
+                            entry.nudged.store(true, Ordering::Relaxed);
+                            nudged.push(entry);
+                        } else {
+                            due.push(entry);
+                        }
+                    }
                     Some(first) => {
-                        next = Some(next.map_or(first.at, |t| t.min(first.at)));
+                        next = Some(next.map_or(first.next(), |t| t.min(first.next())));
                         break;
                     }
                     None => break,
                 }
             }
+        }
+        for entry in nudged.iter() {
+            next = Some(next.map_or(entry.at, |t| t.min(entry.at)));
+            self.enqueue(entry.clone());
         }
         next
     }
@@ -247,9 +375,14 @@ impl Registry {
         }
     }
 
-    /// Queues a deadline at `at` that wakes `waker`, starting the thread on first use; `None`
-    /// if the thread cannot start.
-    fn register(&'static self, at: Instant, waker: &Waker) -> Option<Arc<Entry>> {
+    /// Queues a deadline at `at` (and a nudge, if before it) that wakes `waker`, starting the
+    /// thread on first use; `None` if the thread cannot start.
+    fn register(
+        &'static self,
+        at: Instant,
+        nudge: Option<Instant>,
+        waker: &Waker,
+    ) -> Option<Arc<Entry>> {
         let mut guard = lock(&self.state);
         let s = &mut *guard;
         for lane in &mut s.lanes {
@@ -275,18 +408,18 @@ impl Registry {
             }
             Thread::Busy => false,
             Thread::Idle => true,
-            Thread::Until(t) => at < t,
+            Thread::Until(t) => nudge.unwrap_or(at) < t,
         };
         // A spare is reused only when nothing else holds it (its watch may still be dropping).
         let entry = match s.spares.pop() {
             Some(mut spare) => match Arc::get_mut(&mut spare) {
                 Some(e) => {
-                    *e = Entry::new(at, waker);
+                    *e = Entry::new(at, nudge, waker);
                     spare
                 }
-                None => Arc::new(Entry::new(at, waker)),
+                None => Arc::new(Entry::new(at, nudge, waker)),
             },
-            None => Arc::new(Entry::new(at, waker)),
+            None => Arc::new(Entry::new(at, nudge, waker)),
         };
         s.enqueue(entry.clone());
         self.live.fetch_add(1, Ordering::Relaxed);
@@ -306,16 +439,24 @@ impl Registry {
         self.live.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// The watchdog thread: fires every deadline that has passed, then sleeps until the next.
+    /// The watchdog thread: fires every deadline that has passed and wakes every task whose
+    /// nudge has passed, then sleeps until the next.
     fn run(&self) {
-        let mut due = Vec::new();
+        let (mut due, mut nudged) = (Vec::new(), Vec::new());
         let mut s = lock(&self.state);
         loop {
             let now = Instant::now();
-            let next = s.take_due(now, &mut due);
-            if !due.is_empty() {
+            let next = s.take_due(now, &mut due, &mut nudged);
+            if !due.is_empty() || !nudged.is_empty() {
                 s.thread = Thread::Busy;
                 drop(s);
+                // Before any task wakes: a nudged task finds its mark passed.
+                publish(now);
+                for entry in nudged.drain(..) {
+                    if let Some(waker) = &*lock(&entry.waker) {
+                        waker.wake_by_ref();
+                    }
+                }
                 for entry in due.drain(..) {
                     entry.fired.store(true, Ordering::Release);
                     let waker = lock(&entry.waker).take();
@@ -391,13 +532,13 @@ mod tests {
         let r = registry();
         let now = Instant::now();
         let first = r
-            .register(now + Duration::from_secs(60), Waker::noop())
+            .register(now + Duration::from_secs(60), None, Waker::noop())
             .unwrap();
         let reused = Arc::as_ptr(&first);
         r.withdraw(&first);
         drop(first);
         let second = r
-            .register(now + Duration::from_secs(61), Waker::noop())
+            .register(now + Duration::from_secs(61), None, Waker::noop())
             .unwrap();
         assert_eq!(Arc::as_ptr(&second), reused);
         assert_eq!(second.at, now + Duration::from_secs(61));
@@ -406,7 +547,7 @@ mod tests {
         // One still held elsewhere is not reused.
         r.withdraw(&second);
         let third = r
-            .register(now + Duration::from_secs(62), Waker::noop())
+            .register(now + Duration::from_secs(62), None, Waker::noop())
             .unwrap();
         assert_ne!(Arc::as_ptr(&third), Arc::as_ptr(&second));
     }
@@ -421,11 +562,11 @@ mod tests {
         for i in 0..100u64 {
             let t = now + Duration::from_micros(i);
             held.push(
-                r.register(t + Duration::from_secs(30), Waker::noop())
+                r.register(t + Duration::from_secs(30), None, Waker::noop())
                     .unwrap(),
             );
             held.push(
-                r.register(t + Duration::from_secs(20), Waker::noop())
+                r.register(t + Duration::from_secs(20), None, Waker::noop())
                     .unwrap(),
             );
         }
@@ -456,19 +597,88 @@ mod tests {
         // Three offsets interleaved, as request timeouts and hedge delays are: three lanes.
         for i in 0..5 {
             for offset in [60, 20, 40] {
-                s.enqueue(Arc::new(Entry::new(start + ms(offset + i), Waker::noop())));
+                s.enqueue(Arc::new(Entry::new(
+                    start + ms(offset + i),
+                    None,
+                    Waker::noop(),
+                )));
             }
         }
         assert_eq!(s.lanes.len(), 3);
         // A done entry at a lane's front is dropped, not fired.
         s.lanes[1][0].done.store(true, Ordering::Relaxed);
-        let mut due = Vec::new();
-        let next = s.take_due(start + ms(42), &mut due);
+        let (mut due, mut nudged) = (Vec::new(), Vec::new());
+        let next = s.take_due(start + ms(42), &mut due, &mut nudged);
+        assert!(nudged.is_empty());
         let mut fired: Vec<_> = due.iter().map(|e| e.at - start).collect();
         fired.sort();
         assert_eq!(fired, [21, 22, 23, 24, 40, 41, 42].map(ms));
         assert_eq!(next, Some(start + ms(43)));
         assert_eq!(s.queued(), 7);
+    }
+
+    #[tokio::test]
+    async fn a_nudge_wakes_the_task_with_its_mark_passed_and_the_deadline_fires_later() {
+        let start = Instant::now();
+        let nudge = Mark::of(start + Duration::from_millis(20));
+        let mut watch = Watch::new(start + Duration::from_millis(120)).nudging(Some(nudge));
+        assert!(!nudge.passed());
+        // Woken by the nudge alone: the watch has not expired, and the mark has passed.
+        std::future::poll_fn(|cx| {
+            assert!(watch.poll_expired(cx).is_pending(), "expired at the nudge");
+            if nudge.passed() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+        let nudged = start.elapsed();
+        assert!(nudged >= Duration::from_millis(20), "{nudged:?}");
+        assert!(!watch.nudges());
+        let took = fires(watch).await + nudged;
+        assert!(took >= Duration::from_millis(120), "{took:?}");
+        assert!(took < Duration::from_secs(2), "{took:?}");
+    }
+
+    #[test]
+    fn a_nudged_entry_is_queued_again_at_its_deadline() {
+        let mut s = State {
+            lanes: Vec::new(),
+            spares: Vec::new(),
+            thread: Thread::NotStarted,
+        };
+        let start = Instant::now();
+        let ms = Duration::from_millis;
+        let entry = Arc::new(Entry::new(
+            start + ms(50),
+            Some(start + ms(10)),
+            Waker::noop(),
+        ));
+        s.enqueue(entry.clone());
+        s.enqueue(Arc::new(Entry::new(start + ms(30), None, Waker::noop())));
+        let (mut due, mut nudged) = (Vec::new(), Vec::new());
+        assert_eq!(
+            s.take_due(start + ms(5), &mut due, &mut nudged),
+            Some(start + ms(10))
+        );
+        let next = s.take_due(start + ms(12), &mut due, &mut nudged);
+        assert!(due.is_empty());
+        assert_eq!(nudged.len(), 1);
+        assert!(Arc::ptr_eq(&nudged[0], &entry) && entry.nudged());
+        assert!(!entry.fired.load(Ordering::Relaxed));
+        assert_eq!(next, Some(start + ms(30)));
+        nudged.clear();
+        // Then the other entry's deadline, then this one's: once each.
+        assert_eq!(
+            s.take_due(start + ms(31), &mut due, &mut nudged),
+            Some(start + ms(50))
+        );
+        assert_eq!(due.len(), 1);
+        due.clear();
+        assert_eq!(s.take_due(start + ms(50), &mut due, &mut nudged), None);
+        assert!(nudged.is_empty());
+        assert!(Arc::ptr_eq(&due[0], &entry));
     }
 
     #[test]

@@ -49,7 +49,7 @@ use self::stats::Counters;
 use crate::backend::{Backend, BackendKind};
 use crate::client::{Client, Plain, Policy, Settle};
 use crate::config::Config;
-use crate::deadline::{Timer, race};
+use crate::deadline::{Mark, Timer, race};
 use crate::error::{Attempt, Error, ErrorKind, Result, TimeoutPhase};
 use crate::request::Request;
 use crate::response::Response;
@@ -706,10 +706,12 @@ pub(crate) enum Start<'a> {
         first: First<'a>,
         backend: &'a Backend,
     },
-    /// The same, with hedges after `delay`, at most `max_extra`: [`First::run_hedged`].
+    /// The same, with a first hedge when `timer` fires and more `delay` apart, at most
+    /// `max_extra`: [`First::run_hedged`].
     Hedged {
         first: First<'a>,
         backend: &'a Backend,
+        timer: Timer,
         delay: Duration,
         max_extra: u32,
     },
@@ -730,12 +732,13 @@ impl<'a> First<'a> {
         self.then.policy.exchange(backend, req, self)
     }
 
-    /// [`First::run`] with hedges: this attempt stays the primary, pinned here; hedges start
-    /// beside it after `delay`.
+    /// [`First::run`] with hedges: this attempt stays the primary, pinned here; a first hedge
+    /// starts beside it when `timer` fires, more `delay` apart.
     pub(crate) fn run_hedged(
         self,
         backend: &'a Backend,
         req: Request,
+        timer: Timer,
         delay: Duration,
         max_extra: u32,
     ) -> impl Future<Output = FirstEnd<'a>> + Send + 'a {
@@ -743,7 +746,7 @@ impl<'a> First<'a> {
         // part twice (see `Policy::exchange`).
         let First { then, attempt } = self;
         let (fleet, slot) = (attempt.fleet, attempt.slot);
-        let mut timer = Some(Timer::after(delay, fleet.virtual_time));
+        let mut timer = Some(timer);
         async move {
             let ended = 'ended: {
                 let req = &req;
@@ -962,12 +965,10 @@ impl Fleet {
         end.judge(outcome)
     }
 
-    /// The request for member `slot`.
+    /// The request for member `slot` (without the first attempt's nudge).
     fn request_for(&self, slot: usize, req: &Request) -> Result<Request> {
-        Ok(match self.member_url(slot, &req.uri)? {
-            Some(url) => req.clone_with_uri(url),
-            None => req.clone(),
-        })
+        let url = self.member_url(slot, &req.uri)?;
+        Ok(req.clone_with_uri(url.unwrap_or_else(|| req.uri.clone())))
     }
 
     /// [`Fleet::request_for`] from a request whose own URL `own` gives back.
@@ -1016,6 +1017,7 @@ impl Fleet {
         match self.hedge_delay() {
             Some((delay, max_extra)) if max_extra > 0 && self.retry.may_retry(&req.method) => {
                 Start::Hedged {
+                    timer: self.first_hedge_timer(policy, backend, req, delay),
                     first,
                     backend,
                     delay,
@@ -1024,6 +1026,25 @@ impl Fleet {
             }
             _ => Start::Inline { first, backend },
         }
+    }
+
+    /// The timer of a request's first hedge, `delay` after it was dispatched: a nudge given to
+    /// the deadline watch of the exchange itself where the member's transport keeps one (no
+    /// timer of its own to register and withdraw), else a timer.
+    fn first_hedge_timer(
+        &self,
+        policy: &Policy,
+        backend: &Backend,
+        req: &mut Request,
+        delay: Duration,
+    ) -> Timer {
+        if self.virtual_time || !backend.honours_nudges() {
+            return Timer::after(delay, self.virtual_time);
+        }
+        let dispatched = policy.dispatched(req).unwrap_or_else(Instant::now);
+        let mark = Mark::of((dispatched + delay).into_std());
+        req.nudge = Some(mark);
+        Timer::Nudge(mark)
     }
 
     /// Puts member `slot`'s URL in `req`; returns what restores the request's own.
