@@ -60,15 +60,20 @@ impl Policy {
     /// has been sent when this fails.
     pub(crate) fn prepare(&self, req: &mut Request) -> Result<()> {
         check_headers(&req.headers).map_err(|e| e.with_url(&req.uri))?;
-        req.deadline = Some(tokio::time::Instant::now() + req.timeout.unwrap_or(self.timeout));
+        req.deadline = Some(tokio::time::Instant::now() + self.timeout_of(req));
         self.wire_headers(req, false);
         Ok(())
     }
 
     /// When a prepared request was dispatched: its deadline less its timeout.
     pub(crate) fn dispatched(&self, req: &Request) -> Option<tokio::time::Instant> {
-        let timeout = req.timeout.unwrap_or(self.timeout);
-        req.deadline.and_then(|d| d.checked_sub(timeout))
+        req.deadline
+            .and_then(|d| d.checked_sub(self.timeout_of(req)))
+    }
+
+    /// A request's total timeout: its own, or the client's.
+    pub(crate) fn timeout_of(&self, req: &Request) -> Duration {
+        req.timeout.unwrap_or(self.timeout)
     }
 
     /// Attaches the default headers to a request as it goes on the wire (each transport sends

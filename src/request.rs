@@ -87,11 +87,11 @@ pub struct Request {
     pub(crate) defaults: Option<Arc<Defaults>>,
     /// Called as the response body arrives (see [`RequestBuilder::on_progress`]).
     pub(crate) progress: Option<Progress>,
-    /// An instant before the deadline at which the transport's deadline watch also wakes the
-    /// task, ending nothing: a hedged fleet request's hedge delay (see
+    /// When, before the deadline, the transport's deadline watch also wakes the task, ending
+    /// nothing: a hedged fleet request's hedge delay (see
     /// [`Watch::nudging`](crate::deadline::Watch::nudging)). Transports that keep no such watch
     /// ignore it; the fleet sets it only for those that do.
-    pub(crate) nudge: Option<crate::deadline::Mark>,
+    pub(crate) nudge: Option<crate::deadline::Nudge>,
 }
 
 /// A response-body progress callback: bytes received so far, and the declared size.

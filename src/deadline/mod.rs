@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 
 use tokio::time::Sleep;
 
-pub(crate) use watchdog::{Mark, Watch};
+pub(crate) use watchdog::{Nudge, Watch, nudges};
 
 /// The deadline fired before the future finished.
 #[derive(Debug)]
@@ -54,10 +54,16 @@ impl<A: Expiry, B: Expiry> Expiry for (A, B) {
 pub(crate) enum Timer {
     Watch(Watch),
     Tokio(Pin<Box<Sleep>>),
-    /// Fires once its mark has passed. It registers nothing: the exchange it is raced against
-    /// was given the same mark as a nudge ([`Watch::nudging`]), so the exchange's own deadline
-    /// watch wakes the task then. Reset, it becomes a watchdog entry.
-    Nudge(Mark),
+    /// Fires at `nudge` before `deadline`. It registers nothing: the exchange it is raced
+    /// against was given the same nudge ([`Watch::nudging`]), so the exchange's own deadline
+    /// watch wakes the task then. Until the generation of [`nudges`] moves from `seen`, it has
+    /// not fired, which one atomic load tells; the clock is read only once it has moved. Reset,
+    /// it becomes a watchdog entry.
+    Nudge {
+        deadline: std::time::Instant,
+        nudge: Nudge,
+        seen: u64,
+    },
 }
 
 impl Timer {
@@ -75,7 +81,9 @@ impl Timer {
     pub(crate) fn reset(&mut self, delay: std::time::Duration) {
         let at = tokio::time::Instant::now() + delay;
         match self {
-            Timer::Watch(_) | Timer::Nudge(_) => *self = Timer::Watch(Watch::new(at.into_std())),
+            Timer::Watch(_) | Timer::Nudge { .. } => {
+                *self = Timer::Watch(Watch::new(at.into_std()))
+            }
             Timer::Tokio(s) => s.as_mut().reset(at),
         }
     }
@@ -92,8 +100,22 @@ impl Expiry for Timer {
         match self {
             Timer::Watch(w) => w.poll_expired(cx),
             Timer::Tokio(s) => s.as_mut().poll(cx),
-            Timer::Nudge(mark) if mark.passed() => Poll::Ready(()),
-            Timer::Nudge(_) => Poll::Pending,
+            Timer::Nudge {
+                deadline,
+                nudge,
+                seen,
+            } => {
+                let now = nudges();
+                if now == *seen {
+                    return Poll::Pending;
+                }
+                if std::time::Instant::now() + nudge.lead() >= *deadline {
+                    return Poll::Ready(());
+                }
+                // Another request's nudge: this one is still to come.
+                *seen = now;
+                Poll::Pending
+            }
         }
     }
 }
@@ -128,4 +150,41 @@ impl<F: Future, E: Expiry> Future for Race<F, E> {
 /// result that is ready is never lost to a deadline that fired at the same time.
 pub(crate) fn race<F: Future, E: Expiry>(fut: F, expiry: E) -> Race<F, E> {
     Race { fut, expiry }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[tokio::test]
+    async fn a_nudge_timer_fires_at_its_own_nudge_and_not_at_another_one() {
+        let start = Instant::now();
+        let deadline = start + Duration::from_secs(10);
+        let nudge =
+            |after_ms: u64| Nudge::before_deadline(Duration::from_millis(10_000 - after_ms));
+        // Another request's nudge passes first, on the same task.
+        let mut other = Watch::new(deadline).nudging(nudge(10));
+        let mut own = Watch::new(deadline).nudging(nudge(60));
+        let mut timer = Timer::Nudge {
+            deadline,
+            nudge: nudge(60).unwrap(),
+            seen: nudges(),
+        };
+        let mut woken = 0;
+        std::future::poll_fn(|cx| {
+            woken += 1;
+            assert!(other.poll_expired(cx).is_pending());
+            assert!(own.poll_expired(cx).is_pending());
+            timer.poll_expired(cx)
+        })
+        .await;
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(60), "{took:?}");
+        assert!(took < Duration::from_secs(2), "{took:?}");
+        assert!(
+            woken >= 3,
+            "polled {woken} times: the other nudge never woke the task"
+        );
+    }
 }

@@ -8,21 +8,21 @@
 //! requests all use the same timeout wakes the thread once per timeout period, never per
 //! request, and arms no timer in the async runtime.
 //!
-//! A watch may also carry a *nudge*: an earlier instant at which the thread wakes the task
+//! A watch may also carry a [`Nudge`]: an earlier instant at which the thread wakes the task
 //! without ending anything (a hedged fleet request's hedge delay), so that the request's one
-//! registration serves both. Before it wakes anyone the thread publishes the clock reading it
-//! acts on; a [`Mark`] compares an instant with that reading in one atomic load, which is how
-//! the woken task tells that its nudge has passed without reading the clock or registering a
-//! timer of its own.
+//! registration serves both. Before it wakes a nudged task the thread counts the nudge in a
+//! process-wide generation ([`nudges`]): a task that finds the generation unchanged since it
+//! started knows, in one atomic load, that no nudge (its own included) has passed, and reads the
+//! clock only when one has.
 
 use std::collections::VecDeque;
 use std::future::Future as _;
 use std::num::NonZeroU64;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Done entries are swept from the middle of the queue once it holds at least this many and
 /// more than twice the live ones.
@@ -38,44 +38,37 @@ const SPARES: usize = 64;
 
 static REGISTRY: Registry = Registry::new();
 
-/// The origin of [`Mark`]s and of [`SEEN`].
-static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+/// Nudges that have passed, counted before their tasks are woken (see [`nudges`]).
+static NUDGES: AtomicU64 = AtomicU64::new(0);
 
-/// The latest clock reading the watchdog acted on, in nanoseconds after [`EPOCH`]: published
-/// before the thread wakes any task (see [`Mark`]).
-static SEEN: AtomicU64 = AtomicU64::new(0);
-
-/// Publishes `now` as a clock reading the watchdog acts on.
-fn publish(now: Instant) {
-    SEEN.fetch_max(nanos(now), Ordering::Release);
+/// The generation of nudges: it moves after every nudge that passes, before its task is
+/// woken. A task that took it before its own nudge was registered and finds it unchanged knows
+/// that its nudge has not passed; when it has moved, the clock tells (some other nudge may have
+/// moved it).
+pub(crate) fn nudges() -> u64 {
+    NUDGES.load(Ordering::Acquire)
 }
 
-/// `at` in nanoseconds after [`EPOCH`] (0 for an instant before it).
-fn nanos(at: Instant) -> u64 {
-    at.saturating_duration_since(*EPOCH).as_nanos() as u64
+/// Counts a nudge that passed, before its task is woken.
+fn count_nudge() {
+    NUDGES.fetch_add(1, Ordering::Release);
 }
 
-/// An instant on the watchdog's clock. [`Mark::passed`] is one atomic load: it tells whether
-/// the watchdog has acted on a clock reading at or after the instant, which it has done before
-/// it wakes a task nudged at that instant. So a task woken by its nudge sees its mark passed,
-/// and a mark never passes before its instant.
+/// When a watch wakes its task before the deadline without expiring (see [`Watch::nudging`]):
+/// a lead before the deadline, so that a request carries it in one word and no clock
+/// arithmetic is done unless it is registered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Mark(NonZeroU64);
+pub(crate) struct Nudge(NonZeroU64);
 
-impl Mark {
-    /// The mark of `at`.
-    pub(crate) fn of(at: Instant) -> Mark {
-        Mark(NonZeroU64::new(nanos(at)).unwrap_or(NonZeroU64::MIN))
+impl Nudge {
+    /// A nudge `lead` before the deadline (`None` for none: a zero lead is the deadline).
+    pub(crate) fn before_deadline(lead: Duration) -> Option<Nudge> {
+        NonZeroU64::new(u64::try_from(lead.as_nanos()).unwrap_or(u64::MAX)).map(Nudge)
     }
 
-    /// The instant it marks (to the nanosecond).
-    fn instant(self) -> Instant {
-        *EPOCH + std::time::Duration::from_nanos(self.0.get())
-    }
-
-    /// Whether the watchdog has acted on a clock reading at or after this mark.
-    pub(crate) fn passed(self) -> bool {
-        SEEN.load(Ordering::Acquire) >= self.0.get()
+    /// The lead before the deadline.
+    pub(crate) fn lead(self) -> Duration {
+        Duration::from_nanos(self.0.get())
     }
 }
 
@@ -84,8 +77,8 @@ impl Mark {
 pub(crate) struct Watch {
     at: Instant,
     /// An earlier instant at which the task is woken without the deadline firing (see
-    /// [`Watch::nudging`]); a mark keeps every watch a word smaller than an `Instant` would.
-    nudge: Option<Mark>,
+    /// [`Watch::nudging`]).
+    nudge: Option<Nudge>,
     state: Registration,
 }
 
@@ -107,18 +100,17 @@ impl Watch {
         }
     }
 
-    /// The same watch, also waking its task (without expiring) once `nudge` has passed, if it
-    /// is before the deadline: the watchdog publishes its clock reading first, so the woken task
-    /// finds `nudge` [passed](Mark::passed). A hedged fleet request gives its hedge delay here,
-    /// to the exchange's own deadline, and so registers no timer of its own.
-    pub(crate) fn nudging(mut self, nudge: Option<Mark>) -> Watch {
+    /// The same watch, also waking its task (without expiring) at `nudge`, counted in the
+    /// generation of [`nudges`] first. A hedged fleet request gives its hedge delay here, to the
+    /// exchange's own deadline, and so registers no timer of its own.
+    pub(crate) fn nudging(mut self, nudge: Option<Nudge>) -> Watch {
         self.nudge = nudge;
         self
     }
 
-    /// The nudge's instant, if it is before the deadline.
+    /// The nudge's instant.
     fn nudge_at(&self) -> Option<Instant> {
-        self.nudge.map(Mark::instant).filter(|n| *n < self.at)
+        self.nudge.and_then(|n| self.at.checked_sub(n.lead()))
     }
 
     /// When the deadline is.
@@ -175,8 +167,8 @@ impl Watch {
                     return Poll::Pending;
                 }
                 if self.nudge.take().is_some() {
-                    // The nudge passed: tell the task so, then sleep on until the deadline.
-                    publish(Instant::now());
+                    // The nudge passed: count it, then sleep on until the deadline.
+                    count_nudge();
                     sleep
                         .as_mut()
                         .reset(tokio::time::Instant::from_std(self.at));
@@ -450,9 +442,8 @@ impl Registry {
             if !due.is_empty() || !nudged.is_empty() {
                 s.thread = Thread::Busy;
                 drop(s);
-                // Before any task wakes: a nudged task finds its mark passed.
-                publish(now);
                 for entry in nudged.drain(..) {
+                    count_nudge();
                     if let Some(waker) = &*lock(&entry.waker) {
                         waker.wake_by_ref();
                     }
@@ -618,15 +609,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_nudge_wakes_the_task_with_its_mark_passed_and_the_deadline_fires_later() {
+    async fn a_nudge_wakes_the_task_after_moving_the_generation_and_the_deadline_fires_later() {
         let start = Instant::now();
-        let nudge = Mark::of(start + Duration::from_millis(20));
-        let mut watch = Watch::new(start + Duration::from_millis(120)).nudging(Some(nudge));
-        assert!(!nudge.passed());
-        // Woken by the nudge alone: the watch has not expired, and the mark has passed.
+        let nudge = Nudge::before_deadline(Duration::from_millis(100));
+        let mut watch = Watch::new(start + Duration::from_millis(120)).nudging(nudge);
+        let before = nudges();
+        // Woken by the nudge alone, 20 ms in: the watch has not expired, and the generation has
+        // moved (other tests' nudges may move it too, so the clock is what tells).
         std::future::poll_fn(|cx| {
             assert!(watch.poll_expired(cx).is_pending(), "expired at the nudge");
-            if nudge.passed() {
+            if nudges() != before && start.elapsed() >= Duration::from_millis(20) {
                 Poll::Ready(())
             } else {
                 Poll::Pending

@@ -49,7 +49,7 @@ use self::stats::Counters;
 use crate::backend::{Backend, BackendKind};
 use crate::client::{Client, Plain, Policy, Settle};
 use crate::config::Config;
-use crate::deadline::{Mark, Timer, race};
+use crate::deadline::{Nudge, Timer, race};
 use crate::error::{Attempt, Error, ErrorKind, Result, TimeoutPhase};
 use crate::request::Request;
 use crate::response::Response;
@@ -1038,13 +1038,21 @@ impl Fleet {
         req: &mut Request,
         delay: Duration,
     ) -> Timer {
-        if self.virtual_time || !backend.honours_nudges() {
+        let nudge = match (req.deadline, policy.timeout_of(req).checked_sub(delay)) {
+            (Some(deadline), Some(lead)) if !self.virtual_time && backend.honours_nudges() => {
+                Nudge::before_deadline(lead).map(|n| (deadline, n))
+            }
+            _ => None,
+        };
+        let Some((deadline, nudge)) = nudge else {
             return Timer::after(delay, self.virtual_time);
+        };
+        req.nudge = Some(nudge);
+        Timer::Nudge {
+            deadline: deadline.into_std(),
+            nudge,
+            seen: crate::deadline::nudges(),
         }
-        let dispatched = policy.dispatched(req).unwrap_or_else(Instant::now);
-        let mark = Mark::of((dispatched + delay).into_std());
-        req.nudge = Some(mark);
-        Timer::Nudge(mark)
     }
 
     /// Puts member `slot`'s URL in `req`; returns what restores the request's own.
