@@ -190,7 +190,7 @@ impl Breaker {
     /// A permit to send, or `None` while open (or half-open with every trial slot taken). A
     /// closed breaker whose window holds only successes answers without its lock or the clock.
     pub(crate) fn try_acquire(&self) -> Option<Permit<'_>> {
-        if self.clear.load(Ordering::Acquire) {
+        if self.is_clear() {
             return Some(Permit {
                 breaker: self,
                 trial: false,
@@ -232,10 +232,16 @@ impl Breaker {
         };
     }
 
+    /// Closed with a window of nothing but successes: a success admitted without a trial
+    /// changes nothing (see [`Breaker::record`]).
+    pub(crate) fn is_clear(&self) -> bool {
+        self.clear.load(Ordering::Acquire)
+    }
+
     /// Reports the outcome of a request a permit let through (`trial`: a half-open trial).
     pub(crate) fn record(&self, trial: bool, failed: bool, latency: Duration, rng: &Rng) {
         let slow = self.config.slow_call.is_some_and(|t| latency >= t);
-        if !trial && !failed && !slow && self.clear.load(Ordering::Acquire) {
+        if !trial && !failed && !slow && self.is_clear() {
             // A success in a window of successes: the window would stay as it is.
             return;
         }

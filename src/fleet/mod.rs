@@ -348,9 +348,16 @@ struct Base {
     authority: http::uri::Authority,
     /// Path prefix without a trailing `/` (empty for none).
     prefix: String,
-    /// The URL last built on this base: a fleet that sends the same path again (a polling
-    /// loop) clones it rather than builds it anew.
-    last: std::sync::Mutex<Option<Uri>>,
+    /// Unique to this base for the life of the process: names it in [`REBASED`].
+    id: u64,
+}
+
+thread_local! {
+    /// The URL this thread last built on a member's base, and that base's id: a fleet that sends
+    /// the same path again (a polling loop) clones it rather than builds it anew, with no lock.
+    static REBASED: std::cell::RefCell<Option<Rebased>> = const {
+        std::cell::RefCell::new(None)
+    };
 }
 
 impl Base {
@@ -377,7 +384,11 @@ impl Base {
                 scheme,
                 authority,
                 prefix,
-                last: std::sync::Mutex::new(None),
+                id: {
+                    static NEXT: std::sync::atomic::AtomicU64 =
+                        std::sync::atomic::AtomicU64::new(0);
+                    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                },
             }),
             _ => Err(Error::invalid_url(format!("invalid base URL {raw:?}"))),
         }
@@ -397,26 +408,6 @@ impl Base {
 
     /// This base's scheme and authority with `pq` (`/` for none) as path and query.
     fn with(&self, pq: Option<&PathAndQuery>) -> Result<Uri> {
-        if let (Some(pq), Ok(last)) = (pq, self.last.try_lock()) {
-            // The same path again is most often the very same bytes (a URL parsed once, see
-            // `crate::url`): compared by address; the same text elsewhere is built anew and
-            // kept, so that the next request finds the address.
-            if let Some(uri) = &*last {
-                if let Some(last_pq) = uri.path_and_query() {
-                    if std::ptr::eq(last_pq.as_str(), pq.as_str()) {
-                        return Ok(uri.clone());
-                    }
-                }
-            }
-        }
-        self.build(pq)
-    }
-
-    /// [`Base::with`] when the URL last built differs: built, and kept for the next request
-    /// unless another thread holds the last URL (it builds its own rather than waits).
-    #[cold]
-    #[inline(never)]
-    fn build(&self, pq: Option<&PathAndQuery>) -> Result<Uri> {
         let mut parts = http::uri::Parts::default();
         parts.scheme = Some(self.scheme.clone());
         parts.authority = Some(self.authority.clone());
@@ -424,15 +415,64 @@ impl Base {
             pq.cloned()
                 .unwrap_or_else(|| PathAndQuery::from_static("/")),
         );
-        let uri = Uri::from_parts(parts)
-            .map_err(|e| Error::invalid_url("cannot rebase the URL").with_source(e))?;
-        if pq.is_some() {
-            if let Ok(mut last) = self.last.try_lock() {
-                *last = Some(uri.clone());
-            }
-        }
-        Ok(uri)
+        Uri::from_parts(parts)
+            .map_err(|e| Error::invalid_url("cannot rebase the URL").with_source(e))
     }
+
+    /// Puts `uri`, a path (and query) alone, on this base. The same path again is most often the
+    /// very same bytes (a URL parsed once, see `crate::url`): compared by address with the URL
+    /// this thread last built, which is then cloned in place; another path is built anew and
+    /// kept, so that the next request finds its address.
+    #[inline(always)]
+    fn put(&self, uri: &mut Uri) -> Result<()> {
+        let hit = REBASED.with(|last| {
+            let Ok(last) = last.try_borrow() else {
+                return false;
+            };
+            match (&*last, uri.path_and_query()) {
+                (Some(last), Some(pq))
+                    if last.id == self.id && std::ptr::eq(last.pq, pq.as_str()) =>
+                {
+                    *uri = last.uri.clone();
+                    true
+                }
+                _ => false,
+            }
+        });
+        if hit { Ok(()) } else { self.build(uri) }
+    }
+
+    /// [`Base::put`] when the URL this thread last built differs: built, and kept for the next
+    /// request.
+    #[cold]
+    #[inline(never)]
+    fn build(&self, uri: &mut Uri) -> Result<()> {
+        let built = self.with(uri.path_and_query())?;
+        if let Some(pq) = uri.path_and_query() {
+            let pq: *const str = pq.as_str();
+            REBASED.with(|last| {
+                if let Ok(mut last) = last.try_borrow_mut() {
+                    *last = Some(Rebased {
+                        id: self.id,
+                        pq,
+                        uri: built.clone(),
+                    });
+                }
+            });
+        }
+        *uri = built;
+        Ok(())
+    }
+}
+
+/// The URL a thread last built on a member's base (see [`Base::put`]).
+struct Rebased {
+    /// The base's id.
+    id: u64,
+    /// Where the path and query it was built from lies: the URL itself shares those bytes, so
+    /// while it is kept they cannot be freed and another path cannot take their address.
+    pq: *const str,
+    uri: Uri,
 }
 
 /// One member and its health.
@@ -545,14 +585,32 @@ impl AttemptEnd<'_> {
 
     /// A request's first attempt ended with `outcome`: judged and recorded, and a healthy
     /// answer marked as served where it lies. The verdict.
+    #[inline(always)]
     fn conclude(self, outcome: &mut Result<Response>) -> Verdict {
         let (fleet, slot) = (self.fleet, self.slot);
         let verdict = fleet.classifier.judge(outcome);
-        self.record(verdict);
+        if verdict == Verdict::Success && self.changes_nothing() {
+            // Nothing to record (see `changes_nothing`).
+            std::mem::forget(self);
+        } else {
+            self.record(verdict);
+        }
         if verdict == Verdict::Success {
             fleet.mark_served(slot, outcome, 1);
         }
         verdict
+    }
+
+    /// Whether a success of this attempt would change nothing that `record` keeps: it is not
+    /// timed (no latency to learn), not a half-open trial, not traced, not counted in flight,
+    /// and its member's breaker holds only successes. The common case while members are
+    /// healthy, decided without a call.
+    fn changes_nothing(&self) -> bool {
+        self.start.is_none()
+            && !self.trial
+            && !self.in_flight
+            && !self.traced
+            && self.fleet.slots[self.slot].breaker.is_clear()
     }
 
     /// Records an attempt judged `verdict` in the member's breaker, counters and latency.
@@ -1056,18 +1114,29 @@ impl Fleet {
     }
 
     /// Puts member `slot`'s URL in `req`; returns what restores the request's own.
+    #[inline(always)]
     fn to_member(&self, slot: usize, req: &mut Request) -> Result<OwnUri> {
         match &self.slots[slot].base {
+            // A whole URL to a member without a base goes as it is.
+            None if req.uri.scheme().is_some() => Ok(OwnUri::Same),
             // A path alone moves into the member's URL, and back out of it after a failure.
             Some(base) if base.prefix.is_empty() && req.uri.scheme().is_none() => {
-                req.uri = base.with(req.uri.path_and_query())?;
+                base.put(&mut req.uri)?;
                 Ok(OwnUri::PathOnly)
             }
-            _ => Ok(match self.member_url(slot, &req.uri)? {
-                Some(member) => OwnUri::Whole(Box::new(std::mem::replace(&mut req.uri, member))),
-                None => OwnUri::Same,
-            }),
+            _ => self.to_member_whole(slot, req),
         }
+    }
+
+    /// [`Fleet::to_member`] for a whole URL to a member with a base, or a path on a base with a
+    /// path prefix (or to a member without a base, which is an error).
+    #[cold]
+    #[inline(never)]
+    fn to_member_whole(&self, slot: usize, req: &mut Request) -> Result<OwnUri> {
+        Ok(match self.member_url(slot, &req.uri)? {
+            Some(member) => OwnUri::Whole(Box::new(std::mem::replace(&mut req.uri, member))),
+            None => OwnUri::Same,
+        })
     }
 
     /// A request's walk over the members from `plan`, after `sent` attempts.
@@ -1255,5 +1324,34 @@ impl Fleet {
             .with_detail(why)
             .with_url(&req.uri)
             .with_history(history, n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The same path, parsed once, put on two bases one after the other on one thread, then
+    /// another path on the first: each URL is its own base's, though the cache is per thread.
+    #[test]
+    fn a_path_put_on_a_base_takes_that_base_whatever_this_thread_built_before() {
+        let (a, b) = (
+            Base::parse("http://a.test:81").unwrap(),
+            Base::parse("https://b.test").unwrap(),
+        );
+        let path = crate::url::parse("/x?q=1").unwrap().uri;
+        let put = |base: &Base, path: &Uri| {
+            let mut uri = path.clone();
+            base.put(&mut uri).unwrap();
+            uri.to_string()
+        };
+        for _ in 0..2 {
+            assert_eq!(put(&a, &path), "http://a.test:81/x?q=1");
+            assert_eq!(put(&a, &path), "http://a.test:81/x?q=1");
+            assert_eq!(put(&b, &path), "https://b.test/x?q=1");
+        }
+        let other = crate::url::parse("/y").unwrap().uri;
+        assert_eq!(put(&a, &other), "http://a.test:81/y");
+        assert_eq!(put(&a, &path), "http://a.test:81/x?q=1");
     }
 }
