@@ -14,7 +14,9 @@ use http::HeaderMap;
 use crate::backend::{Backend, BackendKind};
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
-use crate::fleet::{FirstEnd, Fleet, FleetBuilder, Member, MemberStats, Resume, Start, Strategy};
+use crate::fleet::{
+    First, FirstEnd, Fleet, FleetBuilder, JudgedEnd, Member, MemberStats, Resume, Start, Strategy,
+};
 use crate::redirect::{Next, Redirects};
 use crate::request::{Defaults, Request, RequestBuilder, check_headers};
 use crate::response::Response;
@@ -357,7 +359,7 @@ impl Client {
     ) -> Run<
         '_,
         impl Future<Output = Result<Response>> + Send + '_,
-        impl Future<Output = FirstEnd<'_>> + Send + '_,
+        impl Future<Output = JudgedEnd> + Send + '_,
         impl Future<Output = FirstEnd<'_>> + Send + '_,
         impl Future<Output = Result<Response>> + Send + '_,
     > {
@@ -386,7 +388,8 @@ impl Client {
             // starts, boxed, only after a failure: every request's future stays small.
             Route::Fleet(fleet) => match fleet.start(policy, &mut req) {
                 Start::Inline { first, backend } => Run::FleetFirst {
-                    fut: first.run(backend, req),
+                    fut: first.exchange(backend, req),
+                    first: Some(first),
                     resume: Resume::run,
                 },
                 Start::Hedged {
@@ -429,6 +432,7 @@ pin_project_lite::pin_project! {
         FleetFirst {
             #[pin]
             fut: I,
+            first: Option<First<'a>>,
             resume: fn(Resume<'a>) -> R,
         },
         FleetHedged {
@@ -443,7 +447,7 @@ pin_project_lite::pin_project! {
 impl<'a, O, I, H, R> Future for Run<'a, O, I, H, R>
 where
     O: Future<Output = Result<Response>>,
-    I: Future<Output = FirstEnd<'a>>,
+    I: Future<Output = JudgedEnd>,
     H: Future<Output = FirstEnd<'a>>,
     R: Future<Output = Result<Response>>,
 {
@@ -456,7 +460,24 @@ where
             }
             RunProj::One { fut } => return fut.poll(cx),
             RunProj::FleetRest { fut } => return fut.as_mut().poll(cx),
-            RunProj::FleetFirst { fut, resume } => (fut.poll(cx), *resume),
+            RunProj::FleetFirst { fut, first, resume } => {
+                // The answer is marked where it lies and moved once, into the result.
+                let mut end = fut.poll(cx);
+                if let Poll::Ready(Ok(outcome)) = &mut end {
+                    first
+                        .take()
+                        .expect("Run polled after completion")
+                        .succeeded(outcome);
+                }
+                match end {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(outcome)) => return Poll::Ready(outcome),
+                    Poll::Ready(Err(unsettled)) => {
+                        let first = first.take().expect("Run polled after completion");
+                        (Poll::Ready(first.unsettled(unsettled)), *resume)
+                    }
+                }
+            }
             RunProj::FleetHedged { fut, resume } => (fut.poll(cx), *resume),
         };
         match end {
@@ -537,7 +558,11 @@ mod tests {
             let mut r = req();
             fleet.inner.policy.prepare(&mut r).unwrap();
             let size = match f.start(&fleet.inner.policy, &mut r) {
-                Start::Inline { first, backend } => std::mem::size_of_val(&first.run(backend, r)),
+                // The exchange, and the first attempt's bookkeeping beside it.
+                Start::Inline { first, backend } => {
+                    std::mem::size_of_val(&first.exchange(backend, r))
+                        + std::mem::size_of_val(&first)
+                }
                 Start::Hedged {
                     first,
                     backend,

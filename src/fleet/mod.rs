@@ -7,9 +7,10 @@
 //! admits or refuses it, the [`RetryPolicy`] and the shared retry budget decide whether
 //! another attempt starts. No dynamic dispatch on the request path. While members are healthy a
 //! fleet request allocates nothing: its first attempt is the same exchange future a single
-//! backend runs, inline in the client's own future, with the attempt's bookkeeping as its end
-//! (`Fleet::start`, `First`, `client::Settle`); only a failed first attempt
-//! starts the rest of the state machine, boxed (`Resume`). A hedged request keeps its primary
+//! backend runs, inline in the client's own future, its end judging the answer where it lies
+//! (`Judged`), and the attempt's bookkeeping beside it rather than inside it (`Fleet::start`,
+//! `First`, `client::Run`); only a failed first attempt starts the rest of the state machine,
+//! boxed (`Resume`). A hedged request keeps its primary
 //! exchange inline too, raced against the hedge timer alone; the hedging machinery starts,
 //! boxed, only when the timer fires or the primary fails, and each hedge is boxed on its own
 //! when it starts, so a request that needs no hedge carries one attempt, not four.
@@ -759,7 +760,7 @@ impl OwnUri {
 /// How a fleet request starts (see [`Fleet::start`]).
 pub(crate) enum Start<'a> {
     /// Send the request (the caller's, now with the member's URL) through `backend` inline:
-    /// [`First::run`].
+    /// [`First::exchange`].
     Inline {
         first: First<'a>,
         backend: &'a Backend,
@@ -778,19 +779,50 @@ pub(crate) enum Start<'a> {
 }
 
 impl<'a> First<'a> {
-    /// The inline attempt: the request's result, or (after a failure that may be retried or
-    /// failed over) the state to resume from. It is the exchange future a single backend runs,
-    /// this attempt's bookkeeping its end ([`Settle`]): a healthy member's answer costs no copy
-    /// of the request and no future around the exchange.
-    pub(crate) fn run(
-        self,
+    /// The inline attempt's exchange: the future a single backend runs, its end judging the
+    /// answer where it lies ([`Judged`]). This bookkeeping stays beside it, outside it (the
+    /// future holds the request and a reference, no more), and settles its end:
+    /// [`First::succeeded`] or [`First::unsettled`].
+    pub(crate) fn exchange(
+        &self,
         backend: &'a Backend,
         req: Request,
-    ) -> impl Future<Output = FirstEnd<'a>> + Send + 'a {
-        self.then.policy.exchange(backend, req, self)
+    ) -> impl Future<Output = JudgedEnd> + Send + use<'a> {
+        let fleet = self.attempt.fleet;
+        self.then
+            .policy
+            .exchange(backend, req, Judged(&fleet.classifier))
     }
 
-    /// [`First::run`] with hedges: this attempt stays the primary, pinned here; a first hedge
+    /// The attempt succeeded with `outcome`: recorded, and marked as served where it lies.
+    #[inline(always)]
+    pub(crate) fn succeeded(self, outcome: &mut Result<Response>) {
+        let (fleet, slot) = (self.attempt.fleet, self.attempt.slot);
+        if self.attempt.changes_nothing() {
+            std::mem::forget(self);
+        } else {
+            self.attempt.record(Verdict::Success);
+        }
+        fleet.mark_served(slot, outcome, 1);
+    }
+
+    /// The attempt ended other than in a success: recorded, and the request's end (a rate limit,
+    /// bad input) or the state to resume from (a failure).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn unsettled(self, unsettled: Box<Unsettled>) -> FirstEnd<'a> {
+        let Unsettled {
+            verdict,
+            outcome,
+            req,
+        } = *unsettled;
+        let First { then, attempt } = self;
+        let (fleet, slot) = (attempt.fleet, attempt.slot);
+        attempt.record(verdict);
+        then.resume(fleet, req, Finished::new(slot, verdict, outcome))
+    }
+
+    /// [`First::exchange`] with hedges: this attempt stays the primary, pinned here; a first hedge
     /// starts beside it when `timer` fires, more `delay` apart.
     pub(crate) fn run_hedged(
         self,
@@ -871,21 +903,42 @@ impl<'a> First<'a> {
     }
 }
 
-impl<'a> Settle<Request> for First<'a> {
-    type Output = FirstEnd<'a>;
+/// The end of a fleet request's inline first attempt ([`First::exchange`]): the answer judged
+/// where the exchange ends. A success goes on as it is; anything else goes with its verdict and
+/// the request (boxed: rare) for the fleet to settle or resume from.
+pub(crate) struct Judged<'a>(&'a Judge);
 
-    /// Judges and records the attempt; a healthy answer is marked as served where it lies and
-    /// returned as it is (inline: no copy of the answer or the request), a failure goes on out
-    /// of line.
+/// What a [`Judged`] exchange yields.
+pub(crate) type JudgedEnd = std::result::Result<Result<Response>, Box<Unsettled>>;
+
+/// A first attempt that did not succeed, with the request as the caller built it.
+pub(crate) struct Unsettled {
+    verdict: Verdict,
+    outcome: Result<Response>,
+    req: Request,
+}
+
+impl Settle<Request> for Judged<'_> {
+    type Output = JudgedEnd;
+
     #[inline(always)]
-    fn settle(self, mut outcome: Result<Response>, req: Request) -> FirstEnd<'a> {
-        let First { then, attempt } = self;
-        let (fleet, slot) = (attempt.fleet, attempt.slot);
-        let verdict = attempt.conclude(&mut outcome);
-        if verdict == Verdict::Success {
-            return Ok(outcome);
+    fn settle(self, outcome: Result<Response>, req: Request) -> JudgedEnd {
+        match self.0.judge(&outcome) {
+            Verdict::Success => Ok(outcome),
+            verdict => Err(Unsettled::boxed(verdict, outcome, req)),
         }
-        then.resume(fleet, req, Finished::new(slot, verdict, outcome))
+    }
+}
+
+impl Unsettled {
+    #[cold]
+    #[inline(never)]
+    fn boxed(verdict: Verdict, outcome: Result<Response>, req: Request) -> Box<Unsettled> {
+        Box::new(Unsettled {
+            verdict,
+            outcome,
+            req,
+        })
     }
 }
 
@@ -1052,7 +1105,7 @@ impl Fleet {
     }
 
     /// Starts a prepared request (deadline set): picks the first attempt's member and puts its
-    /// URL in the request, which [`First::run`] then sends inline.
+    /// URL in the request, which [`First::exchange`] then sends inline.
     pub(crate) fn start<'a>(&'a self, policy: &'a Policy, req: &mut Request) -> Start<'a> {
         self.budget.deposit();
         let mut plan = Plan::new(self);
