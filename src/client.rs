@@ -15,7 +15,8 @@ use crate::backend::{Backend, BackendKind};
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fleet::{
-    First, FirstEnd, Fleet, FleetBuilder, JudgedEnd, Member, MemberStats, Resume, Start, Strategy,
+    AttemptEnd, First, Fleet, FleetBuilder, HedgedEnd, JudgedEnd, Member, MemberStats, Resume,
+    Start, Strategy,
 };
 use crate::redirect::{Next, Redirects};
 use crate::request::{Defaults, Request, RequestBuilder, check_headers};
@@ -360,7 +361,7 @@ impl Client {
         '_,
         impl Future<Output = Result<Response>> + Send + '_,
         impl Future<Output = JudgedEnd> + Send + '_,
-        impl Future<Output = FirstEnd<'_>> + Send + '_,
+        impl Future<Output = HedgedEnd<'_>> + Send + '_,
         impl Future<Output = Result<Response>> + Send + '_,
     > {
         let policy = &self.inner.policy;
@@ -398,10 +399,22 @@ impl Client {
                     timer,
                     delay,
                     max_extra,
-                } => Run::FleetHedged {
-                    fut: first.run_hedged(backend, req, timer, delay, max_extra),
-                    resume: Resume::run,
-                },
+                } => {
+                    let (then, attempt) = first.split();
+                    Run::FleetHedged {
+                        fut: then.run_hedged(
+                            attempt.fleet(),
+                            attempt.slot(),
+                            backend,
+                            req,
+                            timer,
+                            delay,
+                            max_extra,
+                        ),
+                        attempt: Some(attempt),
+                        resume: Resume::run,
+                    }
+                }
                 Start::Failed(e) => Run::Done {
                     result: Some(Err(e)),
                 },
@@ -438,6 +451,7 @@ pin_project_lite::pin_project! {
         FleetHedged {
             #[pin]
             fut: H,
+            attempt: Option<AttemptEnd<'a>>,
             resume: fn(Resume<'a>) -> R,
         },
         FleetRest { fut: Pin<Box<R>> },
@@ -448,7 +462,7 @@ impl<'a, O, I, H, R> Future for Run<'a, O, I, H, R>
 where
     O: Future<Output = Result<Response>>,
     I: Future<Output = JudgedEnd>,
-    H: Future<Output = FirstEnd<'a>>,
+    H: Future<Output = HedgedEnd<'a>>,
     R: Future<Output = Result<Response>>,
 {
     type Output = Result<Response>;
@@ -478,7 +492,27 @@ where
                     }
                 }
             }
-            RunProj::FleetHedged { fut, resume } => (fut.poll(cx), *resume),
+            RunProj::FleetHedged {
+                fut,
+                attempt,
+                resume,
+            } => {
+                let mut end = fut.poll(cx);
+                if let Poll::Ready(Ok(outcome)) = &mut end {
+                    attempt
+                        .take()
+                        .expect("Run polled after completion")
+                        .succeeded(outcome);
+                }
+                match end {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(outcome)) => return Poll::Ready(outcome),
+                    Poll::Ready(Err(hedging)) => {
+                        let attempt = attempt.take().expect("Run polled after completion");
+                        (Poll::Ready(hedging.settle(attempt)), *resume)
+                    }
+                }
+            }
         };
         match end {
             Poll::Pending => Poll::Pending,
@@ -569,7 +603,13 @@ mod tests {
                     timer,
                     delay,
                     max_extra,
-                } => std::mem::size_of_val(&first.run_hedged(backend, r, timer, delay, max_extra)),
+                } => {
+                    let (then, attempt) = first.split();
+                    let (fleet, slot) = (attempt.fleet(), attempt.slot());
+                    std::mem::size_of_val(
+                        &then.run_hedged(fleet, slot, backend, r, timer, delay, max_extra),
+                    ) + std::mem::size_of_val(&attempt)
+                }
                 Start::Failed(e) => panic!("{e}"),
             };
             // The first attempt's bookkeeping (`First`), and for a hedged request its hedge

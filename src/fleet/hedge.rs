@@ -41,6 +41,19 @@ impl Hedged {
     }
 }
 
+/// The primary attempt of a hedged request, as [`Fleet::hedge`] polls it.
+pub(super) struct Primary<'f, 'e, P> {
+    /// Its exchange, pinned by the caller, emptied when it ends.
+    pub(super) fut: Pin<&'f mut Option<P>>,
+    /// Its member.
+    pub(super) slot: usize,
+    /// Its bookkeeping, recorded when it ends, unless the caller keeps it (`None`) and records
+    /// `verdict` itself.
+    pub(super) end: Option<AttemptEnd<'e>>,
+    /// How it ended, once it has.
+    pub(super) verdict: Option<Verdict>,
+}
+
 /// Empty hedge slots, typed after the attempt future `start` makes (an `async fn` future has
 /// no name to write).
 #[allow(clippy::type_complexity)]
@@ -51,21 +64,20 @@ fn empty_slots<'p, F>(
 }
 
 impl Fleet {
-    /// Polls `primary`, the exchange of the request's first attempt (`first` its bookkeeping,
-    /// taken when it ends), starting a hedge on another member when `timer` fires and again
+    /// Polls `primary`, the request's first attempt, starting a hedge on another member when
+    /// `timer` fires and again
     /// `delay` after each, while the budget allows; returns the first outcome that is not a
     /// failure, or the last failure when every attempt failed. `failed` is the primary's
     /// failure when it already ended (the hedge then starts at once). `req` is the caller's
     /// request, its own URL given back by `own`.
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn hedge<'f, 'e: 'f, P: Future<Output = Result<Response>>>(
+    pub(super) fn hedge<'f, 'p: 'f, 'e: 'f, P: Future<Output = Result<Response>>>(
         &'f self,
         policy: &'f Policy,
         req: &'f Request,
         own: &'f OwnUri,
         plan: &'f mut Plan,
-        mut primary: Pin<&'f mut Option<P>>,
-        first: &'f mut Option<AttemptEnd<'e>>,
+        primary: &'f mut Primary<'p, 'e, P>,
         mut timer: Timer,
         failed: Option<Box<Finished>>,
         delay: Duration,
@@ -85,14 +97,15 @@ impl Fleet {
         std::future::poll_fn(move |cx| {
             loop {
                 let mut any_running = false;
-                if let Some(fut) = primary.as_mut().as_pin_mut() {
+                if let Some(fut) = primary.fut.as_mut().as_pin_mut() {
                     match fut.poll(cx) {
                         Poll::Pending => any_running = true,
                         Poll::Ready(outcome) => {
-                            primary.set(None);
+                            primary.fut.set(None);
                             let verdict = self.classifier.judge(&outcome);
-                            let slot = first.as_ref().map_or(0, |end| end.slot);
-                            if let Some(end) = first.take() {
+                            let slot = primary.slot;
+                            primary.verdict = Some(verdict);
+                            if let Some(end) = primary.end.take() {
                                 end.record(verdict);
                             }
                             if !matches!(verdict, Verdict::Failure { .. }) {

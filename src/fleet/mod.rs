@@ -42,6 +42,7 @@ pub use stats::MemberStats;
 
 use self::breaker::{Breaker, Permit};
 use self::classify::{Judge, Verdict};
+use self::hedge::Primary;
 use self::latency::{Histogram, PeakEwma};
 use self::plan::Plan;
 use self::retry::RetryBudget;
@@ -547,7 +548,7 @@ impl Finished {
 /// An attempt under way: what is needed to judge and record it when its exchange ends. Dropped
 /// unrecorded (the attempt canceled midway), it keeps the member's counters, in-flight count and
 /// breaker right: a canceled half-open trial gives its slot back.
-struct AttemptEnd<'a> {
+pub(crate) struct AttemptEnd<'a> {
     fleet: &'a Fleet,
     /// When the attempt started, if it is timed (see `Fleet::timed`).
     start: Option<Instant>,
@@ -575,7 +576,7 @@ impl Drop for AttemptEnd<'_> {
     }
 }
 
-impl AttemptEnd<'_> {
+impl<'a> AttemptEnd<'a> {
     /// Judges the outcome and records it in the member's breaker, counters and latency.
     fn judge(self, outcome: Result<Response>) -> Finished {
         let slot = self.slot;
@@ -584,22 +585,28 @@ impl AttemptEnd<'_> {
         Finished::new(slot, verdict, outcome)
     }
 
-    /// A request's first attempt ended with `outcome`: judged and recorded, and a healthy
-    /// answer marked as served where it lies. The verdict.
+    /// A request's first attempt succeeded with `outcome`: recorded, and marked as served
+    /// where it lies.
     #[inline(always)]
-    fn conclude(self, outcome: &mut Result<Response>) -> Verdict {
+    pub(crate) fn succeeded(self, outcome: &mut Result<Response>) {
         let (fleet, slot) = (self.fleet, self.slot);
-        let verdict = fleet.classifier.judge(outcome);
-        if verdict == Verdict::Success && self.changes_nothing() {
+        if self.changes_nothing() {
             // Nothing to record (see `changes_nothing`).
             std::mem::forget(self);
         } else {
-            self.record(verdict);
+            self.record(Verdict::Success);
         }
-        if verdict == Verdict::Success {
-            fleet.mark_served(slot, outcome, 1);
-        }
-        verdict
+        fleet.mark_served(slot, outcome, 1);
+    }
+
+    /// The fleet it is an attempt of.
+    pub(crate) fn fleet(&self) -> &'a Fleet {
+        self.fleet
+    }
+
+    /// Its member.
+    pub(crate) fn slot(&self) -> usize {
+        self.slot
     }
 
     /// Whether a success of this attempt would change nothing that `record` keeps: it is not
@@ -702,7 +709,7 @@ pub(crate) struct First<'a> {
 
 /// What a fleet request's walk over the members resumes from when its inline first attempt
 /// does not settle it (see [`Then::resume`]).
-struct Then<'a> {
+pub(crate) struct Then<'a> {
     policy: &'a Policy,
     plan: Plan,
     /// The request's own URL while the member's URL stands in for it: the inline attempt sends
@@ -797,13 +804,13 @@ impl<'a> First<'a> {
     /// The attempt succeeded with `outcome`: recorded, and marked as served where it lies.
     #[inline(always)]
     pub(crate) fn succeeded(self, outcome: &mut Result<Response>) {
-        let (fleet, slot) = (self.attempt.fleet, self.attempt.slot);
-        if self.attempt.changes_nothing() {
-            std::mem::forget(self);
-        } else {
-            self.attempt.record(Verdict::Success);
-        }
-        fleet.mark_served(slot, outcome, 1);
+        self.attempt.succeeded(outcome);
+    }
+
+    /// What a hedged first attempt's future takes ([`Then::run_hedged`]), and the bookkeeping
+    /// that stays beside it.
+    pub(crate) fn split(self) -> (Then<'a>, AttemptEnd<'a>) {
+        (self.then, self.attempt)
     }
 
     /// The attempt ended other than in a success: recorded, and the request's end (a rate limit,
@@ -821,59 +828,64 @@ impl<'a> First<'a> {
         attempt.record(verdict);
         then.resume(fleet, req, Finished::new(slot, verdict, outcome))
     }
+}
 
-    /// [`First::exchange`] with hedges: this attempt stays the primary, pinned here; a first hedge
-    /// starts beside it when `timer` fires, more `delay` apart.
+impl<'a> Then<'a> {
+    /// A hedged request's first attempt on member `slot`: the primary, pinned here, raced
+    /// against `timer` alone; only when it fires, or when the primary fails, does the hedging
+    /// machinery start, boxed, sending a first hedge at once and more `delay` apart, at most
+    /// `max_extra`. The attempt's bookkeeping stays beside this future ([`Hedging::settle`]):
+    /// a healthy primary's answer is returned as it is.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn run_hedged(
         self,
+        fleet: &'a Fleet,
+        slot: usize,
         backend: &'a Backend,
         req: Request,
-        timer: Timer,
+        mut timer: Timer,
         delay: Duration,
         max_extra: u32,
-    ) -> impl Future<Output = FirstEnd<'a>> + Send + 'a {
-        // Taken apart here rather than in the `async` block, whose future would then hold each
-        // part twice (see `Policy::exchange`).
-        let First { then, attempt } = self;
-        let (fleet, slot) = (attempt.fleet, attempt.slot);
-        let mut timer = Some(timer);
+    ) -> impl Future<Output = HedgedEnd<'a>> + Send + 'a {
+        let then = self;
         async move {
             let ended = 'ended: {
                 let req = &req;
                 let mut primary = pin!(Some(then.policy.exchange(backend, req, Plain)));
                 let alone = primary.as_mut().as_pin_mut().expect("the primary is set");
-                // Until the hedge delay passes the primary runs alone, raced against the timer;
-                // only then, or when it failed, does the hedging machinery start, boxed. (An
-                // `if let`: its scrutinee, the primary's answer, is dropped before `else`, so it
-                // is not stored in this future across the hedging machinery's await.)
-                let (attempt, failed) = if let Ok(mut outcome) =
-                    race(alone, timer.as_mut().expect("the timer is set")).await
-                {
+                // Until the hedge delay passes the primary runs alone. (An `if let`: its
+                // scrutinee, the primary's answer, is dropped before `else`, so it is not stored
+                // in this future across the hedging machinery's await.)
+                let failed = if let Ok(outcome) = race(alone, &mut timer).await {
                     primary.set(None);
-                    match attempt.conclude(&mut outcome) {
+                    match fleet.classifier.judge(&outcome) {
                         Verdict::Success => return Ok(outcome),
                         verdict @ Verdict::Failure { .. } => {
-                            (None, Some(Box::new(Finished::new(slot, verdict, outcome))))
+                            Some(Box::new(Finished::new(slot, verdict, outcome)))
                         }
                         verdict => {
-                            break 'ended Ok((then, Finished::new(slot, verdict, outcome)));
+                            let done = Finished::new(slot, verdict, outcome);
+                            break 'ended (then, Some(verdict), None, Some(done));
                         }
                     }
                 } else {
-                    (Some(attempt), None)
+                    None
                 };
-                let timer = timer.take().expect("the timer is set");
-                let (hedged, walk, then) = Box::pin(async move {
+                let mut primary = Primary {
+                    fut: primary,
+                    slot,
+                    end: None,
+                    verdict: failed.as_ref().map(|f| f.verdict),
+                };
+                let (done, walk, then, verdict) = Box::pin(async move {
                     let mut walk = fleet.walk_on(then.plan, req, 1);
-                    let mut attempt = attempt;
                     let hedged = fleet
                         .hedge(
                             then.policy,
                             req,
                             &then.own_uri,
                             &mut walk.plan,
-                            primary,
-                            &mut attempt,
+                            &mut primary,
                             timer,
                             failed,
                             delay,
@@ -882,22 +894,71 @@ impl<'a> First<'a> {
                             walk.deadline,
                         )
                         .await;
-                    (hedged, walk, then)
+                    (hedged.finished(slot), walk, then, primary.verdict)
                 })
                 .await;
-                Err((hedged, walk, then))
+                (then, verdict, Some(walk), done)
             };
-            let mut req = req;
-            match ended {
-                Ok((then, done)) => then.resume(fleet, req, done),
-                Err((hedged, walk, then)) => match hedged.finished(slot) {
-                    Some(done) => Resume::after(fleet, then.policy, walk, then.own_uri, req, done),
-                    None => {
-                        let mut own_uri = then.own_uri;
-                        own_uri.restore(&mut req);
-                        Ok(Err(fleet.out_of_time(&req, walk.history, slot)))
-                    }
-                },
+            let (then, primary, walk, done) = ended;
+            Err(Box::new(Hedging {
+                then,
+                req,
+                slot,
+                primary,
+                walk,
+                done,
+            }))
+        }
+    }
+}
+
+/// How a hedged request's first attempt ends ([`Then::run_hedged`]): the primary's success, or
+/// the rest, boxed.
+pub(crate) type HedgedEnd<'a> = std::result::Result<Result<Response>, Box<Hedging<'a>>>;
+
+/// A hedged request's first attempt that did not end in the primary's success before its hedge
+/// delay.
+pub(crate) struct Hedging<'a> {
+    then: Then<'a>,
+    /// The request as the caller built it (its own URL given back by `then`).
+    req: Request,
+    /// The primary's member.
+    slot: usize,
+    /// The primary's verdict, if it ended: its attempt is recorded with it (else canceled).
+    primary: Option<Verdict>,
+    /// The walk over the members, if hedges were sent.
+    walk: Option<Walk>,
+    /// The attempt that ended it (the primary's or a hedge's); `None` out of time.
+    done: Option<Finished>,
+}
+
+impl<'a> Hedging<'a> {
+    /// Settles it, `attempt` the primary's bookkeeping: the request's end, or the state to
+    /// resume from.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn settle(self: Box<Self>, attempt: AttemptEnd<'a>) -> FirstEnd<'a> {
+        let fleet = attempt.fleet;
+        match self.primary {
+            Some(verdict) => attempt.record(verdict),
+            // Canceled: a hedge won, or the deadline passed.
+            None => drop(attempt),
+        }
+        let Hedging {
+            then,
+            mut req,
+            slot,
+            walk,
+            done,
+            ..
+        } = *self;
+        let walk = walk.unwrap_or_else(|| fleet.walk_on(then.plan, &req, 1));
+        match done {
+            Some(done) => Resume::after(fleet, then.policy, walk, then.own_uri, req, done),
+            None => {
+                let mut own_uri = then.own_uri;
+                own_uri.restore(&mut req);
+                Ok(Err(fleet.out_of_time(&req, walk.history, slot)))
             }
         }
     }
@@ -1238,8 +1299,13 @@ impl Fleet {
                     let first_req = self.request_for(slot, &req)?;
                     let done = match self.hedge_delay() {
                         Some((delay, max_extra)) if walk.may_retry && max_extra > 0 => {
-                            let mut end = Some(self.begin(slot, permit, walk.sent));
                             let backend = &self.slots[slot].backend;
+                            let mut primary = Primary {
+                                fut: pin!(Some(policy.exchange(backend, first_req, Plain))),
+                                slot,
+                                end: Some(self.begin(slot, permit, walk.sent)),
+                                verdict: None,
+                            };
                             // Each hedge is boxed on its own (see `hedge`), so this future
                             // stays small.
                             let hedged = self
@@ -1248,8 +1314,7 @@ impl Fleet {
                                     &req,
                                     &OwnUri::Same,
                                     &mut walk.plan,
-                                    pin!(Some(policy.exchange(backend, first_req, Plain))),
-                                    &mut end,
+                                    &mut primary,
                                     Timer::after(delay, self.virtual_time),
                                     None,
                                     delay,
