@@ -319,10 +319,23 @@ impl FleetBuilder {
             || matches!(self.strategy, Strategy::Adaptive { .. })
             || slots.iter().any(|s| s.breaker.times_calls());
         let virtual_time = slots.iter().any(|s| s.backend.kind() == BackendKind::Mock);
+        // A fixed hedge delay's nudge for a request with the config's timeout, worked out once.
+        let fixed_lead = match self.strategy {
+            Strategy::Hedged {
+                delay: HedgeDelay::Fixed(delay),
+                ..
+            } => self
+                .config
+                .timeout
+                .checked_sub(delay)
+                .and_then(Nudge::before_deadline),
+            _ => None,
+        };
         let fleet = Fleet {
             percentile_hedging,
             timed,
             virtual_time,
+            fixed_lead,
             budget: RetryBudget::new(self.retry.budget.clone()),
             slots,
             strategy: self.strategy,
@@ -506,6 +519,9 @@ pub(crate) struct Fleet {
     /// A member is the mock transport, whose latencies follow tokio's clock: hedge delays use
     /// tokio's timer rather than the deadline watchdog, so that a paused test clock drives them.
     virtual_time: bool,
+    /// A fixed hedge delay as a nudge before the deadline of a request with the client's own
+    /// timeout (see [`Fleet::first_hedge_timer`]).
+    fixed_lead: Option<Nudge>,
 }
 
 impl fmt::Debug for Fleet {
@@ -1210,9 +1226,16 @@ impl Fleet {
         req: &mut Request,
         delay: Duration,
     ) -> Timer {
-        let nudge = match (req.deadline, policy.timeout_of(req).checked_sub(delay)) {
+        let lead = match (req.timeout, self.fixed_lead) {
+            (None, Some(lead)) => Some(lead),
+            _ => policy
+                .timeout_of(req)
+                .checked_sub(delay)
+                .and_then(Nudge::before_deadline),
+        };
+        let nudge = match (req.deadline, lead) {
             (Some(deadline), Some(lead)) if !self.virtual_time && backend.honours_nudges() => {
-                Nudge::before_deadline(lead).map(|n| (deadline, n))
+                Some((deadline, lead))
             }
             _ => None,
         };
