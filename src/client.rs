@@ -68,12 +68,6 @@ impl Policy {
         Ok(())
     }
 
-    /// When a prepared request was dispatched: its deadline less its timeout.
-    pub(crate) fn dispatched(&self, req: &Request) -> Option<tokio::time::Instant> {
-        req.deadline
-            .and_then(|d| d.checked_sub(self.timeout_of(req)))
-    }
-
     /// A request's total timeout: its own, or the client's.
     pub(crate) fn timeout_of(&self, req: &Request) -> Duration {
         req.timeout.unwrap_or(self.timeout)

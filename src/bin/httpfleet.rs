@@ -267,6 +267,11 @@ struct InstrArgs {
     /// over client libraries rather than hosts).
     #[arg(long)]
     whole_url: bool,
+    /// Bytes allocated (and kept) before anything else: it shifts where the heap places every
+    /// later block, so that runs at several offsets average out what one layout happens to
+    /// cost in `malloc` and `memcpy` (see `scripts/instructions.sh`). Defaults to 0.
+    #[arg(long, default_value_t = 0)]
+    heap_offset: usize,
 }
 
 impl InstrArgs {
@@ -632,6 +637,7 @@ fn serve(workers: usize) -> Res {
 }
 
 fn instr(args: InstrArgs) -> Res {
+    std::mem::forget(vec![0u8; args.heap_offset]);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

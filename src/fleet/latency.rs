@@ -5,8 +5,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 /// Recomputes the quantile after this many new samples: a request reads it without the lock,
 /// and the selection over the window costs once per this many requests.
 const REFRESH_EVERY: usize = 16;
@@ -80,26 +78,30 @@ impl Histogram {
     }
 }
 
-/// Peak-EWMA latency cost of one member, and its requests in flight.
+/// Peak-EWMA latency cost of one member, and its requests in flight. Lock-free: each request
+/// that ends takes the time of the last one that ended (a swap) and folds its latency into the
+/// estimate (a compare-and-swap), so two ending at once each decay it by the time since the
+/// other rather than one of them being lost.
 #[derive(Debug)]
 pub(crate) struct PeakEwma {
-    /// The estimate (µs) and when it was last updated; updates take the lock.
-    state: Mutex<(f64, Instant)>,
-    /// The estimate's bits, published for [`PeakEwma::load`] to read without the lock.
+    /// The estimate (µs), as `f64` bits.
     cost: AtomicU64,
+    /// When a request last ended, in nanoseconds on the fleet's clock.
+    last: AtomicU64,
     pending: AtomicUsize,
-    /// One over the decay time, in 1/s.
+    /// One over the decay time, in 1/ns.
     per_decay: f64,
 }
 
 impl PeakEwma {
+    /// An estimate of `initial`, forgetting over `decay`, as of 0 on the fleet's clock.
     pub(crate) fn new(initial: Duration, decay: Duration) -> Self {
         let cost = initial.as_secs_f64() * 1e6;
         PeakEwma {
-            state: Mutex::new((cost, Instant::now())),
             cost: AtomicU64::new(cost.to_bits()),
+            last: AtomicU64::new(0),
             pending: AtomicUsize::new(0),
-            per_decay: 1.0 / decay.as_secs_f64().max(1e-9),
+            per_decay: 1.0 / (decay.as_secs_f64() * 1e9).max(1.0),
         }
     }
 
@@ -113,27 +115,25 @@ impl PeakEwma {
         self.pending.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Ends one request: a latency above the estimate replaces it at once (the peak); below, the
-    /// estimate decays towards it.
-    pub(crate) fn finish(&self, latency: Duration, now: Instant) {
+    /// Ends one request of `latency` (ns) at `now` (ns, the fleet's clock): a latency above the
+    /// estimate replaces it at once (the peak); below, the estimate decays towards it.
+    pub(crate) fn finish(&self, latency: u64, now: u64) {
         self.pending.fetch_sub(1, Ordering::Relaxed);
-        let rtt = latency.as_secs_f64() * 1e6;
-        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if rtt > s.0 {
-            s.0 = rtt;
+        let rtt = latency as f64 * 1e-3;
+        let x = now.saturating_sub(self.last.swap(now, Ordering::Relaxed)) as f64 * self.per_decay;
+        // Requests a few microseconds apart against a decay of seconds: e^-x by its series
+        // (error below x³/6 < 2e-10), without a call to `exp`.
+        let w = if x < 1e-3 {
+            1.0 - x + 0.5 * x * x
         } else {
-            let x = now.saturating_duration_since(s.1).as_secs_f64() * self.per_decay;
-            // Requests a few microseconds apart against a decay of seconds: e^-x by its series
-            // (error below x³/6 < 2e-10), without a call to `exp`.
-            let w = if x < 1e-3 {
-                1.0 - x + 0.5 * x * x
-            } else {
-                (-x).exp()
-            };
-            s.0 = s.0 * w + rtt * (1.0 - w);
-        }
-        s.1 = now;
-        self.cost.store(s.0.to_bits(), Ordering::Relaxed);
+            (-x).exp()
+        };
+        let _ = self
+            .cost
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+                let cost = f64::from_bits(bits);
+                Some(if rtt > cost { rtt } else { cost * w + rtt * (1.0 - w) }.to_bits())
+            });
     }
 
     /// Ends a request that was canceled: only the in-flight count changes.
@@ -170,15 +170,14 @@ mod tests {
     #[test]
     fn the_latency_estimate_jumps_to_a_peak_and_decays_by_the_exponential_weight() {
         let e = PeakEwma::new(ms(1), Duration::from_secs(10));
-        let t0 = e.state.lock().unwrap().1;
         let cost = |e: &PeakEwma| f64::from_bits(e.cost.load(Ordering::Relaxed));
         let expected = |before: f64, rtt: f64, elapsed: f64| {
             let w = (-elapsed / 10.0f64).exp();
             before * w + rtt * (1.0 - w)
         };
-        // 10 µs later (the series branch), a 100 µs answer pulls 1,000 µs down a little.
-        let t1 = t0 + Duration::from_micros(10);
-        e.finish(Duration::from_micros(100), t1);
+        // 10 µs in (the series branch), a 100 µs answer pulls 1,000 µs down a little.
+        let t1 = 10_000;
+        e.finish(100_000, t1);
         let want = expected(1000.0, 100.0, 10e-6);
         assert!(
             (cost(&e) - want).abs() < 1e-12 * want,
@@ -187,7 +186,7 @@ mod tests {
         );
         // 5 s later (the `exp` branch).
         let before = cost(&e);
-        e.finish(Duration::from_micros(100), t1 + Duration::from_secs(5));
+        e.finish(100_000, t1 + 5_000_000_000);
         let want = expected(before, 100.0, 5.0);
         assert!(
             (cost(&e) - want).abs() < 1e-12 * want,
@@ -195,7 +194,7 @@ mod tests {
             cost(&e)
         );
         // A slower answer is the new estimate at once.
-        e.finish(ms(3), t1 + Duration::from_secs(6));
+        e.finish(3_000_000, t1 + 6_000_000_000);
         assert_eq!(cost(&e), 3000.0);
     }
 }

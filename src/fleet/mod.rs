@@ -336,6 +336,7 @@ impl FleetBuilder {
             timed,
             virtual_time,
             fixed_lead,
+            epoch: Instant::now(),
             budget: RetryBudget::new(self.retry.budget.clone()),
             slots,
             strategy: self.strategy,
@@ -347,6 +348,13 @@ impl FleetBuilder {
         };
         Ok(Client::from_fleet(fleet, policy))
     }
+}
+
+/// `d` in nanoseconds (saturating past 584 years), without `as_nanos`'s 128-bit arithmetic.
+fn nanos(d: Duration) -> u64 {
+    d.as_secs()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(d.subsec_nanos()))
 }
 
 fn adaptive_decay(strategy: &Strategy) -> Duration {
@@ -522,6 +530,8 @@ pub(crate) struct Fleet {
     /// A fixed hedge delay as a nudge before the deadline of a request with the client's own
     /// timeout (see [`Fleet::first_hedge_timer`]).
     fixed_lead: Option<Nudge>,
+    /// When the fleet was built: the origin of its clock ([`Fleet::nanos`]).
+    epoch: Instant,
 }
 
 impl fmt::Debug for Fleet {
@@ -566,8 +576,9 @@ impl Finished {
 /// breaker right: a canceled half-open trial gives its slot back.
 pub(crate) struct AttemptEnd<'a> {
     fleet: &'a Fleet,
-    /// When the attempt started, if it is timed (see `Fleet::timed`).
-    start: Option<Instant>,
+    /// When the attempt started, if it is timed (see `Fleet::timed`), in nanoseconds on the
+    /// fleet's clock ([`Fleet::nanos`]).
+    start: Option<u64>,
     slot: usize,
     n: u32,
     /// The breaker admitted it as a half-open trial.
@@ -606,8 +617,14 @@ impl<'a> AttemptEnd<'a> {
     #[inline(always)]
     pub(crate) fn succeeded(self, outcome: &mut Result<Response>) {
         let (fleet, slot) = (self.fleet, self.slot);
-        if self.changes_nothing() {
-            // Nothing to record (see `changes_nothing`).
+        if self.quiet() {
+            // Only a latency to learn, if timed (see `quiet`).
+            if let Some(start) = self.start {
+                let latency = fleet.learn(slot, start, self.in_flight);
+                if fleet.percentile_hedging {
+                    fleet.latencies.record(Duration::from_nanos(latency));
+                }
+            }
             std::mem::forget(self);
         } else {
             self.record(Verdict::Success);
@@ -625,16 +642,13 @@ impl<'a> AttemptEnd<'a> {
         self.slot
     }
 
-    /// Whether a success of this attempt would change nothing that `record` keeps: it is not
-    /// timed (no latency to learn), not a half-open trial, not traced, not counted in flight,
-    /// and its member's breaker holds only successes. The common case while members are
-    /// healthy, decided without a call.
-    fn changes_nothing(&self) -> bool {
-        self.start.is_none()
-            && !self.trial
-            && !self.in_flight
-            && !self.traced
-            && self.fleet.slots[self.slot].breaker.is_clear()
+    /// Whether a success of this attempt would change nothing in its member's breaker,
+    /// counters or traces, only its latency (if timed) to learn: it is not a half-open trial,
+    /// not traced, and its member's breaker holds only successes and does not time calls. The
+    /// common case while members are healthy, decided without a call.
+    fn quiet(&self) -> bool {
+        let breaker = &self.fleet.slots[self.slot].breaker;
+        !self.trial && !self.traced && breaker.is_clear() && !breaker.times_calls()
     }
 
     /// Records an attempt judged `verdict` in the member's breaker, counters and latency.
@@ -653,14 +667,7 @@ impl<'a> AttemptEnd<'a> {
         std::mem::forget(self);
         let s = &fleet.slots[slot];
         let latency = match start {
-            Some(start) => {
-                let now = Instant::now();
-                let latency = now.saturating_duration_since(start);
-                if in_flight {
-                    s.ewma.finish(latency, now);
-                }
-                latency
-            }
+            Some(start) => Duration::from_nanos(fleet.learn(slot, start, in_flight)),
             None => Duration::ZERO,
         };
         let failed = match verdict {
@@ -1106,19 +1113,48 @@ impl Fleet {
         }
     }
 
-    /// Starts the bookkeeping of one attempt on member `slot` (counted, in flight, timed).
-    fn begin<'a>(&'a self, slot: usize, permit: Permit<'a>, n: u32) -> AttemptEnd<'a> {
-        self.begin_at(slot, permit, n, || None)
+    /// The latency (ns) of an attempt on member `slot` that started at `start`, learnt by the
+    /// member's latency estimate if it is counted `in_flight` (the adaptive strategy).
+    fn learn(&self, slot: usize, start: u64, in_flight: bool) -> u64 {
+        let now = self.nanos(Instant::now());
+        let latency = now.saturating_sub(start);
+        if in_flight {
+            self.slots[slot].ewma.finish(latency, now);
+        }
+        latency
     }
 
-    /// [`Fleet::begin`] for an attempt that started at `started()`, if known (a request's first
-    /// attempt starts when the client dispatched it: no second read of the clock).
+    /// When a prepared request was dispatched, on the fleet's clock: its deadline less its
+    /// timeout (no read of the clock).
+    fn dispatched(&self, policy: &Policy, req: &Request) -> u64 {
+        match req.deadline {
+            Some(deadline) => self
+                .nanos(deadline)
+                .saturating_sub(nanos(policy.timeout_of(req))),
+            None => self.nanos(Instant::now()),
+        }
+    }
+
+    /// `at` in nanoseconds since the fleet was built: attempts are timed on this clock, so
+    /// that a latency and the time between two are one subtraction of integers each.
+    fn nanos(&self, at: Instant) -> u64 {
+        nanos(at.saturating_duration_since(self.epoch))
+    }
+
+    /// Starts the bookkeeping of one attempt on member `slot` (counted, in flight, timed).
+    fn begin<'a>(&'a self, slot: usize, permit: Permit<'a>, n: u32) -> AttemptEnd<'a> {
+        self.begin_at(slot, permit, n, || self.nanos(Instant::now()))
+    }
+
+    /// [`Fleet::begin`] for an attempt that started at `started()` on the fleet's clock (a
+    /// request's first attempt starts when the client dispatched it: no second read of the
+    /// clock).
     fn begin_at<'a>(
         &'a self,
         slot: usize,
         permit: Permit<'a>,
         n: u32,
-        started: impl FnOnce() -> Option<Instant>,
+        started: impl FnOnce() -> u64,
     ) -> AttemptEnd<'a> {
         let s = &self.slots[slot];
         let traced = tracing::enabled!(tracing::Level::DEBUG);
@@ -1129,7 +1165,7 @@ impl Fleet {
         }
         AttemptEnd {
             fleet: self,
-            start: (self.timed || traced).then(|| started().unwrap_or_else(Instant::now)),
+            start: (self.timed || traced).then(started),
             slot,
             n,
             trial: permit.hand_over(),
@@ -1199,7 +1235,7 @@ impl Fleet {
                 plan,
                 own_uri,
             },
-            attempt: self.begin_at(slot, permit, 1, || policy.dispatched(req)),
+            attempt: self.begin_at(slot, permit, 1, || self.dispatched(policy, req)),
         };
         let backend = &self.slots[slot].backend;
         match self.hedge_delay() {

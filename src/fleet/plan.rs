@@ -60,13 +60,25 @@ impl Plan {
     /// The member for a request's first attempt: [`Plan::next`], with the strategy's first
     /// choice tried at once.
     pub(crate) fn first<'f>(&mut self, fleet: &'f Fleet) -> Option<(usize, Permit<'f>)> {
-        if !matches!(fleet.strategy, Strategy::Adaptive { .. }) {
-            if let Some(pick) = self.acquire(fleet, self.start) {
-                self.tried = bit(self.start);
-                return Some(pick);
+        let first = match fleet.strategy {
+            // The lower load of a random pair (see `Plan::p2c`), with nothing tried yet.
+            // Two members are the pair: no draw.
+            Strategy::Adaptive { .. } if fleet.slots.len() == 2 => lower_load(fleet, 0, 1)[0],
+            Strategy::Adaptive { .. } if fleet.slots.len() > 2 => {
+                let (a, b) = fleet.rng.pair_below(fleet.slots.len());
+                self.start = a;
+                lower_load(fleet, a, b)[0]
             }
+            Strategy::Adaptive { .. } => return self.next(fleet),
+            _ => self.start,
+        };
+        match self.acquire(fleet, first) {
+            Some(pick) => {
+                self.tried = bit(first);
+                Some(pick)
+            }
+            None => self.next(fleet),
         }
-        self.next(fleet)
     }
 
     /// A member for a hedge: an untried healthy one only.
@@ -106,14 +118,7 @@ impl Plan {
         }
         let (a, b) = fleet.rng.pair_below(n);
         self.start = a;
-        let (load_a, load_b) = (fleet.slots[a].ewma.load(), fleet.slots[b].ewma.load());
-        // The lower load first; on a tie, the lower index.
-        let order = if load_b < load_a || (load_b == load_a && b < a) {
-            [b, a]
-        } else {
-            [a, b]
-        };
-        for i in order {
+        for i in lower_load(fleet, a, b) {
             if self.tried & bit(i) == 0 {
                 if let Some(pick) = self.acquire(fleet, i) {
                     return Some(pick);
@@ -121,5 +126,15 @@ impl Plan {
             }
         }
         None
+    }
+}
+
+/// Members `a` and `b`, the one with the lower peak-EWMA load first; on a tie, the lower index.
+fn lower_load(fleet: &Fleet, a: usize, b: usize) -> [usize; 2] {
+    let (load_a, load_b) = (fleet.slots[a].ewma.load(), fleet.slots[b].ewma.load());
+    if load_b < load_a || (load_b == load_a && b < a) {
+        [b, a]
+    } else {
+        [a, b]
     }
 }
