@@ -132,7 +132,14 @@ impl PeakEwma {
             .cost
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
                 let cost = f64::from_bits(bits);
-                Some(if rtt > cost { rtt } else { cost * w + rtt * (1.0 - w) }.to_bits())
+                Some(
+                    if rtt > cost {
+                        rtt
+                    } else {
+                        cost * w + rtt * (1.0 - w)
+                    }
+                    .to_bits(),
+                )
             });
     }
 
