@@ -267,11 +267,12 @@ struct InstrArgs {
     /// over client libraries rather than hosts).
     #[arg(long)]
     whole_url: bool,
-    /// Bytes allocated (and kept) before anything else: it shifts where the heap places every
-    /// later block, so that runs at several offsets average out what one layout happens to
-    /// cost in `malloc` and `memcpy` (see `scripts/instructions.sh`). Defaults to 0.
+    /// Lays the heap out differently before anything else (blocks of assorted sizes allocated,
+    /// every other one freed, as many as this number): what `malloc` and `memcpy` cost depends
+    /// on where blocks fall, so runs over several layouts average that out (see
+    /// `scripts/instructions.sh`). Defaults to 0 (no change).
     #[arg(long, default_value_t = 0)]
-    heap_offset: usize,
+    heap_layout: usize,
 }
 
 impl InstrArgs {
@@ -637,7 +638,14 @@ fn serve(workers: usize) -> Res {
 }
 
 fn instr(args: InstrArgs) -> Res {
-    std::mem::forget(vec![0u8; args.heap_offset]);
+    let mut kept = Vec::new();
+    for i in 0..args.heap_layout {
+        let block = vec![0u8; 16 + (i * 2_731) % 12_288];
+        if i % 2 == 0 {
+            kept.push(block);
+        }
+    }
+    std::mem::forget(kept);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -656,32 +664,20 @@ fn instr(args: InstrArgs) -> Res {
                 }
             }
         }
-        "httpfleet" => {
+        // Both clients are built whichever runs, so that the heap is laid out the same before
+        // either runs: what `malloc` and `memcpy` cost depends on where blocks fall.
+        "httpfleet" | "fleet" => {
             let config = Config::default()
                 .backend(args.backend)
                 .timeout(httpfleet::bench::TIMEOUT);
             let c = Client::from_config(&config)?;
             let b = httpfleet::blocking::Client::from_config(&config)?;
-            let mut url = args.url.clone();
-            for i in 0..args.requests {
-                args.nth_url(&mut url, i);
-                if blocking {
-                    b.get(&url).send()?;
-                } else {
-                    rt.block_on(c.get(&url).send())?;
-                }
-            }
-        }
-        "fleet" => {
             // A fleet over two healthy members of the backend, on the same server.
             let base = args
                 .url
                 .rsplit_once('/')
                 .map_or(args.url.as_str(), |(b, _)| b);
             let path = &args.url[base.len()..];
-            let config = Config::default()
-                .backend(args.backend)
-                .timeout(httpfleet::bench::TIMEOUT);
             // Both members share one backend (one connection pool), so every strategy reuses
             // one connection, as a single backend does: what differs is the strategy's work.
             let backend = httpfleet::Backend::from_config(&config)?;
@@ -689,7 +685,7 @@ fn instr(args: InstrArgs) -> Res {
                 let m = Member::with_backend(backend.clone()).name(name);
                 if args.whole_url { m } else { m.base_url(base) }
             };
-            let c = FleetBuilder::new(&config)
+            let f = FleetBuilder::new(&config)
                 .member(member("a"))
                 .member(member("b"))
                 .strategy(match args.strategy.as_str() {
@@ -699,16 +695,28 @@ fn instr(args: InstrArgs) -> Res {
                     name => strategy(name)?,
                 })
                 .build()?;
-            let url = if args.whole_url { &args.url } else { path };
-            for _ in 0..args.requests {
-                rt.block_on(c.get(url).send())?;
-            }
-            // Healthy members only: a hedge, retry or failure would be measured as overhead.
-            for m in c.stats() {
-                eprintln!(
-                    "member {}: {} requests, {} hedges, {} retries, {} failures",
-                    m.name, m.requests, m.hedges, m.retries, m.failures
-                );
+            if args.mode == "httpfleet" {
+                let mut url = args.url.clone();
+                for i in 0..args.requests {
+                    args.nth_url(&mut url, i);
+                    if blocking {
+                        b.get(&url).send()?;
+                    } else {
+                        rt.block_on(c.get(&url).send())?;
+                    }
+                }
+            } else {
+                let url = if args.whole_url { &args.url } else { path };
+                for _ in 0..args.requests {
+                    rt.block_on(f.get(url).send())?;
+                }
+                // Healthy members only: a hedge, retry or failure would be measured as overhead.
+                for m in f.stats() {
+                    eprintln!(
+                        "member {}: {} requests, {} hedges, {} retries, {} failures",
+                        m.name, m.requests, m.hedges, m.retries, m.failures
+                    );
+                }
             }
         }
         other => return Err(format!("unknown mode {other:?}").into()),
