@@ -375,11 +375,15 @@ struct Base {
     id: u64,
 }
 
+/// Bases whose last URL a thread keeps at once (see [`REBASED`]).
+const REBASED_WAYS: usize = 8;
+
 thread_local! {
-    /// The URL this thread last built on a member's base, and that base's id: a fleet that sends
-    /// the same path again (a polling loop) clones it rather than builds it anew, with no lock.
-    static REBASED: std::cell::RefCell<Option<Rebased>> = const {
-        std::cell::RefCell::new(None)
+    /// The URL this thread last built on each of a few members' bases, each in the way its id
+    /// picks: a fleet that sends the same path again (a polling loop), rotating over up to
+    /// eight bases, clones it rather than builds it anew, with no lock.
+    static REBASED: std::cell::RefCell<[Option<Rebased>; REBASED_WAYS]> = const {
+        std::cell::RefCell::new([const { None }; REBASED_WAYS])
     };
 }
 
@@ -448,11 +452,11 @@ impl Base {
     /// kept, so that the next request finds its address.
     #[inline(always)]
     fn put(&self, uri: &mut Uri) -> Result<()> {
-        let hit = REBASED.with(|last| {
-            let Ok(last) = last.try_borrow() else {
+        let hit = REBASED.with(|ways| {
+            let Ok(ways) = ways.try_borrow() else {
                 return false;
             };
-            match (&*last, uri.path_and_query()) {
+            match (&ways[self.way()], uri.path_and_query()) {
                 (Some(last), Some(pq))
                     if last.id == self.id && std::ptr::eq(last.pq, pq.as_str()) =>
                 {
@@ -465,6 +469,11 @@ impl Base {
         if hit { Ok(()) } else { self.build(uri) }
     }
 
+    /// Where [`REBASED`] keeps this base's last URL.
+    fn way(&self) -> usize {
+        (self.id % REBASED_WAYS as u64) as usize
+    }
+
     /// [`Base::put`] when the URL this thread last built differs: built, and kept for the next
     /// request.
     #[cold]
@@ -473,9 +482,9 @@ impl Base {
         let built = self.with(uri.path_and_query())?;
         if let Some(pq) = uri.path_and_query() {
             let pq: *const str = pq.as_str();
-            REBASED.with(|last| {
-                if let Ok(mut last) = last.try_borrow_mut() {
-                    *last = Some(Rebased {
+            REBASED.with(|ways| {
+                if let Ok(mut ways) = ways.try_borrow_mut() {
+                    ways[self.way()] = Some(Rebased {
                         id: self.id,
                         pq,
                         uri: built.clone(),
@@ -1509,13 +1518,15 @@ mod tests {
     use super::*;
 
     /// The same path, parsed once, put on two bases one after the other on one thread, then
-    /// another path on the first: each URL is its own base's, though the cache is per thread.
+    /// another path on the first: each URL is its own base's, though the cache is per thread
+    /// (and the two bases share its way).
     #[test]
     fn a_path_put_on_a_base_takes_that_base_whatever_this_thread_built_before() {
-        let (a, b) = (
-            Base::parse("http://a.test:81").unwrap(),
-            Base::parse("https://b.test").unwrap(),
-        );
+        let a = Base::parse("http://a.test:81").unwrap();
+        let mut b = Base::parse("https://b.test").unwrap();
+        while b.way() != a.way() {
+            b = Base::parse("https://b.test").unwrap();
+        }
         let path = crate::url::parse("/x?q=1").unwrap().uri;
         let put = |base: &Base, path: &Uri| {
             let mut uri = path.clone();
