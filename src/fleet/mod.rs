@@ -337,6 +337,7 @@ impl FleetBuilder {
             virtual_time,
             fixed_lead,
             epoch: Instant::now(),
+            adaptive: matches!(self.strategy, Strategy::Adaptive { .. }),
             budget: RetryBudget::new(self.retry.budget.clone()),
             slots,
             strategy: self.strategy,
@@ -541,6 +542,8 @@ pub(crate) struct Fleet {
     fixed_lead: Option<Nudge>,
     /// When the fleet was built: the origin of its clock ([`Fleet::nanos`]).
     epoch: Instant,
+    /// The strategy is adaptive: attempts count in their member's in-flight load.
+    adaptive: bool,
 }
 
 impl fmt::Debug for Fleet {
@@ -1168,7 +1171,7 @@ impl Fleet {
         let s = &self.slots[slot];
         let traced = tracing::enabled!(tracing::Level::DEBUG);
         s.counters.request();
-        let in_flight = matches!(self.strategy, Strategy::Adaptive { .. });
+        let in_flight = self.adaptive;
         if in_flight {
             s.ewma.start();
         }
@@ -1229,24 +1232,81 @@ impl Fleet {
     /// Starts a prepared request (deadline set): picks the first attempt's member and puts its
     /// URL in the request, which [`First::exchange`] then sends inline.
     pub(crate) fn start<'a>(&'a self, policy: &'a Policy, req: &mut Request) -> Start<'a> {
-        self.budget.deposit();
         let mut plan = Plan::new(self);
-        let Some((slot, permit)) = plan.first(self) else {
+        let slot = plan.choice(self);
+        let s = &self.slots[slot];
+        // Members in good health, the common case: the strategy's choice is admitted by a
+        // breaker that holds only successes, the budget is full (a deposit would change
+        // nothing) and no subscriber traces the attempt. Its bookkeeping is written at once.
+        if !(s.breaker.is_clear() && self.budget.is_full())
+            || tracing::enabled!(tracing::Level::DEBUG)
+        {
+            return self.start_walk(policy, req, plan, slot);
+        }
+        let own_uri = match self.to_member(slot, req) {
+            Ok(own) => own,
+            Err(e) => return Start::Failed(e),
+        };
+        plan.take(slot);
+        s.counters.request();
+        if self.adaptive {
+            s.ewma.start();
+        }
+        let attempt = AttemptEnd {
+            fleet: self,
+            start: self.timed.then(|| self.dispatched(policy, req)),
+            slot,
+            n: 1,
+            trial: false,
+            in_flight: self.adaptive,
+            traced: false,
+        };
+        self.started(policy, req, plan, own_uri, attempt)
+    }
+
+    /// [`Fleet::start`] when the strategy's choice is not admitted at once (or the attempt is
+    /// traced): a deposit in the budget, and a walk over the members for one whose breaker
+    /// admits it.
+    #[cold]
+    #[inline(never)]
+    fn start_walk<'a>(
+        &'a self,
+        policy: &'a Policy,
+        req: &mut Request,
+        mut plan: Plan,
+        choice: usize,
+    ) -> Start<'a> {
+        self.budget.deposit();
+        let Some((slot, permit)) = plan.first(self, choice) else {
             return Start::Failed(Self::breakers_open(req, Vec::new()));
         };
         let own_uri = match self.to_member(slot, req) {
             Ok(own) => own,
             Err(e) => return Start::Failed(e),
         };
+        let attempt = self.begin_at(slot, permit, 1, || self.dispatched(policy, req));
+        self.started(policy, req, plan, own_uri, attempt)
+    }
+
+    /// A request's first attempt, begun: inline, or hedged when the strategy hedges it.
+    #[inline(always)]
+    fn started<'a>(
+        &'a self,
+        policy: &'a Policy,
+        req: &mut Request,
+        plan: Plan,
+        own_uri: OwnUri,
+        attempt: AttemptEnd<'a>,
+    ) -> Start<'a> {
+        let backend = &self.slots[attempt.slot].backend;
         let first = First {
             then: Then {
                 policy,
                 plan,
                 own_uri,
             },
-            attempt: self.begin_at(slot, permit, 1, || self.dispatched(policy, req)),
+            attempt,
         };
-        let backend = &self.slots[slot].backend;
         match self.hedge_delay() {
             Some((delay, max_extra)) if max_extra > 0 && self.retry.may_retry(&req.method) => {
                 Start::Hedged {

@@ -57,11 +57,11 @@ impl Plan {
         pick
     }
 
-    /// The member for a request's first attempt: [`Plan::next`], with the strategy's first
-    /// choice tried at once.
-    pub(crate) fn first<'f>(&mut self, fleet: &'f Fleet) -> Option<(usize, Permit<'f>)> {
-        let first = match fleet.strategy {
-            // The lower load of a random pair (see `Plan::p2c`), with nothing tried yet.
+    /// The strategy's choice for a request's first attempt, before any breaker is asked (the
+    /// lower load of a pair for the adaptive strategy; see `Plan::p2c`).
+    #[inline(always)]
+    pub(crate) fn choice(&mut self, fleet: &Fleet) -> usize {
+        match fleet.strategy {
             // Two members are the pair: no draw.
             Strategy::Adaptive { .. } if fleet.slots.len() == 2 => lower_load(fleet, 0, 1)[0],
             Strategy::Adaptive { .. } if fleet.slots.len() > 2 => {
@@ -69,12 +69,25 @@ impl Plan {
                 self.start = a;
                 lower_load(fleet, a, b)[0]
             }
-            Strategy::Adaptive { .. } => return self.next(fleet),
             _ => self.start,
-        };
-        match self.acquire(fleet, first) {
+        }
+    }
+
+    /// Member `slot` takes the attempt.
+    pub(crate) fn take(&mut self, slot: usize) {
+        self.tried |= bit(slot);
+    }
+
+    /// The member for a request's first attempt, `choice` the strategy's ([`Plan::choice`]):
+    /// it, if its breaker admits it, else [`Plan::next`].
+    pub(crate) fn first<'f>(
+        &mut self,
+        fleet: &'f Fleet,
+        choice: usize,
+    ) -> Option<(usize, Permit<'f>)> {
+        match self.acquire(fleet, choice) {
             Some(pick) => {
-                self.tried = bit(first);
+                self.take(choice);
                 Some(pick)
             }
             None => self.next(fleet),

@@ -211,10 +211,15 @@ impl RetryBudget {
         state.1 = now;
     }
 
+    /// The bucket holds `max_tokens`: a deposit would change nothing.
+    pub(crate) fn is_full(&self) -> bool {
+        self.full.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// A new request deposits its share.
     pub(crate) fn deposit(&self) {
         use std::sync::atomic::Ordering;
-        if self.full.load(Ordering::Acquire) {
+        if self.is_full() {
             return;
         }
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
