@@ -15,7 +15,7 @@ use crate::backend::{Backend, BackendKind};
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fleet::{
-    AttemptEnd, First, Fleet, FleetBuilder, HedgedEnd, JudgedEnd, Member, MemberStats, Resume,
+    Finished, First, Fleet, FleetBuilder, HedgeFirst, JudgedEnd, Member, MemberStats, Resume,
     Start, Strategy,
 };
 use crate::redirect::{Next, Redirects};
@@ -66,6 +66,12 @@ impl Policy {
         req.deadline = Some(tokio::time::Instant::now() + self.timeout_of(req));
         self.wire_headers(req, false);
         Ok(())
+    }
+
+    /// Gives a prepared request again the default headers of its first hop (see
+    /// [`Policy::prepare`]).
+    pub(crate) fn first_hop_defaults(&self, req: &mut Request) {
+        self.wire_headers(req, false);
     }
 
     /// A request's total timeout: its own, or the client's.
@@ -355,8 +361,8 @@ impl Client {
         '_,
         impl Future<Output = Result<Response>> + Send + '_,
         impl Future<Output = JudgedEnd> + Send + '_,
-        impl Future<Output = HedgedEnd<'_>> + Send + '_,
         impl Future<Output = Result<Response>> + Send + '_,
+        impl Future<Output = Finished> + Send + '_,
     > {
         let policy = &self.inner.policy;
         let mut req = match req {
@@ -377,10 +383,10 @@ impl Client {
                 fut: policy.exchange(backend, req, Plain),
             },
             // The first attempt of a fleet request runs here, sending the caller's request
-            // itself, with no allocation; a hedged one races the hedge timer beside it, and its
-            // hedging machinery starts, boxed, only when the timer fires. The rest of the
-            // fleet's state machine (later attempts, backoff) is several times that size and
-            // starts, boxed, only after a failure: every request's future stays small.
+            // itself, with no allocation; a hedged one polls its hedge timer beside it, and its
+            // hedges start, boxed, only when the timer fires. The rest of the fleet's state
+            // machine (later attempts, backoff) is several times that size and starts, boxed,
+            // only after a failure: every request's future stays small.
             Route::Fleet(fleet) => match fleet.start(policy, &mut req) {
                 Start::Inline { first, backend } => Run::FleetFirst {
                     fut: first.exchange(backend, req),
@@ -390,25 +396,13 @@ impl Client {
                 Start::Hedged {
                     first,
                     backend,
-                    timer,
-                    delay,
-                    max_extra,
-                } => {
-                    let (then, attempt) = first.split();
-                    Run::FleetHedged {
-                        fut: then.run_hedged(
-                            attempt.fleet(),
-                            attempt.slot(),
-                            backend,
-                            req,
-                            timer,
-                            delay,
-                            max_extra,
-                        ),
-                        attempt: Some(attempt),
-                        resume: Resume::run,
-                    }
-                }
+                    hedge,
+                } => Run::FleetHedged {
+                    fut: Some(first.exchange(backend, req)),
+                    first: Some(first),
+                    hedge,
+                    resume: Resume::run,
+                },
                 Start::Failed(e) => Run::Done {
                     result: Some(Err(e)),
                 },
@@ -433,7 +427,7 @@ pin_project_lite::pin_project! {
     /// fleet request's first attempt (hedged or not), then, if it failed, the rest of the
     /// fleet's state machine, boxed.
     #[project = RunProj]
-    pub(crate) enum Run<'a, O, I, H, R> {
+    pub(crate) enum Run<'a, O, I, R, A> {
         Done { result: Option<Result<Response>> },
         One { #[pin] fut: O },
         FleetFirst {
@@ -443,21 +437,23 @@ pin_project_lite::pin_project! {
             resume: fn(Resume<'a>) -> R,
         },
         FleetHedged {
+            // Emptied when it ends while hedges run, or when they end with it canceled.
             #[pin]
-            fut: H,
-            attempt: Option<AttemptEnd<'a>>,
+            fut: Option<I>,
+            first: Option<First<'a>>,
+            hedge: HedgeFirst<'a, A>,
             resume: fn(Resume<'a>) -> R,
         },
         FleetRest { fut: Pin<Box<R>> },
     }
 }
 
-impl<'a, O, I, H, R> Future for Run<'a, O, I, H, R>
+impl<'a, O, I, R, A> Future for Run<'a, O, I, R, A>
 where
     O: Future<Output = Result<Response>>,
     I: Future<Output = JudgedEnd>,
-    H: Future<Output = HedgedEnd<'a>>,
     R: Future<Output = Result<Response>>,
+    A: Future<Output = Finished>,
 {
     type Output = Result<Response>;
 
@@ -487,26 +483,54 @@ where
                 }
             }
             RunProj::FleetHedged {
-                fut,
-                attempt,
+                mut fut,
+                first,
+                hedge,
                 resume,
-            } => {
-                let mut end = fut.poll(cx);
+            } => loop {
+                if hedge.hedging() {
+                    let polled = {
+                        let first = first.as_ref().expect("Run polled after completion");
+                        hedge.poll(cx, fut.as_mut(), first)
+                    };
+                    let Poll::Ready(end) = polled else {
+                        return Poll::Pending;
+                    };
+                    let first = first.take().expect("Run polled after completion");
+                    break (Poll::Ready(first.hedge_ended(end)), *resume);
+                }
+                // Until its hedges start, the primary is polled as any first attempt's.
+                let primary = fut
+                    .as_mut()
+                    .as_pin_mut()
+                    .expect("Run polled after completion");
+                let mut end = primary.poll(cx);
                 if let Poll::Ready(Ok(outcome)) = &mut end {
-                    attempt
+                    first
                         .take()
                         .expect("Run polled after completion")
                         .succeeded(outcome);
                 }
                 match end {
-                    Poll::Pending => return Poll::Pending,
                     Poll::Ready(Ok(outcome)) => return Poll::Ready(outcome),
-                    Poll::Ready(Err(hedging)) => {
-                        let attempt = attempt.take().expect("Run polled after completion");
-                        (Poll::Ready(hedging.settle(attempt)), *resume)
+                    // The hedges start at the hedge delay,
+                    Poll::Pending => {
+                        if !hedge.due(cx) {
+                            return Poll::Pending;
+                        }
+                        hedge.start(first.as_ref().expect("a first attempt"), None);
+                    }
+                    // or at once when the primary failed.
+                    Poll::Ready(Err(unsettled)) if unsettled.failed() => {
+                        fut.as_mut().set(None);
+                        hedge.start(first.as_ref().expect("a first attempt"), Some(unsettled));
+                    }
+                    Poll::Ready(Err(unsettled)) => {
+                        let first = first.take().expect("Run polled after completion");
+                        break (Poll::Ready(first.unsettled(unsettled)), *resume);
                     }
                 }
-            }
+            },
         };
         match end {
             Poll::Pending => Poll::Pending,
@@ -591,18 +615,15 @@ mod tests {
                     std::mem::size_of_val(&first.exchange(backend, r))
                         + std::mem::size_of_val(&first)
                 }
+                // The same, with its hedge timer and recipe beside it.
                 Start::Hedged {
                     first,
                     backend,
-                    timer,
-                    delay,
-                    max_extra,
+                    hedge,
                 } => {
-                    let (then, attempt) = first.split();
-                    let (fleet, slot) = (attempt.fleet(), attempt.slot());
-                    std::mem::size_of_val(
-                        &then.run_hedged(fleet, slot, backend, r, timer, delay, max_extra),
-                    ) + std::mem::size_of_val(&attempt)
+                    std::mem::size_of_val(&first.exchange(backend, r))
+                        + std::mem::size_of_val(&first)
+                        + std::mem::size_of_val(&hedge)
                 }
                 Start::Failed(e) => panic!("{e}"),
             };

@@ -42,7 +42,8 @@ pub use stats::MemberStats;
 
 use self::breaker::{Breaker, Permit};
 use self::classify::{Judge, Verdict};
-use self::hedge::Primary;
+pub(crate) use self::hedge::{HedgeEnd, HedgeFirst};
+use self::hedge::{Hedges, Primary, Recipe};
 use self::latency::{Histogram, PeakEwma};
 use self::plan::Plan;
 use self::retry::RetryBudget;
@@ -51,7 +52,7 @@ use self::stats::Counters;
 use crate::backend::{Backend, BackendKind};
 use crate::client::{Client, Plain, Policy, Settle};
 use crate::config::Config;
-use crate::deadline::{Nudge, Timer, race};
+use crate::deadline::{Nudge, Timer};
 use crate::error::{Attempt, Error, ErrorKind, Result, TimeoutPhase};
 use crate::request::Request;
 use crate::response::Response;
@@ -451,23 +452,31 @@ impl Base {
     /// very same bytes (a URL parsed once, see `crate::url`): compared by address with the URL
     /// this thread last built, which is then cloned in place; another path is built anew and
     /// kept, so that the next request finds its address.
+    /// The path it replaces is dropped, or kept in `keep`.
     #[inline(always)]
-    fn put(&self, uri: &mut Uri) -> Result<()> {
+    fn put(&self, uri: &mut Uri, keep: Option<&mut Option<Uri>>) -> Result<()> {
         let hit = REBASED.with(|ways| {
             let Ok(ways) = ways.try_borrow() else {
-                return false;
+                return None;
             };
             match (&ways[self.way()], uri.path_and_query()) {
                 (Some(last), Some(pq))
                     if last.id == self.id && std::ptr::eq(last.pq, pq.as_str()) =>
                 {
-                    *uri = last.uri.clone();
-                    true
+                    Some(last.uri.clone())
                 }
-                _ => false,
+                _ => None,
             }
         });
-        if hit { Ok(()) } else { self.build(uri) }
+        let built = match hit {
+            Some(built) => built,
+            None => self.build(uri)?,
+        };
+        let path = std::mem::replace(uri, built);
+        if let Some(keep) = keep {
+            *keep = Some(path);
+        }
+        Ok(())
     }
 
     /// Where [`REBASED`] keeps this base's last URL.
@@ -479,7 +488,7 @@ impl Base {
     /// request.
     #[cold]
     #[inline(never)]
-    fn build(&self, uri: &mut Uri) -> Result<()> {
+    fn build(&self, uri: &Uri) -> Result<Uri> {
         let built = self.with(uri.path_and_query())?;
         if let Some(pq) = uri.path_and_query() {
             let pq: *const str = pq.as_str();
@@ -493,8 +502,7 @@ impl Base {
                 }
             });
         }
-        *uri = built;
-        Ok(())
+        Ok(built)
     }
 }
 
@@ -560,7 +568,7 @@ impl fmt::Debug for Fleet {
 }
 
 /// The end of one attempt.
-struct Finished {
+pub(crate) struct Finished {
     slot: usize,
     verdict: Verdict,
     outcome: Result<Response>,
@@ -586,7 +594,7 @@ impl Finished {
 /// An attempt under way: what is needed to judge and record it when its exchange ends. Dropped
 /// unrecorded (the attempt canceled midway), it keeps the member's counters, in-flight count and
 /// breaker right: a canceled half-open trial gives its slot back.
-pub(crate) struct AttemptEnd<'a> {
+struct AttemptEnd<'a> {
     fleet: &'a Fleet,
     /// When the attempt started, if it is timed (see `Fleet::timed`), in nanoseconds on the
     /// fleet's clock ([`Fleet::nanos`]).
@@ -642,16 +650,6 @@ impl<'a> AttemptEnd<'a> {
             self.record(Verdict::Success);
         }
         fleet.mark_served(slot, outcome, 1);
-    }
-
-    /// The fleet it is an attempt of.
-    pub(crate) fn fleet(&self) -> &'a Fleet {
-        self.fleet
-    }
-
-    /// Its member.
-    pub(crate) fn slot(&self) -> usize {
-        self.slot
     }
 
     /// Whether a success of this attempt would change nothing in its member's breaker,
@@ -800,21 +798,18 @@ impl OwnUri {
 }
 
 /// How a fleet request starts (see [`Fleet::start`]).
-pub(crate) enum Start<'a> {
+pub(crate) enum Start<'a, A> {
     /// Send the request (the caller's, now with the member's URL) through `backend` inline:
     /// [`First::exchange`].
     Inline {
         first: First<'a>,
         backend: &'a Backend,
     },
-    /// The same, with a first hedge when `timer` fires and more `delay` apart, at most
-    /// `max_extra`: [`First::run_hedged`].
+    /// The same, with hedges beside it ([`HedgeFirst`]).
     Hedged {
         first: First<'a>,
         backend: &'a Backend,
-        timer: Timer,
-        delay: Duration,
-        max_extra: u32,
+        hedge: HedgeFirst<'a, A>,
     },
     /// Ended before any attempt.
     Failed(Error),
@@ -842,10 +837,12 @@ impl<'a> First<'a> {
         self.attempt.succeeded(outcome);
     }
 
-    /// What a hedged first attempt's future takes ([`Then::run_hedged`]), and the bookkeeping
-    /// that stays beside it.
-    pub(crate) fn split(self) -> (Then<'a>, AttemptEnd<'a>) {
-        (self.then, self.attempt)
+    /// The attempt ended beside its hedges ([`HedgeFirst::poll`]): recorded, and the request's
+    /// end or the state to resume from.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn hedge_ended(self, end: HedgeEnd) -> FirstEnd<'a> {
+        end.settle(self)
     }
 
     /// The attempt ended other than in a success: recorded, and the request's end (a rate limit,
@@ -862,140 +859,6 @@ impl<'a> First<'a> {
         let (fleet, slot) = (attempt.fleet, attempt.slot);
         attempt.record(verdict);
         then.resume(fleet, req, Finished::new(slot, verdict, outcome))
-    }
-}
-
-impl<'a> Then<'a> {
-    /// A hedged request's first attempt on member `slot`: the primary, pinned here, raced
-    /// against `timer` alone; only when it fires, or when the primary fails, does the hedging
-    /// machinery start, boxed, sending a first hedge at once and more `delay` apart, at most
-    /// `max_extra`. The attempt's bookkeeping stays beside this future ([`Hedging::settle`]):
-    /// a healthy primary's answer is returned as it is.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn run_hedged(
-        self,
-        fleet: &'a Fleet,
-        slot: usize,
-        backend: &'a Backend,
-        req: Request,
-        mut timer: Timer,
-        delay: Duration,
-        max_extra: u32,
-    ) -> impl Future<Output = HedgedEnd<'a>> + Send + 'a {
-        let then = self;
-        async move {
-            let ended = 'ended: {
-                let req = &req;
-                let mut primary = pin!(Some(then.policy.exchange(backend, req, Plain)));
-                let alone = primary.as_mut().as_pin_mut().expect("the primary is set");
-                // Until the hedge delay passes the primary runs alone. (An `if let`: its
-                // scrutinee, the primary's answer, is dropped before `else`, so it is not stored
-                // in this future across the hedging machinery's await.)
-                let failed = if let Ok(outcome) = race(alone, &mut timer).await {
-                    primary.set(None);
-                    match fleet.classifier.judge(&outcome) {
-                        Verdict::Success => return Ok(outcome),
-                        verdict @ Verdict::Failure { .. } => {
-                            Some(Box::new(Finished::new(slot, verdict, outcome)))
-                        }
-                        verdict => {
-                            let done = Finished::new(slot, verdict, outcome);
-                            break 'ended (then, Some(verdict), None, Some(done));
-                        }
-                    }
-                } else {
-                    None
-                };
-                let mut primary = Primary {
-                    fut: primary,
-                    slot,
-                    end: None,
-                    verdict: failed.as_ref().map(|f| f.verdict),
-                };
-                let (done, walk, then, verdict) = Box::pin(async move {
-                    let mut walk = fleet.walk_on(then.plan, req, 1);
-                    let hedged = fleet
-                        .hedge(
-                            then.policy,
-                            req,
-                            &then.own_uri,
-                            &mut walk.plan,
-                            &mut primary,
-                            timer,
-                            failed,
-                            delay,
-                            max_extra,
-                            &mut walk.sent,
-                            walk.deadline,
-                        )
-                        .await;
-                    (hedged.finished(slot), walk, then, primary.verdict)
-                })
-                .await;
-                (then, verdict, Some(walk), done)
-            };
-            let (then, primary, walk, done) = ended;
-            Err(Box::new(Hedging {
-                then,
-                req,
-                slot,
-                primary,
-                walk,
-                done,
-            }))
-        }
-    }
-}
-
-/// How a hedged request's first attempt ends ([`Then::run_hedged`]): the primary's success, or
-/// the rest, boxed.
-pub(crate) type HedgedEnd<'a> = std::result::Result<Result<Response>, Box<Hedging<'a>>>;
-
-/// A hedged request's first attempt that did not end in the primary's success before its hedge
-/// delay.
-pub(crate) struct Hedging<'a> {
-    then: Then<'a>,
-    /// The request as the caller built it (its own URL given back by `then`).
-    req: Request,
-    /// The primary's member.
-    slot: usize,
-    /// The primary's verdict, if it ended: its attempt is recorded with it (else canceled).
-    primary: Option<Verdict>,
-    /// The walk over the members, if hedges were sent.
-    walk: Option<Walk>,
-    /// The attempt that ended it (the primary's or a hedge's); `None` out of time.
-    done: Option<Finished>,
-}
-
-impl<'a> Hedging<'a> {
-    /// Settles it, `attempt` the primary's bookkeeping: the request's end, or the state to
-    /// resume from.
-    #[cold]
-    #[inline(never)]
-    pub(crate) fn settle(self: Box<Self>, attempt: AttemptEnd<'a>) -> FirstEnd<'a> {
-        let fleet = attempt.fleet;
-        match self.primary {
-            Some(verdict) => attempt.record(verdict),
-            // Canceled: a hedge won, or the deadline passed.
-            None => drop(attempt),
-        }
-        let Hedging {
-            then,
-            mut req,
-            slot,
-            walk,
-            done,
-            ..
-        } = *self;
-        let walk = walk.unwrap_or_else(|| fleet.walk_on(then.plan, &req, 1));
-        match done {
-            Some(done) => Resume::after(fleet, then.policy, walk, then.own_uri, req, done),
-            None => {
-                let mut own_uri = then.own_uri;
-                own_uri.restore(&mut req);
-                Ok(Err(fleet.out_of_time(&req, walk.history, slot)))
-            }
-        }
     }
 }
 
@@ -1027,6 +890,12 @@ impl Settle<Request> for Judged<'_> {
 }
 
 impl Unsettled {
+    /// Whether it failed (hedges or another attempt may answer), rather than being an answer to
+    /// return (a rate limit) or bad input.
+    pub(crate) fn failed(&self) -> bool {
+        matches!(self.verdict, Verdict::Failure { .. })
+    }
+
     #[cold]
     #[inline(never)]
     fn boxed(verdict: Verdict, outcome: Result<Response>, req: Request) -> Box<Unsettled> {
@@ -1207,18 +1076,6 @@ impl Fleet {
         Ok(req.clone_with_uri(url.unwrap_or_else(|| req.uri.clone())))
     }
 
-    /// [`Fleet::request_for`] from a request whose own URL `own` gives back.
-    fn request_for_own(&self, slot: usize, req: &Request, own: &OwnUri) -> Result<Request> {
-        match own {
-            OwnUri::Same => self.request_for(slot, req),
-            _ => {
-                let own = own.of(&req.uri);
-                let url = self.member_url(slot, &own)?.unwrap_or(own);
-                Ok(req.clone_with_uri(url))
-            }
-        }
-    }
-
     /// The URL `own` on member `slot`: `None` when the member has no base URL and `own` is
     /// absolute, so goes as it is.
     fn member_url(&self, slot: usize, own: &Uri) -> Result<Option<Uri>> {
@@ -1231,73 +1088,50 @@ impl Fleet {
 
     /// Starts a prepared request (deadline set): picks the first attempt's member and puts its
     /// URL in the request, which [`First::exchange`] then sends inline.
-    pub(crate) fn start<'a>(&'a self, policy: &'a Policy, req: &mut Request) -> Start<'a> {
+    pub(crate) fn start<'a>(
+        &'a self,
+        policy: &'a Policy,
+        req: &mut Request,
+    ) -> Start<'a, impl Future<Output = Finished> + Send + use<'a>> {
         let mut plan = Plan::new(self);
         let slot = plan.choice(self);
+        let hedging = self.hedging(req);
+        // A hedged request keeps its own URL (a path moves out of the member's URL rather than
+        // being dropped) to rebuild itself from should hedges start.
+        let mut kept = None;
+        let keep = hedging.is_some().then_some(&mut kept);
         let s = &self.slots[slot];
         // Members in good health, the common case: the strategy's choice is admitted by a
         // breaker that holds only successes, the budget is full (a deposit would change
         // nothing) and no subscriber traces the attempt. Its bookkeeping is written at once.
-        if !(s.breaker.is_clear() && self.budget.is_full())
-            || tracing::enabled!(tracing::Level::DEBUG)
+        let begun = if s.breaker.is_clear()
+            && self.budget.is_full()
+            && !tracing::enabled!(tracing::Level::DEBUG)
         {
-            return self.start_walk(policy, req, plan, slot);
-        }
-        let own_uri = match self.to_member(slot, req) {
-            Ok(own) => own,
+            self.to_member(slot, req, keep).map(|own_uri| {
+                plan.take(slot);
+                s.counters.request();
+                if self.adaptive {
+                    s.ewma.start();
+                }
+                let attempt = AttemptEnd {
+                    fleet: self,
+                    start: self.timed.then(|| self.dispatched(policy, req)),
+                    slot,
+                    n: 1,
+                    trial: false,
+                    in_flight: self.adaptive,
+                    traced: false,
+                };
+                (own_uri, attempt)
+            })
+        } else {
+            self.start_walk(policy, req, &mut plan, slot, keep)
+        };
+        let (own_uri, attempt) = match begun {
+            Ok(begun) => begun,
             Err(e) => return Start::Failed(e),
         };
-        plan.take(slot);
-        s.counters.request();
-        if self.adaptive {
-            s.ewma.start();
-        }
-        let attempt = AttemptEnd {
-            fleet: self,
-            start: self.timed.then(|| self.dispatched(policy, req)),
-            slot,
-            n: 1,
-            trial: false,
-            in_flight: self.adaptive,
-            traced: false,
-        };
-        self.started(policy, req, plan, own_uri, attempt)
-    }
-
-    /// [`Fleet::start`] when the strategy's choice is not admitted at once (or the attempt is
-    /// traced): a deposit in the budget, and a walk over the members for one whose breaker
-    /// admits it.
-    #[cold]
-    #[inline(never)]
-    fn start_walk<'a>(
-        &'a self,
-        policy: &'a Policy,
-        req: &mut Request,
-        mut plan: Plan,
-        choice: usize,
-    ) -> Start<'a> {
-        self.budget.deposit();
-        let Some((slot, permit)) = plan.first(self, choice) else {
-            return Start::Failed(Self::breakers_open(req, Vec::new()));
-        };
-        let own_uri = match self.to_member(slot, req) {
-            Ok(own) => own,
-            Err(e) => return Start::Failed(e),
-        };
-        let attempt = self.begin_at(slot, permit, 1, || self.dispatched(policy, req));
-        self.started(policy, req, plan, own_uri, attempt)
-    }
-
-    /// A request's first attempt, begun: inline, or hedged when the strategy hedges it.
-    #[inline(always)]
-    fn started<'a>(
-        &'a self,
-        policy: &'a Policy,
-        req: &mut Request,
-        plan: Plan,
-        own_uri: OwnUri,
-        attempt: AttemptEnd<'a>,
-    ) -> Start<'a> {
         let backend = &self.slots[attempt.slot].backend;
         let first = First {
             then: Then {
@@ -1307,18 +1141,50 @@ impl Fleet {
             },
             attempt,
         };
+        let Some(delay) = hedging else {
+            return Start::Inline { first, backend };
+        };
+        let own = kept.unwrap_or_else(|| first.then.own_uri.of(&req.uri));
+        let timer = self.first_hedge_timer(policy, backend, req, delay);
+        let hedge = HedgeFirst::new(req, timer, Recipe::new(req, own), Fleet::attempt);
+        Start::Hedged {
+            first,
+            backend,
+            hedge,
+        }
+    }
+
+    /// The first hedge's delay when the request is hedged.
+    #[inline(always)]
+    fn hedging(&self, req: &Request) -> Option<Duration> {
         match self.hedge_delay() {
             Some((delay, max_extra)) if max_extra > 0 && self.retry.may_retry(&req.method) => {
-                Start::Hedged {
-                    timer: self.first_hedge_timer(policy, backend, req, delay),
-                    first,
-                    backend,
-                    delay,
-                    max_extra,
-                }
+                Some(delay)
             }
-            _ => Start::Inline { first, backend },
+            _ => None,
         }
+    }
+
+    /// [`Fleet::start`] when the strategy's choice is not admitted at once (or the attempt is
+    /// traced): a deposit in the budget, and a walk over the members for one whose breaker
+    /// admits it; the attempt begun, with what gives the request its own URL back.
+    #[cold]
+    #[inline(never)]
+    fn start_walk<'a>(
+        &'a self,
+        policy: &'a Policy,
+        req: &mut Request,
+        plan: &mut Plan,
+        choice: usize,
+        keep: Option<&mut Option<Uri>>,
+    ) -> Result<(OwnUri, AttemptEnd<'a>)> {
+        self.budget.deposit();
+        let Some((slot, permit)) = plan.first(self, choice) else {
+            return Err(Self::breakers_open(req, Vec::new()));
+        };
+        let own_uri = self.to_member(slot, req, keep)?;
+        let attempt = self.begin_at(slot, permit, 1, || self.dispatched(policy, req));
+        Ok((own_uri, attempt))
     }
 
     /// The timer of a request's first hedge, `delay` after it was dispatched: a nudge given to
@@ -1356,14 +1222,20 @@ impl Fleet {
     }
 
     /// Puts member `slot`'s URL in `req`; returns what restores the request's own.
+    /// A path the member's URL replaces is dropped, or kept in `keep`.
     #[inline(always)]
-    fn to_member(&self, slot: usize, req: &mut Request) -> Result<OwnUri> {
+    fn to_member(
+        &self,
+        slot: usize,
+        req: &mut Request,
+        keep: Option<&mut Option<Uri>>,
+    ) -> Result<OwnUri> {
         match &self.slots[slot].base {
             // A whole URL to a member without a base goes as it is.
             None if req.uri.scheme().is_some() => Ok(OwnUri::Same),
             // A path alone moves into the member's URL, and back out of it after a failure.
             Some(base) if base.prefix.is_empty() && req.uri.scheme().is_none() => {
-                base.put(&mut req.uri)?;
+                base.put(&mut req.uri, keep)?;
                 Ok(OwnUri::PathOnly)
             }
             _ => self.to_member_whole(slot, req),
@@ -1408,7 +1280,7 @@ impl Fleet {
     async fn drive(
         &self,
         policy: &Policy,
-        req: Request,
+        mut req: Request,
         mut walk: Walk,
         mut pending: Option<Finished>,
     ) -> Result<Response> {
@@ -1428,29 +1300,28 @@ impl Fleet {
                     let done = match self.hedge_delay() {
                         Some((delay, max_extra)) if walk.may_retry && max_extra > 0 => {
                             let backend = &self.slots[slot].backend;
+                            let mut fut = pin!(Some(policy.exchange(backend, first_req, Plain)));
                             let mut primary = Primary {
-                                fut: pin!(Some(policy.exchange(backend, first_req, Plain))),
+                                fut: fut.as_mut(),
                                 slot,
                                 end: Some(self.begin(slot, permit, walk.sent)),
                                 verdict: None,
                             };
-                            // Each hedge is boxed on its own (see `hedge`), so this future
-                            // stays small.
-                            let hedged = self
-                                .hedge(
-                                    policy,
-                                    &req,
-                                    &OwnUri::Same,
-                                    &mut walk.plan,
-                                    &mut primary,
-                                    Timer::after(delay, self.virtual_time),
-                                    None,
-                                    delay,
-                                    max_extra,
-                                    &mut walk.sent,
-                                    deadline,
-                                )
-                                .await;
+                            // The request and its walk go to the hedges (each boxed on its
+                            // own when it starts) and come back.
+                            let mut hedges = Hedges::new(
+                                self,
+                                policy,
+                                req,
+                                walk,
+                                Timer::after(delay, self.virtual_time),
+                                None,
+                                (delay, max_extra),
+                                Fleet::attempt,
+                            );
+                            let hedged =
+                                std::future::poll_fn(|cx| hedges.poll(cx, &mut primary)).await;
+                            (req, walk) = hedges.into_parts();
                             hedged.finished(slot)
                         }
                         // Every backend ends an exchange by the request's deadline: no second
@@ -1590,7 +1461,7 @@ mod tests {
         let path = crate::url::parse("/x?q=1").unwrap().uri;
         let put = |base: &Base, path: &Uri| {
             let mut uri = path.clone();
-            base.put(&mut uri).unwrap();
+            base.put(&mut uri, None).unwrap();
             uri.to_string()
         };
         for _ in 0..2 {
