@@ -229,54 +229,59 @@ impl<'a, A: Future<Output = Finished>> Hedges<'a, A> {
     }
 }
 
-/// What rebuilds a hedged request as its caller built it, should hedges start: its own URL
-/// (a path moved out of the member's URL rather than dropped) and method; headers, body and
-/// progress callback copied only when it has any.
+/// What rebuilds a hedged request as its caller built it, should hedges start: its own URL (a
+/// path moved out of the member's URL rather than dropped) and deadline; method, headers, body,
+/// progress callback and own timeout copied only when it is not a plain `GET` (kept small: it
+/// lives in every hedged request's future).
 pub(crate) struct Recipe {
-    method: Method,
     own: Uri,
+    deadline: Option<Instant>,
     extras: Option<Box<Extras>>,
 }
 
 struct Extras {
+    method: Method,
     headers: HeaderMap,
     body: Bytes,
     progress: Option<Progress>,
+    timeout: Option<Duration>,
 }
 
 impl Recipe {
     /// The recipe of `req`, whose own URL is `own`.
     pub(super) fn new(req: &Request, own: Uri) -> Recipe {
-        let plain = req.headers.is_empty() && req.body.is_empty() && req.progress.is_none();
+        let plain = req.method == Method::GET
+            && req.headers.is_empty()
+            && req.body.is_empty()
+            && req.progress.is_none()
+            && req.timeout.is_none();
         Recipe {
-            method: req.method.clone(),
             own,
+            deadline: req.deadline,
             extras: (!plain).then(|| {
                 Box::new(Extras {
+                    method: req.method.clone(),
                     headers: req.headers.clone(),
                     body: req.body.clone(),
                     progress: req.progress.clone(),
+                    timeout: req.timeout,
                 })
             }),
         }
     }
 
-    /// The caller's request again, prepared as the client prepared it (deadline, timeout, the
-    /// first hop's default headers), without a nudge.
-    fn rebuild(
-        self,
-        policy: &Policy,
-        deadline: Option<Instant>,
-        timeout: Option<Duration>,
-    ) -> Request {
-        let mut req = Request::from_uri(self.method, self.own);
+    /// The caller's request again, prepared as the client prepared it (deadline, the first
+    /// hop's default headers), without a nudge.
+    fn rebuild(self, policy: &Policy) -> Request {
+        let mut req = Request::from_uri(Method::GET, self.own);
         if let Some(extras) = self.extras {
+            req.method = extras.method;
             req.headers = extras.headers;
             req.body = extras.body;
             req.progress = extras.progress;
+            req.timeout = extras.timeout;
         }
-        req.timeout = timeout;
-        req.deadline = deadline;
+        req.deadline = self.deadline;
         policy.first_hop_defaults(&mut req);
         req
     }
@@ -294,8 +299,6 @@ enum HedgeState<'a, A> {
     Waiting {
         timer: Timer,
         recipe: Recipe,
-        deadline: Option<Instant>,
-        timeout: Option<Duration>,
         start: StartHedge<'a, A>,
     },
     /// Hedges run beside the primary, if it still runs; `verdict` is the primary's once it
@@ -325,18 +328,11 @@ struct HedgedRest {
 impl<'a, A: Future<Output = Finished>> HedgeFirst<'a, A> {
     /// Hedges for a first attempt whose request is `req` (its member's URL put in, its own in
     /// `recipe`), the first when `timer` fires.
-    pub(super) fn new(
-        req: &Request,
-        timer: Timer,
-        recipe: Recipe,
-        start: StartHedge<'a, A>,
-    ) -> Self {
+    pub(super) fn new(timer: Timer, recipe: Recipe, start: StartHedge<'a, A>) -> Self {
         HedgeFirst {
             state: HedgeState::Waiting {
                 timer,
                 recipe,
-                deadline: req.deadline,
-                timeout: req.timeout,
                 start,
             },
         }
@@ -365,8 +361,6 @@ impl<'a, A: Future<Output = Finished>> HedgeFirst<'a, A> {
         let HedgeState::Waiting {
             timer,
             recipe,
-            deadline,
-            timeout,
             start,
         } = std::mem::replace(&mut self.state, HedgeState::Done)
         else {
@@ -374,7 +368,7 @@ impl<'a, A: Future<Output = Finished>> HedgeFirst<'a, A> {
         };
         let (fleet, policy) = (first.attempt.fleet, first.then.policy);
         let slot = first.attempt.slot;
-        let req = recipe.rebuild(policy, deadline, timeout);
+        let req = recipe.rebuild(policy);
         let walk = fleet.walk_on(first.then.plan, &req, 1);
         let failed = failed.map(|u| Box::new(Finished::new(slot, u.verdict, u.outcome)));
         let verdict = failed.as_ref().map(|f| f.verdict);

@@ -42,8 +42,9 @@ pub use stats::MemberStats;
 
 use self::breaker::{Breaker, Permit};
 use self::classify::{Judge, Verdict};
+pub(crate) use self::hedge::Recipe;
 pub(crate) use self::hedge::{HedgeEnd, HedgeFirst};
-use self::hedge::{Hedges, Primary, Recipe};
+use self::hedge::{Hedges, Primary};
 use self::latency::{Histogram, PeakEwma};
 use self::plan::Plan;
 use self::retry::RetryBudget;
@@ -352,6 +353,23 @@ impl FleetBuilder {
     }
 }
 
+/// An instant on a fleet's clock ([`Fleet::nanos`]), in a word that leaves `Option` a word too
+/// (an attempt's start: every fleet request's future holds one).
+#[derive(Debug, Clone, Copy)]
+struct Stamp(std::num::NonZeroU64);
+
+impl Stamp {
+    /// The stamp of `nanos` on the fleet's clock.
+    fn at(nanos: u64) -> Stamp {
+        Stamp(std::num::NonZeroU64::MIN.saturating_add(nanos))
+    }
+
+    /// Its nanoseconds on the fleet's clock.
+    fn nanos(self) -> u64 {
+        self.0.get() - 1
+    }
+}
+
 /// `d` in nanoseconds (saturating past 584 years), without `as_nanos`'s 128-bit arithmetic.
 fn nanos(d: Duration) -> u64 {
     d.as_secs()
@@ -596,9 +614,8 @@ impl Finished {
 /// breaker right: a canceled half-open trial gives its slot back.
 struct AttemptEnd<'a> {
     fleet: &'a Fleet,
-    /// When the attempt started, if it is timed (see `Fleet::timed`), in nanoseconds on the
-    /// fleet's clock ([`Fleet::nanos`]).
-    start: Option<u64>,
+    /// When the attempt started, if it is timed (see `Fleet::timed`).
+    start: Option<Stamp>,
     slot: usize,
     n: u32,
     /// The breaker admitted it as a half-open trial.
@@ -640,7 +657,7 @@ impl<'a> AttemptEnd<'a> {
         if self.quiet() {
             // Only a latency to learn, if timed (see `quiet`).
             if let Some(start) = self.start {
-                let latency = fleet.learn(slot, start, self.in_flight);
+                let latency = fleet.learn(slot, start.nanos(), self.in_flight);
                 if fleet.percentile_hedging {
                     fleet.latencies.record(Duration::from_nanos(latency));
                 }
@@ -677,7 +694,7 @@ impl<'a> AttemptEnd<'a> {
         std::mem::forget(self);
         let s = &fleet.slots[slot];
         let latency = match start {
-            Some(start) => Duration::from_nanos(fleet.learn(slot, start, in_flight)),
+            Some(start) => Duration::from_nanos(fleet.learn(slot, start.nanos(), in_flight)),
             None => Duration::ZERO,
         };
         let failed = match verdict {
@@ -1046,7 +1063,7 @@ impl Fleet {
         }
         AttemptEnd {
             fleet: self,
-            start: (self.timed || traced).then(started),
+            start: (self.timed || traced).then(|| Stamp::at(started())),
             slot,
             n,
             trial: permit.hand_over(),
@@ -1116,7 +1133,7 @@ impl Fleet {
                 }
                 let attempt = AttemptEnd {
                     fleet: self,
-                    start: self.timed.then(|| self.dispatched(policy, req)),
+                    start: self.timed.then(|| Stamp::at(self.dispatched(policy, req))),
                     slot,
                     n: 1,
                     trial: false,
@@ -1146,7 +1163,7 @@ impl Fleet {
         };
         let own = kept.unwrap_or_else(|| first.then.own_uri.of(&req.uri));
         let timer = self.first_hedge_timer(policy, backend, req, delay);
-        let hedge = HedgeFirst::new(req, timer, Recipe::new(req, own), Fleet::attempt);
+        let hedge = HedgeFirst::new(timer, Recipe::new(req, own), Fleet::attempt);
         Start::Hedged {
             first,
             backend,
