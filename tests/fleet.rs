@@ -763,6 +763,39 @@ mod hedging {
         assert_eq!(b.requests()[0].url(), "http://b.test/v2/api?symbol=BTCUSDT");
     }
 
+    /// A hedge is the caller's request on another member: its method, headers, body and own
+    /// timeout too, not only its URL.
+    #[tokio::test(start_paused = true)]
+    async fn a_hedge_is_sent_the_callers_method_headers_body_and_timeout() {
+        let (a, b) = (MockBackend::new(), MockBackend::new());
+        a.fallback(MockReply::ok("primary").delay(Duration::from_millis(100)));
+        b.fallback(MockReply::ok("hedge"));
+        let hosts = [(&a, "a", "http://a.test"), (&b, "b", "http://b.test")];
+        let c = on_hosts(&hosts, Strategy::hedged(Duration::from_millis(20)))
+            .build()
+            .unwrap();
+        let resp = c
+            .put("/order?id=7")
+            .header("x-sig", "abc")
+            .body("qty=1")
+            .timeout(Duration::from_secs(3))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.text().unwrap(), "hedge");
+        let (primary, hedge) = (&a.requests()[0], &b.requests()[0]);
+        for (req, url) in [
+            (primary, "http://a.test/order?id=7"),
+            (hedge, "http://b.test/order?id=7"),
+        ] {
+            assert_eq!(req.url(), url);
+            assert_eq!(req.method(), http::Method::PUT);
+            assert_eq!(req.headers()["x-sig"], "abc");
+            assert_eq!(req.body(), b"qty=1");
+            assert_eq!(req.timeout(), Some(Duration::from_secs(3)));
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_hedge_wins_when_the_primary_is_slow_and_the_loser_is_canceled() {
         let (a, b) = (MockBackend::new(), MockBackend::new());
