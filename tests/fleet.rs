@@ -950,6 +950,78 @@ mod hedging {
     }
 }
 
+/// `tracing` spans, one per attempt, recorded by a subscriber of the test's own.
+mod traces {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Metadata, Subscriber};
+
+    /// Every span opened: its name and fields, as text.
+    #[derive(Default, Clone)]
+    struct Spans(Arc<Mutex<Vec<Vec<(String, String)>>>>);
+
+    struct Fields<'a>(&'a mut Vec<(String, String)>);
+
+    impl Visit for Fields<'_> {
+        fn record_str(&mut self, field: &Field, value: &str) {
+            self.0.push((field.name().to_owned(), value.to_owned()));
+        }
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            self.0.push((field.name().to_owned(), format!("{value:?}")));
+        }
+    }
+
+    impl Subscriber for Spans {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, attrs: &Attributes<'_>) -> Id {
+            let mut fields = vec![("name".to_owned(), attrs.metadata().name().to_owned())];
+            attrs.record(&mut Fields(&mut fields));
+            let mut spans = self.0.lock().unwrap();
+            spans.push(fields);
+            Id::from_u64(spans.len() as u64)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, _: &Event<'_>) {}
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+
+    fn field<'a>(span: &'a [(String, String)], name: &str) -> &'a str {
+        &span.iter().find(|(n, _)| n == name).expect(name).1
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_attempt_is_a_span_with_its_member_number_outcome_and_latency() {
+        let (a, b) = (MockBackend::new(), MockBackend::new());
+        a.fallback(MockReply::status(503));
+        b.fallback(MockReply::ok("b").delay(Duration::from_millis(7)));
+        let c = fleet(&[&a, &b], Strategy::Failover).build().unwrap();
+        let spans = Spans::default();
+        let _traced = tracing::subscriber::set_default(spans.clone());
+        let resp = get(&c).await.unwrap();
+        assert_eq!((resp.member(), resp.attempts()), (Some("m1"), 2));
+        let spans = spans.0.lock().unwrap();
+        let attempts: Vec<_> = spans
+            .iter()
+            .filter(|s| field(s, "name") == "httpfleet.attempt")
+            .collect();
+        assert_eq!(attempts.len(), 2, "{spans:?}");
+        assert_eq!(field(attempts[0], "member"), "m0");
+        assert_eq!(field(attempts[0], "attempt"), "1");
+        assert!(field(attempts[0], "outcome").starts_with("Failure"));
+        assert_eq!(field(attempts[1], "member"), "m1");
+        assert_eq!(field(attempts[1], "attempt"), "2");
+        assert_eq!(field(attempts[1], "outcome"), "Success");
+        let latency: u64 = field(attempts[1], "latency_us").parse().unwrap();
+        assert!(latency >= 7_000, "{latency} µs");
+    }
+}
+
 /// Real backends on loopback.
 mod loopback {
     use super::*;
