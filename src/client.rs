@@ -448,6 +448,25 @@ pin_project_lite::pin_project! {
     }
 }
 
+/// Polls a first attempt's exchange and, when it succeeded, settles its
+/// bookkeeping on the answer where it lies, so the answer moves once: into the
+/// result.
+#[inline(always)]
+fn poll_first<I: Future<Output = JudgedEnd>>(
+    fut: Pin<&mut I>,
+    cx: &mut Context<'_>,
+    first: &mut Option<First<'_>>,
+) -> Poll<JudgedEnd> {
+    let mut end = fut.poll(cx);
+    if let Poll::Ready(Ok(outcome)) = &mut end {
+        first
+            .take()
+            .expect("Run polled after completion")
+            .succeeded(outcome);
+    }
+    end
+}
+
 impl<'a, O, I, R, A> Future for Run<'a, O, I, R, A>
 where
     O: Future<Output = Result<Response>>,
@@ -464,24 +483,14 @@ where
             }
             RunProj::One { fut } => return fut.poll(cx),
             RunProj::FleetRest { fut } => return fut.as_mut().poll(cx),
-            RunProj::FleetFirst { fut, first, resume } => {
-                // The answer is marked where it lies and moved once, into the result.
-                let mut end = fut.poll(cx);
-                if let Poll::Ready(Ok(outcome)) = &mut end {
-                    first
-                        .take()
-                        .expect("Run polled after completion")
-                        .succeeded(outcome);
+            RunProj::FleetFirst { fut, first, resume } => match poll_first(fut, cx, first) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(outcome)) => return Poll::Ready(outcome),
+                Poll::Ready(Err(unsettled)) => {
+                    let first = first.take().expect("Run polled after completion");
+                    (Poll::Ready(first.unsettled(unsettled)), *resume)
                 }
-                match end {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Ok(outcome)) => return Poll::Ready(outcome),
-                    Poll::Ready(Err(unsettled)) => {
-                        let first = first.take().expect("Run polled after completion");
-                        (Poll::Ready(first.unsettled(unsettled)), *resume)
-                    }
-                }
-            }
+            },
             RunProj::FleetHedged {
                 mut fut,
                 first,
@@ -504,14 +513,7 @@ where
                     .as_mut()
                     .as_pin_mut()
                     .expect("Run polled after completion");
-                let mut end = primary.poll(cx);
-                if let Poll::Ready(Ok(outcome)) = &mut end {
-                    first
-                        .take()
-                        .expect("Run polled after completion")
-                        .succeeded(outcome);
-                }
-                match end {
+                match poll_first(primary, cx, first) {
                     Poll::Ready(Ok(outcome)) => return Poll::Ready(outcome),
                     // The hedges start at the hedge delay,
                     Poll::Pending => {

@@ -958,11 +958,14 @@ mod traces {
     use tracing::span::{Attributes, Id, Record};
     use tracing::{Event, Metadata, Subscriber};
 
-    /// Every span opened: its name and fields, as text.
-    #[derive(Default, Clone)]
-    struct Spans(Arc<Mutex<Vec<Vec<(String, String)>>>>);
+    /// One span's name and fields, as text.
+    type SpanFields = Vec<(String, String)>;
 
-    struct Fields<'a>(&'a mut Vec<(String, String)>);
+    /// Every span opened.
+    #[derive(Default, Clone)]
+    struct Spans(Arc<Mutex<Vec<SpanFields>>>);
+
+    struct Fields<'a>(&'a mut SpanFields);
 
     impl Visit for Fields<'_> {
         fn record_str(&mut self, field: &Field, value: &str) {

@@ -247,6 +247,15 @@ struct State {
 }
 
 impl State {
+    /// No lanes, no spares, no thread yet.
+    const fn empty() -> State {
+        State {
+            lanes: Vec::new(),
+            spares: Vec::new(),
+            thread: Thread::NotStarted,
+        }
+    }
+
     /// Entries queued, done or not.
     fn queued(&self) -> usize {
         self.lanes.iter().map(VecDeque::len).sum()
@@ -357,11 +366,7 @@ enum Thread {
 impl Registry {
     const fn new() -> Registry {
         Registry {
-            state: Mutex::new(State {
-                lanes: Vec::new(),
-                spares: Vec::new(),
-                thread: Thread::NotStarted,
-            }),
+            state: Mutex::new(State::empty()),
             wake: Condvar::new(),
             live: AtomicUsize::new(0),
         }
@@ -578,11 +583,7 @@ mod tests {
 
     #[test]
     fn the_thread_takes_what_is_due_in_every_lane_and_sleeps_until_the_earliest_left() {
-        let mut s = State {
-            lanes: Vec::new(),
-            spares: Vec::new(),
-            thread: Thread::NotStarted,
-        };
+        let mut s = State::empty();
         let start = Instant::now();
         let ms = Duration::from_millis;
         // Three offsets interleaved, as request timeouts and hedge delays are: three lanes.
@@ -635,11 +636,7 @@ mod tests {
 
     #[test]
     fn a_nudged_entry_is_queued_again_at_its_deadline() {
-        let mut s = State {
-            lanes: Vec::new(),
-            spares: Vec::new(),
-            thread: Thread::NotStarted,
-        };
+        let mut s = State::empty();
         let start = Instant::now();
         let ms = Duration::from_millis;
         let entry = Arc::new(Entry::new(
