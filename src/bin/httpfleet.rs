@@ -650,11 +650,47 @@ fn instr(args: InstrArgs) -> Res {
         .enable_all()
         .build()?;
     let blocking = args.surface == "blocking";
+    // Every client is built whichever runs, so that the heap is laid out the same before any
+    // runs: what `malloc` and `memcpy` cost depends on where blocks fall.
+    let bare = Direct::new(args.backend, None).ok_or("backend not enabled")?;
+    let direct =
+        Direct::new(args.backend, Some(httpfleet::bench::TIMEOUT)).ok_or("backend not enabled")?;
+    let config = Config::default()
+        .backend(args.backend)
+        .timeout(httpfleet::bench::TIMEOUT);
+    let c = Client::from_config(&config)?;
+    let b = httpfleet::blocking::Client::from_config(&config)?;
+    // A fleet over two healthy members of the backend, on the same server.
+    let base = args
+        .url
+        .rsplit_once('/')
+        .map_or(args.url.as_str(), |(b, _)| b);
+    let path = &args.url[base.len()..];
+    // Both members share one backend (one connection pool), so every strategy reuses one
+    // connection, as a single backend does: what differs is the strategy's work.
+    let backend = httpfleet::Backend::from_config(&config)?;
+    let member = |name: &str| {
+        let m = Member::with_backend(backend.clone()).name(name);
+        if args.whole_url { m } else { m.base_url(base) }
+    };
+    let f = FleetBuilder::new(&config)
+        .member(member("a"))
+        .member(member("b"))
+        .strategy(match args.strategy.as_str() {
+            // Under valgrind a connection's first request can take 50 ms: a hedge it sent would
+            // be counted as the strategy's overhead over healthy members.
+            "hedged" => Strategy::hedged(Duration::from_secs(2)),
+            name => strategy(name)?,
+        })
+        .build()?;
+    let mut url = args.url.clone();
     match args.mode.as_str() {
         "direct" | "bare" => {
-            let timeout = (args.mode == "direct").then_some(httpfleet::bench::TIMEOUT);
-            let d = Direct::new(args.backend, timeout).ok_or("backend not enabled")?;
-            let mut url = args.url.clone();
+            let d = if args.mode == "direct" {
+                &direct
+            } else {
+                &bare
+            };
             for i in 0..args.requests {
                 args.nth_url(&mut url, i);
                 if blocking {
@@ -664,59 +700,27 @@ fn instr(args: InstrArgs) -> Res {
                 }
             }
         }
-        // Both clients are built whichever runs, so that the heap is laid out the same before
-        // either runs: what `malloc` and `memcpy` cost depends on where blocks fall.
-        "httpfleet" | "fleet" => {
-            let config = Config::default()
-                .backend(args.backend)
-                .timeout(httpfleet::bench::TIMEOUT);
-            let c = Client::from_config(&config)?;
-            let b = httpfleet::blocking::Client::from_config(&config)?;
-            // A fleet over two healthy members of the backend, on the same server.
-            let base = args
-                .url
-                .rsplit_once('/')
-                .map_or(args.url.as_str(), |(b, _)| b);
-            let path = &args.url[base.len()..];
-            // Both members share one backend (one connection pool), so every strategy reuses
-            // one connection, as a single backend does: what differs is the strategy's work.
-            let backend = httpfleet::Backend::from_config(&config)?;
-            let member = |name: &str| {
-                let m = Member::with_backend(backend.clone()).name(name);
-                if args.whole_url { m } else { m.base_url(base) }
-            };
-            let f = FleetBuilder::new(&config)
-                .member(member("a"))
-                .member(member("b"))
-                .strategy(match args.strategy.as_str() {
-                    // Under valgrind a connection's first request can take 50 ms: a hedge it
-                    // sent would be counted as the strategy's overhead over healthy members.
-                    "hedged" => Strategy::hedged(Duration::from_secs(2)),
-                    name => strategy(name)?,
-                })
-                .build()?;
-            if args.mode == "httpfleet" {
-                let mut url = args.url.clone();
-                for i in 0..args.requests {
-                    args.nth_url(&mut url, i);
-                    if blocking {
-                        b.get(&url).send()?;
-                    } else {
-                        rt.block_on(c.get(&url).send())?;
-                    }
+        "httpfleet" => {
+            for i in 0..args.requests {
+                args.nth_url(&mut url, i);
+                if blocking {
+                    b.get(&url).send()?;
+                } else {
+                    rt.block_on(c.get(&url).send())?;
                 }
-            } else {
-                let url = if args.whole_url { &args.url } else { path };
-                for _ in 0..args.requests {
-                    rt.block_on(f.get(url).send())?;
-                }
-                // Healthy members only: a hedge, retry or failure would be measured as overhead.
-                for m in f.stats() {
-                    eprintln!(
-                        "member {}: {} requests, {} hedges, {} retries, {} failures",
-                        m.name, m.requests, m.hedges, m.retries, m.failures
-                    );
-                }
+            }
+        }
+        "fleet" => {
+            let url = if args.whole_url { &args.url } else { path };
+            for _ in 0..args.requests {
+                rt.block_on(f.get(url).send())?;
+            }
+            // Healthy members only: a hedge, retry or failure would be measured as overhead.
+            for m in f.stats() {
+                eprintln!(
+                    "member {}: {} requests, {} hedges, {} retries, {} failures",
+                    m.name, m.requests, m.hedges, m.retries, m.failures
+                );
             }
         }
         other => return Err(format!("unknown mode {other:?}").into()),
