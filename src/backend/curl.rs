@@ -250,6 +250,17 @@ impl CurlBackend {
     /// (30 redirects, 300 s connect timeout, `*_proxy` variables) never apply.
     pub fn new(config: &Config) -> Result<Self> {
         config.validate()?;
+        // `Auto` negotiates HTTP/2 over TLS as on every other backend. A libcurl without HTTP/2
+        // (curl-sys's own build when no system libcurl was found) refuses that option as an
+        // "unsupported protocol": say what is missing instead.
+        if config.http_version != HttpVersion::Http1 && !curl::Version::get().feature_http2() {
+            return Err(Error::new(ErrorKind::Unsupported)
+                .with_backend(BackendKind::Curl)
+                .with_detail(
+                    "this libcurl has no HTTP/2, which http_version Auto and Http2 need: \
+                     link one built with nghttp2 (libcurl4-openssl-dev) or set Http1",
+                ));
+        }
         let settings = Settings {
             connect_timeout: config.connect_timeout,
             read_timeout: config.read_timeout,
