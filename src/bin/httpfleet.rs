@@ -680,6 +680,8 @@ fn instr(args: InstrArgs) -> Res {
             // Under valgrind a connection's first request can take 50 ms: a hedge it sent would
             // be counted as the strategy's overhead over healthy members.
             "hedged" => Strategy::hedged(Duration::from_secs(2)),
+            // Seeded, so that every run sends the same sequence of members.
+            "random" => Strategy::Random { seed: Some(7) },
             name => strategy(name)?,
         })
         .build()?;
