@@ -748,15 +748,22 @@ mod breaker {
 mod hedging {
     use super::*;
 
-    #[tokio::test(start_paused = true)]
-    async fn a_hedge_to_another_host_is_sent_the_callers_path() {
+    /// Hosts `a.test` (answering "primary" in 100 ms) and `b_base` (answering "hedge" at once)
+    /// behind a fleet that hedges after 20 ms.
+    fn slow_primary_and_quick_hedge(b_base: &str) -> (MockBackend, MockBackend, Client) {
         let (a, b) = (MockBackend::new(), MockBackend::new());
         a.fallback(MockReply::ok("primary").delay(Duration::from_millis(100)));
         b.fallback(MockReply::ok("hedge"));
-        let hosts = [(&a, "a", "http://a.test"), (&b, "b", "http://b.test/v2")];
+        let hosts = [(&a, "a", "http://a.test"), (&b, "b", b_base)];
         let c = on_hosts(&hosts, Strategy::hedged(Duration::from_millis(20)))
             .build()
             .unwrap();
+        (a, b, c)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hedge_to_another_host_is_sent_the_callers_path() {
+        let (a, b, c) = slow_primary_and_quick_hedge("http://b.test/v2");
         let resp = c.get("/api?symbol=BTCUSDT").send().await.unwrap();
         assert_eq!(resp.text().unwrap(), "hedge");
         assert_eq!(a.requests()[0].url(), "http://a.test/api?symbol=BTCUSDT");
@@ -767,13 +774,7 @@ mod hedging {
     /// timeout too, not only its URL.
     #[tokio::test(start_paused = true)]
     async fn a_hedge_is_sent_the_callers_method_headers_body_and_timeout() {
-        let (a, b) = (MockBackend::new(), MockBackend::new());
-        a.fallback(MockReply::ok("primary").delay(Duration::from_millis(100)));
-        b.fallback(MockReply::ok("hedge"));
-        let hosts = [(&a, "a", "http://a.test"), (&b, "b", "http://b.test")];
-        let c = on_hosts(&hosts, Strategy::hedged(Duration::from_millis(20)))
-            .build()
-            .unwrap();
+        let (a, b, c) = slow_primary_and_quick_hedge("http://b.test");
         let resp = c
             .put("/order?id=7")
             .header("x-sig", "abc")

@@ -1054,20 +1054,34 @@ impl Fleet {
         n: u32,
         started: impl FnOnce() -> u64,
     ) -> AttemptEnd<'a> {
-        let s = &self.slots[slot];
         let traced = tracing::enabled!(tracing::Level::DEBUG);
+        let start = (self.timed || traced).then(|| Stamp::at(started()));
+        self.attempt_end(slot, n, permit.hand_over(), traced, start)
+    }
+
+    /// The bookkeeping of attempt `n` on member `slot`, begun: counted, and in flight for the
+    /// adaptive strategy.
+    #[inline(always)]
+    fn attempt_end(
+        &self,
+        slot: usize,
+        n: u32,
+        trial: bool,
+        traced: bool,
+        start: Option<Stamp>,
+    ) -> AttemptEnd<'_> {
+        let s = &self.slots[slot];
         s.counters.request();
-        let in_flight = self.adaptive;
-        if in_flight {
+        if self.adaptive {
             s.ewma.start();
         }
         AttemptEnd {
             fleet: self,
-            start: (self.timed || traced).then(|| Stamp::at(started())),
+            start,
             slot,
             n,
-            trial: permit.hand_over(),
-            in_flight,
+            trial,
+            in_flight: self.adaptive,
             traced,
         }
     }
@@ -1117,30 +1131,17 @@ impl Fleet {
         // being dropped) to rebuild itself from should hedges start.
         let mut kept = None;
         let keep = hedging.is_some().then_some(&mut kept);
-        let s = &self.slots[slot];
         // Members in good health, the common case: the strategy's choice is admitted by a
         // breaker that holds only successes, the budget is full (a deposit would change
         // nothing) and no subscriber traces the attempt. Its bookkeeping is written at once.
-        let begun = if s.breaker.is_clear()
+        let begun = if self.slots[slot].breaker.is_clear()
             && self.budget.is_full()
             && !tracing::enabled!(tracing::Level::DEBUG)
         {
             self.to_member(slot, req, keep).map(|own_uri| {
                 plan.take(slot);
-                s.counters.request();
-                if self.adaptive {
-                    s.ewma.start();
-                }
-                let attempt = AttemptEnd {
-                    fleet: self,
-                    start: self.timed.then(|| Stamp::at(self.dispatched(policy, req))),
-                    slot,
-                    n: 1,
-                    trial: false,
-                    in_flight: self.adaptive,
-                    traced: false,
-                };
-                (own_uri, attempt)
+                let start = self.timed.then(|| Stamp::at(self.dispatched(policy, req)));
+                (own_uri, self.attempt_end(slot, 1, false, false, start))
             })
         } else {
             self.start_walk(policy, req, &mut plan, slot, keep)
