@@ -247,7 +247,8 @@ struct InstrArgs {
     #[arg(long, value_parser = parse_kind)]
     backend: BackendKind,
     /// bare (the client with no deadline), direct (the client with its own deadline),
-    /// httpfleet or fleet.
+    /// httpfleet, fleet, or ab (the single client and the fleet over one backend, their batches
+    /// interleaved in one process, with an A/A control: see `scripts/instructions.sh`).
     #[arg(long)]
     mode: String,
     /// async or blocking.
@@ -273,6 +274,10 @@ struct InstrArgs {
     /// `scripts/instructions.sh`). Defaults to 0 (no change).
     #[arg(long, default_value_t = 0)]
     heap_layout: usize,
+    /// Requests per batch of `--mode ab` (the single client's, the fleet's, the control's in
+    /// turn, until `--requests` each). Defaults to 100.
+    #[arg(long, default_value_t = 100)]
+    batch: usize,
 }
 
 impl InstrArgs {
@@ -717,15 +722,84 @@ fn instr(args: InstrArgs) -> Res {
             for _ in 0..args.requests {
                 rt.block_on(f.get(url).send())?;
             }
-            // Healthy members only: a hedge, retry or failure would be measured as overhead.
-            for m in f.stats() {
-                eprintln!(
-                    "member {}: {} requests, {} hedges, {} retries, {} failures",
-                    m.name, m.requests, m.hedges, m.retries, m.failures
-                );
+            healthy(&f)?;
+        }
+        "ab" => {
+            // One process, one heap, one connection: the single client and the fleet share the
+            // backend (so its pool), and their batches alternate, each in its own function, so
+            // that callgrind's inclusive cost of each is its requests' cost alone.
+            let single = Client::with_backend(backend.clone(), &config)?;
+            let fleet_url = if args.whole_url {
+                args.url.as_str()
+            } else {
+                path
+            };
+            // Warm-up out of the measured functions: connections, lazy state, a full retry
+            // budget.
+            warm(&rt, &single, &args.url, 100)?;
+            warm(&rt, &f, fleet_url, 600)?;
+            warm(&rt, &single, &args.url, 100)?;
+            let n = args.batch;
+            for _ in 0..args.requests.div_ceil(n) {
+                ab_single(&rt, &single, &args.url, n)?;
+                ab_fleet(&rt, &f, fleet_url, n)?;
+                ab_control(&rt, &single, &args.url, n)?;
             }
+            healthy(&f)?;
         }
         other => return Err(format!("unknown mode {other:?}").into()),
+    }
+    Ok(())
+}
+
+/// `n` requests through `client` to `url`, each awaited in turn (`instr --mode ab`): inlined into
+/// each named batch function below, so that each reads as one function in callgrind.
+#[inline(always)]
+fn requests(rt: &tokio::runtime::Runtime, client: &Client, url: &str, n: usize) -> Res {
+    for _ in 0..n {
+        rt.block_on(client.get(url).send())?;
+    }
+    Ok(())
+}
+
+/// The warm-up of `instr --mode ab` (not counted).
+#[inline(never)]
+fn warm(rt: &tokio::runtime::Runtime, client: &Client, url: &str, n: usize) -> Res {
+    requests(rt, client, url, n)
+}
+
+/// `instr --mode ab`: a batch of the single client's requests (A).
+#[inline(never)]
+fn ab_single(rt: &tokio::runtime::Runtime, client: &Client, url: &str, n: usize) -> Res {
+    std::hint::black_box(1u8);
+    requests(rt, client, url, n)
+}
+
+/// `instr --mode ab`: a batch of the fleet's requests (B).
+#[inline(never)]
+fn ab_fleet(rt: &tokio::runtime::Runtime, client: &Client, url: &str, n: usize) -> Res {
+    std::hint::black_box(2u8);
+    requests(rt, client, url, n)
+}
+
+/// `instr --mode ab`: the same as [`ab_single`], in a function of its own (the A/A control).
+#[inline(never)]
+fn ab_control(rt: &tokio::runtime::Runtime, client: &Client, url: &str, n: usize) -> Res {
+    std::hint::black_box(3u8);
+    requests(rt, client, url, n)
+}
+
+/// Fails unless every request of the fleet was one healthy attempt: a hedge, retry or failure
+/// would be measured as the strategy's overhead.
+fn healthy(f: &Client) -> Res {
+    for m in f.stats() {
+        eprintln!(
+            "member {}: {} requests, {} hedges, {} retries, {} failures",
+            m.name, m.requests, m.hedges, m.retries, m.failures
+        );
+        if m.hedges + m.retries + m.failures > 0 {
+            return Err(format!("member {} was not healthy", m.name).into());
+        }
     }
     Ok(())
 }
