@@ -391,20 +391,8 @@ struct Base {
     authority: http::uri::Authority,
     /// Path prefix without a trailing `/` (empty for none).
     prefix: String,
-    /// Unique to this base for the life of the process: names it in [`REBASED`].
-    id: u64,
-}
-
-/// Bases whose last URL a thread keeps at once (see [`REBASED`]).
-const REBASED_WAYS: usize = 8;
-
-thread_local! {
-    /// The URL this thread last built on each of a few members' bases, each in the way its id
-    /// picks: a fleet that sends the same path again (a polling loop), rotating over up to
-    /// eight bases, clones it rather than builds it anew, with no lock.
-    static REBASED: std::cell::RefCell<[Option<Rebased>; REBASED_WAYS]> = const {
-        std::cell::RefCell::new([const { None }; REBASED_WAYS])
-    };
+    /// The URL last built on this base (see [`Base::put`]).
+    last: std::sync::Mutex<Option<Rebased>>,
 }
 
 impl Base {
@@ -431,11 +419,7 @@ impl Base {
                 scheme,
                 authority,
                 prefix,
-                id: {
-                    static NEXT: std::sync::atomic::AtomicU64 =
-                        std::sync::atomic::AtomicU64::new(0);
-                    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-                },
+                last: std::sync::Mutex::new(None),
             }),
             _ => Err(Error::invalid_url(format!("invalid base URL {raw:?}"))),
         }
@@ -468,24 +452,19 @@ impl Base {
 
     /// Puts `uri`, a path (and query) alone, on this base. The same path again is most often the
     /// very same bytes (a URL parsed once, see `crate::url`): compared by address with the URL
-    /// this thread last built, which is then cloned in place; another path is built anew and
-    /// kept, so that the next request finds its address.
+    /// last built on this base, which is then cloned; another path is built anew and kept, so
+    /// that the next request finds its address. The slot is only ever tried, never waited for:
+    /// a request that finds it taken (another thread's, at that instant) builds its URL.
     /// The path it replaces is dropped, or kept in `keep`.
     #[inline(always)]
     fn put(&self, uri: &mut Uri, keep: Option<&mut Option<Uri>>) -> Result<()> {
-        let hit = REBASED.with(|ways| {
-            let Ok(ways) = ways.try_borrow() else {
-                return None;
-            };
-            match (&ways[self.way()], uri.path_and_query()) {
-                (Some(last), Some(pq))
-                    if last.id == self.id && std::ptr::eq(last.pq, pq.as_str()) =>
-                {
-                    Some(last.uri.clone())
-                }
+        let hit = match (self.last.try_lock(), uri.path_and_query()) {
+            (Ok(last), Some(pq)) => match &*last {
+                Some(last) if last.is(pq) => Some(last.uri.clone()),
                 _ => None,
-            }
-        });
+            },
+            _ => None,
+        };
         let built = match hit {
             Some(built) => built,
             None => self.build(uri)?,
@@ -497,41 +476,37 @@ impl Base {
         Ok(())
     }
 
-    /// Where [`REBASED`] keeps this base's last URL.
-    fn way(&self) -> usize {
-        (self.id % REBASED_WAYS as u64) as usize
-    }
-
-    /// [`Base::put`] when the URL this thread last built differs: built, and kept for the next
+    /// [`Base::put`] when the URL last built on this base differs: built, and kept for the next
     /// request.
     #[cold]
     #[inline(never)]
     fn build(&self, uri: &Uri) -> Result<Uri> {
         let built = self.with(uri.path_and_query())?;
-        if let Some(pq) = uri.path_and_query() {
-            let pq: *const str = pq.as_str();
-            REBASED.with(|ways| {
-                if let Ok(mut ways) = ways.try_borrow_mut() {
-                    ways[self.way()] = Some(Rebased {
-                        id: self.id,
-                        pq,
-                        uri: built.clone(),
-                    });
-                }
+        if let (Some(pq), Ok(mut last)) = (uri.path_and_query(), self.last.try_lock()) {
+            *last = Some(Rebased {
+                pq: (pq.as_str().as_ptr() as usize, pq.as_str().len()),
+                uri: built.clone(),
             });
         }
         Ok(built)
     }
 }
 
-/// The URL a thread last built on a member's base (see [`Base::put`]).
+/// The URL last built on a member's base (see [`Base::put`]).
+#[derive(Debug)]
 struct Rebased {
-    /// The base's id.
-    id: u64,
-    /// Where the path and query it was built from lies: the URL itself shares those bytes, so
-    /// while it is kept they cannot be freed and another path cannot take their address.
-    pq: *const str,
+    /// Where the path and query it was built from lies (address and length): the URL itself
+    /// shares those bytes, so while it is kept they cannot be freed and another path cannot
+    /// take their address.
+    pq: (usize, usize),
     uri: Uri,
+}
+
+impl Rebased {
+    /// Whether it was built from `pq`, the very same bytes.
+    fn is(&self, pq: &PathAndQuery) -> bool {
+        self.pq == (pq.as_str().as_ptr() as usize, pq.as_str().len())
+    }
 }
 
 /// One member and its health.
@@ -1466,16 +1441,13 @@ impl Fleet {
 mod tests {
     use super::*;
 
-    /// The same path, parsed once, put on two bases one after the other on one thread, then
-    /// another path on the first: each URL is its own base's, though the cache is per thread
-    /// (and the two bases share its way).
+    /// The same path, parsed once, put on two bases one after the other, then another path on
+    /// the first, then the first path again while another request holds the first base's slot:
+    /// each URL is its own base's and its own path's.
     #[test]
-    fn a_path_put_on_a_base_takes_that_base_whatever_this_thread_built_before() {
+    fn a_path_put_on_a_base_takes_that_base_and_that_path_whatever_was_built_before() {
         let a = Base::parse("http://a.test:81").unwrap();
-        let mut b = Base::parse("https://b.test").unwrap();
-        while b.way() != a.way() {
-            b = Base::parse("https://b.test").unwrap();
-        }
+        let b = Base::parse("https://b.test").unwrap();
         let path = crate::url::parse("/x?q=1").unwrap().uri;
         let put = |base: &Base, path: &Uri| {
             let mut uri = path.clone();
@@ -1489,6 +1461,10 @@ mod tests {
         }
         let other = crate::url::parse("/y").unwrap().uri;
         assert_eq!(put(&a, &other), "http://a.test:81/y");
+        assert_eq!(put(&a, &path), "http://a.test:81/x?q=1");
+        let held = a.last.lock().unwrap();
+        assert_eq!(put(&a, &other), "http://a.test:81/y");
+        drop(held);
         assert_eq!(put(&a, &path), "http://a.test:81/x?q=1");
     }
 }
