@@ -17,6 +17,7 @@
 
 mod breaker;
 mod classify;
+mod clock;
 mod hedge;
 mod latency;
 mod plan;
@@ -42,6 +43,7 @@ pub use stats::MemberStats;
 
 use self::breaker::{Breaker, Permit};
 use self::classify::{Judge, Verdict};
+use self::clock::Clock;
 pub(crate) use self::hedge::Recipe;
 pub(crate) use self::hedge::{HedgeEnd, HedgeFirst};
 use self::hedge::{Hedges, Primary};
@@ -338,7 +340,7 @@ impl FleetBuilder {
             timed,
             virtual_time,
             fixed_lead,
-            epoch: Instant::now(),
+            clock: Clock::new(virtual_time),
             adaptive: matches!(self.strategy, Strategy::Adaptive { .. }),
             budget: RetryBudget::new(self.retry.budget.clone()),
             slots,
@@ -368,13 +370,6 @@ impl Stamp {
     fn nanos(self) -> u64 {
         self.0.get() - 1
     }
-}
-
-/// `d` in nanoseconds (saturating past 584 years), without `as_nanos`'s 128-bit arithmetic.
-fn nanos(d: Duration) -> u64 {
-    d.as_secs()
-        .saturating_mul(1_000_000_000)
-        .saturating_add(u64::from(d.subsec_nanos()))
 }
 
 fn adaptive_decay(strategy: &Strategy) -> Duration {
@@ -541,8 +536,8 @@ pub(crate) struct Fleet {
     /// A fixed hedge delay as a nudge before the deadline of a request with the client's own
     /// timeout (see [`Fleet::first_hedge_timer`]).
     fixed_lead: Option<Nudge>,
-    /// When the fleet was built: the origin of its clock ([`Fleet::nanos`]).
-    epoch: Instant,
+    /// Times attempts: nanoseconds since the fleet was built.
+    clock: Clock,
     /// The strategy is adaptive: attempts count in their member's in-flight load.
     adaptive: bool,
 }
@@ -989,7 +984,7 @@ impl Fleet {
     /// The latency (ns) of an attempt on member `slot` that started at `start`, learnt by the
     /// member's latency estimate if it is counted `in_flight` (the adaptive strategy).
     fn learn(&self, slot: usize, start: u64, in_flight: bool) -> u64 {
-        let now = self.nanos(Instant::now());
+        let now = self.clock.now();
         let latency = now.saturating_sub(start);
         if in_flight {
             self.slots[slot].ewma.finish(latency, now);
@@ -997,40 +992,10 @@ impl Fleet {
         latency
     }
 
-    /// When a prepared request was dispatched, on the fleet's clock: its deadline less its
-    /// timeout (no read of the clock).
-    fn dispatched(&self, policy: &Policy, req: &Request) -> u64 {
-        match req.deadline {
-            Some(deadline) => self
-                .nanos(deadline)
-                .saturating_sub(nanos(policy.timeout_of(req))),
-            None => self.nanos(Instant::now()),
-        }
-    }
-
-    /// `at` in nanoseconds since the fleet was built: attempts are timed on this clock, so
-    /// that a latency and the time between two are one subtraction of integers each.
-    fn nanos(&self, at: Instant) -> u64 {
-        nanos(at.saturating_duration_since(self.epoch))
-    }
-
     /// Starts the bookkeeping of one attempt on member `slot` (counted, in flight, timed).
     fn begin<'a>(&'a self, slot: usize, permit: Permit<'a>, n: u32) -> AttemptEnd<'a> {
-        self.begin_at(slot, permit, n, || self.nanos(Instant::now()))
-    }
-
-    /// [`Fleet::begin`] for an attempt that started at `started()` on the fleet's clock (a
-    /// request's first attempt starts when the client dispatched it: no second read of the
-    /// clock).
-    fn begin_at<'a>(
-        &'a self,
-        slot: usize,
-        permit: Permit<'a>,
-        n: u32,
-        started: impl FnOnce() -> u64,
-    ) -> AttemptEnd<'a> {
         let traced = tracing::enabled!(tracing::Level::DEBUG);
-        let start = (self.timed || traced).then(|| Stamp::at(started()));
+        let start = (self.timed || traced).then(|| Stamp::at(self.clock.now()));
         self.attempt_end(slot, n, permit.hand_over(), traced, start)
     }
 
@@ -1115,11 +1080,11 @@ impl Fleet {
         {
             self.to_member(slot, req, keep).map(|own_uri| {
                 plan.take(slot);
-                let start = self.timed.then(|| Stamp::at(self.dispatched(policy, req)));
+                let start = self.timed.then(|| Stamp::at(self.clock.now()));
                 (own_uri, self.attempt_end(slot, 1, false, false, start))
             })
         } else {
-            self.start_walk(policy, req, &mut plan, slot, keep)
+            self.start_walk(req, &mut plan, slot, keep)
         };
         let (own_uri, attempt) = match begun {
             Ok(begun) => begun,
@@ -1165,7 +1130,6 @@ impl Fleet {
     #[inline(never)]
     fn start_walk<'a>(
         &'a self,
-        policy: &'a Policy,
         req: &mut Request,
         plan: &mut Plan,
         choice: usize,
@@ -1176,7 +1140,7 @@ impl Fleet {
             return Err(Self::breakers_open(req, Vec::new()));
         };
         let own_uri = self.to_member(slot, req, keep)?;
-        let attempt = self.begin_at(slot, permit, 1, || self.dispatched(policy, req));
+        let attempt = self.begin(slot, permit, 1);
         Ok((own_uri, attempt))
     }
 
