@@ -15,9 +15,9 @@
 #   VARY=1 ...   every request gets its own URL (`?n=<i>`) on every side, instead of one repeated.
 #   FLEET=1 bash scripts/instructions.sh
 #     every fleet strategy over two healthy hyper members (with base URLs, and without: whole
-#     URLs) against one hyper client; per layout the fleet's count less the client's, then the
-#     mean (and range) over layouts. The fleet window starts past request 450, when its retry
-#     budget is full.
+#     URLs) against one hyper client over the same backend, in one process, their batches
+#     interleaved with an A/A control (`instr --mode ab`); per request, the mean and range over
+#     heap layouts $FLEET_LAYOUTS (default 0 7 57).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)"; exit 1; }
@@ -49,31 +49,44 @@ range() { printf '%s\n' "$@" | sort -n | awk 'NR==1{lo=$1} {hi=$1} END {printf "
 ratio() { python3 -c "print(f'{$1/$2:.4f}')"; }
 
 if [ -n "${FLEET:-}" ]; then
-  N1=${N1:-500}
-  N2=${N2:-1500}
+  # One process per strategy, URL form and heap layout: a single hyper client and a fleet of
+  # two members share one backend (one connection pool, one connection), and their batches
+  # alternate, single / fleet / single again (the A/A control), each in a function of its own
+  # (`instr --mode ab`): callgrind's inclusive cost of each function is its requests' alone,
+  # measured on one heap. Warm-up (connections, a full retry budget) runs outside them.
+  REQ=${REQ:-1500}
+  BATCH=${BATCH:-500}
+  FLEET_LAYOUTS=(${FLEET_LAYOUTS:-0 7 57})
   configs=("single" "failover" "round-robin" "random" "adaptive" "hedged")
-  declare -A over
-  singles=()
-  for layout in "${LAYOUTS[@]}"; do
-    s=$(per_request "$N1" "$N2" "$layout" --backend hyper --surface async --mode httpfleet)
-    singles+=("$s")
-    for cfg in "${configs[@]}"; do
-      for whole in "" "--whole-url"; do
-        f=$(per_request "$N1" "$N2" "$layout" --backend hyper --surface async --mode fleet \
-          --strategy "$cfg" $whole)
-        over["$cfg$whole"]+="$((f - s)) "
-      done
-    done
-  done
-  single=$(mean "${singles[@]}")
-  echo "one hyper client: $single per request (layouts ${LAYOUTS[*]}: ${singles[*]})"
-  printf "%-12s %30s %30s\n" strategy "with base URLs" "without (whole URLs)"
+  ab() { # layout strategy [--whole-url] -> "single fleet control" per request
+    local out
+    out=$(mktemp)
+    valgrind --tool=callgrind --callgrind-out-file="$out" "$BIN" instr --url "$url" \
+      --requests "$REQ" --batch "$BATCH" --heap-layout "$1" --backend hyper --surface async \
+      --mode ab --strategy "$2" "${@:3}" >/dev/null 2>&1
+    callgrind_annotate --auto=no --inclusive=yes --threshold=100 "$out" 2>/dev/null \
+      | awk -v n="$REQ" '/httpfleet::ab_(single|fleet|control) /{gsub(",", "", $1)
+          if ($0 ~ /ab_single/) a = $1; if ($0 ~ /ab_fleet/) b = $1; if ($0 ~ /ab_control/) c = $1}
+          END {printf "%.1f %.1f %.1f", a / n, b / n, c / n}'
+    rm -f "$out"
+  }
+  printf "%-12s %-11s %10s %14s %10s %16s\n" strategy URLs single "fleet - single" "(ratio)" \
+    "control - single"
   for cfg in "${configs[@]}"; do
-    b=$(mean ${over[$cfg]})
-    w=$(mean ${over[$cfg--whole-url]})
-    printf "%-12s %8s (%5.2f%%) %12s %8s (%5.2f%%) %12s\n" "$cfg" \
-      "+$b" "$(python3 -c "print($b/$single*100)")" "[$(range ${over[$cfg]})]" \
-      "+$w" "$(python3 -c "print($w/$single*100)")" "[$(range ${over[$cfg--whole-url]})]"
+    for whole in "" "--whole-url"; do
+      singles=(); overs=(); controls=()
+      for layout in "${FLEET_LAYOUTS[@]}"; do
+        read -r a b c <<<"$(ab "$layout" "$cfg" $whole)"
+        singles+=("$a")
+        overs+=("$(python3 -c "print(round($b - $a, 1))")")
+        controls+=("$(python3 -c "print(round($c - $a, 1))")")
+      done
+      sm=$(printf '%s\n' "${singles[@]}" | awk '{s+=$1} END {printf "%.0f", s/NR}')
+      om=$(printf '%s\n' "${overs[@]}" | awk '{s+=$1} END {printf "%.0f", s/NR}')
+      cm=$(printf '%s\n' "${controls[@]}" | awk '{s+=$1} END {printf "%.0f", s/NR}')
+      printf "%-12s %-11s %10s %8s [%s] (%5.2f%%) %6s\n" "$cfg" "$([ -n "$whole" ] && echo whole || echo base)" \
+        "$sm" "+$om" "$(range "${overs[@]}")" "$(python3 -c "print($om/$sm*100)")" "$cm"
+    done
   done
   exit 0
 fi

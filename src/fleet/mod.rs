@@ -453,22 +453,31 @@ impl Base {
     /// The path it replaces is dropped, or kept in `keep`.
     #[inline(always)]
     fn put(&self, uri: &mut Uri, keep: Option<&mut Option<Uri>>) -> Result<()> {
-        let hit = match (self.last.try_lock(), uri.path_and_query()) {
-            (Ok(last), Some(pq)) => match &*last {
-                Some(last) if last.is(pq) => Some(last.uri.clone()),
-                _ => None,
-            },
-            _ => None,
+        let Some(keep) = keep else {
+            if let Some(Rebased { uri: last, .. }) = self.last_for(uri).as_deref() {
+                uri.clone_from(last);
+            } else {
+                *uri = self.build(uri)?;
+            }
+            return Ok(());
         };
-        let built = match hit {
-            Some(built) => built,
+        let built = match self.last_for(uri).as_deref() {
+            Some(Rebased { uri: last, .. }) => last.clone(),
             None => self.build(uri)?,
         };
-        let path = std::mem::replace(uri, built);
-        if let Some(keep) = keep {
-            *keep = Some(path);
-        }
+        *keep = Some(std::mem::replace(uri, built));
         Ok(())
+    }
+
+    /// The URL last built on this base, if it was built from `uri`'s path and query (the very
+    /// same bytes) and no other request holds it at this instant.
+    #[inline(always)]
+    fn last_for(&self, uri: &Uri) -> Option<LastGuard<'_>> {
+        let pq = uri.path_and_query()?;
+        let last = self.last.try_lock().ok()?;
+        last.as_ref()
+            .is_some_and(|last| last.is(pq))
+            .then_some(LastGuard(last))
     }
 
     /// [`Base::put`] when the URL last built on this base differs: built, and kept for the next
@@ -484,6 +493,17 @@ impl Base {
             });
         }
         Ok(built)
+    }
+}
+
+/// The URL last built on a member's base, held ([`Base::last_for`]).
+struct LastGuard<'a>(std::sync::MutexGuard<'a, Option<Rebased>>);
+
+impl std::ops::Deref for LastGuard<'_> {
+    type Target = Rebased;
+
+    fn deref(&self) -> &Rebased {
+        self.0.as_ref().expect("a held URL is there")
     }
 }
 
