@@ -56,10 +56,11 @@ pub(super) fn nanos(d: Duration) -> u64 {
 #[inline]
 fn monotonic() -> u64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-    // The monotonic clock counts from boot: never negative.
+    // The monotonic clock counts from boot: never negative, and 584 years of uptime away from
+    // overflowing.
     (t.tv_sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(t.tv_nsec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(t.tv_nsec as u64)
 }
 
 /// The monotonic clock in nanoseconds (since its first reading in this process).
