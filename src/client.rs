@@ -122,6 +122,7 @@ impl Policy {
     where
         Q: std::borrow::Borrow<Request> + Send + 's,
         S: Settle<Q> + Send + 's,
+        S::Then: Send + 's,
     {
         async move {
             let outcome = 'exchange: {
@@ -153,7 +154,11 @@ impl Policy {
                     }
                 }
             };
-            end.settle(outcome, req)
+            let then = match end.settle(outcome, req) {
+                Settled::Done(output) => return output,
+                Settled::Then(then) => then,
+            };
+            then.await
         }
     }
 
@@ -196,9 +201,34 @@ pub(crate) trait Settle<Q> {
     /// What the exchange's future yields.
     type Output;
 
+    /// What goes on from the exchange's end when settling does not end it ([`Never`] where it
+    /// always does).
+    type Then: Future<Output = Self::Output>;
+
     /// Ends the exchange: `outcome` is the final response or the error, `req` the request as
     /// the caller built it.
-    fn settle(self, outcome: Result<Response>, req: Q) -> Self::Output;
+    fn settle(self, outcome: Result<Response>, req: Q) -> Settled<Self::Output, Self::Then>;
+}
+
+/// How an exchange's end settles ([`Settle::settle`]): its output, or what goes on from it.
+pub(crate) enum Settled<O, T> {
+    Done(O),
+    Then(T),
+}
+
+/// The [`Settle::Then`] of an exchange whose end always settles it: no value, so that
+/// [`Settled`] is its output alone and the exchange's future has nothing more to hold.
+pub(crate) struct Never<O>(
+    std::convert::Infallible,
+    std::marker::PhantomData<fn() -> O>,
+);
+
+impl<O> Future for Never<O> {
+    type Output = O;
+
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<O> {
+        match self.0 {}
+    }
 }
 
 /// The outcome as it is (a single backend's request, or a fleet attempt judged by its caller).
@@ -206,9 +236,11 @@ pub(crate) struct Plain;
 
 impl<Q> Settle<Q> for Plain {
     type Output = Result<Response>;
+    type Then = Never<Result<Response>>;
 
-    fn settle(self, outcome: Result<Response>, _: Q) -> Result<Response> {
-        outcome
+    #[inline(always)]
+    fn settle(self, outcome: Result<Response>, _: Q) -> Settled<Result<Response>, Self::Then> {
+        Settled::Done(outcome)
     }
 }
 
@@ -360,6 +392,7 @@ impl Client {
     ) -> Run<
         '_,
         impl Future<Output = Result<Response>> + Send + '_,
+        impl Future<Output = Result<Response>> + Send + '_,
         impl Future<Output = JudgedEnd> + Send + '_,
         impl Future<Output = Result<Response>> + Send + '_,
         impl Future<Output = Finished> + Send + '_,
@@ -383,15 +416,15 @@ impl Client {
                 fut: policy.exchange(backend, req, Plain),
             },
             // The first attempt of a fleet request runs here, sending the caller's request
-            // itself, with no allocation; a hedged one polls its hedge timer beside it, and its
-            // hedges start, boxed, only when the timer fires. The rest of the fleet's state
-            // machine (later attempts, backoff) is several times that size and starts, boxed,
-            // only after a failure: every request's future stays small.
+            // itself, with no allocation: the single-backend exchange with the attempt's
+            // bookkeeping inside it, polled as a single backend's is. A hedged one polls its
+            // hedge timer beside it, and its hedges start, boxed, only when the timer fires.
+            // The rest of the fleet's state machine (later attempts, backoff) is several times
+            // that size and starts, boxed, only after a failure: every request's future stays
+            // small.
             Route::Fleet(fleet) => match fleet.start(policy, &mut req) {
                 Start::Inline { first, backend } => Run::FleetFirst {
-                    fut: first.exchange(backend, req),
-                    first: Some(first),
-                    resume: Resume::run,
+                    fut: first.exchange_inline(backend, req, Resume::run),
                 },
                 Start::Hedged {
                     first,
@@ -424,18 +457,14 @@ impl Client {
 
 pin_project_lite::pin_project! {
     /// The future of [`Client::run`]: a request that failed before any I/O, one exchange, a
-    /// fleet request's first attempt (hedged or not), then, if it failed, the rest of the
-    /// fleet's state machine, boxed.
+    /// fleet request's first attempt (which goes on with the rest of the fleet's state
+    /// machine, boxed, inside its own future if it fails), or a hedged one (whose rest, boxed,
+    /// takes its place here).
     #[project = RunProj]
-    pub(crate) enum Run<'a, O, I, R, A> {
+    pub(crate) enum Run<'a, O, F, I, R, A> {
         Done { result: Option<Result<Response>> },
         One { #[pin] fut: O },
-        FleetFirst {
-            #[pin]
-            fut: I,
-            first: Option<First<'a>>,
-            resume: fn(Resume<'a>) -> R,
-        },
+        FleetFirst { #[pin] fut: F },
         FleetHedged {
             // Emptied when it ends while hedges run, or when they end with it canceled.
             #[pin]
@@ -467,9 +496,10 @@ fn poll_first<I: Future<Output = JudgedEnd>>(
     end
 }
 
-impl<'a, O, I, R, A> Future for Run<'a, O, I, R, A>
+impl<'a, O, F, I, R, A> Future for Run<'a, O, F, I, R, A>
 where
     O: Future<Output = Result<Response>>,
+    F: Future<Output = Result<Response>>,
     I: Future<Output = JudgedEnd>,
     R: Future<Output = Result<Response>>,
     A: Future<Output = Finished>,
@@ -483,14 +513,8 @@ where
             }
             RunProj::One { fut } => return fut.poll(cx),
             RunProj::FleetRest { fut } => return fut.as_mut().poll(cx),
-            RunProj::FleetFirst { fut, first, resume } => match poll_first(fut, cx, first) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Ok(outcome)) => return Poll::Ready(outcome),
-                Poll::Ready(Err(unsettled)) => {
-                    let first = first.take().expect("Run polled after completion");
-                    (Poll::Ready(first.unsettled(unsettled)), *resume)
-                }
-            },
+            // Its bookkeeping settles inside it, and a failure goes on inside it too.
+            RunProj::FleetFirst { fut } => return fut.poll(cx),
             RunProj::FleetHedged {
                 mut fut,
                 first,
@@ -611,24 +635,24 @@ mod tests {
             };
             let mut r = req();
             fleet.inner.policy.prepare(&mut r).unwrap();
-            let size = match f.start(&fleet.inner.policy, &mut r) {
-                // The exchange, and the first attempt's bookkeeping beside it.
-                Start::Inline { first, backend } => {
-                    std::mem::size_of_val(&first.exchange(backend, r))
-                        + std::mem::size_of_val(&first)
-                }
-                // The same, with its hedge timer and recipe beside it.
-                Start::Hedged {
-                    first,
-                    backend,
-                    hedge,
-                } => {
-                    std::mem::size_of_val(&first.exchange(backend, r))
-                        + std::mem::size_of_val(&first)
-                        + std::mem::size_of_val(&hedge)
-                }
-                Start::Failed(e) => panic!("{e}"),
-            };
+            let size =
+                match f.start(&fleet.inner.policy, &mut r) {
+                    // The exchange, the first attempt's bookkeeping inside it.
+                    Start::Inline { first, backend } => std::mem::size_of_val(
+                        &first.exchange_inline(backend, r, crate::fleet::Resume::run),
+                    ),
+                    // The same, with its hedge timer and recipe beside it.
+                    Start::Hedged {
+                        first,
+                        backend,
+                        hedge,
+                    } => {
+                        std::mem::size_of_val(&first.exchange(backend, r))
+                            + std::mem::size_of_val(&first)
+                            + std::mem::size_of_val(&hedge)
+                    }
+                    Start::Failed(e) => panic!("{e}"),
+                };
             // The first attempt's bookkeeping (`First`), and for a hedged request its hedge
             // timer, kept inline rather than allocated per request (measured: ~650 fewer
             // instructions per hedged request; every request's future grew ~100 bytes, which

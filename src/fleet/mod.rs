@@ -7,11 +7,12 @@
 //! admits or refuses it, the [`RetryPolicy`] and the shared retry budget decide whether
 //! another attempt starts. No dynamic dispatch on the request path. While members are healthy a
 //! fleet request allocates nothing: its first attempt is the same exchange future a single
-//! backend runs, inline in the client's own future, its end judging the answer where it lies
-//! (`Judged`), and the attempt's bookkeeping beside it rather than inside it (`Fleet::start`,
-//! `First`, `client::Run`); only a failed first attempt starts the rest of the state machine,
-//! boxed (`Resume`). A hedged request keeps its primary
-//! exchange inline too, raced against the hedge timer alone; the hedging machinery starts,
+//! backend runs, inline in the client's own future and polled as a single backend's is, its
+//! end judging the answer and settling the attempt's bookkeeping where the answer lies
+//! (`Fleet::start`, `First`, `Inline`); only a failed first attempt goes on with the rest of
+//! the state machine, boxed, inside that same future (`Resume`). A hedged request keeps its
+//! primary exchange inline too, its bookkeeping beside it (`Judged`, `client::Run`), raced
+//! against the hedge timer alone; the hedging machinery starts,
 //! boxed, only when the timer fires or the primary fails, and each hedge is boxed on its own
 //! when it starts, so a request that needs no hedge carries one attempt, not four.
 
@@ -27,7 +28,7 @@ mod stats;
 
 use std::fmt;
 use std::future::Future;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,7 +54,7 @@ use self::retry::RetryBudget;
 use self::rng::Rng;
 use self::stats::Counters;
 use crate::backend::{Backend, BackendKind};
-use crate::client::{Client, Plain, Policy, Settle};
+use crate::client::{Client, Never, Plain, Policy, Settle, Settled};
 use crate::config::Config;
 use crate::deadline::{Nudge, Timer};
 use crate::error::{Attempt, Error, ErrorKind, Result, TimeoutPhase};
@@ -862,10 +863,90 @@ impl<'a> First<'a> {
             outcome,
             req,
         } = *unsettled;
+        self.ended(verdict, outcome, req)
+    }
+
+    /// The attempt ended with `outcome`, judged `verdict`, other than in a success: recorded,
+    /// and the request's end or the state to resume from.
+    fn ended(self, verdict: Verdict, outcome: Result<Response>, req: Request) -> FirstEnd<'a> {
         let First { then, attempt } = self;
         let (fleet, slot) = (attempt.fleet, attempt.slot);
         attempt.record(verdict);
         then.resume(fleet, req, Finished::new(slot, verdict, outcome))
+    }
+
+    /// The inline attempt's exchange when no hedge runs beside it: the future a single backend
+    /// runs, with this bookkeeping inside it, settled where the exchange ends ([`Inline`]). A
+    /// success is the exchange's own output, so a fleet request's future is polled, and its
+    /// answer moves, as a single backend's; a failure goes on, in the same future, with the
+    /// rest of the walk (`resume`, boxed).
+    pub(crate) fn exchange_inline<R>(
+        self,
+        backend: &'a Backend,
+        req: Request,
+        resume: fn(Resume<'a>) -> R,
+    ) -> impl Future<Output = Result<Response>> + Send + use<'a, R>
+    where
+        R: Future<Output = Result<Response>> + Send + 'a,
+    {
+        let policy = self.then.policy;
+        policy.exchange(
+            backend,
+            req,
+            Inline {
+                first: self,
+                resume,
+            },
+        )
+    }
+
+    /// [`Inline`]'s end of an attempt that did not succeed.
+    #[cold]
+    #[inline(never)]
+    fn went_on<R>(
+        self,
+        verdict: Verdict,
+        outcome: Result<Response>,
+        req: Request,
+        resume: fn(Resume<'a>) -> R,
+    ) -> Settled<Result<Response>, Pin<Box<R>>> {
+        match self.ended(verdict, outcome, req) {
+            Ok(end) => Settled::Done(end),
+            Err(rest) => Settled::Then(Box::pin(resume(*rest))),
+        }
+    }
+}
+
+/// The end of a fleet request's inline first attempt when no hedge runs beside it
+/// ([`First::exchange_inline`]): the answer judged and the attempt settled where the exchange
+/// ends; a success marked as served where it lies, a failure gone on with the rest of the walk.
+/// Dropped with its exchange unsettled, the attempt counts as canceled ([`AttemptEnd`]).
+pub(crate) struct Inline<'a, R> {
+    first: First<'a>,
+    resume: fn(Resume<'a>) -> R,
+}
+
+impl<'a, R> Settle<Request> for Inline<'a, R>
+where
+    R: Future<Output = Result<Response>>,
+{
+    type Output = Result<Response>;
+    type Then = Pin<Box<R>>;
+
+    #[inline(always)]
+    fn settle(
+        self,
+        mut outcome: Result<Response>,
+        req: Request,
+    ) -> Settled<Result<Response>, Pin<Box<R>>> {
+        let Inline { first, resume } = self;
+        match first.attempt.fleet.classifier.judge(&outcome) {
+            Verdict::Success => {
+                first.succeeded(&mut outcome);
+                Settled::Done(outcome)
+            }
+            verdict => first.went_on(verdict, outcome, req, resume),
+        }
     }
 }
 
@@ -886,13 +967,14 @@ pub(crate) struct Unsettled {
 
 impl Settle<Request> for Judged<'_> {
     type Output = JudgedEnd;
+    type Then = Never<JudgedEnd>;
 
     #[inline(always)]
-    fn settle(self, outcome: Result<Response>, req: Request) -> JudgedEnd {
-        match self.0.judge(&outcome) {
+    fn settle(self, outcome: Result<Response>, req: Request) -> Settled<JudgedEnd, Self::Then> {
+        Settled::Done(match self.0.judge(&outcome) {
             Verdict::Success => Ok(outcome),
             verdict => Err(Unsettled::boxed(verdict, outcome, req)),
-        }
+        })
     }
 }
 
