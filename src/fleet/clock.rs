@@ -45,7 +45,7 @@ impl Clock {
 }
 
 /// `d` in nanoseconds (saturating past 584 years), without `as_nanos`'s 128-bit arithmetic.
-pub(super) fn nanos(d: Duration) -> u64 {
+fn nanos(d: Duration) -> u64 {
     d.as_secs()
         .saturating_mul(1_000_000_000)
         .saturating_add(u64::from(d.subsec_nanos()))

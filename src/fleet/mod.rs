@@ -741,8 +741,9 @@ struct Walk {
 
 /// A fleet request's first attempt, sent inline in the client's own future: while the members
 /// are healthy a fleet request allocates nothing and moves no larger future than a
-/// single-backend one. Only what the attempt's end needs is kept; the rest of the walk over the
-/// members is built when the attempt fails (see [`Resume`]).
+/// single-backend one. Only what the attempt's end needs is kept, inside its exchange
+/// ([`Inline`]) or, for a hedged one, beside it; the rest of the walk over the members is built
+/// when the attempt fails (see [`Resume`]).
 pub(crate) struct First<'a> {
     then: Then<'a>,
     attempt: AttemptEnd<'a>,
@@ -808,7 +809,7 @@ impl OwnUri {
 /// How a fleet request starts (see [`Fleet::start`]).
 pub(crate) enum Start<'a, A> {
     /// Send the request (the caller's, now with the member's URL) through `backend` inline:
-    /// [`First::exchange`].
+    /// [`First::exchange_inline`].
     Inline {
         first: First<'a>,
         backend: &'a Backend,
