@@ -247,7 +247,7 @@ struct InstrArgs {
     #[arg(long, value_parser = parse_kind)]
     backend: BackendKind,
     /// bare (the client with no deadline), direct (the client with its own deadline),
-    /// httpfleet, fleet, or ab (the single client and the fleet over one backend, their batches
+    /// httpfleet, or ab (the single client and a fleet over one backend, their batches
     /// interleaved in one process, with an A/A control: see `scripts/instructions.sh`).
     #[arg(long)]
     mode: String,
@@ -258,14 +258,14 @@ struct InstrArgs {
     url: String,
     #[arg(long, default_value_t = 1000)]
     requests: usize,
-    /// The strategy of `--mode fleet` (see `get --strategy`).
+    /// The fleet's strategy in `--mode ab` (see `get --strategy`).
     #[arg(long, default_value = "failover")]
     strategy: String,
     /// Give each request its own URL (`?n=<i>` appended) instead of repeating one.
     #[arg(long)]
     vary: bool,
-    /// `--mode fleet` over members without base URLs, each request given the whole URL (a fleet
-    /// over client libraries rather than hosts).
+    /// `--mode ab` with a fleet over members without base URLs, each request given the whole URL
+    /// (a fleet over client libraries rather than hosts).
     #[arg(long)]
     whole_url: bool,
     /// Lays the heap out differently before anything else (blocks of assorted sizes allocated,
@@ -716,13 +716,6 @@ fn instr(args: InstrArgs) -> Res {
                     rt.block_on(c.get(&url).send())?;
                 }
             }
-        }
-        "fleet" => {
-            let url = if args.whole_url { &args.url } else { path };
-            for _ in 0..args.requests {
-                rt.block_on(f.get(url).send())?;
-            }
-            healthy(&f)?;
         }
         "ab" => {
             // One process, one heap, one connection: the single client and the fleet share the

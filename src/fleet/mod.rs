@@ -489,7 +489,7 @@ impl Base {
         let built = self.with(uri.path_and_query())?;
         if let (Some(pq), Ok(mut last)) = (uri.path_and_query(), self.last.try_lock()) {
             *last = Some(Rebased {
-                pq: (pq.as_str().as_ptr() as usize, pq.as_str().len()),
+                pq: Rebased::site(pq),
                 uri: built.clone(),
             });
         }
@@ -519,9 +519,14 @@ struct Rebased {
 }
 
 impl Rebased {
+    /// Where `pq`'s bytes lie: address and length.
+    fn site(pq: &PathAndQuery) -> (usize, usize) {
+        (pq.as_str().as_ptr() as usize, pq.as_str().len())
+    }
+
     /// Whether it was built from `pq`, the very same bytes.
     fn is(&self, pq: &PathAndQuery) -> bool {
-        self.pq == (pq.as_str().as_ptr() as usize, pq.as_str().len())
+        self.pq == Rebased::site(pq)
     }
 }
 
@@ -825,10 +830,10 @@ pub(crate) enum Start<'a, A> {
 }
 
 impl<'a> First<'a> {
-    /// The inline attempt's exchange: the future a single backend runs, its end judging the
-    /// answer where it lies ([`Judged`]). This bookkeeping stays beside it, outside it (the
-    /// future holds the request and a reference, no more), and settles its end:
-    /// [`First::succeeded`] or [`First::unsettled`].
+    /// A hedged request's primary exchange: the future a single backend runs, its end judging
+    /// the answer where it lies ([`Judged`]). This bookkeeping stays beside it, outside it (the
+    /// hedges need it while the primary runs), and settles its end: [`First::succeeded`],
+    /// [`First::unsettled`] or [`First::hedge_ended`].
     pub(crate) fn exchange(
         &self,
         backend: &'a Backend,
@@ -951,7 +956,7 @@ where
     }
 }
 
-/// The end of a fleet request's inline first attempt ([`First::exchange`]): the answer judged
+/// The end of a hedged request's primary exchange ([`First::exchange`]): the answer judged
 /// where the exchange ends. A success goes on as it is; anything else goes with its verdict and
 /// the request (boxed: rare) for the fleet to settle or resume from.
 pub(crate) struct Judged<'a>(&'a Judge);
