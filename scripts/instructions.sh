@@ -18,7 +18,7 @@
 #     URLs) against one hyper client over the same backend, in one process, their batches
 #     interleaved with an A/A control (`instr --mode ab`); per request, the fleet's count less
 #     the cheaper of the two single-client batches, the mean and range over heap layouts
-#     $FLEET_LAYOUTS (default 0 7 57), and the control less the first single batch.
+#     $FLEET_LAYOUTS (default: $LAYOUTS), and the control less the first single batch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)"; exit 1; }
@@ -57,7 +57,7 @@ if [ -n "${FLEET:-}" ]; then
   # measured on one heap. Warm-up (connections, a full retry budget) runs outside them.
   REQ=${REQ:-1500}
   BATCH=${BATCH:-500}
-  FLEET_LAYOUTS=(${FLEET_LAYOUTS:-0 7 57})
+  FLEET_LAYOUTS=(${FLEET_LAYOUTS:-${LAYOUTS[*]}})
   configs=("single" "failover" "round-robin" "random" "adaptive" "hedged")
   ab() { # layout strategy [--whole-url] -> "single fleet control" per request
     local out
