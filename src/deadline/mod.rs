@@ -48,12 +48,10 @@ impl<A: Expiry, B: Expiry> Expiry for (A, B) {
     }
 }
 
-/// A timer that can fire again, for delays rather than deadlines (a hedge's): a watchdog entry,
-/// tokio's timer where time is tokio's (a mock transport's latencies follow tokio's clock,
-/// paused in tests), or a nudge given to the exchange's own deadline watch.
+/// A timer that can fire again, for delays rather than deadlines (a hedge's): a nudge given to
+/// the exchange's own deadline watch, or a timer of its own ([`Armed`]). The nudge, the common
+/// case, holds nothing to release, so a timer that never fired costs no drop.
 pub(crate) enum Timer {
-    Watch(Watch),
-    Tokio(Pin<Box<Sleep>>),
     /// Fires at `nudge` before `deadline`. It registers nothing: the exchange it is raced
     /// against was given the same nudge ([`Watch::nudging`]), so the exchange's own deadline
     /// watch wakes the task then. Until the generation of [`nudges`] moves from `seen`, it has
@@ -64,27 +62,33 @@ pub(crate) enum Timer {
         nudge: Nudge,
         seen: u64,
     },
+    Armed(Armed),
+}
+
+/// A timer of its own: a watchdog entry, or tokio's timer where time is tokio's (a mock
+/// transport's latencies follow tokio's clock, paused in tests).
+pub(crate) enum Armed {
+    Watch(Watch),
+    Tokio(Pin<Box<Sleep>>),
 }
 
 impl Timer {
     /// Fires `delay` from now, on tokio's clock if `tokio_clock`.
     pub(crate) fn after(delay: std::time::Duration, tokio_clock: bool) -> Timer {
         let at = tokio::time::Instant::now() + delay;
-        if tokio_clock {
-            Timer::Tokio(Box::pin(tokio::time::sleep_until(at)))
+        Timer::Armed(if tokio_clock {
+            Armed::Tokio(Box::pin(tokio::time::sleep_until(at)))
         } else {
-            Timer::Watch(Watch::new(at.into_std()))
-        }
+            Armed::Watch(Watch::new(at.into_std()))
+        })
     }
 
     /// Fires again `delay` from now.
     pub(crate) fn reset(&mut self, delay: std::time::Duration) {
         let at = tokio::time::Instant::now() + delay;
         match self {
-            Timer::Watch(_) | Timer::Nudge { .. } => {
-                *self = Timer::Watch(Watch::new(at.into_std()))
-            }
-            Timer::Tokio(s) => s.as_mut().reset(at),
+            Timer::Armed(Armed::Tokio(s)) => s.as_mut().reset(at),
+            _ => *self = Timer::Armed(Armed::Watch(Watch::new(at.into_std()))),
         }
     }
 }
@@ -96,10 +100,11 @@ impl Expiry for &mut Timer {
 }
 
 impl Expiry for Timer {
+    #[inline]
     fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         match self {
-            Timer::Watch(w) => w.poll_expired(cx),
-            Timer::Tokio(s) => s.as_mut().poll(cx),
+            Timer::Armed(Armed::Watch(w)) => w.poll_expired(cx),
+            Timer::Armed(Armed::Tokio(s)) => s.as_mut().poll(cx),
             Timer::Nudge {
                 deadline,
                 nudge,

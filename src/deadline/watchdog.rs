@@ -45,6 +45,7 @@ static NUDGES: AtomicU64 = AtomicU64::new(0);
 /// woken. A task that took it before its own nudge was registered and finds it unchanged knows
 /// that its nudge has not passed; when it has moved, the clock tells (some other nudge may have
 /// moved it).
+#[inline]
 pub(crate) fn nudges() -> u64 {
     NUDGES.load(Ordering::Acquire)
 }
