@@ -14,10 +14,7 @@ use http::HeaderMap;
 use crate::backend::{Backend, BackendKind};
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
-use crate::fleet::{
-    Finished, First, Fleet, FleetBuilder, HedgeFirst, JudgedEnd, Member, MemberStats, Resume,
-    Start, Strategy,
-};
+use crate::fleet::{Fleet, FleetBuilder, Member, MemberStats, Resume, Start, Strategy};
 use crate::redirect::{Next, Redirects};
 use crate::request::{Defaults, Request, RequestBuilder, check_headers};
 use crate::response::Response;
@@ -66,12 +63,6 @@ impl Policy {
         req.deadline = Some(tokio::time::Instant::now() + self.timeout_of(req));
         self.wire_headers(req, false);
         Ok(())
-    }
-
-    /// Gives a prepared request again the default headers of its first hop (see
-    /// [`Policy::prepare`]).
-    pub(crate) fn first_hop_defaults(&self, req: &mut Request) {
-        self.wire_headers(req, false);
     }
 
     /// A request's total timeout: its own, or the client's.
@@ -390,12 +381,9 @@ impl Client {
         &self,
         req: Result<Request>,
     ) -> Run<
-        '_,
         impl Future<Output = Result<Response>> + Send + '_,
         impl Future<Output = Result<Response>> + Send + '_,
-        impl Future<Output = JudgedEnd> + Send + '_,
         impl Future<Output = Result<Response>> + Send + '_,
-        impl Future<Output = Finished> + Send + '_,
     > {
         let policy = &self.inner.policy;
         let mut req = match req {
@@ -418,7 +406,8 @@ impl Client {
             // The first attempt of a fleet request runs here, sending the caller's request
             // itself, with no allocation: the single-backend exchange with the attempt's
             // bookkeeping inside it, polled as a single backend's is. A hedged one polls its
-            // hedge timer beside it, and its hedges start, boxed, only when the timer fires.
+            // hedge timer beside it, and its hedges start, boxed, only when the timer fires or
+            // it fails.
             // The rest of the fleet's state machine (later attempts, backoff) is several times
             // that size and starts, boxed, only after a failure: every request's future stays
             // small.
@@ -429,12 +418,9 @@ impl Client {
                 Start::Hedged {
                     first,
                     backend,
-                    hedge,
+                    timer,
                 } => Run::FleetHedged {
-                    fut: Some(first.exchange(backend, req)),
-                    first: Some(first),
-                    hedge,
-                    resume: Resume::run,
+                    fut: first.exchange_hedged(backend, req, timer),
                 },
                 Start::Failed(e) => Run::Done {
                     result: Some(Err(e)),
@@ -458,118 +444,43 @@ impl Client {
 pin_project_lite::pin_project! {
     /// The future of [`Client::run`]: a request that failed before any I/O, one exchange, a
     /// fleet request's first attempt (which goes on with the rest of the fleet's state
-    /// machine, boxed, inside its own future if it fails), or a hedged one (whose rest, boxed,
-    /// takes its place here).
+    /// machine, boxed, inside its own future if it fails), or a hedged one (the same, raced
+    /// against its hedge timer). Each is polled as it is: no wrapper state.
     #[project = RunProj]
-    pub(crate) enum Run<'a, O, F, I, R, A> {
+    pub(crate) enum Run<O, F, H> {
         Done { result: Option<Result<Response>> },
         One { #[pin] fut: O },
         FleetFirst { #[pin] fut: F },
-        FleetHedged {
-            // Emptied when it ends while hedges run, or when they end with it canceled.
-            #[pin]
-            fut: Option<I>,
-            first: Option<First<'a>>,
-            hedge: HedgeFirst<'a, A>,
-            resume: fn(Resume<'a>) -> R,
-        },
-        FleetRest { fut: Pin<Box<R>> },
+        FleetHedged { #[pin] fut: H },
     }
 }
 
-/// Polls a first attempt's exchange and, when it succeeded, settles its
-/// bookkeeping on the answer where it lies, so the answer moves once: into the
-/// result.
-#[inline(always)]
-fn poll_first<I: Future<Output = JudgedEnd>>(
-    fut: Pin<&mut I>,
-    cx: &mut Context<'_>,
-    first: &mut Option<First<'_>>,
-) -> Poll<JudgedEnd> {
-    let mut end = fut.poll(cx);
-    if let Poll::Ready(Ok(outcome)) = &mut end {
-        first
-            .take()
-            .expect("Run polled after completion")
-            .succeeded(outcome);
-    }
-    end
-}
-
-impl<'a, O, F, I, R, A> Future for Run<'a, O, F, I, R, A>
+impl<O, F, H> Future for Run<O, F, H>
 where
     O: Future<Output = Result<Response>>,
     F: Future<Output = Result<Response>>,
-    I: Future<Output = JudgedEnd>,
-    R: Future<Output = Result<Response>>,
-    A: Future<Output = Finished>,
+    H: Future<Output = Result<Response>>,
 {
     type Output = Result<Response>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let (end, resume) = match self.as_mut().project() {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
             RunProj::Done { result } => {
-                return Poll::Ready(result.take().expect("Run polled after completion"));
+                Poll::Ready(result.take().expect("Run polled after completion"))
             }
-            RunProj::One { fut } => return fut.poll(cx),
-            RunProj::FleetRest { fut } => return fut.as_mut().poll(cx),
+            RunProj::One { fut } => fut.poll(cx),
             // Its bookkeeping settles inside it, and a failure goes on inside it too.
-            RunProj::FleetFirst { fut } => return fut.poll(cx),
-            RunProj::FleetHedged {
-                mut fut,
-                first,
-                hedge,
-                resume,
-            } => loop {
-                if hedge.hedging() {
-                    let polled = {
-                        let first = first.as_ref().expect("Run polled after completion");
-                        hedge.poll(cx, fut.as_mut(), first)
-                    };
-                    let Poll::Ready(end) = polled else {
-                        return Poll::Pending;
-                    };
-                    let first = first.take().expect("Run polled after completion");
-                    break (Poll::Ready(first.hedge_ended(end)), *resume);
-                }
-                // Until its hedges start, the primary is polled as any first attempt's.
-                let primary = fut
-                    .as_mut()
-                    .as_pin_mut()
-                    .expect("Run polled after completion");
-                match poll_first(primary, cx, first) {
-                    Poll::Ready(Ok(outcome)) => return Poll::Ready(outcome),
-                    // The hedges start at the hedge delay,
-                    Poll::Pending => {
-                        if !hedge.due(cx) {
-                            return Poll::Pending;
-                        }
-                        hedge.start(first.as_ref().expect("a first attempt"), None);
-                    }
-                    // or at once when the primary failed.
-                    Poll::Ready(Err(unsettled)) if unsettled.failed() => {
-                        fut.as_mut().set(None);
-                        hedge.start(first.as_ref().expect("a first attempt"), Some(unsettled));
-                    }
-                    Poll::Ready(Err(unsettled)) => {
-                        let first = first.take().expect("Run polled after completion");
-                        break (Poll::Ready(first.unsettled(unsettled)), *resume);
-                    }
-                }
-            },
-        };
-        match end {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(result)) => Poll::Ready(result),
-            // The first attempt failed: the rest of the fleet's state machine takes over.
-            Poll::Ready(Err(rest)) => {
-                self.set(Run::FleetRest {
-                    fut: Box::pin(resume(*rest)),
-                });
-                self.poll(cx)
-            }
+            RunProj::FleetFirst { fut } => fut.poll(cx),
+            RunProj::FleetHedged { fut } => poll_apart(fut, cx),
         }
     }
+}
+
+/// Polls `fut` in a function of its own: a hedged request's future, whose poll would make
+/// [`Run`]'s own, which every request runs, larger.
+#[inline(never)]
+fn poll_apart<F: Future>(fut: Pin<&mut F>, cx: &mut Context<'_>) -> Poll<F::Output> {
+    fut.poll(cx)
 }
 
 impl<'a> RequestBuilder<'a, Client> {
@@ -641,16 +552,12 @@ mod tests {
                     Start::Inline { first, backend } => std::mem::size_of_val(
                         &first.exchange_inline(backend, r, crate::fleet::Resume::run),
                     ),
-                    // The same, with its hedge timer and recipe beside it.
+                    // The same, borrowing the request, raced against its hedge timer.
                     Start::Hedged {
                         first,
                         backend,
-                        hedge,
-                    } => {
-                        std::mem::size_of_val(&first.exchange(backend, r))
-                            + std::mem::size_of_val(&first)
-                            + std::mem::size_of_val(&hedge)
-                    }
+                        timer,
+                    } => std::mem::size_of_val(&first.exchange_hedged(backend, r, timer)),
                     Start::Failed(e) => panic!("{e}"),
                 };
             // The first attempt's bookkeeping (`First`), and for a hedged request its hedge

@@ -3,28 +3,28 @@
 //! failure wins; the others are dropped, which cancels them. The winner's body is already
 //! complete (bodies are buffered inside an attempt), so it is never cut.
 //!
-//! [`Hedges`] is a plain state machine polled with the primary, which its owner keeps: the
-//! fleet's state machine on its stack for a later attempt, the client's own future for a
-//! request's first attempt ([`HedgeFirst`]). There the primary is the same inline exchange as
-//! any first attempt's, beside the hedge timer and what rebuilds the caller's request
-//! ([`Recipe`]); the hedges start, boxed, only when the timer fires or the primary fails.
+//! [`Hedges`] is a plain state machine polled beside the primary, which its owner keeps and
+//! polls: the fleet's state machine on its stack for a later attempt, the client's own future
+//! for a request's first attempt ([`First::exchange_hedged`]). There the primary is the same
+//! inline exchange as any first attempt's, borrowing the caller's request, raced against the
+//! hedge timer alone; the hedges start, boxed, only when the timer fires or the primary fails,
+//! each a copy of the request made then ([`AfterPrimary`]).
 
-use std::future::Future;
-use std::pin::Pin;
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{HeaderMap, Method, Uri};
 use tokio::time::Instant;
 
 use super::breaker::Permit;
-use super::classify::{Judge, Verdict};
-use super::{AttemptEnd, Finished, First, FirstEnd, Fleet, JudgedEnd, OwnUri, Unsettled, Walk};
+use super::classify::Verdict;
+use super::{Finished, First, Fleet, OwnUri, Recorded, Resume, Then, Walk};
+use crate::backend::Backend;
 use crate::client::Policy;
 use crate::deadline::{Expiry, Timer};
 use crate::error::Result;
-use crate::request::{Progress, Request};
+use crate::request::Request;
 use crate::response::Response;
 
 /// How a hedged request's attempts ended (see [`Hedges::poll`]).
@@ -48,57 +48,32 @@ impl Hedged {
     }
 }
 
-/// What a primary attempt's exchange yields: an answer as it came (a later attempt's), or as a
-/// first attempt's end judged it ([`JudgedEnd`]).
-pub(super) trait PrimaryEnd {
-    /// The verdict on it, and the outcome.
-    fn judged(self, judge: &Judge) -> (Verdict, Result<Response>);
-}
-
-impl PrimaryEnd for Result<Response> {
-    fn judged(self, judge: &Judge) -> (Verdict, Result<Response>) {
-        (judge.judge(&self), self)
-    }
-}
-
-impl PrimaryEnd for JudgedEnd {
-    fn judged(self, _: &Judge) -> (Verdict, Result<Response>) {
-        match self {
-            Ok(outcome) => (Verdict::Success, outcome),
-            Err(unsettled) => (unsettled.verdict, unsettled.outcome),
-        }
-    }
-}
-
-/// The primary attempt of a hedged request, as [`Hedges::poll`] polls it.
-pub(super) struct Primary<'f, 'e, P> {
-    /// Its exchange, pinned by its owner, emptied when it ends.
-    pub(super) fut: Pin<&'f mut Option<P>>,
-    /// Its member.
-    pub(super) slot: usize,
-    /// Its bookkeeping, recorded when it ends, unless the owner keeps it (`None`) and records
-    /// `verdict` itself.
-    pub(super) end: Option<AttemptEnd<'e>>,
-    /// How it ended, once it has.
-    pub(super) verdict: Option<Verdict>,
-}
-
 /// Starts one hedge: [`Fleet::attempt`], as a function whose future a type parameter names (an
-/// `async fn` future has no name to write).
-pub(crate) type StartHedge<'a, A> = fn(&'a Fleet, &'a Policy, usize, Request, Permit<'a>, u32) -> A;
+/// `async fn` future has no name to write); the function is a value of its own type, which
+/// takes no room.
+pub(crate) trait StartHedge<'a, A>:
+    Fn(&'a Fleet, &'a Policy, usize, Request, Permit<'a>, u32) -> A + Copy
+{
+}
 
-/// The hedges of one request beside its primary attempt: a hedge on another member when the
-/// timer fires, again `delay` after each, while the budget allows, at most `max_extra`; each
-/// boxed when it starts (one request in fifty or so), so a request that needs none carries
-/// none. No timer for the deadline: every attempt ends by it on its own.
-pub(crate) struct Hedges<'a, A> {
+impl<'a, A, S> StartHedge<'a, A> for S where
+    S: Fn(&'a Fleet, &'a Policy, usize, Request, Permit<'a>, u32) -> A + Copy
+{
+}
+
+/// The hedges of one request beside its primary attempt, which their owner polls: a hedge on
+/// another member when the timer fires, again `delay` after each, while the budget allows, at
+/// most `max_extra`; each boxed when it starts (one request in fifty or so), so a request that
+/// needs none carries none. No timer for the deadline: every attempt ends by it on its own.
+pub(crate) struct Hedges<'a, A, S> {
     fleet: &'a Fleet,
     policy: &'a Policy,
     /// The caller's request, its own URL: each hedge is a copy on its member's URL.
     req: Request,
     /// The walk over the members: the plan (members tried), attempts sent, the deadline.
     walk: Walk,
-    timer: Timer,
+    /// The primary attempt's member.
+    primary: usize,
     delay: Duration,
     max_extra: u32,
     /// Hedges started (or given up: no budget, no member left).
@@ -106,34 +81,32 @@ pub(crate) struct Hedges<'a, A> {
     hedges: [Option<Pin<Box<A>>>; 3],
     /// The last failure (boxed: a failure is rare).
     last_failure: Option<Box<Finished>>,
-    start: StartHedge<'a, A>,
+    start: S,
 }
 
-impl<'a, A: Future<Output = Finished>> Hedges<'a, A> {
-    /// Hedges for `req` on its `walk`, the first when `timer` fires; `failed` is the primary's
-    /// failure when it already ended (the first hedge then starts at once).
+impl<'a, A: Future<Output = Finished>, S: StartHedge<'a, A>> Hedges<'a, A, S> {
+    /// Hedges for `req` on its `walk` beside a primary attempt on member `primary`.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         fleet: &'a Fleet,
         policy: &'a Policy,
         req: Request,
         walk: Walk,
-        timer: Timer,
-        failed: Option<Box<Finished>>,
+        primary: usize,
         (delay, max_extra): (Duration, u32),
-        start: StartHedge<'a, A>,
+        start: S,
     ) -> Self {
         Hedges {
             fleet,
             policy,
             req,
             walk,
-            timer,
+            primary,
             delay,
             max_extra,
             started: 0,
             hedges: [None, None, None],
-            last_failure: failed,
+            last_failure: None,
             start,
         }
     }
@@ -143,40 +116,49 @@ impl<'a, A: Future<Output = Finished>> Hedges<'a, A> {
         (self.req, self.walk)
     }
 
-    /// Polls `primary` and the hedges; returns the first outcome that is not a failure, or the
-    /// last failure when every attempt failed.
-    pub(super) fn poll<P>(
+    /// Polls `primary` (emptied when it ends) and, beside it, the hedges (see [`Hedges::poll`]).
+    pub(super) fn poll_beside<P>(
         &mut self,
         cx: &mut Context<'_>,
-        primary: &mut Primary<'_, 'a, P>,
+        timer: &mut Timer,
+        mut primary: Pin<&mut Option<P>>,
     ) -> Poll<Hedged>
     where
-        P: Future,
-        P::Output: PrimaryEnd,
+        P: Future<Output = Result<Response>>,
     {
-        let fleet = self.fleet;
-        loop {
-            let mut any_running = false;
-            if let Some(fut) = primary.fut.as_mut().as_pin_mut() {
-                match fut.poll(cx) {
-                    Poll::Pending => any_running = true,
-                    Poll::Ready(end) => {
-                        primary.fut.set(None);
-                        let (verdict, outcome) = end.judged(&fleet.classifier);
-                        primary.verdict = Some(verdict);
-                        if let Some(end) = primary.end.take() {
-                            end.record(verdict);
-                        }
-                        if !matches!(verdict, Verdict::Failure { .. }) {
-                            // The winner's response is complete (bodies are buffered inside an
-                            // attempt): dropping the others cancels only them.
-                            return Poll::Ready(Hedged::Primary(outcome, verdict));
-                        }
-                        self.last_failure =
-                            Some(Box::new(Finished::new(primary.slot, verdict, outcome)));
-                    }
-                }
+        let mut ended = None;
+        if let Some(fut) = primary.as_mut().as_pin_mut() {
+            if let Poll::Ready(outcome) = fut.poll(cx) {
+                primary.set(None);
+                ended = Some(outcome);
             }
+        }
+        self.poll(cx, timer, primary.is_some(), ended)
+    }
+
+    /// Polls the hedges beside the primary attempt, which their owner polls: `running` while it
+    /// runs, `ended` its outcome when it has just ended; `timer` fires when the next hedge is
+    /// due. Returns the first outcome that is not a failure, or the last failure when every
+    /// attempt failed.
+    pub(super) fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+        timer: &mut Timer,
+        running: bool,
+        ended: Option<Result<Response>>,
+    ) -> Poll<Hedged> {
+        let fleet = self.fleet;
+        if let Some(outcome) = ended {
+            let verdict = fleet.classifier.judge(&outcome);
+            if !matches!(verdict, Verdict::Failure { .. }) {
+                // The winner's response is complete (bodies are buffered inside an attempt):
+                // dropping the others cancels only them.
+                return Poll::Ready(Hedged::Primary(outcome, verdict));
+            }
+            self.last_failure = Some(Box::new(Finished::new(self.primary, verdict, outcome)));
+        }
+        loop {
+            let mut any_running = running;
             for slot in self.hedges.iter_mut().take(self.started as usize) {
                 let Some(fut) = slot else { continue };
                 match fut.as_mut().poll(cx) {
@@ -191,7 +173,7 @@ impl<'a, A: Future<Output = Finished>> Hedges<'a, A> {
                 }
             }
             let can_hedge = self.started < self.max_extra;
-            if can_hedge && (self.timer.poll_expired(cx).is_ready() || !any_running) {
+            if can_hedge && (timer.poll_expired(cx).is_ready() || !any_running) {
                 // A hedge, if the budget and another healthy member allow.
                 let next = if fleet.budget.withdraw() {
                     self.walk.plan.hedge(fleet)
@@ -206,7 +188,7 @@ impl<'a, A: Future<Output = Finished>> Hedges<'a, A> {
                         let n = self.walk.sent;
                         let fut = (self.start)(fleet, self.policy, slot, r, permit, n);
                         self.hedges[(self.started as usize - 1).min(2)] = Some(Box::pin(fut));
-                        self.timer.reset(self.delay);
+                        timer.reset(self.delay);
                         continue;
                     }
                 } else {
@@ -229,221 +211,186 @@ impl<'a, A: Future<Output = Finished>> Hedges<'a, A> {
     }
 }
 
-/// What rebuilds a hedged request as its caller built it, should hedges start: its own URL (a
-/// path moved out of the member's URL rather than dropped) and deadline; method, headers, body,
-/// progress callback and own timeout copied only when it is not a plain `GET` (kept small: it
-/// lives in every hedged request's future).
-pub(crate) struct Recipe {
-    own: Uri,
-    deadline: Option<Instant>,
-    extras: Option<Box<Extras>>,
-}
-
-struct Extras {
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-    progress: Option<Progress>,
-    timeout: Option<Duration>,
-}
-
-impl Recipe {
-    /// The recipe of `req`, whose own URL is `own`.
-    pub(super) fn new(req: &Request, own: Uri) -> Recipe {
-        let plain = req.method == Method::GET
-            && req.headers.is_empty()
-            && req.body.is_empty()
-            && req.progress.is_none()
-            && req.timeout.is_none();
-        Recipe {
-            own,
-            deadline: req.deadline,
-            extras: (!plain).then(|| {
-                Box::new(Extras {
-                    method: req.method.clone(),
-                    headers: req.headers.clone(),
-                    body: req.body.clone(),
-                    progress: req.progress.clone(),
-                    timeout: req.timeout,
-                })
-            }),
+impl<'a> First<'a> {
+    /// A hedged request's first attempt: the future a single backend runs, sending the caller's
+    /// request, raced against the hedge `timer` alone, the attempt recorded where its answer
+    /// lies ([`Recorded`]). The request stays in this future and the exchange borrows it:
+    /// should hedges start (the timer fired, or the primary failed), they are copies of it,
+    /// made then ([`AfterPrimary`], boxed). The primary is polled in one place only, this
+    /// future's, before and while hedges run.
+    pub(crate) fn exchange_hedged(
+        self,
+        backend: &'a Backend,
+        req: Request,
+        mut timer: Timer,
+    ) -> impl Future<Output = Result<Response>> + Send + use<'a> {
+        let First { then, attempt } = self;
+        async move {
+            let (fleet, slot) = (attempt.fleet, attempt.slot);
+            let primary = pin!(Some(then.policy.exchange(backend, &req, Recorded(attempt))));
+            // (What the poll borrows is taken in a block of its own: a binding lives to the end
+            // of its scope, across the await, and would take room in this future twice.)
+            poll_fn({
+                let (then, req, timer) = (&then, &req, &mut timer);
+                let mut primary = primary;
+                let mut after = AfterPrimary::new(Fleet::attempt, Resume::run);
+                move |cx| {
+                    let mut ended = None;
+                    if let Some(fut) = primary.as_mut().as_pin_mut() {
+                        if let Poll::Ready(answer) = fut.poll(cx) {
+                            // A success was marked as served where it ended ([`Recorded`]): no
+                            // need to judge it again.
+                            if after.alone() && matches!(&answer, Ok(r) if r.member.is_some()) {
+                                return Poll::Ready(answer);
+                            }
+                            primary.set(None);
+                            ended = Some(answer);
+                        }
+                    }
+                    if after.alone() && ended.is_none() && timer.poll_expired(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    let first = FirstAttempt {
+                        then,
+                        fleet,
+                        slot,
+                        req,
+                    };
+                    after.poll(cx, &first, primary.as_mut(), timer, ended)
+                }
+            })
+            .await
         }
     }
-
-    /// The caller's request again, prepared as the client prepared it (deadline, the first
-    /// hop's default headers), without a nudge.
-    fn rebuild(self, policy: &Policy) -> Request {
-        let mut req = Request::from_uri(Method::GET, self.own);
-        if let Some(extras) = self.extras {
-            req.method = extras.method;
-            req.headers = extras.headers;
-            req.body = extras.body;
-            req.progress = extras.progress;
-            req.timeout = extras.timeout;
-        }
-        req.deadline = self.deadline;
-        policy.first_hop_defaults(&mut req);
-        req
-    }
 }
 
-/// A hedged request's first attempt beside its primary exchange, which the client's future
-/// pins with the attempt's bookkeeping as it does for any first attempt: the hedge timer and
-/// the request's [`Recipe`]; once the timer fires or the primary fails, the [`Hedges`], boxed.
-pub(crate) struct HedgeFirst<'a, A> {
-    state: HedgeState<'a, A>,
+/// A hedged first attempt, as what follows its primary sees it.
+struct FirstAttempt<'r, 'a> {
+    then: &'r Then<'a>,
+    fleet: &'a Fleet,
+    /// The primary's member.
+    slot: usize,
+    /// The caller's request (its member's URL put in).
+    req: &'r Request,
 }
 
-enum HedgeState<'a, A> {
-    /// The primary runs alone until `timer` fires.
-    Waiting {
-        timer: Timer,
-        recipe: Recipe,
-        start: StartHedge<'a, A>,
-    },
-    /// Hedges run beside the primary, if it still runs; `verdict` is the primary's once it
-    /// ended.
-    Hedging {
-        hedges: Box<Hedges<'a, A>>,
-        verdict: Option<Verdict>,
-    },
-    /// Ended.
-    Done,
+/// What follows a hedged first attempt's primary once its hedge delay passed or it ended other
+/// than in a success: hedges beside it, or after its failure, then the rest of the walk if
+/// they fail too. A rate limit or bad input ends the request as it is.
+pub(crate) struct AfterPrimary<'a, A, R, S, T> {
+    /// `None` while the primary runs alone (boxed, so that it takes one word until then).
+    state: Option<Box<After<'a, A, R, S>>>,
+    /// What starts a hedge ([`Fleet::attempt`]) and what resumes the walk ([`Resume::run`]):
+    /// functions as values of their own types, which take no room.
+    start: S,
+    resume: T,
 }
 
-/// How a hedged first attempt ends once its hedges ran: what settles it
-/// ([`First::hedge_ended`]).
-pub(crate) struct HedgeEnd(Box<HedgedRest>);
-
-struct HedgedRest {
-    /// The caller's request and its walk over the members.
-    req: Request,
-    walk: Walk,
-    /// The primary's verdict, if it ended: its attempt is recorded with it (else canceled).
-    verdict: Option<Verdict>,
-    /// The attempt that ended it; `None` out of time.
-    done: Option<Finished>,
+// Boxed as a whole (`AfterPrimary::state`), so the variants' sizes cost nothing.
+#[allow(clippy::large_enum_variant)]
+enum After<'a, A, R, S> {
+    Hedging(Hedges<'a, A, S>),
+    /// The rest of the walk.
+    Resuming(Pin<Box<R>>),
 }
 
-impl<'a, A: Future<Output = Finished>> HedgeFirst<'a, A> {
-    /// Hedges for a first attempt whose request is `req` (its member's URL put in, its own in
-    /// `recipe`), the first when `timer` fires.
-    pub(super) fn new(timer: Timer, recipe: Recipe, start: StartHedge<'a, A>) -> Self {
-        HedgeFirst {
-            state: HedgeState::Waiting {
-                timer,
-                recipe,
-                start,
-            },
-        }
-    }
-
-    /// Whether the hedges run (until they do, the primary is polled as any first attempt's).
-    pub(crate) fn hedging(&self) -> bool {
-        !matches!(self.state, HedgeState::Waiting { .. })
-    }
-
-    /// While the primary runs alone: whether its hedge delay has passed (`cx` is woken when it
-    /// does).
-    pub(crate) fn due(&mut self, cx: &mut Context<'_>) -> bool {
-        match &mut self.state {
-            HedgeState::Waiting { timer, .. } => timer.poll_expired(cx).is_ready(),
-            _ => false,
-        }
-    }
-
-    /// Starts the hedges beside `first`'s primary: at its hedge delay (`failed` `None`, the
-    /// primary still running) or at once after it failed (`failed` its end). The caller's
-    /// request is rebuilt, its walk taken on from the first attempt's plan.
-    #[cold]
-    #[inline(never)]
-    pub(crate) fn start(&mut self, first: &First<'a>, failed: Option<Box<Unsettled>>) {
-        let HedgeState::Waiting {
-            timer,
-            recipe,
+impl<'a, A, R, S, T> AfterPrimary<'a, A, R, S, T>
+where
+    A: Future<Output = Finished>,
+    R: Future<Output = Result<Response>>,
+    S: StartHedge<'a, A>,
+    T: Fn(Resume<'a>) -> R,
+{
+    fn new(start: S, resume: T) -> Self {
+        AfterPrimary {
+            state: None,
             start,
-        } = std::mem::replace(&mut self.state, HedgeState::Done)
-        else {
-            unreachable!("hedges start once")
-        };
-        let (fleet, policy) = (first.attempt.fleet, first.then.policy);
-        let slot = first.attempt.slot;
-        let req = recipe.rebuild(policy);
-        let walk = fleet.walk_on(first.then.plan, &req, 1);
-        let failed = failed.map(|u| Box::new(Finished::new(slot, u.verdict, u.outcome)));
-        let verdict = failed.as_ref().map(|f| f.verdict);
-        let delays = fleet.hedge_delay().unwrap_or((Duration::MAX, 0));
-        let hedges = Hedges::new(fleet, policy, req, walk, timer, failed, delays, start);
-        self.state = HedgeState::Hedging {
-            hedges: Box::new(hedges),
-            verdict,
-        };
+            resume,
+        }
     }
 
-    /// Once the hedges run: polls them and `primary`, `first`'s exchange (emptied when it ends
-    /// or, at the end, canceled).
+    /// Whether the primary still runs alone.
+    #[inline(always)]
+    fn alone(&self) -> bool {
+        self.state.is_none()
+    }
+
+    /// Polls what follows `first`'s primary (emptied once it ended, `ended` its outcome when it
+    /// just did; canceled when the hedges end), `timer` firing when a hedge is due.
     #[cold]
     #[inline(never)]
-    pub(crate) fn poll<P>(
+    fn poll<P>(
         &mut self,
         cx: &mut Context<'_>,
+        first: &FirstAttempt<'_, 'a>,
         mut primary: Pin<&mut Option<P>>,
-        first: &First<'a>,
-    ) -> Poll<HedgeEnd>
-    where
-        P: Future<Output = JudgedEnd>,
-    {
-        let HedgeState::Hedging { hedges, verdict } = &mut self.state else {
-            unreachable!("polled while hedging")
-        };
-        let mut polled = Primary {
-            fut: primary.as_mut(),
-            slot: first.attempt.slot,
-            end: None,
-            verdict: *verdict,
-        };
-        let hedged = hedges.poll(cx, &mut polled);
-        *verdict = polled.verdict;
-        let Poll::Ready(hedged) = hedged else {
-            return Poll::Pending;
-        };
-        // Whatever still runs is canceled: the primary here, the hedges with their box.
-        primary.set(None);
-        let HedgeState::Hedging { hedges, verdict } =
-            std::mem::replace(&mut self.state, HedgeState::Done)
-        else {
-            unreachable!()
-        };
-        let (req, walk) = hedges.into_parts();
-        Poll::Ready(HedgeEnd(Box::new(HedgedRest {
+        timer: &mut Timer,
+        mut ended: Option<Result<Response>>,
+    ) -> Poll<Result<Response>> {
+        let FirstAttempt {
+            then,
+            fleet,
+            slot,
             req,
-            walk,
-            verdict,
-            done: hedged.finished(first.attempt.slot),
-        })))
-    }
-}
-
-impl HedgeEnd {
-    /// Settles a first attempt whose hedges ran, `first` its bookkeeping: the request's end, or
-    /// the state to resume from.
-    pub(super) fn settle(self, first: First<'_>) -> FirstEnd<'_> {
-        let First { then, attempt } = first;
-        let (fleet, slot) = (attempt.fleet, attempt.slot);
-        let HedgedRest {
-            req,
-            walk,
-            verdict,
-            done,
-        } = *self.0;
-        match verdict {
-            Some(verdict) => attempt.record(verdict),
-            // Canceled: a hedge won, or the deadline passed.
-            None => drop(attempt),
-        }
-        match done {
-            Some(done) => super::Resume::after(fleet, then.policy, walk, OwnUri::Same, req, done),
-            None => Ok(Err(fleet.out_of_time(&req, walk.history, slot))),
+        } = *first;
+        loop {
+            let end = match self.state.as_deref_mut() {
+                None => {
+                    // Hedges are copies of the caller's request, its own URL.
+                    let req = req.clone_with_uri(then.own_uri.of(&req.uri));
+                    let walk = fleet.walk_on(then.plan, &req, 1);
+                    let verdict = ended.as_ref().map(|answer| fleet.classifier.judge(answer));
+                    match (verdict, ended.take()) {
+                        (Some(verdict), Some(answer))
+                            if !matches!(verdict, Verdict::Failure { .. }) =>
+                        {
+                            let done = Finished::new(slot, verdict, answer);
+                            Resume::after(fleet, then.policy, walk, OwnUri::Same, req, done)
+                        }
+                        // The hedge delay passed, or the primary failed: hedges start.
+                        (_, answer) => {
+                            ended = answer;
+                            let delays = fleet.hedge_delay().unwrap_or((Duration::MAX, 0));
+                            let hedges = Hedges::new(
+                                fleet,
+                                then.policy,
+                                req,
+                                walk,
+                                slot,
+                                delays,
+                                self.start,
+                            );
+                            self.state = Some(Box::new(After::Hedging(hedges)));
+                            continue;
+                        }
+                    }
+                }
+                Some(After::Hedging(hedges)) => {
+                    let running = primary.is_some();
+                    let hedged = std::task::ready!(hedges.poll(cx, timer, running, ended.take()));
+                    // Whatever still runs is canceled: the primary here, the hedges with their
+                    // boxes.
+                    primary.set(None);
+                    let Some(After::Hedging(hedges)) = self.state.take().map(|b| *b) else {
+                        unreachable!()
+                    };
+                    let (req, walk) = hedges.into_parts();
+                    match hedged.finished(slot) {
+                        Some(done) => {
+                            Resume::after(fleet, then.policy, walk, OwnUri::Same, req, done)
+                        }
+                        None => Ok(Err(fleet.out_of_time(&req, walk.history, slot))),
+                    }
+                }
+                Some(After::Resuming(rest)) => return rest.as_mut().poll(cx),
+            };
+            match end {
+                Ok(result) => return Poll::Ready(result),
+                Err(rest) => {
+                    let rest = Box::pin((self.resume)(*rest));
+                    self.state = Some(Box::new(After::Resuming(rest)));
+                }
+            }
         }
     }
 }

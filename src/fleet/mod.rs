@@ -11,10 +11,11 @@
 //! end judging the answer and settling the attempt's bookkeeping where the answer lies
 //! (`Fleet::start`, `First`, `Inline`); only a failed first attempt goes on with the rest of
 //! the state machine, boxed, inside that same future (`Resume`). A hedged request keeps its
-//! primary exchange inline too, its bookkeeping beside it (`Judged`, `client::Run`), raced
-//! against the hedge timer alone; the hedging machinery starts,
-//! boxed, only when the timer fires or the primary fails, and each hedge is boxed on its own
-//! when it starts, so a request that needs no hedge carries one attempt, not four.
+//! primary exchange inline too, borrowing the caller's request and recording the attempt
+//! where it ends (`First::exchange_hedged`, `Recorded`), raced against the hedge timer alone;
+//! the hedging machinery starts, boxed, only when the timer fires or the primary fails, and
+//! each hedge is boxed on its own when it starts, so a request that needs no hedge carries one
+//! attempt, not four.
 
 mod breaker;
 mod classify;
@@ -45,9 +46,7 @@ pub use stats::MemberStats;
 use self::breaker::{Breaker, Permit};
 use self::classify::{Judge, Verdict};
 use self::clock::Clock;
-pub(crate) use self::hedge::Recipe;
-pub(crate) use self::hedge::{HedgeEnd, HedgeFirst};
-use self::hedge::{Hedges, Primary};
+use self::hedge::Hedges;
 use self::latency::{Histogram, PeakEwma};
 use self::plan::Plan;
 use self::retry::RetryBudget;
@@ -336,7 +335,17 @@ impl FleetBuilder {
                 .and_then(Nudge::before_deadline),
             _ => None,
         };
+        let first_hedge = match self.strategy {
+            Strategy::Hedged { max_extra: 0, .. } => FirstHedge::Never,
+            Strategy::Hedged {
+                delay: HedgeDelay::Fixed(delay),
+                ..
+            } => FirstHedge::After(delay),
+            Strategy::Hedged { .. } => FirstHedge::Percentile,
+            _ => FirstHedge::Never,
+        };
         let fleet = Fleet {
+            first_hedge,
             percentile_hedging,
             timed,
             virtual_time,
@@ -451,22 +460,13 @@ impl Base {
     /// last built on this base, which is then cloned; another path is built anew and kept, so
     /// that the next request finds its address. The slot is only ever tried, never waited for:
     /// a request that finds it taken (another thread's, at that instant) builds its URL.
-    /// The path it replaces is dropped, or kept in `keep`.
     #[inline(always)]
-    fn put(&self, uri: &mut Uri, keep: Option<&mut Option<Uri>>) -> Result<()> {
-        let Some(keep) = keep else {
-            if let Some(Rebased { uri: last, .. }) = self.last_for(uri).as_deref() {
-                uri.clone_from(last);
-            } else {
-                *uri = self.build(uri)?;
-            }
-            return Ok(());
-        };
-        let built = match self.last_for(uri).as_deref() {
-            Some(Rebased { uri: last, .. }) => last.clone(),
-            None => self.build(uri)?,
-        };
-        *keep = Some(std::mem::replace(uri, built));
+    fn put(&self, uri: &mut Uri) -> Result<()> {
+        if let Some(Rebased { uri: last, .. }) = self.last_for(uri).as_deref() {
+            uri.clone_from(last);
+        } else {
+            *uri = self.build(uri)?;
+        }
         Ok(())
     }
 
@@ -530,6 +530,17 @@ impl Rebased {
     }
 }
 
+/// When a fleet request's first hedge is due (see [`Fleet::hedging`]).
+#[derive(Debug, Clone, Copy)]
+enum FirstHedge {
+    /// Not hedged.
+    Never,
+    /// A fixed delay after the request starts.
+    After(Duration),
+    /// A percentile of recent latencies, read per request.
+    Percentile,
+}
+
 /// One member and its health.
 struct Slot {
     backend: Backend,
@@ -559,6 +570,8 @@ pub(crate) struct Fleet {
     /// A member is the mock transport, whose latencies follow tokio's clock: hedge delays use
     /// tokio's timer rather than the deadline watchdog, so that a paused test clock drives them.
     virtual_time: bool,
+    /// When a request's first hedge is due, worked out once where the delay is fixed.
+    first_hedge: FirstHedge,
     /// A fixed hedge delay as a nudge before the deadline of a request with the client's own
     /// timeout (see [`Fleet::first_hedge_timer`]).
     fixed_lead: Option<Nudge>,
@@ -812,64 +825,28 @@ impl OwnUri {
 }
 
 /// How a fleet request starts (see [`Fleet::start`]).
-pub(crate) enum Start<'a, A> {
+pub(crate) enum Start<'a> {
     /// Send the request (the caller's, now with the member's URL) through `backend` inline:
     /// [`First::exchange_inline`].
     Inline {
         first: First<'a>,
         backend: &'a Backend,
     },
-    /// The same, with hedges beside it ([`HedgeFirst`]).
+    /// The same, raced against its hedge timer: [`First::exchange_hedged`].
     Hedged {
         first: First<'a>,
         backend: &'a Backend,
-        hedge: HedgeFirst<'a, A>,
+        timer: Timer,
     },
     /// Ended before any attempt.
     Failed(Error),
 }
 
 impl<'a> First<'a> {
-    /// A hedged request's primary exchange: the future a single backend runs, its end judging
-    /// the answer where it lies ([`Judged`]). This bookkeeping stays beside it, outside it (the
-    /// hedges need it while the primary runs), and settles its end: [`First::succeeded`],
-    /// [`First::unsettled`] or [`First::hedge_ended`].
-    pub(crate) fn exchange(
-        &self,
-        backend: &'a Backend,
-        req: Request,
-    ) -> impl Future<Output = JudgedEnd> + Send + use<'a> {
-        let fleet = self.attempt.fleet;
-        self.then
-            .policy
-            .exchange(backend, req, Judged(&fleet.classifier))
-    }
-
     /// The attempt succeeded with `outcome`: recorded, and marked as served where it lies.
     #[inline(always)]
     pub(crate) fn succeeded(self, outcome: &mut Result<Response>) {
         self.attempt.succeeded(outcome);
-    }
-
-    /// The attempt ended beside its hedges ([`HedgeFirst::poll`]): recorded, and the request's
-    /// end or the state to resume from.
-    #[cold]
-    #[inline(never)]
-    pub(crate) fn hedge_ended(self, end: HedgeEnd) -> FirstEnd<'a> {
-        end.settle(self)
-    }
-
-    /// The attempt ended other than in a success: recorded, and the request's end (a rate limit,
-    /// bad input) or the state to resume from (a failure).
-    #[cold]
-    #[inline(never)]
-    pub(crate) fn unsettled(self, unsettled: Box<Unsettled>) -> FirstEnd<'a> {
-        let Unsettled {
-            verdict,
-            outcome,
-            req,
-        } = *unsettled;
-        self.ended(verdict, outcome, req)
     }
 
     /// The attempt ended with `outcome`, judged `verdict`, other than in a success: recorded,
@@ -956,49 +933,25 @@ where
     }
 }
 
-/// The end of a hedged request's primary exchange ([`First::exchange`]): the answer judged
-/// where the exchange ends. A success goes on as it is; anything else goes with its verdict and
-/// the request (boxed: rare) for the fleet to settle or resume from.
-pub(crate) struct Judged<'a>(&'a Judge);
+/// The end of a hedged attempt's primary exchange ([`First::exchange_hedged`], and a later
+/// attempt's in `Fleet::drive`): the attempt recorded where the exchange ends, a success marked
+/// as served where it lies; the answer goes on as it is, for its owner to tell a success by
+/// that mark and the hedges to continue after a failure. Dropped with its exchange unsettled (a
+/// hedge won), the attempt counts as canceled.
+pub(crate) struct Recorded<'a>(AttemptEnd<'a>);
 
-/// What a [`Judged`] exchange yields.
-pub(crate) type JudgedEnd = std::result::Result<Result<Response>, Box<Unsettled>>;
-
-/// A first attempt that did not succeed, with the request as the caller built it.
-pub(crate) struct Unsettled {
-    verdict: Verdict,
-    outcome: Result<Response>,
-    req: Request,
-}
-
-impl Settle<Request> for Judged<'_> {
-    type Output = JudgedEnd;
-    type Then = Never<JudgedEnd>;
+impl<Q> Settle<Q> for Recorded<'_> {
+    type Output = Result<Response>;
+    type Then = Never<Result<Response>>;
 
     #[inline(always)]
-    fn settle(self, outcome: Result<Response>, req: Request) -> Settled<JudgedEnd, Self::Then> {
-        Settled::Done(match self.0.judge(&outcome) {
-            Verdict::Success => Ok(outcome),
-            verdict => Err(Unsettled::boxed(verdict, outcome, req)),
-        })
-    }
-}
-
-impl Unsettled {
-    /// Whether it failed (hedges or another attempt may answer), rather than being an answer to
-    /// return (a rate limit) or bad input.
-    pub(crate) fn failed(&self) -> bool {
-        matches!(self.verdict, Verdict::Failure { .. })
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn boxed(verdict: Verdict, outcome: Result<Response>, req: Request) -> Box<Unsettled> {
-        Box::new(Unsettled {
-            verdict,
-            outcome,
-            req,
-        })
+    fn settle(self, mut outcome: Result<Response>, _: Q) -> Settled<Result<Response>, Self::Then> {
+        let Recorded(attempt) = self;
+        match attempt.fleet.classifier.judge(&outcome) {
+            Verdict::Success => attempt.succeeded(&mut outcome),
+            verdict => attempt.record(verdict),
+        }
+        Settled::Done(outcome)
     }
 }
 
@@ -1167,18 +1120,9 @@ impl Fleet {
 
     /// Starts a prepared request (deadline set): picks the first attempt's member and puts its
     /// URL in the request, which [`First::exchange`] then sends inline.
-    pub(crate) fn start<'a>(
-        &'a self,
-        policy: &'a Policy,
-        req: &mut Request,
-    ) -> Start<'a, impl Future<Output = Finished> + Send + use<'a>> {
+    pub(crate) fn start<'a>(&'a self, policy: &'a Policy, req: &mut Request) -> Start<'a> {
         let mut plan = Plan::new(self);
         let slot = plan.choice(self);
-        let hedging = self.hedging(req);
-        // A hedged request keeps its own URL (a path moves out of the member's URL rather than
-        // being dropped) to rebuild itself from should hedges start.
-        let mut kept = None;
-        let keep = hedging.is_some().then_some(&mut kept);
         // Members in good health, the common case: the strategy's choice is admitted by a
         // breaker that holds only successes, the budget is full (a deposit would change
         // nothing) and no subscriber traces the attempt. Its bookkeeping is written at once.
@@ -1186,13 +1130,13 @@ impl Fleet {
             && self.budget.is_full()
             && !tracing::enabled!(tracing::Level::DEBUG)
         {
-            self.to_member(slot, req, keep).map(|own_uri| {
+            self.to_member(slot, req).map(|own_uri| {
                 plan.take(slot);
                 let start = self.timed.then(|| Stamp::at(self.clock.now()));
                 (own_uri, self.attempt_end(slot, 1, false, false, start))
             })
         } else {
-            self.start_walk(req, &mut plan, slot, keep)
+            self.start_walk(req, &mut plan, slot)
         };
         let (own_uri, attempt) = match begun {
             Ok(begun) => begun,
@@ -1207,28 +1151,26 @@ impl Fleet {
             },
             attempt,
         };
-        let Some(delay) = hedging else {
+        let Some(delay) = self.hedging(req) else {
             return Start::Inline { first, backend };
         };
-        let own = kept.unwrap_or_else(|| first.then.own_uri.of(&req.uri));
         let timer = self.first_hedge_timer(policy, backend, req, delay);
-        let hedge = HedgeFirst::new(timer, Recipe::new(req, own), Fleet::attempt);
         Start::Hedged {
             first,
             backend,
-            hedge,
+            timer,
         }
     }
 
     /// The first hedge's delay when the request is hedged.
     #[inline(always)]
     fn hedging(&self, req: &Request) -> Option<Duration> {
-        match self.hedge_delay() {
-            Some((delay, max_extra)) if max_extra > 0 && self.retry.may_retry(&req.method) => {
-                Some(delay)
-            }
-            _ => None,
-        }
+        let delay = match self.first_hedge {
+            FirstHedge::Never => return None,
+            FirstHedge::After(delay) => delay,
+            FirstHedge::Percentile => self.hedge_delay()?.0,
+        };
+        self.retry.may_retry(&req.method).then_some(delay)
     }
 
     /// [`Fleet::start`] when the strategy's choice is not admitted at once (or the attempt is
@@ -1241,13 +1183,12 @@ impl Fleet {
         req: &mut Request,
         plan: &mut Plan,
         choice: usize,
-        keep: Option<&mut Option<Uri>>,
     ) -> Result<(OwnUri, AttemptEnd<'a>)> {
         self.budget.deposit();
         let Some((slot, permit)) = plan.first(self, choice) else {
             return Err(Self::breakers_open(req, Vec::new()));
         };
-        let own_uri = self.to_member(slot, req, keep)?;
+        let own_uri = self.to_member(slot, req)?;
         let attempt = self.begin(slot, permit, 1);
         Ok((own_uri, attempt))
     }
@@ -1287,20 +1228,14 @@ impl Fleet {
     }
 
     /// Puts member `slot`'s URL in `req`; returns what restores the request's own.
-    /// A path the member's URL replaces is dropped, or kept in `keep`.
     #[inline(always)]
-    fn to_member(
-        &self,
-        slot: usize,
-        req: &mut Request,
-        keep: Option<&mut Option<Uri>>,
-    ) -> Result<OwnUri> {
+    fn to_member(&self, slot: usize, req: &mut Request) -> Result<OwnUri> {
         match &self.slots[slot].base {
             // A whole URL to a member without a base goes as it is.
             None if req.uri.scheme().is_some() => Ok(OwnUri::Same),
             // A path alone moves into the member's URL, and back out of it after a failure.
             Some(base) if base.prefix.is_empty() && req.uri.scheme().is_none() => {
-                base.put(&mut req.uri, keep)?;
+                base.put(&mut req.uri)?;
                 Ok(OwnUri::PathOnly)
             }
             _ => self.to_member_whole(slot, req),
@@ -1365,13 +1300,9 @@ impl Fleet {
                     let done = match self.hedge_delay() {
                         Some((delay, max_extra)) if walk.may_retry && max_extra > 0 => {
                             let backend = &self.slots[slot].backend;
-                            let mut fut = pin!(Some(policy.exchange(backend, first_req, Plain)));
-                            let mut primary = Primary {
-                                fut: fut.as_mut(),
-                                slot,
-                                end: Some(self.begin(slot, permit, walk.sent)),
-                                verdict: None,
-                            };
+                            let end = Recorded(self.begin(slot, permit, walk.sent));
+                            let mut fut = pin!(Some(policy.exchange(backend, first_req, end)));
+                            let mut timer = Timer::after(delay, self.virtual_time);
                             // The request and its walk go to the hedges (each boxed on its
                             // own when it starts) and come back.
                             let mut hedges = Hedges::new(
@@ -1379,13 +1310,14 @@ impl Fleet {
                                 policy,
                                 req,
                                 walk,
-                                Timer::after(delay, self.virtual_time),
-                                None,
+                                slot,
                                 (delay, max_extra),
                                 Fleet::attempt,
                             );
-                            let hedged =
-                                std::future::poll_fn(|cx| hedges.poll(cx, &mut primary)).await;
+                            let hedged = std::future::poll_fn(|cx| {
+                                hedges.poll_beside(cx, &mut timer, fut.as_mut())
+                            })
+                            .await;
                             (req, walk) = hedges.into_parts();
                             hedged.finished(slot)
                         }
@@ -1523,7 +1455,7 @@ mod tests {
         let path = crate::url::parse("/x?q=1").unwrap().uri;
         let put = |base: &Base, path: &Uri| {
             let mut uri = path.clone();
-            base.put(&mut uri, None).unwrap();
+            base.put(&mut uri).unwrap();
             uri.to_string()
         };
         for _ in 0..2 {
