@@ -886,6 +886,47 @@ mod hedging {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_rate_limited_primary_ends_a_hedged_request_without_a_hedge() {
+        for status in [429, 418] {
+            let (a, b) = (MockBackend::new(), MockBackend::new());
+            a.fallback(
+                MockReply::status(status)
+                    .header("retry-after", "7")
+                    .delay(Duration::from_millis(2)),
+            );
+            let c = fleet(&[&a, &b], Strategy::hedged(Duration::from_millis(50)))
+                .build()
+                .unwrap();
+            let start = Instant::now();
+            let resp = get(&c).await.unwrap();
+            assert_eq!(resp.status(), status);
+            assert_eq!(resp.retry_after(), Some(Duration::from_secs(7)));
+            assert_eq!(resp.attempts(), 1);
+            assert_eq!(start.elapsed(), Duration::from_millis(2));
+            assert_eq!(b.request_count(), 0, "{status} started a hedge");
+            assert_eq!(c.stats()[0].rate_limited, 1);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rate_limit_after_the_hedge_started_ends_the_request_and_cancels_the_hedge() {
+        let (a, b) = (MockBackend::new(), MockBackend::new());
+        a.fallback(MockReply::status(429).delay(Duration::from_millis(30)));
+        b.fallback(MockReply::ok("hedge").delay(Duration::from_millis(100)));
+        let c = fleet(&[&a, &b], Strategy::hedged(Duration::from_millis(20)))
+            .build()
+            .unwrap();
+        let start = Instant::now();
+        let resp = get(&c).await.unwrap();
+        assert_eq!(resp.status(), 429);
+        assert_eq!(start.elapsed(), Duration::from_millis(30));
+        assert_eq!(resp.attempts(), 2, "the hedge was sent");
+        let stats = c.stats();
+        assert_eq!((stats[0].rate_limited, stats[1].hedges), (1, 1));
+        assert_eq!(stats[1].canceled, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_failed_primary_starts_the_hedge_at_once() {
         let (a, b) = (MockBackend::new(), MockBackend::new());
         a.fallback(MockReply::status(503).delay(Duration::from_millis(2)));
