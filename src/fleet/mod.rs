@@ -323,24 +323,20 @@ impl FleetBuilder {
             || matches!(self.strategy, Strategy::Adaptive { .. })
             || slots.iter().any(|s| s.breaker.times_calls());
         let virtual_time = slots.iter().any(|s| s.backend.kind() == BackendKind::Mock);
-        // A fixed hedge delay's nudge for a request with the config's timeout, worked out once.
-        let fixed_lead = match self.strategy {
-            Strategy::Hedged {
-                delay: HedgeDelay::Fixed(delay),
-                ..
-            } => self
-                .config
-                .timeout
-                .checked_sub(delay)
-                .and_then(Nudge::before_deadline),
-            _ => None,
-        };
         let first_hedge = match self.strategy {
             Strategy::Hedged { max_extra: 0, .. } => FirstHedge::Never,
             Strategy::Hedged {
                 delay: HedgeDelay::Fixed(delay),
                 ..
-            } => FirstHedge::After(delay),
+            } => FirstHedge::After {
+                delay,
+                // Its nudge for a request with the config's timeout, worked out once.
+                lead: self
+                    .config
+                    .timeout
+                    .checked_sub(delay)
+                    .and_then(Nudge::before_deadline),
+            },
             Strategy::Hedged { .. } => FirstHedge::Percentile,
             _ => FirstHedge::Never,
         };
@@ -349,7 +345,6 @@ impl FleetBuilder {
             percentile_hedging,
             timed,
             virtual_time,
-            fixed_lead,
             clock: Clock::new(virtual_time),
             adaptive: matches!(self.strategy, Strategy::Adaptive { .. }),
             budget: RetryBudget::new(self.retry.budget.clone()),
@@ -535,8 +530,12 @@ impl Rebased {
 enum FirstHedge {
     /// Not hedged.
     Never,
-    /// A fixed delay after the request starts.
-    After(Duration),
+    /// A fixed delay after the request starts, and its nudge before the deadline of a request
+    /// with the client's own timeout (see [`Fleet::first_hedge_timer`]).
+    After {
+        delay: Duration,
+        lead: Option<Nudge>,
+    },
     /// A percentile of recent latencies, read per request.
     Percentile,
 }
@@ -572,9 +571,6 @@ pub(crate) struct Fleet {
     virtual_time: bool,
     /// When a request's first hedge is due, worked out once where the delay is fixed.
     first_hedge: FirstHedge,
-    /// A fixed hedge delay as a nudge before the deadline of a request with the client's own
-    /// timeout (see [`Fleet::first_hedge_timer`]).
-    fixed_lead: Option<Nudge>,
     /// Times attempts: nanoseconds since the fleet was built.
     clock: Clock,
     /// The strategy is adaptive: attempts count in their member's in-flight load.
@@ -1151,10 +1147,10 @@ impl Fleet {
             },
             attempt,
         };
-        let Some(delay) = self.hedging(req) else {
+        let Some(hedge) = self.hedging(req) else {
             return Start::Inline { first, backend };
         };
-        let timer = self.first_hedge_timer(policy, backend, req, delay);
+        let timer = self.first_hedge_timer(policy, backend, req, hedge);
         Start::Hedged {
             first,
             backend,
@@ -1162,15 +1158,16 @@ impl Fleet {
         }
     }
 
-    /// The first hedge's delay when the request is hedged.
+    /// The first hedge's delay when the request is hedged, and a fixed delay's nudge worked
+    /// out when the fleet was built.
     #[inline(always)]
-    fn hedging(&self, req: &Request) -> Option<Duration> {
-        let delay = match self.first_hedge {
+    fn hedging(&self, req: &Request) -> Option<(Duration, Option<Nudge>)> {
+        let first = match self.first_hedge {
             FirstHedge::Never => return None,
-            FirstHedge::After(delay) => delay,
-            FirstHedge::Percentile => self.hedge_delay()?.0,
+            FirstHedge::After { delay, lead } => (delay, lead),
+            FirstHedge::Percentile => (self.hedge_delay()?.0, None),
         };
-        self.retry.may_retry(&req.method).then_some(delay)
+        self.retry.may_retry(&req.method).then_some(first)
     }
 
     /// [`Fleet::start`] when the strategy's choice is not admitted at once (or the attempt is
@@ -1195,15 +1192,16 @@ impl Fleet {
 
     /// The timer of a request's first hedge, `delay` after it was dispatched: a nudge given to
     /// the deadline watch of the exchange itself where the member's transport keeps one (no
-    /// timer of its own to register and withdraw), else a timer.
+    /// timer of its own to register and withdraw), else a timer. `fixed_lead` is a fixed
+    /// delay's nudge for a request with the client's own timeout.
     fn first_hedge_timer(
         &self,
         policy: &Policy,
         backend: &Backend,
         req: &mut Request,
-        delay: Duration,
+        (delay, fixed_lead): (Duration, Option<Nudge>),
     ) -> Timer {
-        let lead = match (req.timeout, self.fixed_lead) {
+        let lead = match (req.timeout, fixed_lead) {
             (None, Some(lead)) => Some(lead),
             _ => policy
                 .timeout_of(req)
