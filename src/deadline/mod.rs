@@ -50,7 +50,7 @@ impl<A: Expiry, B: Expiry> Expiry for (A, B) {
 
 /// A timer that can fire again, for delays rather than deadlines (a hedge's): a nudge given to
 /// the exchange's own deadline watch, or a timer of its own ([`Armed`]). The nudge, the common
-/// case, holds nothing to release, so a timer that never fired costs no drop.
+/// case, holds nothing to release: dropping it runs no destructor.
 pub(crate) enum Timer {
     /// Fires at `nudge` before `deadline`. It registers nothing: the exchange it is raced
     /// against was given the same nudge ([`Watch::nudging`]), so the exchange's own deadline
