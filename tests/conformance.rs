@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use httpfleet::{BackendKind, Client, Config, ErrorKind, Response, TimeoutPhase};
 use serde_json::Value;
 use support::TestServer;
+use support::fault::{Fault, FaultServer};
 use support::harness::{Harness, Surface, unsupported};
 
 /// One test's fixture: its own server, and the backend and surface under test.
@@ -817,6 +818,166 @@ mod behaviour {
         assert_eq!(err.kind(), ErrorKind::Builder);
     }
 
+    // --- hardening: secure defaults, numbers that cannot panic, secrets that stay secret --
+
+    /// `TlsConfig::default()` keeps certificate checking on, as its documentation says: a
+    /// config given it refuses a certificate for another host.
+    pub fn default_tls_config_verifies_certificates(fx: &Fx) {
+        assert!(httpfleet::TlsConfig::default().verify);
+        let server = FaultServer::start(Fault::TlsWrongHost);
+        let config = fx.config().tls(httpfleet::TlsConfig::default());
+        let err = fx.run(&config, |c| c.get(server.url("/"))).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Tls, "{err:?}");
+        assert_eq!(
+            server.requests(),
+            0,
+            "a request went over an unverified TLS"
+        );
+    }
+
+    /// A port past 65535 is an `InvalidUrl` before any I/O: neither the scheme's default port
+    /// nor the port's remainder (this server's) is connected to.
+    pub fn port_out_of_range_is_invalid_url(fx: &Fx) {
+        let port = u32::from(fx.server.addr().port()) + 65536;
+        let url = format!("http://127.0.0.1:{port}/get");
+        let err = fx.go(|c| c.get(&url)).unwrap_err();
+        nothing_sent(fx, err, ErrorKind::InvalidUrl);
+    }
+
+    /// Durations up to `Duration::MAX`, from the builders and from text, are clamped to
+    /// `MAX_DURATION`: a request under them is served, and nothing panics.
+    pub fn durations_past_any_deadline_are_clamped(fx: &Fx) {
+        let max = Duration::MAX;
+        let config = fx
+            .config()
+            .timeout(max)
+            .connect_timeout(max)
+            .read_timeout(Some(max))
+            .pool_idle_timeout(max);
+        let resp = fx
+            .run(&config, |c| c.get(fx.url("/get")).timeout(max))
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let toml = format!(
+            "backend = \"{}\"\ntimeout = 1e300\nconnect_timeout = 1.8e19\nread_timeout = \"99999999999999999999h\"\n[pool]\nidle_timeout = 9223372036854775807\n",
+            fx.kind
+        );
+        let parsed = [
+            Config::from_toml_str(&toml),
+            Config::from_json_str(&format!(
+                "{{\"backend\": \"{}\", \"timeout\": 1e300, \"connect_timeout\": \"99999999999999999999999h\"}}",
+                fx.kind
+            )),
+            Config::from_vars(|name| match name {
+                "HTTPFLEET_BACKEND" => Some(fx.kind.to_string()),
+                "HTTPFLEET_TIMEOUT_MS" | "HTTPFLEET_READ_TIMEOUT_MS" => Some(u64::MAX.to_string()),
+                _ => None,
+            }),
+        ];
+        for config in parsed {
+            let config = config.unwrap();
+            assert_eq!(config.timeout, httpfleet::MAX_DURATION);
+            let resp = fx.run(&config, |c| c.get(fx.url("/get"))).unwrap();
+            assert_eq!(resp.status(), 200);
+        }
+        for bad in ["timeout = nan", "timeout = -1e300", "timeout = \"inf\""] {
+            let err = Config::from_toml_str(bad).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Builder, "{bad}");
+        }
+    }
+
+    /// Passwords and tokens never show in an error's `Display` or `Debug`, in its sources, or
+    /// in the `Debug` of a config or a request: URLs with user information (valid or not),
+    /// proxies with or without a scheme, basic and bearer auth, `Authorization` and
+    /// `Proxy-Authorization` headers.
+    pub fn secrets_stay_out_of_every_text(fx: &Fx) {
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let port = u32::from(fx.server.addr().port());
+        let mut texts = Vec::new();
+        fn keep(texts: &mut Vec<String>, err: &httpfleet::Error) {
+            texts.push(err.to_string());
+            texts.push(format!("{err:?}"));
+            let mut source = std::error::Error::source(err);
+            while let Some(e) = source {
+                texts.push(e.to_string());
+                texts.push(format!("{e:?}"));
+                source = e.source();
+            }
+        }
+        for url in [
+            format!("http://carol:hunter2@127.0.0.1:{}/", port + 65536),
+            "http://carol:hunter2@127.0.0.1:80:80/".to_owned(),
+            "http://carol:hunter2@[::1/".to_owned(),
+            format!("http://carol:hunter2@127.0.0.1:{closed}/"),
+            format!("carol:hunter2@127.0.0.1:{port}/"),
+        ] {
+            keep(&mut texts, &fx.go(|c| c.get(&url)).unwrap_err());
+        }
+        for proxy in [
+            format!("dave:hunter2@127.0.0.1:{closed}"),
+            format!("http://dave:hunter2@127.0.0.1:{closed}"),
+            "http://dave:hunter2@127.0.0.1:99999".to_owned(),
+            "dave:hunter2@[::1".to_owned(),
+        ] {
+            let config = fx.config().proxy(proxy);
+            texts.push(format!("{config:?}"));
+            match fx.run(&config, |c| c.get(fx.url("/get"))) {
+                Ok(resp) => panic!("served through a dead proxy: {resp:?}"),
+                Err(err) => keep(&mut texts, &err),
+            }
+        }
+        let config = fx.config().basic_auth("erin", "hunter2");
+        texts.push(format!("{config:?}"));
+        let s = fx.session(&config).unwrap();
+        let err = s
+            .run(|c| {
+                c.get(format!("http://127.0.0.1:{closed}/"))
+                    .bearer_auth("hunter2")
+                    .header("proxy-authorization", "Basic aHVudGVyMg==")
+            })
+            .unwrap_err();
+        keep(&mut texts, &err);
+        let req = Client::from_config(&config)
+            .unwrap()
+            .get(fx.url("/get"))
+            .basic_auth("frank", "hunter2")
+            .header("proxy-authorization", "Basic aHVudGVyMg==")
+            .build()
+            .unwrap();
+        texts.push(format!("{req:?}"));
+        for t in &texts {
+            for secret in ["hunter2", "aHVudGVyMg"] {
+                assert!(!t.contains(secret), "{secret} leaked: {t}");
+            }
+        }
+    }
+
+    /// Proxy credentials with `@ : / % #` in them, percent-encoded in the proxy URL, reach the
+    /// proxy exactly as given, on every backend, and never send the connection elsewhere. The
+    /// loopback server stands in for the proxy: it records what it is sent (an absolute-form
+    /// request, or ureq's CONNECT).
+    pub fn proxy_credentials_reach_the_proxy_exactly_as_given(fx: &Fx) {
+        let proxy = format!("http://fleet:p%40ss%3Aw%2Frd%2541%23x@{}", fx.server.addr());
+        let config = fx.config().proxy(proxy);
+        let _ = fx.run(&config, |c| c.get(fx.url("/headers")));
+        let seen = fx.server.requests();
+        assert!(!seen.is_empty(), "nothing reached the proxy");
+        for r in &seen {
+            let auth = r
+                .header("proxy-authorization")
+                .unwrap_or_else(|| panic!("no credentials: {r:?}"));
+            let decoded = support::base64_decode(auth.strip_prefix("Basic ").unwrap()).unwrap();
+            assert_eq!(
+                String::from_utf8(decoded).unwrap(),
+                "fleet:p@ss:w/rd%41#x",
+                "{r:?}"
+            );
+        }
+    }
+
     pub fn environment_proxy_is_ignored_by_default(fx: &Fx) {
         // A dead proxy in the environment must not be used unless proxy_from_env is on.
         // (Set once for the whole process: no test enables proxy_from_env.)
@@ -897,6 +1058,9 @@ support::per_backend_tests!(conformance_case;
     zero_timeout_config_is_builder_error, zero_request_timeout_is_builder_error,
     http2_requirement_is_honoured_or_refused, http1_only_speaks_http11,
     invalid_ca_file_is_builder_error, environment_proxy_is_ignored_by_default,
+    default_tls_config_verifies_certificates, port_out_of_range_is_invalid_url,
+    durations_past_any_deadline_are_clamped, secrets_stay_out_of_every_text,
+    proxy_credentials_reach_the_proxy_exactly_as_given,
 );
 
 /// Points every proxy variable at a closed port, once per process, so a backend that honoured
@@ -1251,6 +1415,69 @@ mod cli_get {
                 stderr.contains("100% [##############################] 1.0 / 1.0 MiB"),
                 "{kind}: {stderr}"
             );
+        }
+    }
+
+    /// Passwords and tokens never show in what `httpfleet get -v` prints, whether the
+    /// request succeeds or fails, from the URL, a header or a proxy.
+    #[test]
+    fn credentials_never_show_in_the_output() {
+        let server = TestServer::start();
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let port = server.addr().port();
+        for kind in BackendKind::enabled().filter(|k| *k != BackendKind::Mock) {
+            let runs: [(String, Vec<String>, Option<String>); 5] = [
+                (
+                    format!("http://u:hunter2@127.0.0.1:{port}/basic-auth/u/hunter2"),
+                    vec![],
+                    None,
+                ),
+                (
+                    format!("http://u:hunter2@127.0.0.1:{closed}/"),
+                    vec![],
+                    None,
+                ),
+                (
+                    format!("http://u:hunter2@127.0.0.1:{}/", u32::from(port) + 65536),
+                    vec![],
+                    None,
+                ),
+                (
+                    server.url("/headers"),
+                    vec!["-H".into(), "Authorization: Bearer hunter2".into()],
+                    None,
+                ),
+                (
+                    server.url("/get"),
+                    vec![],
+                    Some(format!("dave:hunter2@127.0.0.1:{closed}")),
+                ),
+            ];
+            for (url, extra, proxy) in runs {
+                let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_httpfleet"));
+                cmd.args(["get", &url, "--backend", kind.as_str(), "-v"])
+                    .args(&extra);
+                if let Some(p) = &proxy {
+                    cmd.env("HTTPFLEET_PROXY", p);
+                }
+                let out = cmd.output().unwrap();
+                let printed = format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                // `/headers` echoes the request's headers in its body: that is the server's
+                // answer, not httpfleet's text.
+                let printed = if url.ends_with("/headers") {
+                    String::from_utf8_lossy(&out.stderr).into_owned()
+                } else {
+                    printed
+                };
+                assert!(!printed.contains("hunter2"), "{kind} {url}: {printed}");
+            }
         }
     }
 

@@ -196,6 +196,50 @@ mod matrix {
                 expect: Err(ErrorKind::Tls),
                 within: ms(1500),
             },
+            "declared_length_over_the_limit" => Case {
+                fault: Fault::DeclaredLength { declared: 1 << 62 },
+                config: |c| c,
+                expect: Err(ErrorKind::BodyTooLarge),
+                within: ms(1500),
+            },
+            // Nothing may reserve what the server declares: with no limit at all, 2^62 bytes
+            // declared and 10 sent end as a short body, not an abort.
+            "declared_length_with_no_limit" => Case {
+                fault: Fault::DeclaredLength { declared: 1 << 62 },
+                config: |c| c.max_response_bytes(u64::MAX),
+                expect: Err(ErrorKind::Body),
+                within: ms(1500),
+            },
+            "content_length_past_u64" => Case {
+                fault: Fault::ContentLengthPastU64,
+                config: |c| c,
+                expect: Err(ErrorKind::Protocol),
+                within: ms(1500),
+            },
+            "valid_trailer" => Case {
+                fault: Fault::Trailer {
+                    line: "X-Checksum: abc",
+                },
+                config: |c| c,
+                expect: Ok("hello"),
+                within: ms(1500),
+            },
+            "invalid_trailer" => Case {
+                fault: Fault::Trailer {
+                    line: "not a header line",
+                },
+                config: |c| c,
+                expect: Err(ErrorKind::Protocol),
+                within: ms(1500),
+            },
+            "trailer_like_a_status_line" => Case {
+                fault: Fault::Trailer {
+                    line: "HTTP/1.1 503 Service Unavailable",
+                },
+                config: |c| c,
+                expect: Err(ErrorKind::Protocol),
+                within: ms(1500),
+            },
             other => panic!("no case {other}"),
         }
     }
@@ -294,6 +338,8 @@ support::per_backend_tests!(matrix_cell;
                 header_block_over_the_limit, endless_redirect_loop, redirect_to_closed_port,
                 gzip_inflating_past_the_limit, tls_handshake_stalls, tls_certificate_for_wrong_host,
     stale_pooled_connection_is_retried_on_a_fresh_one,
+    declared_length_over_the_limit, declared_length_with_no_limit, content_length_past_u64,
+    valid_trailer, invalid_trailer, trailer_like_a_status_line,
 );
 
 /// Open file descriptors of this process.
@@ -607,5 +653,495 @@ mod security {
                 "{kind}: a request went through an unverified TLS"
             );
         });
+    }
+}
+
+/// Counts the largest single allocation the process asks for while `WATCHING` is set: no
+/// buffer may be sized by what a server declares.
+mod alloc_probe {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    pub struct Probe;
+
+    pub static WATCHING: AtomicBool = AtomicBool::new(false);
+    pub static LARGEST: AtomicUsize = AtomicUsize::new(0);
+
+    fn note(size: usize) {
+        if WATCHING.load(Ordering::Relaxed) {
+            LARGEST.fetch_max(size, Ordering::Relaxed);
+        }
+    }
+
+    // SAFETY: every call is passed on to the system allocator unchanged.
+    unsafe impl GlobalAlloc for Probe {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            note(layout.size());
+            unsafe { System.alloc(layout) }
+        }
+
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            note(layout.size());
+            unsafe { System.alloc_zeroed(layout) }
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            note(new_size);
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+}
+
+#[global_allocator]
+static PROBE: alloc_probe::Probe = alloc_probe::Probe;
+
+/// What a hostile server, a careless config or a dropped future must never do: reserve memory
+/// the server asked for, run more transfer threads than the cap, silence the deadline
+/// watchdog, send a non-idempotent request twice, or decode a body past its deadline or on the
+/// executor's time.
+mod hardening {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    /// The most transfer threads a curl or ureq backend runs at once (`backend/worker.rs`).
+    const TRANSFER_CAP: usize = 512;
+
+    /// Transfer threads alive in this process (by name).
+    fn transfer_threads() -> usize {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .filter(|name| name.trim() == "hf-transfer")
+            .count()
+    }
+
+    /// A response that declares 60 MiB and sends 20 bytes: no buffer of more than 1 MiB is
+    /// asked for, on any backend or surface.
+    pub fn declared_lengths_reserve_nothing_up_front(kind: BackendKind, surface: Surface) {
+        let _alone = alone();
+        let server = FaultServer::start(Fault::DeclaredLength { declared: 60 << 20 });
+        let h = Harness::new(kind, surface);
+        let s = h.session(&h.config()).unwrap();
+        let url = server.url("/declared");
+        alloc_probe::LARGEST.store(0, Ordering::Relaxed);
+        alloc_probe::WATCHING.store(true, Ordering::Relaxed);
+        let result = s.run(|c| c.get(&url));
+        alloc_probe::WATCHING.store(false, Ordering::Relaxed);
+        let largest = alloc_probe::LARGEST.load(Ordering::Relaxed);
+        assert_eq!(result.unwrap_err().kind(), ErrorKind::Body);
+        assert!(
+            largest <= 1 << 20,
+            "{kind} {surface:?}: a buffer of {largest} bytes was reserved"
+        );
+    }
+
+    /// 2,000 requests to a server that never answers, each dropped 5 ms after it started:
+    /// never more transfer threads than the cap, descriptors back at the baseline once the
+    /// deadlines pass, and a request sent right after with a 300 ms timeout ends within 800 ms.
+    pub fn cancellation_storm_stays_within_the_transfer_cap(kind: BackendKind) {
+        let _alone = alone();
+        let server = FaultServer::start(Fault::AcceptNeverAnswer);
+        let rt = multi_thread_runtime();
+        let client = Client::from_config(
+            &Config::default()
+                .backend(kind)
+                .timeout(Duration::from_secs(2)),
+        )
+        .unwrap();
+        let url = server.url("/fault");
+        let fds = open_fds();
+        let (peak, storming) = (
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicBool::new(true)),
+        );
+        let sampler = {
+            let (peak, storming) = (peak.clone(), storming.clone());
+            std::thread::spawn(move || {
+                while storming.load(Ordering::Relaxed) {
+                    peak.fetch_max(transfer_threads(), Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+        };
+        rt.block_on(async {
+            let mut set = tokio::task::JoinSet::new();
+            for _ in 0..2000 {
+                let (c, u) = (client.clone(), url.clone());
+                set.spawn(async move {
+                    let _ = tokio::time::timeout(Duration::from_millis(5), c.get(&u).send()).await;
+                });
+                if set.len() >= 256 {
+                    set.join_next().await;
+                }
+            }
+            while set.join_next().await.is_some() {}
+        });
+        let start = Instant::now();
+        let next = rt.block_on(async {
+            tokio::time::timeout(
+                Duration::from_secs(5),
+                client.get(&url).timeout(Duration::from_millis(300)).send(),
+            )
+            .await
+        });
+        let took = start.elapsed();
+        storming.store(false, Ordering::Relaxed);
+        sampler.join().unwrap();
+        let peak = peak.load(Ordering::Relaxed);
+        let err = next
+            .expect("the request after the storm never ended")
+            .unwrap_err();
+        assert!(err.is_timeout(), "{kind}: {err:?}");
+        assert!(took <= Duration::from_millis(800), "{kind}: took {took:?}");
+        assert!(
+            peak <= TRANSFER_CAP,
+            "{kind}: {peak} transfer threads at once"
+        );
+        let settled = eventually(Duration::from_secs(10), || open_fds() <= fds + 2);
+        println!(
+            "{kind}: cancellation storm: at most {peak} transfer threads; descriptors {fds} -> {}",
+            open_fds()
+        );
+        assert!(settled, "{kind}: descriptors {fds} -> {}", open_fds());
+    }
+
+    /// A waker that panics when the deadline watchdog wakes it.
+    struct PanicsOnWatchdogWake(AtomicBool);
+
+    impl std::task::Wake for PanicsOnWatchdogWake {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+
+        fn wake_by_ref(self: &Arc<Self>) {
+            if std::thread::current().name() == Some("hf-deadline")
+                && !self.0.swap(true, Ordering::SeqCst)
+            {
+                panic!("a user's waker panicked (on purpose)");
+            }
+        }
+    }
+
+    /// A user's waker that panics on the deadline watchdog's thread does not stop later
+    /// deadlines from firing.
+    pub fn a_panicking_waker_does_not_stop_deadlines(kind: BackendKind) {
+        use std::future::Future;
+        let _alone = alone();
+        let server = FaultServer::start(Fault::AcceptNeverAnswer);
+        let rt = multi_thread_runtime();
+        let client = Client::from_config(
+            &Config::default()
+                .backend(kind)
+                .timeout(Duration::from_millis(200)),
+        )
+        .unwrap();
+        let url = server.url("/fault");
+        let waker = Arc::new(PanicsOnWatchdogWake(AtomicBool::new(false)));
+        {
+            let _enter = rt.enter();
+            let mut fut = Box::pin(client.get(&url).send());
+            let w = std::task::Waker::from(waker.clone());
+            let mut cx = std::task::Context::from_waker(&w);
+            let start = Instant::now();
+            while !waker.0.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(3) {
+                let _ = fut.as_mut().poll(&mut cx);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            assert!(
+                waker.0.load(Ordering::SeqCst),
+                "{kind}: the watchdog never woke the request"
+            );
+        }
+        for _ in 0..3 {
+            let start = Instant::now();
+            let result = rt.block_on(async {
+                tokio::time::timeout(Duration::from_secs(3), client.get(&url).send()).await
+            });
+            let err = result
+                .expect("a deadline no longer fired after a waker panicked")
+                .unwrap_err();
+            assert!(err.is_timeout(), "{kind}: {err:?}");
+            assert!(start.elapsed() < Duration::from_secs(1));
+        }
+    }
+
+    /// A POST whose reused connection dies after the server read it whole is received exactly
+    /// once: not sent again by the backend, the client or a fleet.
+    pub fn post_received_once_when_its_connection_dies_after_it_was_read(
+        kind: BackendKind,
+        surface: Surface,
+    ) {
+        let _shared = shared();
+        let mut outcomes = Vec::new();
+        for fleet in [false, true] {
+            let server = FaultServer::start(Fault::ResetAfterSecondRequest);
+            let url = server.url("/order");
+            let (first, post, took) = watchdog("post once", move || {
+                let config = Config::default()
+                    .backend(kind)
+                    .timeout(Duration::from_secs(5));
+                let client = if fleet {
+                    httpfleet::FleetBuilder::new(&config)
+                        .members([kind, kind])
+                        .strategy(httpfleet::Strategy::Failover)
+                        .build()
+                        .unwrap()
+                } else {
+                    Client::from_config(&config).unwrap()
+                };
+                let blocking = httpfleet::blocking::Client::from_config(&config).unwrap();
+                let fleet_blocking = httpfleet::FleetBuilder::new(&config)
+                    .members([kind, kind])
+                    .build_blocking()
+                    .unwrap();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                let send = |req: httpfleet::RequestBuilder<'_, Client>| match surface {
+                    Surface::Async => rt.block_on(client.execute(req.build().unwrap())),
+                    Surface::Blocking if fleet => fleet_blocking.execute(req.build().unwrap()),
+                    Surface::Blocking => blocking.execute(req.build().unwrap()),
+                };
+                let first = send(client.get(&url)).map(|r| r.text().unwrap());
+                let start = Instant::now();
+                let post = send(client.post(&url).body("order=1")).map(|r| r.status());
+                (first, post.map_err(|e| e.kind()), start.elapsed())
+            });
+            assert_eq!(first.unwrap(), "ok");
+            let posts = server.methods().iter().filter(|m| *m == "POST").count();
+            assert_eq!(
+                posts, 1,
+                "{kind} {surface:?} fleet={fleet}: the POST was sent {posts} times ({post:?})"
+            );
+            assert_eq!(
+                post,
+                Err(ErrorKind::Protocol),
+                "{kind} {surface:?} fleet={fleet}"
+            );
+            outcomes.push((post, took));
+        }
+        let (post, took) = &outcomes[0];
+        report(
+            "post_reset_after_it_was_read (received once)",
+            kind,
+            surface,
+            &format!("{:?}", post.unwrap_err()),
+            *took,
+        );
+    }
+
+    /// A gzip body that inflates to 640 MiB (under its 1 GiB limit), about 60 KiB on the wire,
+    /// with a 500 ms deadline: the request ends in `Timeout(Body)` by its deadline rather than
+    /// decoding on past it.
+    pub fn decompression_ends_by_the_deadline(kind: BackendKind, surface: Surface) {
+        let _shared = shared();
+        let server = FaultServer::start(Fault::GzipMembers {
+            decoded: 64 << 20,
+            times: 10,
+        });
+        let url = server.url("/bomb");
+        let (result, took) = watchdog("decode", move || {
+            let h = Harness::new(kind, surface);
+            let config = h
+                .config()
+                .timeout(Duration::from_millis(500))
+                .max_response_bytes(1 << 30);
+            let start = Instant::now();
+            let r = h.run(&config, |c| c.get(&url)).map(|r| r.bytes().len());
+            (r.map_err(|e| e.kind()), start.elapsed())
+        });
+        report(
+            "gzip_decoding_past_the_deadline",
+            kind,
+            surface,
+            &match &result {
+                Ok(n) => format!("{n} bytes (ok)"),
+                Err(k) => format!("{k:?}"),
+            },
+            took,
+        );
+        assert_eq!(
+            result,
+            Err(ErrorKind::Timeout(TimeoutPhase::Body)),
+            "{kind}"
+        );
+        assert!(took < Duration::from_millis(1100), "{kind}: took {took:?}");
+    }
+
+    /// While one request decodes a large body (64 MiB, four times), another task on the same
+    /// current-thread runtime still runs every few milliseconds.
+    pub fn decompression_does_not_stall_the_runtime(kind: BackendKind) {
+        let _shared = shared();
+        let server = FaultServer::start(Fault::GzipMembers {
+            decoded: 64 << 20,
+            times: 4,
+        });
+        let url = server.url("/bomb");
+        let gap = watchdog("decode beside a ticker", move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let client = Client::from_config(
+                &Config::default()
+                    .backend(kind)
+                    .timeout(Duration::from_secs(15))
+                    .max_response_bytes(1 << 30),
+            )
+            .unwrap();
+            rt.block_on(async {
+                let done = Arc::new(AtomicBool::new(false));
+                let ticker = {
+                    let done = done.clone();
+                    tokio::spawn(async move {
+                        let mut last = Instant::now();
+                        let mut gap = Duration::ZERO;
+                        while !done.load(Ordering::Relaxed) {
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                            gap = gap.max(last.elapsed());
+                            last = Instant::now();
+                        }
+                        gap
+                    })
+                };
+                let resp = client.get(&url).send().await.unwrap();
+                assert_eq!(resp.bytes().len(), 256 << 20);
+                done.store(true, Ordering::Relaxed);
+                ticker.await.unwrap()
+            })
+        });
+        assert!(
+            gap < Duration::from_millis(150),
+            "{kind}: the runtime stalled for {gap:?} while a body was decoded"
+        );
+    }
+
+    /// One blocking caller stuck in its progress callback for 1.5 s does not hold up another
+    /// blocking caller of the same client.
+    pub fn a_blocking_caller_stuck_in_a_callback_holds_up_no_other(kind: BackendKind) {
+        let _shared = shared();
+        let slow = FaultServer::start(Fault::DripBody {
+            total: 4,
+            interval_ms: 50,
+        });
+        let ok = FaultServer::start(Fault::Ok);
+        let client = httpfleet::blocking::Client::from_config(
+            &Config::default()
+                .backend(kind)
+                .timeout(Duration::from_secs(10)),
+        )
+        .unwrap();
+        let (inside_tx, inside_rx) = mpsc::channel();
+        let stuck = {
+            let (client, url) = (client.clone(), slow.url("/drip"));
+            std::thread::spawn(move || {
+                let once = AtomicBool::new(false);
+                client
+                    .get(&url)
+                    .on_progress(move |_, _| {
+                        if !once.swap(true, Ordering::SeqCst) {
+                            let _ = inside_tx.send(());
+                            std::thread::sleep(Duration::from_millis(1500));
+                        }
+                    })
+                    .send()
+                    .map(|r| r.bytes().len())
+            })
+        };
+        inside_rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the first caller never reached its callback");
+        let url = ok.url("/ok");
+        let (text, took) = watchdog("second caller", move || {
+            let start = Instant::now();
+            let text = client.get(&url).send().map(|r| r.text().unwrap());
+            (text, start.elapsed())
+        });
+        assert_eq!(text.unwrap(), "ok");
+        assert!(
+            took < Duration::from_millis(700),
+            "{kind}: the second caller waited {took:?} for the first one's callback"
+        );
+        assert_eq!(stuck.join().unwrap().unwrap(), 4);
+    }
+}
+
+macro_rules! hardening_cell {
+    ($name:ident, $kind:expr, $surface:expr) => {
+        hardening::$name($kind, $surface)
+    };
+}
+
+mod hardening_cells {
+    use super::*;
+    support::per_backend_tests!(hardening_cell;
+        declared_lengths_reserve_nothing_up_front,
+        post_received_once_when_its_connection_dies_after_it_was_read,
+        decompression_ends_by_the_deadline,
+    );
+}
+
+macro_rules! hardening_per_backend {
+    ($($(#[$meta:meta])* $module:ident => $kind:expr;)*) => {
+        $(
+            $(#[$meta])*
+            mod $module {
+                use super::*;
+
+                #[test]
+                fn decompression_does_not_stall_the_runtime() {
+                    hardening::decompression_does_not_stall_the_runtime($kind);
+                }
+
+                #[test]
+                fn a_blocking_caller_stuck_in_a_callback_holds_up_no_other() {
+                    hardening::a_blocking_caller_stuck_in_a_callback_holds_up_no_other($kind);
+                }
+            }
+        )*
+    };
+}
+
+mod hardening_per_backend {
+    use super::*;
+    hardening_per_backend! {
+        #[cfg(feature = "hyper")]
+        hyper => BackendKind::Hyper;
+        #[cfg(feature = "reqwest")]
+        reqwest => BackendKind::Reqwest;
+        #[cfg(feature = "curl")]
+        curl => BackendKind::Curl;
+        #[cfg(feature = "ureq")]
+        ureq => BackendKind::Ureq;
+    }
+
+    #[cfg(feature = "curl")]
+    #[test]
+    fn curl_cancellation_storm_stays_within_the_transfer_cap() {
+        hardening::cancellation_storm_stays_within_the_transfer_cap(BackendKind::Curl);
+    }
+
+    #[cfg(feature = "ureq")]
+    #[test]
+    fn ureq_cancellation_storm_stays_within_the_transfer_cap() {
+        hardening::cancellation_storm_stays_within_the_transfer_cap(BackendKind::Ureq);
+    }
+
+    #[cfg(feature = "hyper")]
+    #[test]
+    fn hyper_a_panicking_waker_does_not_stop_deadlines() {
+        hardening::a_panicking_waker_does_not_stop_deadlines(BackendKind::Hyper);
+    }
+
+    #[cfg(feature = "reqwest")]
+    #[test]
+    fn reqwest_a_panicking_waker_does_not_stop_deadlines() {
+        hardening::a_panicking_waker_does_not_stop_deadlines(BackendKind::Reqwest);
     }
 }

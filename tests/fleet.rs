@@ -745,6 +745,177 @@ mod breaker {
     }
 }
 
+/// A breaker's half-open periods are generations: a trial admitted in an earlier period,
+/// ending in a later one, counts for nothing in it.
+mod breaker_generations {
+    use super::*;
+
+    /// A request with a deadline past every trial's delay.
+    async fn get(c: &Client) -> httpfleet::Result<httpfleet::Response> {
+        c.get("http://exchange.test/api")
+            .timeout(Duration::from_secs(120))
+            .send()
+            .await
+    }
+
+    fn two_trials(a: &MockBackend) -> Client {
+        fleet(&[a], Strategy::Single)
+            .retry(RetryPolicy::none())
+            .breaker(
+                BreakerConfig::default()
+                    .consecutive_failures(3)
+                    .cooldown(Duration::from_secs(10))
+                    .half_open_trials(2),
+            )
+            .build()
+            .unwrap()
+    }
+
+    /// Opens the breaker, then starts trial `A` of the first half-open period (slow, still in
+    /// flight) and fails trial `B`, which opens the breaker again; then waits for the second
+    /// half-open period and starts its trial `C`. `A` is `a`, run as `run_a` wants.
+    async fn into_a_second_half_open_period<F>(
+        c: &Client,
+        run_a: impl FnOnce(Client) -> F,
+    ) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        for _ in 0..3 {
+            assert_eq!(get(c).await.unwrap().status(), 503);
+        }
+        tokio::time::advance(Duration::from_secs(13)).await;
+        let a = tokio::spawn(run_a(c.clone()));
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert_eq!(get(c).await.unwrap().status(), 503, "trial B");
+        assert_eq!(c.stats()[0].breaker, BreakerState::Open);
+        tokio::time::advance(Duration::from_secs(13)).await;
+        assert_eq!(c.stats()[0].breaker, BreakerState::HalfOpen);
+        a
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_trial_from_an_earlier_half_open_period_cannot_close_the_breaker() {
+        let a = MockBackend::new();
+        for _ in 0..3 {
+            a.push(MockReply::status(503));
+        }
+        a.push(MockReply::ok("A").delay(Duration::from_secs(20)))
+            .push(MockReply::status(503))
+            .push(MockReply::ok("C").delay(Duration::from_secs(10)))
+            .push(MockReply::ok("D"));
+        let c = two_trials(&a);
+        // A ends at 33 s, in the second period (from 26 s); C ends at 36 s.
+        let trial_a = into_a_second_half_open_period(&c, |c| async move {
+            get(&c).await.map(|r| r.text().unwrap())
+        })
+        .await;
+        let trial_c = {
+            let c = c.clone();
+            tokio::spawn(async move { get(&c).await.map(|r| r.text().unwrap()) })
+        };
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        tokio::time::advance(Duration::from_secs(7)).await;
+        assert_eq!(trial_a.await.unwrap().unwrap(), "A");
+        assert_eq!(get(&c).await.unwrap().text().unwrap(), "D");
+        assert_eq!(
+            c.stats()[0].breaker,
+            BreakerState::HalfOpen,
+            "one success of this period (D) and a stale one (A) closed a breaker that needs two"
+        );
+        tokio::time::advance(Duration::from_secs(4)).await;
+        assert_eq!(trial_c.await.unwrap().unwrap(), "C");
+        assert_eq!(c.stats()[0].breaker, BreakerState::Closed);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_canceled_trial_from_an_earlier_half_open_period_frees_no_slot() {
+        let a = MockBackend::new();
+        for _ in 0..3 {
+            a.push(MockReply::status(503));
+        }
+        a.push(MockReply::ok("A").delay(Duration::from_secs(60)))
+            .push(MockReply::status(503))
+            .push(MockReply::ok("C").delay(Duration::from_secs(10)))
+            .push(MockReply::ok("D").delay(Duration::from_secs(5)))
+            .push(MockReply::ok("E"));
+        let c = two_trials(&a);
+        // A is dropped at 30 s, in the second period, while C holds one of its two slots.
+        let trial_a = into_a_second_half_open_period(&c, |c| async move {
+            tokio::time::timeout(Duration::from_secs(17), get(&c))
+                .await
+                .is_err()
+        })
+        .await;
+        let _trial_c = {
+            let c = c.clone();
+            tokio::spawn(async move { get(&c).await.map(|r| r.text().unwrap()) })
+        };
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert!(trial_a.await.unwrap(), "A was dropped");
+        let (d, e) = tokio::join!(get(&c), async {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            get(&c).await
+        });
+        assert_eq!(d.unwrap().text().unwrap(), "D");
+        let e = e.expect_err("a third trial was admitted: the stale A freed C's slot");
+        assert!(e.to_string().contains("circuit breaker is open"), "{e}");
+    }
+}
+
+/// Durations up to `Duration::MAX` in a fleet's policies (hedge delay, backoff, cooldown,
+/// decay) and a `Retry-After` of `u64::MAX` seconds are clamped, never a panic.
+mod huge_numbers {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn durations_past_any_deadline_never_panic() {
+        let max = Duration::MAX;
+        for strategy in [
+            Strategy::Failover,
+            Strategy::hedged(max),
+            Strategy::Hedged {
+                delay: HedgeDelay::Percentile {
+                    quantile: 0.9,
+                    floor: max,
+                },
+                max_extra: 3,
+            },
+            Strategy::Adaptive { decay: max },
+        ] {
+            let (a, b) = (MockBackend::new(), MockBackend::new());
+            a.push(MockReply::status(503).header("retry-after", "18446744073709551615"));
+            let c = fleet(&[&a, &b], strategy.clone())
+                .retry(
+                    RetryPolicy::default()
+                        .backoff(max, max)
+                        .budget(BudgetConfig::unlimited()),
+                )
+                .breaker(
+                    BreakerConfig::default()
+                        .consecutive_failures(1)
+                        .cooldown(max)
+                        .slow_calls(max, 0.5),
+                )
+                .build()
+                .unwrap();
+            let resp = c
+                .get("http://exchange.test/api")
+                .timeout(max)
+                .send()
+                .await
+                .unwrap();
+            // The server's wait (clamped) is past the request's deadline (clamped): the
+            // answer comes back as it is, or from the other member.
+            assert!([200, 503].contains(&resp.status().as_u16()), "{strategy:?}");
+            let resp = get(&c).await.unwrap();
+            assert_eq!(resp.status(), 200, "{strategy:?}");
+        }
+    }
+}
+
 mod hedging {
     use super::*;
 

@@ -17,7 +17,8 @@
 //! - `closed_by_peer()`: connections on which the server saw EOF or an error from the client
 //!   (a read returning 0 or failing, a write failing, a TLS handshake aborted by the client)
 //!   before the server itself decided to close;
-//! - `open_connections()`: accepted and not yet closed by the server.
+//! - `open_connections()`: accepted and not yet closed by the server;
+//! - `methods()`: the method of every request head read, in order.
 
 use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener as StdTcpListener, TcpStream as StdTcpStream};
@@ -77,6 +78,9 @@ pub enum Fault {
     /// Keep-alive. Building the body takes ~1 s per 64 MiB decoded in a debug build, once per
     /// size per test process (cached).
     GzipBomb { decoded: usize },
+    /// Like `GzipBomb`, with a body of `times` gzip members of `decoded` zero bytes each: a
+    /// long decode from a body built once.
+    GzipMembers { decoded: usize, times: usize },
     /// Accept TCP, read the ClientHello record, never answer.
     TlsHandshakeStall,
     /// Real TLS with a certificate for `wrong.example` only (issued by [`CA_PEM`], which no
@@ -88,6 +92,20 @@ pub enum Fault {
     /// without reading anything more. Every later connection: 200 `fresh` to every request,
     /// keep-alive.
     StaleKeepAlive,
+    /// A 200 declaring `Content-Length: declared`, then 10 body bytes, 20 ms later 10 more, and
+    /// a clean FIN: a client that reserves what the server declares asks for `declared` bytes
+    /// up front.
+    DeclaredLength { declared: u64 },
+    /// A 200 whose `Content-Length` is `18446744073709551616` (one past `u64::MAX`), body `ok`,
+    /// then a clean FIN.
+    ContentLengthPastU64,
+    /// A chunked 200 with body `hello`, its last chunk followed by the trailer line `line` (and
+    /// the blank line), then a clean FIN.
+    Trailer { line: &'static str },
+    /// Every connection: its first request gets 200 `ok` (keep-alive); its second is read whole,
+    /// body included, then the connection is reset without an answer. A client that sends the
+    /// second request again, on a new connection, gets 200 `ok` there.
+    ResetAfterSecondRequest,
     /// A normal 200 `ok` keep-alive server (control).
     Ok,
 }
@@ -179,6 +197,7 @@ struct Counters {
     requests: AtomicUsize,
     closed_by_peer: AtomicUsize,
     open: AtomicUsize,
+    methods: std::sync::Mutex<Vec<String>>,
 }
 
 /// A running fault server; dropping it stops it.
@@ -280,6 +299,15 @@ impl FaultServer {
         self.counters.requests.load(Ordering::SeqCst)
     }
 
+    /// The method of every request head read, in order.
+    pub fn methods(&self) -> Vec<String> {
+        self.counters
+            .methods
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Connections on which the server saw EOF or an error from the client first.
     pub fn closed_by_peer(&self) -> usize {
         self.counters.closed_by_peer.load(Ordering::SeqCst)
@@ -359,6 +387,7 @@ impl Shared {
     fn new(fault: &Fault, counters: Arc<Counters>) -> Shared {
         let gzip = match fault {
             Fault::GzipBomb { decoded } => gzip_zeros(*decoded),
+            Fault::GzipMembers { decoded, times } => Arc::new(gzip_zeros(*decoded).repeat(*times)),
             _ => Arc::default(),
         };
         let closed_port = match fault {
@@ -553,6 +582,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         let request_line = lines.next().unwrap_or("");
         let mut parts = request_line.split(' ');
         let method = parts.next().unwrap_or("");
+        self.counters
+            .methods
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(method.to_owned());
         let version = parts.nth(1).unwrap_or("HTTP/1.1");
         let mut content_length = 0usize;
         let mut chunked = false;
@@ -815,7 +849,7 @@ async fn serve(fault: &Fault, stream: TcpStream, index: usize, shared: &Shared) 
             );
             c.keep_alive(|_| (head.clone(), b"")).await;
         }
-        Fault::GzipBomb { .. } => {
+        Fault::GzipBomb { .. } | Fault::GzipMembers { .. } => {
             let head = format!(
                 "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Encoding: gzip\r\nContent-Type: application/octet-stream\r\n\r\n",
                 shared.gzip.len()
@@ -857,6 +891,47 @@ async fn serve(fault: &Fault, stream: TcpStream, index: usize, shared: &Shared) 
                 }
             } else {
                 c.keep_alive(|_| (ok_head(5), b"fresh")).await;
+            }
+        }
+        Fault::DeclaredLength { declared } => {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {declared}\r\nContent-Type: application/octet-stream\r\n\r\n0123456789"
+            );
+            if c.read_request().await.is_some()
+                && c.send(head.as_bytes()).await
+                && c.idle(Duration::from_millis(20)).await
+                && c.send(b"0123456789").await
+            {
+                c.close_gracefully().await;
+            }
+        }
+        Fault::ContentLengthPastU64 => {
+            let resp = "HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551616\r\nContent-Type: text/plain\r\n\r\nok";
+            if c.read_request().await.is_some() && c.send(resp.as_bytes()).await {
+                c.close_gracefully().await;
+            }
+        }
+        Fault::Trailer { line } => {
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n{line}\r\n\r\n"
+            );
+            if c.read_request().await.is_some() && c.send(resp.as_bytes()).await {
+                c.close_gracefully().await;
+            }
+        }
+        Fault::ResetAfterSecondRequest => {
+            let Some(first) = c.read_request().await else {
+                return;
+            };
+            let mut out = ok_head(2).into_bytes();
+            if !first.head_request {
+                out.extend_from_slice(b"ok");
+            }
+            if !c.send(&out).await || !first.keep_alive {
+                return;
+            }
+            if c.read_request().await.is_some() {
+                c.reset().await;
             }
         }
         Fault::Ok => {
