@@ -36,7 +36,7 @@ pub(crate) struct Policy {
 
 impl Policy {
     pub(crate) fn new(config: &Config) -> Result<Self> {
-        config.validate()?;
+        let config = &config.checked()?;
         let headers = config.header_map()?;
         let mut cross = HeaderMap::with_capacity(headers.len());
         for (name, value) in &headers {

@@ -36,14 +36,13 @@ pub enum HttpVersion {
     Http2,
 }
 
-/// TLS settings.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+/// TLS settings. `TlsConfig::default()` verifies certificates against the built-in roots.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct TlsConfig {
     /// Verify the server's certificate chain and host name. Turning this off accepts any
     /// certificate for any host. Defaults to `true`.
-    #[serde(default = "yes")]
     pub verify: bool,
     /// A PEM file of CA certificates to trust instead of the built-in Mozilla roots. Defaults to
     /// `None` (the built-in roots; curl uses the system store).
@@ -54,11 +53,13 @@ pub struct TlsConfig {
     pub client_key: Option<PathBuf>,
 }
 
-impl TlsConfig {
-    fn new() -> Self {
+impl Default for TlsConfig {
+    fn default() -> Self {
         TlsConfig {
             verify: true,
-            ..Default::default()
+            ca_file: None,
+            client_cert: None,
+            client_key: None,
         }
     }
 }
@@ -173,8 +174,14 @@ pub struct Config {
     pub allow_insecure_redirects: bool,
 }
 
-fn yes() -> bool {
-    true
+/// The longest duration any knob takes: one year. A longer one, up to `Duration::MAX`, from
+/// a builder, TOML, JSON or the environment, is clamped to it, so that every deadline stays
+/// computable on every backend; a year is as good as no limit for a request.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// `d`, or [`MAX_DURATION`] if it is longer.
+pub(crate) fn clamp(d: Duration) -> Duration {
+    d.min(MAX_DURATION)
 }
 
 /// The default `User-Agent`: `httpfleet/<version>`.
@@ -189,7 +196,7 @@ impl Default for Config {
             read_timeout: None,
             max_redirects: 10,
             http_version: HttpVersion::Auto,
-            tls: TlsConfig::new(),
+            tls: TlsConfig::default(),
             proxy: None,
             proxy_from_env: false,
             basic_auth: None,
@@ -253,21 +260,21 @@ impl Config {
         self
     }
 
-    /// Sets [`Config::timeout`], the total deadline.
+    /// Sets [`Config::timeout`], the total deadline (at most [`MAX_DURATION`]).
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.timeout = clamp(timeout);
         self
     }
 
-    /// Sets [`Config::connect_timeout`].
+    /// Sets [`Config::connect_timeout`] (at most [`MAX_DURATION`]).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+        self.connect_timeout = clamp(timeout);
         self
     }
 
-    /// Sets [`Config::read_timeout`].
+    /// Sets [`Config::read_timeout`] (at most [`MAX_DURATION`]).
     pub fn read_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.read_timeout = timeout;
+        self.read_timeout = timeout.map(clamp);
         self
     }
 
@@ -351,9 +358,9 @@ impl Config {
         self
     }
 
-    /// Sets [`PoolConfig::idle_timeout`].
+    /// Sets [`PoolConfig::idle_timeout`] (at most [`MAX_DURATION`]).
     pub fn pool_idle_timeout(mut self, timeout: Duration) -> Self {
-        self.pool.idle_timeout = timeout;
+        self.pool.idle_timeout = clamp(timeout);
         self
     }
 
@@ -413,7 +420,7 @@ impl Config {
                 .map_err(|_| Error::builder(format!("{name}={v:?} does not parse")))
         }
         fn ms(name: &str, v: &str) -> Result<Duration> {
-            Ok(Duration::from_millis(parse::<u64>(name, v)?))
+            Ok(clamp(Duration::from_millis(parse::<u64>(name, v)?)))
         }
         fn flag(name: &str, v: &str) -> Result<bool> {
             match v.trim().to_ascii_lowercase().as_str() {
@@ -488,6 +495,19 @@ impl Config {
             c.allow_insecure_redirects = flag("HTTPFLEET_ALLOW_INSECURE_REDIRECTS", &v)?;
         }
         c.validate()?;
+        Ok(c)
+    }
+
+    /// The configuration validated ([`Config::validate`]), with every duration clamped to
+    /// [`MAX_DURATION`] (fields set directly may hold longer ones): what backends and clients
+    /// are built from.
+    pub(crate) fn checked(&self) -> Result<Config> {
+        self.validate()?;
+        let mut c = self.clone();
+        c.timeout = clamp(c.timeout);
+        c.connect_timeout = clamp(c.connect_timeout);
+        c.read_timeout = c.read_timeout.map(clamp);
+        c.pool.idle_timeout = clamp(c.pool.idle_timeout);
         Ok(c)
     }
 
@@ -639,18 +659,26 @@ mod duration {
             "h" => n * 3600.0,
             u => return Err(format!("unknown duration unit {u:?} in {s:?}")),
         };
-        if !secs.is_finite() || secs < 0.0 {
-            return Err(format!("invalid duration {s:?}"));
+        seconds(secs).ok_or_else(|| format!("invalid duration {s:?}"))
+    }
+
+    /// `secs` seconds, clamped to [`MAX_DURATION`](super::MAX_DURATION); `None` when negative
+    /// or not a number.
+    fn seconds(secs: f64) -> Option<Duration> {
+        if secs.is_nan() || secs < 0.0 {
+            return None;
         }
-        Ok(Duration::from_secs_f64(secs))
+        let max = super::MAX_DURATION;
+        Some(Duration::try_from_secs_f64(secs).map_or(max, super::clamp))
     }
 
     pub(super) fn from_raw<E: serde::de::Error>(raw: Raw) -> Result<Duration, E> {
         match raw {
-            Raw::Int(n) if n >= 0 => Ok(Duration::from_millis(n as u64)),
+            Raw::Int(n) if n >= 0 => Ok(super::clamp(Duration::from_millis(n as u64))),
             Raw::Int(n) => Err(E::custom(format!("negative duration {n}"))),
-            Raw::Float(f) if f >= 0.0 && f.is_finite() => Ok(Duration::from_secs_f64(f / 1000.0)),
-            Raw::Float(f) => Err(E::custom(format!("invalid duration {f}"))),
+            Raw::Float(f) => seconds(f / 1000.0)
+                .filter(|_| f.is_finite())
+                .ok_or_else(|| E::custom(format!("invalid duration {f}"))),
             Raw::Str(s) => parse_str(&s).map_err(E::custom),
         }
     }
@@ -746,6 +774,20 @@ mod tests {
                 .to_string()
                 .contains("HTTPFLEET_TIMEOUT_MS")
         );
+    }
+
+    /// Every way of building a configuration gives the documented defaults: certificate
+    /// checking on.
+    #[test]
+    fn every_default_verifies_certificates() {
+        assert!(TlsConfig::default().verify);
+        assert!(Config::default().tls.verify);
+        assert!(Config::default().tls(TlsConfig::default()).tls.verify);
+        assert!(Config::from_toml_str("").unwrap().tls.verify);
+        assert!(Config::from_toml_str("[tls]\n").unwrap().tls.verify);
+        assert!(Config::from_json_str("{\"tls\": {}}").unwrap().tls.verify);
+        assert!(Config::from_vars(|_| None).unwrap().tls.verify);
+        assert_eq!(PoolConfig::default(), Config::default().pool);
     }
 
     #[test]

@@ -74,7 +74,9 @@ mod url;
 
 pub use backend::{Backend, BackendKind};
 pub use client::Client;
-pub use config::{BasicAuth, Config, DEFAULT_USER_AGENT, HttpVersion, PoolConfig, TlsConfig};
+pub use config::{
+    BasicAuth, Config, DEFAULT_USER_AGENT, HttpVersion, MAX_DURATION, PoolConfig, TlsConfig,
+};
 pub use error::{Attempt, Error, ErrorKind, Result, TimeoutPhase};
 pub use fleet::{FleetBuilder, Member, Strategy};
 pub use request::{Body, Request, RequestBuilder};

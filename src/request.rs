@@ -466,13 +466,14 @@ impl<'a, C> RequestBuilder<'a, C> {
     }
 
     /// Sets this request's total deadline (connect, headers, body, redirects), overriding
-    /// [`Config::timeout`](crate::Config::timeout). Must be above zero.
+    /// [`Config::timeout`](crate::Config::timeout). Must be above zero; at most
+    /// [`MAX_DURATION`](crate::MAX_DURATION).
     pub fn timeout(self, timeout: Duration) -> Self {
         self.map(|req| {
             if timeout.is_zero() {
                 return Err(Error::builder("timeout must be above zero"));
             }
-            req.timeout = Some(timeout);
+            req.timeout = Some(crate::config::clamp(timeout));
             Ok(())
         })
     }

@@ -92,3 +92,25 @@ pub(crate) fn closed_before_response(err: &(dyn StdError + 'static)) -> bool {
         )
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A host or network that becomes unreachable after the connection was made may come after
+    /// bytes were written: only while connecting is it a `Connect` error (never sent).
+    #[test]
+    fn unreachable_is_a_connect_error_only_while_connecting() {
+        for kind in [
+            io::ErrorKind::HostUnreachable,
+            io::ErrorKind::NetworkUnreachable,
+        ] {
+            let err = io::Error::from(kind);
+            assert_eq!(classify(&err, Stage::Connect), ErrorKind::Connect);
+            assert_eq!(classify(&err, Stage::Headers), ErrorKind::Protocol);
+            assert_eq!(classify(&err, Stage::Body), ErrorKind::Body);
+        }
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        assert_eq!(classify(&refused, Stage::Headers), ErrorKind::Connect);
+    }
+}

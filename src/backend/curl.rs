@@ -249,7 +249,7 @@ impl CurlBackend {
     /// Builds the backend with every knob of `config` set explicitly: libcurl's own defaults
     /// (30 redirects, 300 s connect timeout, `*_proxy` variables) never apply.
     pub fn new(config: &Config) -> Result<Self> {
-        config.validate()?;
+        let config = &config.checked()?;
         // `Auto` negotiates HTTP/2 over TLS as on every other backend. A libcurl without HTTP/2
         // (curl-sys's own build when no system libcurl was found) refuses that option as an
         // "unsupported protocol": say what is missing instead.

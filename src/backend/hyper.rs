@@ -47,7 +47,7 @@ impl fmt::Debug for HyperBackend {
 impl HyperBackend {
     /// Builds the client with every knob of `config` set explicitly.
     pub fn new(config: &Config) -> Result<Self> {
-        config.validate()?;
+        let config = &config.checked()?;
         let proxy = config.proxy_url()?;
         let mut http = HttpConnector::new();
         http.set_nodelay(true);

@@ -81,7 +81,7 @@ impl MockReply {
     /// Waits `delay` before replying. A delay past the request's deadline ends in
     /// `Timeout(Headers)` at the deadline.
     pub fn delay(mut self, delay: Duration) -> Self {
-        self.delay = delay;
+        self.delay = crate::config::clamp(delay);
         self
     }
 }

@@ -28,7 +28,7 @@ impl fmt::Debug for ReqwestBackend {
 impl ReqwestBackend {
     /// Builds the client with every knob of `config` set explicitly.
     pub fn new(config: &Config) -> Result<Self> {
-        config.validate()?;
+        let config = &config.checked()?;
         let alpn: &[&[u8]] = match config.http_version {
             HttpVersion::Auto => &[b"h2", b"http/1.1"],
             HttpVersion::Http1 => &[b"http/1.1"],

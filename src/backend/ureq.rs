@@ -64,7 +64,7 @@ impl UreqBackend {
     /// Builds the agent with every knob of `config` set explicitly. `http_version = Http2` is
     /// refused with [`ErrorKind::Unsupported`]: ureq speaks HTTP/1.1 only.
     pub fn new(config: &Config) -> Result<Self> {
-        config.validate()?;
+        let config = &config.checked()?;
         if config.http_version == HttpVersion::Http2 {
             return Err(Error::unsupported(
                 BackendKind::Ureq,

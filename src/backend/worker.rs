@@ -223,4 +223,29 @@ mod tests {
         drop(open);
         settles_at(1);
     }
+
+    /// A job that panics ends its thread: that thread is never handed another job.
+    #[test]
+    fn a_worker_whose_thread_died_is_not_reused() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        fn run(job: (bool, tokio::sync::oneshot::Sender<u32>)) {
+            if job.0 {
+                panic!("a transfer panicked (on purpose)");
+            }
+            let _ = job.1.send(7);
+        }
+        let workers = Workers::new(4, run);
+        rt.block_on(async {
+            assert!(matches!(workers.run(|done| (true, done)).await, Ok(None)));
+            for _ in 0..3 {
+                assert!(matches!(
+                    workers.run(|done| (false, done)).await,
+                    Ok(Some(7))
+                ));
+            }
+        });
+    }
 }

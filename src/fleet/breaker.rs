@@ -85,6 +85,13 @@ impl BreakerConfig {
         self
     }
 
+    /// The configuration with its durations clamped to [`MAX_DURATION`](crate::MAX_DURATION).
+    pub(crate) fn clamped(mut self) -> Self {
+        self.cooldown = crate::config::clamp(self.cooldown);
+        self.slow_call = self.slow_call.map(crate::config::clamp);
+        self
+    }
+
     /// A breaker that never opens.
     pub fn disabled() -> Self {
         BreakerConfig {

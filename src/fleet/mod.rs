@@ -93,6 +93,27 @@ pub enum Strategy {
 }
 
 impl Strategy {
+    /// The strategy with its durations clamped to [`MAX_DURATION`](crate::MAX_DURATION).
+    fn clamped(self) -> Self {
+        use crate::config::clamp;
+        match self {
+            Strategy::Hedged { delay, max_extra } => Strategy::Hedged {
+                delay: match delay {
+                    HedgeDelay::Fixed(d) => HedgeDelay::Fixed(clamp(d)),
+                    HedgeDelay::Percentile { quantile, floor } => HedgeDelay::Percentile {
+                        quantile,
+                        floor: clamp(floor),
+                    },
+                },
+                max_extra,
+            },
+            Strategy::Adaptive { decay } => Strategy::Adaptive {
+                decay: clamp(decay),
+            },
+            other => other,
+        }
+    }
+
     /// [`Strategy::Adaptive`] with a 10 s decay.
     pub fn adaptive() -> Self {
         Strategy::Adaptive {
@@ -261,7 +282,10 @@ impl FleetBuilder {
 
     /// Builds every member's backend and the client. Fails with `Builder` when there is no
     /// member or a base URL is invalid, and with whatever a backend refuses.
-    pub fn build(self) -> Result<Client> {
+    pub fn build(mut self) -> Result<Client> {
+        self.strategy = self.strategy.clamped();
+        self.retry = self.retry.clamped();
+        self.breaker = self.breaker.clamped();
         if self.members.is_empty() {
             return Err(Error::builder("a fleet needs at least one member"));
         }

@@ -77,6 +77,13 @@ impl RetryPolicy {
         self
     }
 
+    /// The policy with its backoff clamped to [`MAX_DURATION`](crate::MAX_DURATION).
+    pub(crate) fn clamped(mut self) -> Self {
+        self.base = crate::config::clamp(self.base);
+        self.cap = crate::config::clamp(self.cap);
+        self
+    }
+
     /// The attempts actually allowed.
     pub(crate) fn attempts(&self) -> u32 {
         self.max_attempts.clamp(1, MAX_ATTEMPTS)
@@ -118,7 +125,8 @@ pub(crate) fn is_idempotent(method: &Method) -> bool {
     )
 }
 
-/// Parses `Retry-After`: delay-seconds or an HTTP-date (relative to `now_wall`).
+/// Parses `Retry-After`: delay-seconds or an HTTP-date (relative to `now_wall`), at most
+/// [`MAX_DURATION`](crate::MAX_DURATION).
 pub fn parse_retry_after(headers: &HeaderMap, now_wall: SystemTime) -> Option<Duration> {
     let value = headers
         .get(http::header::RETRY_AFTER)?
@@ -126,10 +134,12 @@ pub fn parse_retry_after(headers: &HeaderMap, now_wall: SystemTime) -> Option<Du
         .ok()?
         .trim();
     if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+        return Some(crate::config::clamp(Duration::from_secs(secs)));
     }
     let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now_wall).unwrap_or(Duration::ZERO))
+    Some(crate::config::clamp(
+        at.duration_since(now_wall).unwrap_or(Duration::ZERO),
+    ))
 }
 
 /// The retry budget: a token bucket shared by the retries and hedges of a fleet.
