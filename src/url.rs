@@ -91,9 +91,9 @@ fn parse_uncached(input: &str) -> Result<ParsedUrl> {
             "URL contains a control character (CR, LF, NUL or similar)",
         ));
     }
-    let uri: Uri = input
-        .parse()
-        .map_err(|e| Error::invalid_url(format!("cannot parse {input:?}")).with_source(e))?;
+    let uri: Uri = input.parse().map_err(|e| {
+        Error::invalid_url(format!("cannot parse {:?}", redact_str(input))).with_source(e)
+    })?;
     if input.as_bytes().first() == Some(&b'/') && input.as_bytes().get(1) != Some(&b'/') {
         // A path (origin form): a fleet member's base URL supplies scheme, host and port.
         return Ok(ParsedUrl {
@@ -126,6 +126,7 @@ pub(crate) fn check(uri: Uri) -> Result<ParsedUrl> {
     if hostport.first().is_none_or(|&b| b == b':') {
         return Err(Error::invalid_url("URL has no host"));
     }
+    check_port(hostport)?;
     if at.is_none() {
         return Ok(ParsedUrl {
             uri,
@@ -145,6 +146,29 @@ pub(crate) fn check(uri: Uri) -> Result<ParsedUrl> {
     let uri =
         Uri::from_parts(parts).map_err(|e| Error::invalid_url("invalid URL").with_source(e))?;
     Ok(ParsedUrl { uri, credentials })
+}
+
+/// Fails with `InvalidUrl` when `host[:port]` has a port past 65535 (`http::Uri` takes any
+/// digits, and clients would then connect to the scheme's default port or to the remainder).
+fn check_port(hostport: &[u8]) -> Result<()> {
+    let host_end = match hostport.first() {
+        Some(b'[') => hostport.iter().position(|&b| b == b']').unwrap_or(0),
+        _ => 0,
+    };
+    let Some(colon) = hostport[host_end..].iter().rposition(|&b| b == b':') else {
+        return Ok(());
+    };
+    let digits = &hostport[host_end + colon + 1..];
+    let in_range = std::str::from_utf8(digits)
+        .ok()
+        .is_some_and(|d| d.is_empty() || d.parse::<u16>().is_ok());
+    if in_range {
+        Ok(())
+    } else {
+        Err(Error::invalid_url(
+            "the port is not a number from 0 to 65535",
+        ))
+    }
 }
 
 fn percent_decode(s: &str) -> String {
@@ -206,11 +230,16 @@ pub(crate) fn redact_uri(uri: &Uri) -> Uri {
     }
 }
 
-/// A URL string with any `user:password@` replaced by `***@`, for `Debug` output of configs.
+/// A URL string with any user information (`user:password@`) replaced by `***@`, with or
+/// without a scheme, for errors and `Debug` output.
 pub(crate) fn redact_str(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}***@{}", &url[..s + 3], &url[at + 1..]),
-        _ => url.to_owned(),
+    let start = url.find("://").map_or(0, |s| s + 3);
+    let authority_end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    match url[start..authority_end].rfind('@') {
+        Some(at) => format!("{}***@{}", &url[..start], &url[start + at + 1..]),
+        None => url.to_owned(),
     }
 }
 
@@ -264,7 +293,7 @@ pub(crate) fn resolve(base: &Uri, location: &str) -> Result<Uri> {
     }
     let bad = |e: http::uri::InvalidUri| {
         Error::new(crate::ErrorKind::Redirect)
-            .with_detail(format!("invalid Location {location:?}"))
+            .with_detail(format!("invalid Location {:?}", redact_str(location)))
             .with_source(e)
     };
     // Drop a fragment: it is never sent.
@@ -451,5 +480,8 @@ mod tests {
         assert_eq!(p.uri, "http://h:8/p");
         assert_eq!(p.credentials, Some(("u@x".into(), "p:w".into())));
         assert_eq!(redact_str("http://a:b@proxy:3128"), "http://***@proxy:3128");
+        assert_eq!(redact_str("a:b@proxy:3128"), "***@proxy:3128");
+        assert_eq!(redact_str("http://proxy/x@y"), "http://proxy/x@y");
+        assert_eq!(redact_str("a:b@c@[::1/"), "***@[::1/");
     }
 }

@@ -1431,7 +1431,7 @@ mod cli_get {
         for kind in BackendKind::enabled().filter(|k| *k != BackendKind::Mock) {
             let runs: [(String, Vec<String>, Option<String>); 5] = [
                 (
-                    format!("http://u:hunter2@127.0.0.1:{port}/basic-auth/u/hunter2"),
+                    format!("http://u:hunter2@127.0.0.1:{port}/get"),
                     vec![],
                     None,
                 ),

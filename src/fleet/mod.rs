@@ -424,7 +424,8 @@ impl Base {
         let parsed = crate::url::parse(raw)?;
         if parsed.uri.scheme().is_none() {
             return Err(Error::invalid_url(format!(
-                "a member's base URL must be absolute (http:// or https://): {raw:?}"
+                "a member's base URL must be absolute (http:// or https://): {:?}",
+                crate::url::redact_str(raw)
             )));
         }
         if parsed.credentials.is_some() {
@@ -445,7 +446,10 @@ impl Base {
                 prefix,
                 last: std::sync::Mutex::new(None),
             }),
-            _ => Err(Error::invalid_url(format!("invalid base URL {raw:?}"))),
+            _ => Err(Error::invalid_url(format!(
+                "invalid base URL {:?}",
+                crate::url::redact_str(raw)
+            ))),
         }
     }
 
