@@ -9,7 +9,9 @@
 # ${HTTPFLEET_INTEROP_CACHE:-DIR}/venv and is reused across runs.
 #
 # Servers: httpbin (gunicorn), nginx TLS + nginx mTLS (HTTP/1.1 + h2, proxying
-# to httpbin), tinyproxy open + tinyproxy with BasicAuth.
+# to httpbin), tinyproxy open + tinyproxy with BasicAuth, and proxy.py with a
+# password full of URL syntax (tinyproxy's BasicAuth takes letters and digits
+# only).
 set -euo pipefail
 
 CMD=${1:-}
@@ -22,7 +24,10 @@ LOGS=$DIR/logs
 RUN=$DIR/run
 PROXY_USER=fleet
 PROXY_PASS=s3cret-proxy
-SERVICES="httpbin nginx proxy proxy-auth"
+# proxy.py's password, and the same percent-encoded for a proxy URL.
+SPECIAL_PASS='p@ss:w/rd%41#x'
+SPECIAL_PASS_ENCODED='p%40ss%3Aw%2Frd%2541%23x'
+SERVICES="httpbin nginx proxy proxy-auth proxy-special"
 
 log() { echo "interop: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -35,6 +40,7 @@ pidfile() {
         nginx) echo "$RUN/nginx.pid" ;;
         proxy) echo "$RUN/tinyproxy.pid" ;;
         proxy-auth) echo "$RUN/tinyproxy-auth.pid" ;;
+        proxy-special) echo "$RUN/proxypy.pid" ;;
     esac
 }
 
@@ -44,6 +50,7 @@ proc_pattern() {
         httpbin) echo gunicorn ;;
         nginx) echo nginx ;;
         proxy | proxy-auth) echo tinyproxy ;;
+        proxy-special) echo bin/proxy ;;
     esac
 }
 
@@ -145,7 +152,7 @@ ensure_tools() {
 }
 
 ensure_venv() {
-    if [[ -x $VENV/bin/python ]] && "$VENV/bin/python" -c 'import httpbin, gunicorn' >/dev/null 2>&1; then
+    if [[ -x $VENV/bin/python ]] && "$VENV/bin/python" -c 'import httpbin, gunicorn, proxy' >/dev/null 2>&1; then
         log "reusing venv $VENV"
         return 0
     fi
@@ -153,10 +160,10 @@ ensure_venv() {
     rm -rf "$VENV"
     mkdir -p "$CACHE"
     python3 -m venv "$VENV" || die "python3 -m venv failed"
-    "$VENV/bin/pip" install -q --disable-pip-version-check httpbin gunicorn ||
-        die "pip install httpbin gunicorn failed"
-    "$VENV/bin/python" -c 'import httpbin, gunicorn' >/dev/null 2>&1 ||
-        die "import httpbin failed in $VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check httpbin gunicorn proxy.py ||
+        die "pip install httpbin gunicorn proxy.py failed"
+    "$VENV/bin/python" -c 'import httpbin, gunicorn, proxy' >/dev/null 2>&1 ||
+        die "import httpbin, gunicorn or proxy failed in $VENV"
 }
 
 # ---------------------------------------------------------------- PKI
@@ -343,6 +350,14 @@ start_tinyproxy() { # name port [auth]
     tinyproxy -c "$conf" </dev/null >>"$logf" 2>&1
 }
 
+# proxy.py with basic auth; it writes its own pid file.
+start_proxypy() {
+    (cd "$DIR" && nohup "$VENV/bin/proxy" --hostname 127.0.0.1 --port "$P_PROXY_SPECIAL" \
+        --basic-auth "$PROXY_USER:$SPECIAL_PASS" --num-workers 1 --num-acceptors 1 \
+        --pid-file "$(pidfile proxy-special)" --log-file "$LOGS/proxy-special.log" \
+        </dev/null >>"$LOGS/proxy-special.out" 2>&1 &)
+}
+
 # wait_for NAME deadline CURL-ARGS...  (retries until 2xx or the deadline)
 wait_for() {
     local name=$1 deadline=$2
@@ -387,13 +402,15 @@ do_start() {
     mkdir -p "$LOGS" "$RUN"
     ensure_venv
     gen_pki
-    read -r P_HTTPBIN P_NGINX P_NGINX_MTLS P_PROXY P_PROXY_AUTH <<<"$(free_ports 5)"
+    read -r P_HTTPBIN P_NGINX P_NGINX_MTLS P_PROXY P_PROXY_AUTH P_PROXY_SPECIAL <<<"$(free_ports 6)"
 
     { start_httpbin && wait_pid httpbin; } || fail_with_logs httpbin "$LOGS/httpbin.out" "$LOGS/httpbin.log"
     { start_nginx && wait_pid nginx; } || fail_with_logs nginx "$LOGS/nginx.out" "$LOGS/nginx-error.log"
     { start_tinyproxy proxy "$P_PROXY" && wait_pid proxy; } || fail_with_logs tinyproxy "$LOGS/proxy.log"
     { start_tinyproxy proxy-auth "$P_PROXY_AUTH" "$PROXY_USER $PROXY_PASS" && wait_pid proxy-auth; } ||
         fail_with_logs tinyproxy-auth "$LOGS/proxy-auth.log"
+    { start_proxypy && wait_pid proxy-special; } ||
+        fail_with_logs proxy.py "$LOGS/proxy-special.out" "$LOGS/proxy-special.log"
 
     local deadline=$((SECONDS + 30))
     local httpbin=http://127.0.0.1:$P_HTTPBIN
@@ -408,6 +425,8 @@ do_start() {
         "https://localhost:$P_NGINX/get" || fail_with_logs tinyproxy-connect "$LOGS/proxy.log"
     wait_for tinyproxy-auth $deadline -x "http://$PROXY_USER:$PROXY_PASS@127.0.0.1:$P_PROXY_AUTH" "$httpbin/get" ||
         fail_with_logs tinyproxy-auth "$LOGS/proxy-auth.log"
+    wait_for proxy.py $deadline -x "http://$PROXY_USER:$SPECIAL_PASS_ENCODED@127.0.0.1:$P_PROXY_SPECIAL" \
+        "$httpbin/get" || fail_with_logs proxy.py "$LOGS/proxy-special.out" "$LOGS/proxy-special.log"
 
     cat >"$DIR/env.tmp" <<EOF
 export HTTPFLEET_HTTPBIN_URL=$httpbin
@@ -420,6 +439,7 @@ export HTTPFLEET_TLS_CLIENT_KEY=$PKI/client.key
 export HTTPFLEET_PROXY_URL=http://127.0.0.1:$P_PROXY
 export HTTPFLEET_PROXY_AUTH_URL=http://$PROXY_USER:$PROXY_PASS@127.0.0.1:$P_PROXY_AUTH
 export HTTPFLEET_PROXY_AUTH_WRONG_URL=http://$PROXY_USER:wrong@127.0.0.1:$P_PROXY_AUTH
+export HTTPFLEET_PROXY_SPECIAL_URL=http://$PROXY_USER:$SPECIAL_PASS_ENCODED@127.0.0.1:$P_PROXY_SPECIAL
 EOF
     mv "$DIR/env.tmp" "$DIR/env"
     cat "$DIR/env"

@@ -171,6 +171,20 @@ fn check_port(hostport: &[u8]) -> Result<()> {
     }
 }
 
+/// `s` with every byte but the unreserved ones (`A-Z a-z 0-9 - . _ ~`) percent-encoded: for
+/// clients that decode what they are given (libcurl's proxy credentials).
+pub(crate) fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -479,6 +493,11 @@ mod tests {
         let p = parse("http://u%40x:p%3Aw@h:8/p").unwrap();
         assert_eq!(p.uri, "http://h:8/p");
         assert_eq!(p.credentials, Some(("u@x".into(), "p:w".into())));
+        assert_eq!(
+            percent_decode(&percent_encode("p@ss:w/rd%41# é")),
+            "p@ss:w/rd%41# é"
+        );
+        assert_eq!(percent_encode("a-b.c_d~e f"), "a-b.c_d~e%20f");
         assert_eq!(redact_str("http://a:b@proxy:3128"), "http://***@proxy:3128");
         assert_eq!(redact_str("a:b@proxy:3128"), "***@proxy:3128");
         assert_eq!(redact_str("http://proxy/x@y"), "http://proxy/x@y");

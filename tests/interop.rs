@@ -528,6 +528,33 @@ mod case {
         }
     }
 
+    /// proxy.py with a password holding `@ : / % #`: the same credentials reach it exactly as
+    /// given on every backend, for plain http (absolute form, or ureq's CONNECT) and for https
+    /// through CONNECT; a wrong one is refused.
+    pub fn proxy_credentials_with_url_syntax_reach_the_proxy_as_given(fx: &Fx) {
+        let (Some(proxy), Some(base), Some(url), Some(config)) = (
+            server("HTTPFLEET_PROXY_SPECIAL_URL"),
+            server("HTTPFLEET_HTTPBIN_URL"),
+            server("HTTPFLEET_NGINX_URL"),
+            fx.tls_config(),
+        ) else {
+            return;
+        };
+        let good = config.clone().proxy(&proxy);
+        for target in [format!("{base}/get"), format!("{url}/get")] {
+            let resp = fx.run(&good, |c| c.get(&target)).unwrap();
+            assert_eq!(resp.status(), 200, "{target}");
+        }
+        let wrong = config.proxy(proxy.replace("%23x@", "%23y@"));
+        let plain = fx.run(&wrong, |c| c.get(format!("{base}/get")));
+        match plain {
+            Ok(resp) => assert_eq!(resp.status(), 407),
+            Err(e) => assert_eq!(e.kind(), ErrorKind::Proxy, "{e:?}"),
+        }
+        let err = fx.run(&wrong, |c| c.get(format!("{url}/get"))).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Proxy, "{err:?}");
+    }
+
     pub fn proxy_dead_is_proxy_error(fx: &Fx) {
         let (Some(base), Some(url), Some(config)) = (
             server("HTTPFLEET_HTTPBIN_URL"),
@@ -573,7 +600,7 @@ support::per_backend_tests!(interop_case;
     nginx_https_to_http_redirect_is_refused_and_credentials_never_cross,
     proxy_plain_http, proxy_https_through_connect, proxy_with_credentials,
     proxy_without_credentials_is_proxy_error, proxy_wrong_password_is_refused,
-    proxy_dead_is_proxy_error,
+    proxy_dead_is_proxy_error, proxy_credentials_with_url_syntax_reach_the_proxy_as_given,
 );
 
 /// Blocking calls made from inside a tokio runtime work on every backend (reqwest's own

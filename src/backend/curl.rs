@@ -366,8 +366,9 @@ impl Inner {
             Some(p) => {
                 setup(easy.proxy(&format!("http://{}", p.host_port())))?;
                 if let Some((user, pass)) = &p.credentials {
-                    setup(easy.proxy_username(user))?;
-                    setup(easy.proxy_password(pass))?;
+                    // libcurl percent-decodes these: encoded, they arrive as given.
+                    setup(easy.proxy_username(&crate::url::percent_encode(user)))?;
+                    setup(easy.proxy_password(&crate::url::percent_encode(pass)))?;
                 }
             }
         }

@@ -58,7 +58,9 @@ impl ReqwestBackend {
             let mut p = reqwest::Proxy::all(proxy.uri.to_string())
                 .map_err(|e| Error::builder("invalid proxy URL").with_source(e))?;
             if let Some((u, pw)) = &proxy.credentials {
-                p = p.basic_auth(u, pw);
+                // `Proxy::basic_auth` puts them in a URL and percent-decodes them again: the
+                // header itself keeps them exactly as given.
+                p = p.custom_http_auth(crate::url::basic_auth_value(u, pw));
             }
             b = b.proxy(p);
         }

@@ -96,14 +96,18 @@ impl UreqBackend {
             tls = tls.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
         }
         let proxy = match config.proxy_url()? {
+            // Built from its parts: credentials reach the proxy exactly as given, whatever
+            // characters they hold.
             Some(p) => {
-                let with_creds = match &p.credentials {
-                    Some((u, pw)) => format!("http://{u}:{pw}@{}", p.host_port()),
-                    None => format!("http://{}", p.host_port()),
-                };
+                let mut b = ureq::Proxy::builder(ureq::ProxyProtocol::Http)
+                    .host(p.uri.host().unwrap_or_default())
+                    .port(crate::url::port_or_default(&p.uri));
+                if let Some((u, pw)) = &p.credentials {
+                    b = b.username(u).password(pw);
+                }
                 Some(
-                    ureq::Proxy::new(&with_creds)
-                        .map_err(|e| Error::builder("invalid proxy URL").with_source(e))?,
+                    b.build()
+                        .map_err(|e| Error::builder("invalid proxy").with_source(e))?,
                 )
             }
             None => None,
