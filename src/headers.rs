@@ -199,6 +199,16 @@ pub(crate) fn is_value(value: &[u8]) -> bool {
     })
 }
 
+/// A header field line (`name: value`, without its line end), validated as hyper's parser does:
+/// its name, its value (trimmed) and where the value starts in the line.
+pub(crate) fn field(line: &[u8]) -> Option<(&[u8], &[u8], usize)> {
+    let colon = line.iter().position(|&b| b == b':')?;
+    let from_value = line[colon + 1..].trim_ascii_start();
+    let value_at = line.len() - from_value.len();
+    let (name, value) = (&line[..colon], from_value.trim_ascii_end());
+    (is_name(name) && is_value(value)).then_some((name, value, value_at))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -56,10 +56,15 @@ pub(crate) fn classify(err: &(dyn StdError + 'static), stage: Stage) -> ErrorKin
     }
     match find_io_kind(err) {
         Some(io::ErrorKind::TimedOut) => return stage.timeout(),
-        Some(io::ErrorKind::ConnectionRefused)
-        | Some(io::ErrorKind::HostUnreachable)
-        | Some(io::ErrorKind::NetworkUnreachable)
-        | Some(io::ErrorKind::AddrNotAvailable) => return ErrorKind::Connect,
+        // Only a connection being made is refused.
+        Some(io::ErrorKind::ConnectionRefused) => return ErrorKind::Connect,
+        // An unreachable host or network after the connection was made may come after bytes
+        // were written: not a `Connect` error, which says nothing was sent.
+        Some(
+            io::ErrorKind::HostUnreachable
+            | io::ErrorKind::NetworkUnreachable
+            | io::ErrorKind::AddrNotAvailable,
+        ) if stage == Stage::Connect => return ErrorKind::Connect,
         Some(io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput) if stage == Stage::Body => {
             // Broken framing (malformed chunked encoding) while reading the body.
             return ErrorKind::Protocol;

@@ -18,7 +18,7 @@ use super::worker::Workers;
 use super::{AsyncTransport, BackendKind, BlockingTransport, Limits};
 use crate::config::{Config, HttpVersion, ProxyUrl, TlsConfig};
 use crate::error::{Error, ErrorKind, Result, TimeoutPhase};
-use crate::headers::{Headers, RawSummary, is_name, is_value};
+use crate::headers::{Headers, RawSummary, field};
 use crate::request::Request;
 use crate::response::Response;
 
@@ -87,6 +87,11 @@ struct Collector {
     body: BytesMut,
     max: u64,
     too_large: bool,
+    /// A proxy's reply to `CONNECT` comes before the origin's head (an https request through
+    /// a proxy; libcurl passes that reply to the header callback too).
+    tunnel: bool,
+    /// The request is a `HEAD`: its response has no body, whatever it declares.
+    head_only: bool,
     /// Set when the async request that owns this handle is dropped. Each handle has its own
     /// flag for its whole life (a dropped request's handle is never pooled again), so a request
     /// costs no allocation for it.
@@ -121,7 +126,9 @@ struct Sent {
 }
 
 impl Collector {
-    fn reset(&mut self, max: u64) {
+    fn reset(&mut self, max: u64, tunnel: bool, head_only: bool) {
+        self.tunnel = tunnel;
+        self.head_only = head_only;
         self.status = 0;
         self.version = Version::HTTP_11;
         self.headers = Headers::default();
@@ -153,7 +160,7 @@ impl Handler for Collector {
             return Ok(0);
         }
         if self.body.is_empty() && self.body.capacity() == 0 {
-            let hint = self.content_length.unwrap_or(0).min(self.max) as usize;
+            let hint = super::limits::reserve_for(self.content_length);
             self.body.reserve(hint.max(data.len()));
         }
         self.body.extend_from_slice(data);
@@ -176,6 +183,14 @@ impl Handler for Collector {
             [rest @ .., b'\r', b'\n'] | [rest @ .., b'\n'] => rest,
             _ => line,
         };
+        if self.headers_done {
+            // After the final head only a chunked body's trailer section comes, ended by a
+            // blank line: its fields are not kept, and a line that is not one fails the
+            // response, as hyper's parser does (never a new status line).
+            let valid = trimmed.is_empty() || field(trimmed).is_some();
+            self.bad_header |= !valid;
+            return valid;
+        }
         if trimmed.starts_with(b"HTTP/") {
             // A new response head (after 1xx, or after a proxy's CONNECT reply): start over.
             let (version, status) = status_line(trimmed);
@@ -184,33 +199,38 @@ impl Handler for Collector {
             self.raw.clear();
             self.seen = RawSummary::default();
             self.content_length = None;
-            self.headers_done = false;
             return true;
         }
         if trimmed.is_empty() {
-            // Informational heads are followed by the real one.
-            if (100..200).contains(&self.status) {
+            // Informational heads, and a proxy's reply to CONNECT, are followed by the real one.
+            if (100..200).contains(&self.status) || std::mem::take(&mut self.tunnel) {
                 return true;
             }
             self.headers_done = true;
             self.headers = Headers::from_raw(self.raw.split().freeze(), self.seen);
+            // A declared length over the limit fails before any of the body is read.
+            let has_body = !self.head_only
+                && StatusCode::from_u16(self.status)
+                    .is_ok_and(|s| super::limits::has_body(&Method::GET, s));
+            if has_body && self.content_length.is_some_and(|len| len > self.max) {
+                self.too_large = true;
+                return false;
+            }
             return true;
         }
         // Validated now, as the other backends' parsers do (a bad line fails the transfer with
         // a protocol error); turned into a map only when the headers are read.
-        let Some(colon) = trimmed.iter().position(|&b| b == b':') else {
+        let Some((name, value, value_at)) = field(trimmed) else {
             self.bad_header = true;
             return false;
         };
-        let from_value = trimmed[colon + 1..].trim_ascii_start();
-        let value_at = trimmed.len() - from_value.len();
-        let (name, value) = (&trimmed[..colon], from_value.trim_ascii_end());
-        if !is_name(name) || !is_value(value) {
-            self.bad_header = true;
-            return false;
-        }
         if name.eq_ignore_ascii_case(b"content-length") {
             self.content_length = super::limits::decimal(value);
+            // Not a number of bytes (past `u64` included): the framing cannot be trusted.
+            if self.content_length.is_none() {
+                self.bad_header = true;
+                return false;
+            }
         }
         // The lines of one head share one block, split off a buffer the handle keeps: once
         // earlier responses' headers are dropped its space is reused, so a head usually costs
@@ -324,6 +344,8 @@ impl Inner {
             body: BytesMut::new(),
             max: self.limits.max_body,
             too_large: false,
+            tunnel: false,
+            head_only: false,
             cancel: Arc::new(AtomicBool::new(false)),
             sent: Sent::default(),
         });
@@ -490,7 +512,9 @@ impl Inner {
                 .with_url(&req.uri));
         }
         let mut easy = self.take_handle()?;
-        easy.get_mut().reset(self.limits.max_body);
+        let tunnel = self.settings.proxy.is_some() && crate::url::is_https(&req.uri);
+        easy.get_mut()
+            .reset(self.limits.max_body, tunnel, req.method == Method::HEAD);
         easy.get_mut().progress.clone_from(&req.progress);
         if let Err(e) = self.prepare(&mut easy, req, &req.uri, remaining) {
             self.put_back(easy);

@@ -119,7 +119,11 @@ impl AsyncTransport for HyperBackend {
         let (parts, mut body) = resp.into_parts();
         let mut buf = this
             .limits
-            .body_buf(&parts.headers, req.progress.clone())
+            .body_buf(
+                &parts.headers,
+                super::limits::has_body(&req.method, parts.status),
+                req.progress.clone(),
+            )
             .map_err(|e| e.with_url(&url).with_backend(BackendKind::Hyper))?;
         loop {
             let frame = match this.limits.read_timeout {

@@ -5,6 +5,24 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::request::Progress;
 
+/// The most a body buffer reserves ahead from the length a response declares: past it the
+/// buffer grows as bytes arrive, so a server's number never sizes an allocation.
+pub(crate) const RESERVE_CAP: usize = 1 << 20;
+
+/// Whether a response to `method` with `status` has a body (RFC 9110 §6.4.1): not to `HEAD`,
+/// and not a 1xx, 204 or 304.
+pub(crate) fn has_body(method: &http::Method, status: http::StatusCode) -> bool {
+    *method != http::Method::HEAD
+        && !status.is_informational()
+        && status != http::StatusCode::NO_CONTENT
+        && status != http::StatusCode::NOT_MODIFIED
+}
+
+/// What to reserve ahead for a body that declared `declared` bytes: at most [`RESERVE_CAP`].
+pub(crate) fn reserve_for(declared: Option<u64>) -> usize {
+    declared.unwrap_or(0).min(RESERVE_CAP as u64) as usize
+}
+
 /// Everything a backend needs from the configuration at request time, resolved once when it is
 /// built.
 #[derive(Clone, Debug)]
@@ -40,17 +58,25 @@ impl Limits {
         }
     }
 
+    /// Fails with `BodyTooLarge` when a response that has a body (`has_body`) declares a
+    /// `Content-Length` over the limit: before any of it is read.
+    pub(crate) fn check_declared(&self, declared: Option<u64>, has_body: bool) -> Result<()> {
+        match declared {
+            Some(len) if has_body => self.check_body(len),
+            _ => Ok(()),
+        }
+    }
+
     /// A body accumulator for a response with these headers. A declared `Content-Length` over
     /// the limit fails at once.
     pub(crate) fn body_buf(
         &self,
         headers: &http::HeaderMap,
+        has_body: bool,
         progress: Option<Progress>,
     ) -> Result<BodyBuf> {
         let declared = content_length(headers);
-        if let Some(len) = declared {
-            self.check_body(len)?;
-        }
+        self.check_declared(declared, has_body)?;
         Ok(BodyBuf {
             first: bytes::Bytes::new(),
             rest: bytes::BytesMut::new(),
@@ -78,8 +104,7 @@ impl BodyBuf {
             self.first = chunk;
         } else {
             if self.rest.is_empty() {
-                let hint = self.declared.unwrap_or(0) as usize;
-                self.rest.reserve(hint.max(len));
+                self.rest.reserve(reserve_for(self.declared).max(len));
                 self.rest
                     .extend_from_slice(&std::mem::take(&mut self.first));
             }

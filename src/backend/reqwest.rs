@@ -106,7 +106,11 @@ impl AsyncTransport for ReqwestBackend {
         let headers = std::mem::take(resp.headers_mut());
         let mut buf = self
             .limits
-            .body_buf(&headers, req.progress.clone())
+            .body_buf(
+                &headers,
+                super::limits::has_body(&req.method, status),
+                req.progress.clone(),
+            )
             .map_err(|e| e.with_url(&url).with_backend(BackendKind::Reqwest))?;
         while let Some(chunk) = race(resp.chunk(), &mut watch)
             .await

@@ -15,6 +15,8 @@ use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsPr
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs};
 use ureq::unversioned::transport::NextTimeout;
 
+mod wire;
+
 use super::classify::{Stage, classify};
 use super::worker::Workers;
 use super::{AsyncTransport, BackendKind, BlockingTransport, Limits};
@@ -135,7 +137,7 @@ impl UreqBackend {
             .build();
         let agent = ureq::Agent::with_parts(
             agent_config,
-            ureq::unversioned::transport::DefaultConnector::default(),
+            wire::Watching(ureq::unversioned::transport::DefaultConnector::default()),
             Resolver::default(),
         );
         Ok(UreqBackend {
@@ -161,6 +163,7 @@ impl Inner {
                 .with_backend(BackendKind::Ureq)
                 .with_url(&url));
         }
+        wire::take_invalid_trailer();
         let expects_body = matches!(req.method, Method::POST | Method::PUT | Method::PATCH);
         let resp = if req.body.is_empty() && !expects_body {
             // `()` sends no body and no `Content-Length`, like the other backends.
@@ -186,7 +189,10 @@ impl Inner {
         let (parts, mut body) = resp.into_parts();
         let max = self.limits.max_body;
         let declared = super::content_length(&parts.headers);
-        let mut buf = Vec::with_capacity(declared.unwrap_or(0).min(max) as usize);
+        self.limits
+            .check_declared(declared, super::limits::has_body(&req.method, parts.status))
+            .map_err(|e| e.with_backend(BackendKind::Ureq).with_url(&url))?;
+        let mut buf = Vec::with_capacity(super::limits::reserve_for(declared));
         let mut reader = body.as_reader().take(max.saturating_add(1));
         match &req.progress {
             None => reader.read_to_end(&mut buf).map(drop),
@@ -196,6 +202,12 @@ impl Inner {
         self.limits
             .check_body(buf.len() as u64)
             .map_err(|e| e.with_backend(BackendKind::Ureq).with_url(&url))?;
+        if wire::take_invalid_trailer() {
+            return Err(Error::new(ErrorKind::Protocol)
+                .with_backend(BackendKind::Ureq)
+                .with_detail("the trailer section holds a line that is not a header field")
+                .with_url(&url));
+        }
         Ok(Response::from_parts(
             BackendKind::Ureq,
             url,
@@ -244,6 +256,8 @@ impl Inner {
 
     /// Maps a ureq error met at `stage` to an httpfleet error.
     fn map_error(&self, e: ureq::Error, stage: Stage) -> Error {
+        let connecting = crate::error::chain(&e).any(|e| e.is::<wire::ConnectFailed>());
+        let stage = if connecting { Stage::Connect } else { stage };
         use ureq::Timeout as T;
         let kind = match &e {
             ureq::Error::Timeout(t) => match t {
