@@ -92,6 +92,14 @@ struct Collector {
     tunnel: bool,
     /// The request is a `HEAD`: its response has no body, whatever it declares.
     head_only: bool,
+    /// The request body, handed to libcurl by the read callback, and how much was read.
+    upload: bytes::Bytes,
+    uploaded: usize,
+    /// libcurl may rewind the body to send the request again (an idempotent method): it does
+    /// so, on a fresh connection, when a reused one dies before any response byte.
+    replayable: bool,
+    /// libcurl refused to send the request again because the body may not be replayed.
+    not_resent: bool,
     /// Set when the async request that owns this handle is dropped. Each handle has its own
     /// flag for its whole life (a dropped request's handle is never pooled again), so a request
     /// costs no allocation for it.
@@ -123,12 +131,20 @@ struct Sent {
     /// the list was built for a request with a body.
     headers: Option<(HeaderMap, Option<u64>, bool)>,
     posted: bool,
+    /// A fresh connection was asked for.
+    fresh: bool,
+    /// The progress callback is on (async transfers, which may be canceled).
+    watched: bool,
 }
 
 impl Collector {
-    fn reset(&mut self, max: u64, tunnel: bool, head_only: bool) {
+    fn reset(&mut self, max: u64, tunnel: bool, req: &Request) {
         self.tunnel = tunnel;
-        self.head_only = head_only;
+        self.head_only = req.method == Method::HEAD;
+        self.upload = req.body.clone();
+        self.uploaded = 0;
+        self.replayable = crate::fleet::is_idempotent(&req.method);
+        self.not_resent = false;
         self.status = 0;
         self.version = Version::HTTP_11;
         self.headers = Headers::default();
@@ -151,6 +167,39 @@ impl Collector {
 }
 
 impl Handler for Collector {
+    fn read(&mut self, data: &mut [u8]) -> Result<usize, curl::easy::ReadError> {
+        if self.canceled() {
+            return Err(curl::easy::ReadError::Abort);
+        }
+        let rest = &self.upload[self.uploaded..];
+        let n = rest.len().min(data.len());
+        data[..n].copy_from_slice(&rest[..n]);
+        self.uploaded += n;
+        Ok(n)
+    }
+
+    /// libcurl rewinds the body to send the request again on a fresh connection. Only an
+    /// idempotent request may be sent twice: for any other the rewind is refused, and libcurl
+    /// fails the transfer instead.
+    fn seek(&mut self, whence: std::io::SeekFrom) -> curl::easy::SeekResult {
+        match whence {
+            std::io::SeekFrom::Start(0) if self.replayable => {
+                self.uploaded = 0;
+                curl::easy::SeekResult::Ok
+            }
+            _ => {
+                self.not_resent = true;
+                curl::easy::SeekResult::CantSeek
+            }
+        }
+    }
+
+    /// Called on every pass of libcurl's loop for an async request (at least about once a
+    /// second while it waits): a dropped request ends its transfer here.
+    fn progress(&mut self, _: f64, _: f64, _: f64, _: f64) -> bool {
+        !self.canceled()
+    }
+
     fn write(&mut self, data: &[u8]) -> Result<usize, WriteError> {
         if self.canceled() {
             return Ok(0);
@@ -346,13 +395,16 @@ impl Inner {
             too_large: false,
             tunnel: false,
             head_only: false,
+            upload: bytes::Bytes::new(),
+            uploaded: 0,
+            replayable: true,
+            not_resent: false,
             cancel: Arc::new(AtomicBool::new(false)),
             sent: Sent::default(),
         });
         setup(easy.signal(false))?;
-        // No progress callback: it costs a call into httpfleet on every pass of libcurl's loop.
-        // A dropped async request is noticed in the header and write callbacks, and libcurl's
-        // own CURLOPT_TIMEOUT (the request's deadline) ends a transfer that receives nothing.
+        // The progress callback, which costs a call into httpfleet on every pass of libcurl's
+        // loop, is on for async transfers only: a dropped request ends its transfer there.
         setup(easy.progress(false))?;
         setup(easy.follow_location(false))?;
         setup(easy.max_redirections(0))?;
@@ -426,6 +478,7 @@ impl Inner {
         req: &Request,
         url: &http::Uri,
         remaining: Duration,
+        cancelable: bool,
     ) -> Result<()> {
         let refused = |e: curl::Error| Error::builder("libcurl refused the request").with_source(e);
         let sent = &mut easy.get_mut().sent;
@@ -445,15 +498,28 @@ impl Inner {
         if req.method == Method::HEAD {
             easy.nobody(true).map_err(refused)?;
         } else if posts {
+            // The body goes through the read callback, so that libcurl can only send it again
+            // where the method allows (see `Collector::seek`).
             easy.nobody(false).map_err(refused)?;
             easy.post(true).map_err(refused)?;
-            easy.post_fields_copy(&req.body).map_err(refused)?;
+            easy.post_field_size(req.body.len() as u64)
+                .map_err(refused)?;
         } else if method_changed || easy.get_ref().sent.posted {
             easy.nobody(false).map_err(refused)?;
             easy.get(true).map_err(refused)?;
         }
         if method_changed {
             easy.custom_request(req.method.as_str()).map_err(refused)?;
+        }
+        // A request with no body to refuse rewinding would be sent again by libcurl on a fresh
+        // connection if a reused one died after it was written: a non-idempotent one goes on a
+        // fresh connection from the start.
+        let fresh = req.body.is_empty() && !crate::fleet::is_idempotent(&req.method);
+        if fresh != easy.get_ref().sent.fresh {
+            easy.fresh_connect(fresh).map_err(refused)?;
+        }
+        if cancelable != easy.get_ref().sent.watched {
+            easy.progress(cancelable).map_err(refused)?;
         }
         if headers_changed {
             let mut list = List::new();
@@ -499,11 +565,13 @@ impl Inner {
             sent.headers = Some((req.headers.clone(), defaults_id, posts));
         }
         sent.posted = posts;
+        sent.fresh = fresh;
+        sent.watched = cancelable;
         Ok(())
     }
 
     /// Takes a handle and sets it up for `req`: everything before the transfer itself.
-    fn start(&self, req: &Request) -> Result<(Easy2<Collector>, Duration)> {
+    fn start(&self, req: &Request, cancelable: bool) -> Result<(Easy2<Collector>, Duration)> {
         let deadline = req.deadline_or(self.limits.timeout);
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
         if remaining.is_zero() {
@@ -513,10 +581,9 @@ impl Inner {
         }
         let mut easy = self.take_handle()?;
         let tunnel = self.settings.proxy.is_some() && crate::url::is_https(&req.uri);
-        easy.get_mut()
-            .reset(self.limits.max_body, tunnel, req.method == Method::HEAD);
+        easy.get_mut().reset(self.limits.max_body, tunnel, req);
         easy.get_mut().progress.clone_from(&req.progress);
-        if let Err(e) = self.prepare(&mut easy, req, &req.uri, remaining) {
+        if let Err(e) = self.prepare(&mut easy, req, &req.uri, remaining, cancelable) {
             self.put_back(easy);
             return Err(e.with_backend(BackendKind::Curl).with_url(&req.uri));
         }
@@ -578,6 +645,15 @@ struct Transfer {
 /// Maps a libcurl error to an httpfleet error, using what the collector saw to tell the phase.
 fn map_error(e: curl::Error, seen: &Collector, proxied: bool, total_deadline_hit: bool) -> Error {
     let desc = e.extra_description().unwrap_or("").to_ascii_lowercase();
+    if seen.not_resent || e.is_send_fail_rewind() {
+        return Error::new(ErrorKind::Protocol)
+            .with_backend(BackendKind::Curl)
+            .with_detail(
+                "the connection closed after the request was sent; \
+                 a non-idempotent request is not sent again",
+            )
+            .with_source(e);
+    }
     let kind = if seen.too_large {
         ErrorKind::BodyTooLarge
     } else if seen.canceled() || e.is_aborted_by_callback() {
@@ -649,14 +725,15 @@ impl Drop for CancelOnDrop {
 
 impl AsyncTransport for CurlBackend {
     async fn send(&self, req: &Request) -> Result<Response> {
-        let (easy, remaining) = self.inner.start(req)?;
+        let (easy, remaining) = self.inner.start(req, true)?;
         let guard = CancelOnDrop(easy.get_ref().cancel.clone());
         let transfer = Transfer {
             started: std::time::Instant::now(),
             remaining,
         };
         // Only the handle (one pointer) crosses to the worker thread and back.
-        let joined = self.inner.workers.run(|done| (easy, done)).await;
+        let deadline = tokio::time::Instant::now() + remaining;
+        let joined = self.inner.workers.run(deadline, |done| (easy, done)).await;
         std::mem::forget(guard);
         match joined {
             Ok(Some((easy, result))) => {
@@ -673,7 +750,7 @@ impl AsyncTransport for CurlBackend {
 
 impl BlockingTransport for CurlBackend {
     fn send_blocking(&self, req: &Request) -> Result<Response> {
-        let (easy, remaining) = self.inner.start(req)?;
+        let (easy, remaining) = self.inner.start(req, false)?;
         let transfer = Transfer {
             started: std::time::Instant::now(),
             remaining,

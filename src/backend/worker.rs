@@ -10,26 +10,31 @@
 //! these threads; in time, curl async went from 1.05–1.07 to 1.01–1.03 of curl used directly.
 //!
 //! A worker runs one job at a time. Up to `max_idle` workers wait for work; under more
-//! concurrency new ones start, up to [`MAX_THREADS`] at once (as tokio's blocking pool caps its
-//! threads at 512: further requests wait for a free one), and those that do not fit the idle
-//! list end when their request does. A dropped request drops its worker's handle: the thread
-//! finishes the job it has (the backend aborts the transfer) and ends.
+//! concurrency new ones start, up to [`MAX_THREADS`] running transfers at once (as tokio's
+//! blocking pool caps its threads at 512): further requests wait for a free slot, and that wait
+//! counts against their deadline. The slot belongs to the transfer, not to the request that
+//! started it: a dropped request drops its worker's handle, and the thread finishes the job it
+//! has (the backend aborts the transfer, or lets it run to its deadline) before the slot is
+//! free again and the thread ends. So however many requests are dropped, no more than
+//! [`MAX_THREADS`] transfers run. A worker whose thread died is never handed another job.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::Thread;
 
-use crate::error::{Error, Result};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// The most transfer threads one backend runs at once.
+use crate::error::{Error, ErrorKind, Result, TimeoutPhase};
+
+/// The most transfers one backend runs at once.
 pub(crate) const MAX_THREADS: usize = 512;
 
 /// Idle workers for jobs of type `J`, each run by `run` on the worker's thread.
 pub(crate) struct Workers<J> {
     idle: Mutex<Vec<Worker<J>>>,
     max_idle: usize,
-    /// One permit per running job.
-    busy: tokio::sync::Semaphore,
+    /// One permit per running transfer, held by its thread until the transfer ends.
+    slots: Arc<Semaphore>,
     run: fn(J),
 }
 
@@ -37,7 +42,8 @@ pub(crate) struct Workers<J> {
 /// A job is handed over by filling the slot and unparking the thread: no channel, whose
 /// blocks (allocated and zeroed every few dozen messages) cost more than the hand-over itself.
 struct Mailbox<J> {
-    job: Mutex<Option<J>>,
+    /// The job, with the transfer slot it holds while it runs.
+    job: Mutex<Option<(J, OwnedSemaphorePermit)>>,
     /// Cleared when the handle is dropped: the thread ends once its slot is empty.
     wanted: AtomicBool,
     /// Cleared when the thread ends (panics included).
@@ -51,9 +57,10 @@ struct Worker<J> {
 }
 
 impl<J> Worker<J> {
-    /// Hands `job` to the thread; `false` if the thread is gone (the job is then dropped).
-    fn hand(&self, job: J) -> bool {
-        *lock(&self.mailbox.job) = Some(job);
+    /// Hands `job`, and the slot it runs in, to the thread; `false` if the thread is gone (the
+    /// job and its slot are then dropped).
+    fn hand(&self, job: J, slot: OwnedSemaphorePermit) -> bool {
+        *lock(&self.mailbox.job) = Some((job, slot));
         self.thread.unpark();
         if self.mailbox.alive.load(Ordering::Acquire) {
             return true;
@@ -91,20 +98,22 @@ impl<J: Send + 'static> Workers<J> {
         Workers {
             idle: Mutex::new(Vec::new()),
             max_idle: max_idle.clamp(1, MAX_THREADS),
-            busy: tokio::sync::Semaphore::new(MAX_THREADS),
+            slots: Arc::new(Semaphore::new(MAX_THREADS)),
             run,
         }
     }
 
     /// Runs the job `make` builds around the sender of its result on a worker thread, and
-    /// waits for the result. `Ok(None)` when the job ended without sending one.
+    /// waits for the result. `Ok(None)` when the job ended without sending one; a `Timeout`
+    /// error when no transfer slot came free before `deadline`.
     pub(crate) async fn run<T>(
         &self,
+        deadline: tokio::time::Instant,
         make: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> J,
     ) -> Result<Option<T>> {
-        // Never closed, so acquiring only waits.
-        let Ok(_running) = self.busy.acquire().await else {
-            return Ok(None);
+        let slot = match self.slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => self.wait_for_slot(deadline).await?,
         };
         let idle = lock(&self.idle).pop();
         let worker = match idle {
@@ -112,15 +121,32 @@ impl<J: Send + 'static> Workers<J> {
             None => self.spawn()?,
         };
         let (done, result) = tokio::sync::oneshot::channel();
-        if !worker.hand(make(done)) {
+        if !worker.hand(make(done), slot) {
             return Ok(None);
         }
         let result = result.await.ok();
-        let mut idle = lock(&self.idle);
-        if idle.len() < self.max_idle {
-            idle.push(worker);
+        if worker.mailbox.alive.load(Ordering::Acquire) {
+            let mut idle = lock(&self.idle);
+            if idle.len() < self.max_idle {
+                idle.push(worker);
+            }
         }
         Ok(result)
+    }
+
+    /// Waits for a transfer slot until `deadline`.
+    #[cold]
+    async fn wait_for_slot(&self, deadline: tokio::time::Instant) -> Result<OwnedSemaphorePermit> {
+        match tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned()).await {
+            Ok(Ok(slot)) => Ok(slot),
+            // The slots are never closed.
+            Ok(Err(closed)) => Err(Error::new(ErrorKind::Canceled).with_source(closed)),
+            Err(_) => Err(
+                Error::new(ErrorKind::Timeout(TimeoutPhase::Headers)).with_detail(
+                    "deadline reached waiting for one of the 512 transfer threads to come free",
+                ),
+            ),
+        }
     }
 
     fn spawn(&self) -> Result<Worker<J>> {
@@ -138,7 +164,8 @@ impl<J: Send + 'static> Workers<J> {
                 loop {
                     let job = lock(&mailbox.job).take();
                     match job {
-                        Some(job) => run(job),
+                        // The slot is given back when the transfer has ended.
+                        Some((job, _slot)) => run(job),
                         None if !mailbox.wanted.load(Ordering::Acquire) => break,
                         None => std::thread::park(),
                     }
@@ -162,6 +189,10 @@ mod tests {
         std::sync::mpsc::Receiver<()>,
         tokio::sync::oneshot::Sender<u32>,
     );
+
+    fn far() -> tokio::time::Instant {
+        tokio::time::Instant::now() + Duration::from_secs(60)
+    }
 
     fn run((gate, done): Job) {
         let _ = gate.recv();
@@ -200,7 +231,7 @@ mod tests {
                 let mut start = || {
                     let (open, gate) = std::sync::mpsc::channel();
                     gates.push(open);
-                    workers.run(move |done| (gate, done))
+                    workers.run(far(), move |done| (gate, done))
                 };
                 (start(), start(), start())
             };
@@ -216,7 +247,7 @@ mod tests {
         // A request dropped while its job runs: the thread finishes the job and ends.
         let (open, gate) = std::sync::mpsc::channel();
         rt.block_on(async {
-            let fut = workers.run(move |done| (gate, done));
+            let fut = workers.run(far(), move |done| (gate, done));
             let _ = tokio::time::timeout(Duration::from_millis(20), fut).await;
         });
         settles_at(2);
@@ -239,10 +270,13 @@ mod tests {
         }
         let workers = Workers::new(4, run);
         rt.block_on(async {
-            assert!(matches!(workers.run(|done| (true, done)).await, Ok(None)));
+            assert!(matches!(
+                workers.run(far(), |done| (true, done)).await,
+                Ok(None)
+            ));
             for _ in 0..3 {
                 assert!(matches!(
-                    workers.run(|done| (false, done)).await,
+                    workers.run(far(), |done| (false, done)).await,
                     Ok(Some(7))
                 ));
             }

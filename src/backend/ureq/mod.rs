@@ -325,7 +325,13 @@ impl AsyncTransport for UreqBackend {
     async fn send(&self, req: &Request) -> Result<Response> {
         // The worker thread needs its own copy (reference-counted parts: no body copy).
         let (inner, owned) = (self.inner.clone(), req.clone());
-        match self.inner.workers.run(|done| (inner, owned, done)).await {
+        let deadline = req.deadline_or(self.inner.limits.timeout);
+        match self
+            .inner
+            .workers
+            .run(deadline, |done| (inner, owned, done))
+            .await
+        {
             Ok(Some(result)) => result,
             Ok(None) => Err(Error::new(ErrorKind::Canceled)
                 .with_backend(BackendKind::Ureq)
