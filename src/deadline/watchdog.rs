@@ -438,8 +438,11 @@ impl Registry {
     }
 
     /// The watchdog thread: fires every deadline that has passed and wakes every task whose
-    /// nudge has passed, then sleeps until the next.
-    fn run(&self) {
+    /// nudge has passed, then sleeps until the next. A waker is the caller's code and may
+    /// panic: the panic is caught and the thread goes on. Should the thread end all the same,
+    /// the next registration starts another ([`Restart`]).
+    fn run(&'static self) {
+        let _restart = Restart(self);
         let (mut due, mut nudged) = (Vec::new(), Vec::new());
         let mut s = lock(&self.state);
         loop {
@@ -450,15 +453,16 @@ impl Registry {
                 drop(s);
                 for entry in nudged.drain(..) {
                     count_nudge();
-                    if let Some(waker) = &*lock(&entry.waker) {
-                        waker.wake_by_ref();
+                    let waker = lock(&entry.waker).clone();
+                    if let Some(waker) = waker {
+                        wake(waker);
                     }
                 }
                 for entry in due.drain(..) {
                     entry.fired.store(true, Ordering::Release);
                     let waker = lock(&entry.waker).take();
                     if let Some(waker) = waker {
-                        waker.wake();
+                        wake(waker);
                     }
                 }
                 s = lock(&self.state);
@@ -478,6 +482,22 @@ impl Registry {
                 }
             };
         }
+    }
+}
+
+/// Wakes a task, catching a panic of its waker (the caller's code), so that one bad waker
+/// never stops the deadlines of every other request.
+fn wake(waker: Waker) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake()));
+}
+
+/// Marks the watchdog thread gone when it ends, however it ends, so that the next
+/// registration starts another.
+struct Restart(&'static Registry);
+
+impl Drop for Restart {
+    fn drop(&mut self) {
+        lock(&self.0.state).thread = Thread::NotStarted;
     }
 }
 
