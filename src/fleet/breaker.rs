@@ -1,7 +1,9 @@
 //! The circuit breaker of one fleet member: a state machine (`Closed` → `Open` → `HalfOpen` →
 //! `Closed` or back to `Open`) driven by `match`, with an RAII trial [`Permit`] so that a
 //! canceled half-open trial gives its slot back instead of leaving the breaker stuck
-//! (resilience4j issues 903 and 935).
+//! (resilience4j issues 903 and 935). Each half-open period is a generation of its own: a trial
+//! admitted in an earlier one that ends in a later one ([`Trial`]) neither closes the breaker nor
+//! frees a slot.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -131,8 +133,14 @@ enum State {
     HalfOpen {
         in_flight: u32,
         successes: u32,
+        /// Which half-open period this is.
+        period: u64,
     },
 }
+
+/// A half-open trial, and the half-open period that admitted it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Trial(u64);
 
 /// The breaker of one member.
 #[derive(Debug)]
@@ -146,6 +154,8 @@ pub(crate) struct Breaker {
     /// The configuration lets a closed breaker with nothing but successes stay closed (not so
     /// when a limit is zero): only then may `clear` be set.
     can_clear: bool,
+    /// Half-open periods begun so far (each admits trials of its own).
+    periods: std::sync::atomic::AtomicU64,
 }
 
 /// Permission to send one request through a breaker, handed over to the attempt it admits
@@ -154,7 +164,7 @@ pub(crate) struct Breaker {
 #[derive(Debug)]
 pub(crate) struct Permit<'a> {
     breaker: &'a Breaker,
-    trial: bool,
+    trial: Option<Trial>,
 }
 
 impl Breaker {
@@ -171,6 +181,7 @@ impl Breaker {
             config,
             clear: AtomicBool::new(false),
             can_clear,
+            periods: std::sync::atomic::AtomicU64::new(0),
             state: Mutex::new(State::Closed {
                 consecutive: 0,
                 window: VecDeque::new(),
@@ -200,29 +211,32 @@ impl Breaker {
         if self.is_clear() {
             return Some(Permit {
                 breaker: self,
-                trial: false,
+                trial: None,
             });
         }
         let mut state = self.lock();
         let trial = match &mut *state {
-            State::Closed { .. } => false,
+            State::Closed { .. } => None,
             State::Open { until } if Instant::now() >= *until => {
+                let period = self.periods.fetch_add(1, Ordering::Relaxed) + 1;
                 *state = State::HalfOpen {
                     in_flight: 1,
                     successes: 0,
+                    period,
                 };
-                true
+                Some(Trial(period))
             }
             State::Open { .. } => return None,
             State::HalfOpen {
                 in_flight,
                 successes,
+                period,
             } => {
                 if *in_flight + *successes >= self.config.half_open_trials {
                     return None;
                 }
                 *in_flight += 1;
-                true
+                Some(Trial(*period))
             }
         };
         Some(Permit {
@@ -246,9 +260,9 @@ impl Breaker {
     }
 
     /// Reports the outcome of a request a permit let through (`trial`: a half-open trial).
-    pub(crate) fn record(&self, trial: bool, failed: bool, latency: Duration, rng: &Rng) {
+    pub(crate) fn record(&self, trial: Option<Trial>, failed: bool, latency: Duration, rng: &Rng) {
         let slow = self.config.slow_call.is_some_and(|t| latency >= t);
-        if !trial && !failed && !slow && self.is_clear() {
+        if trial.is_none() && !failed && !slow && self.is_clear() {
             // A success in a window of successes: the window would stay as it is.
             return;
         }
@@ -290,7 +304,8 @@ impl Breaker {
             State::HalfOpen {
                 in_flight,
                 successes,
-            } if trial => {
+                period,
+            } if trial == Some(Trial(*period)) => {
                 *in_flight = in_flight.saturating_sub(1);
                 if failed || slow {
                     self.open(&mut state, rng);
@@ -306,15 +321,22 @@ impl Breaker {
                     }
                 }
             }
-            // A call admitted before the breaker opened, finishing late: nothing to learn.
+            // A call admitted before the breaker opened, or a trial of an earlier half-open
+            // period, finishing late: nothing to learn.
             State::HalfOpen { .. } | State::Open { .. } => {}
         }
     }
 
-    /// Releases the trial slot of a half-open trial that ended without an outcome.
-    pub(crate) fn release(&self) {
-        if let State::HalfOpen { in_flight, .. } = &mut *self.lock() {
-            *in_flight = in_flight.saturating_sub(1);
+    /// Releases the slot of a half-open trial that ended without an outcome, if its period is
+    /// still the current one.
+    pub(crate) fn release(&self, trial: Trial) {
+        if let State::HalfOpen {
+            in_flight, period, ..
+        } = &mut *self.lock()
+        {
+            if trial == Trial(*period) {
+                *in_flight = in_flight.saturating_sub(1);
+            }
         }
     }
 }
@@ -322,8 +344,8 @@ impl Breaker {
 impl Permit<'_> {
     /// Hands the permit over to the attempt it admits, which reports its outcome
     /// ([`Breaker::record`]) or, if canceled, releases its trial slot ([`Breaker::release`]):
-    /// whether it is a half-open trial.
-    pub(crate) fn hand_over(self) -> bool {
+    /// the half-open trial it is, if it is one.
+    pub(crate) fn hand_over(self) -> Option<Trial> {
         let trial = self.trial;
         // The attempt now owns the trial slot: nothing for this permit's drop to release.
         std::mem::forget(self);
@@ -333,8 +355,8 @@ impl Permit<'_> {
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        if self.trial {
-            self.breaker.release();
+        if let Some(trial) = self.trial {
+            self.breaker.release(trial);
         }
     }
 }

@@ -43,7 +43,7 @@ pub(crate) use retry::is_idempotent;
 pub use retry::{BudgetConfig, MAX_ATTEMPTS, RetryPolicy, parse_retry_after};
 pub use stats::MemberStats;
 
-use self::breaker::{Breaker, Permit};
+use self::breaker::{Breaker, Permit, Trial};
 use self::classify::{Judge, Verdict};
 use self::clock::Clock;
 use self::hedge::Hedges;
@@ -652,7 +652,7 @@ struct AttemptEnd<'a> {
     slot: usize,
     n: u32,
     /// The breaker admitted it as a half-open trial.
-    trial: bool,
+    trial: Option<Trial>,
     /// Counted in the member's in-flight load (the adaptive strategy).
     in_flight: bool,
     /// A `tracing` subscriber wants the attempt's span.
@@ -667,8 +667,8 @@ impl Drop for AttemptEnd<'_> {
             s.ewma.cancel();
         }
         s.counters.canceled();
-        if self.trial {
-            s.breaker.release();
+        if let Some(trial) = self.trial {
+            s.breaker.release(trial);
         }
     }
 }
@@ -708,7 +708,7 @@ impl<'a> AttemptEnd<'a> {
     /// common case while members are healthy, decided without a call.
     fn quiet(&self) -> bool {
         let breaker = &self.fleet.slots[self.slot].breaker;
-        !self.trial && !self.traced && breaker.is_clear() && !breaker.times_calls()
+        self.trial.is_none() && !self.traced && breaker.is_clear() && !breaker.times_calls()
     }
 
     /// Records an attempt judged `verdict` in the member's breaker, counters and latency.
@@ -750,8 +750,11 @@ impl<'a> AttemptEnd<'a> {
         };
         match failed {
             Some(failed) => s.breaker.record(trial, failed, latency, &fleet.rng),
-            None if trial => s.breaker.release(),
-            None => {}
+            None => {
+                if let Some(trial) = trial {
+                    s.breaker.release(trial);
+                }
+            }
         }
         // One span per attempt, carrying member, attempt and outcome, when a subscriber listens.
         if traced {
@@ -1091,7 +1094,7 @@ impl Fleet {
         &self,
         slot: usize,
         n: u32,
-        trial: bool,
+        trial: Option<Trial>,
         traced: bool,
         start: Option<Stamp>,
     ) -> AttemptEnd<'_> {
@@ -1157,7 +1160,7 @@ impl Fleet {
             self.to_member(slot, req).map(|own_uri| {
                 plan.take(slot);
                 let start = self.timed.then(|| Stamp::at(self.clock.now()));
-                (own_uri, self.attempt_end(slot, 1, false, false, start))
+                (own_uri, self.attempt_end(slot, 1, None, false, start))
             })
         } else {
             self.start_walk(req, &mut plan, slot)
