@@ -139,7 +139,17 @@ impl Policy {
                         Some(cur) => hops.after(cur, outcome),
                     };
                     match next {
-                        Ok(Next::Done(resp)) => break 'exchange self.finish(resp),
+                        Ok(Next::Done(resp)) => {
+                            // Only the decoding future (boxed) is kept across its await.
+                            let decoding = match self.finish(resp) {
+                                Ok(Finished::Done(resp)) => break 'exchange Ok(resp),
+                                Ok(Finished::Decode(resp, coding)) => {
+                                    self.decode(resp, coding, first.deadline)
+                                }
+                                Err(e) => break 'exchange Err(e),
+                            };
+                            break 'exchange decoding.await;
+                        }
                         Ok(Next::Again) => {}
                         Err(e) => break 'exchange Err(e),
                     }
@@ -164,14 +174,40 @@ impl Policy {
         loop {
             let outcome = backend.send_blocking(&req);
             match hops.after(&mut req, outcome)? {
-                Next::Done(resp) => return self.finish(resp),
+                Next::Done(resp) => {
+                    return match self.finish(resp)? {
+                        Finished::Done(resp) => Ok(resp),
+                        Finished::Decode(resp, coding) => crate::decode::decode(
+                            resp,
+                            coding,
+                            self.max_response_bytes,
+                            req.deadline,
+                        ),
+                    };
+                }
                 Next::Again => self.wire_headers(&mut req, hops.crossed_origin()),
             }
         }
     }
 
-    /// Post-processing of the final response.
-    pub(crate) fn finish(&self, mut resp: Response) -> Result<Response> {
+    /// Decodes `resp`'s body from async code, by `deadline`. Boxed: only a compressed body
+    /// pays for the decoder's state, not every request's future.
+    fn decode(
+        &self,
+        resp: Response,
+        coding: crate::decode::Coding,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Pin<Box<dyn Future<Output = Result<Response>> + Send>> {
+        Box::pin(crate::decode::decode_async(
+            resp,
+            coding,
+            self.max_response_bytes,
+            deadline,
+        ))
+    }
+
+    /// Checks the final response: what is left to do with it.
+    fn finish(&self, resp: Response) -> Result<Finished> {
         if self.proxied && resp.status == http::StatusCode::PROXY_AUTHENTICATION_REQUIRED {
             // Every backend reports a refused CONNECT as an error; a plain-http request gets the
             // proxy's 407 as a response. Both mean the same: the proxy refused the credentials.
@@ -180,11 +216,17 @@ impl Policy {
                 .with_backend(resp.backend)
                 .with_url(&resp.url));
         }
-        if self.decompress {
-            crate::decode::decode(&mut resp, self.max_response_bytes)?;
+        match crate::decode::coding(&resp) {
+            Some(coding) if self.decompress => Ok(Finished::Decode(resp, coding)),
+            _ => Ok(Finished::Done(resp)),
         }
-        Ok(resp)
     }
+}
+
+/// A final response, checked ([`Policy::finish`]): as it is, or with its body to decode.
+enum Finished {
+    Done(Response),
+    Decode(Response, crate::decode::Coding),
 }
 
 /// What an exchange ([`Policy::exchange`]) does with its outcome and the request it sent.

@@ -91,51 +91,62 @@ impl HyperBackend {
     }
 }
 
-impl AsyncTransport for HyperBackend {
-    async fn send(&self, req: &Request) -> Result<Response> {
-        let this = &*self.inner;
-        let deadline = req.deadline_or(this.limits.timeout);
+/// A response whose head has arrived, its body still to read by the request's deadline.
+struct Receiving {
+    parts: http::response::Parts,
+    body: hyper::body::Incoming,
+    watch: Watch,
+    url: http::Uri,
+}
+
+impl Inner {
+    /// Sends `req` and waits for the response head, by the request's deadline.
+    async fn head(&self, req: &Request) -> Result<Receiving> {
+        let deadline = req.deadline_or(self.limits.timeout);
         let url = req.uri.clone();
         let mut hreq = http::Request::new(Full::new(req.body.clone()));
         *hreq.method_mut() = req.method.clone();
         *hreq.uri_mut() = req.uri.clone();
         *hreq.headers_mut() = req.wire_header_map(1);
-        if let Some(auth) = &this.proxy_authorization {
+        if let Some(auth) = &self.proxy_authorization {
             if url.scheme_str() == Some("http") {
                 hreq.headers_mut()
                     .insert(http::header::PROXY_AUTHORIZATION, auth.clone());
             }
         }
         let mut watch = Watch::new(deadline.into_std()).nudging(req.nudge);
-        let resp = match race(this.client.request(hreq), &mut watch).await {
+        let resp = match race(self.client.request(hreq), &mut watch).await {
             Ok(Ok(resp)) => resp,
-            Ok(Err(e)) => return Err(map_error(e, Stage::Headers, this.proxied).with_url(&url)),
+            Ok(Err(e)) => return Err(map_error(e, Stage::Headers, self.proxied).with_url(&url)),
             Err(_) => {
                 return Err(Stage::Headers
                     .deadline_reached(BackendKind::Hyper)
                     .with_url(&url));
             }
         };
-        let (parts, mut body) = resp.into_parts();
-        let mut buf = this
-            .limits
-            .body_buf(
-                &parts.headers,
-                super::limits::has_body(&req.method, parts.status),
-                req.progress.clone(),
-            )
-            .map_err(|e| e.with_url(&url).with_backend(BackendKind::Hyper))?;
+        let (parts, body) = resp.into_parts();
+        Ok(Receiving {
+            parts,
+            body,
+            watch,
+            url,
+        })
+    }
+
+    /// The next piece of the body, `None` at its end, by the deadline and `read_timeout`.
+    async fn piece(&self, r: &mut Receiving) -> Result<Option<Bytes>> {
         loop {
-            let frame = match this.limits.read_timeout {
-                None => race(body.frame(), &mut watch).await,
+            let (body, watch) = (&mut r.body, &mut r.watch);
+            let frame = match self.limits.read_timeout {
+                None => race(body.frame(), watch).await,
                 Some(idle) => {
                     let idle_deadline = tokio::time::Instant::now() + idle;
                     if idle_deadline.into_std() >= watch.at() {
-                        race(body.frame(), &mut watch).await
+                        race(body.frame(), watch).await
                     } else if watch.nudges() {
                         // The watch is polled too: its nudge must still wake the task.
                         let idle = pin!(tokio::time::sleep_until(idle_deadline));
-                        race(body.frame(), (idle, &mut watch)).await
+                        race(body.frame(), (idle, watch)).await
                     } else {
                         race(body.frame(), pin!(tokio::time::sleep_until(idle_deadline))).await
                     }
@@ -145,34 +156,74 @@ impl AsyncTransport for HyperBackend {
                 Err(_) => {
                     return Err(Stage::Body
                         .deadline_reached(BackendKind::Hyper)
-                        .with_url(&url));
+                        .with_url(&r.url));
                 }
-                Ok(None) => break,
+                Ok(None) => return Ok(None),
                 Ok(Some(Err(e))) => {
-                    return Err(map_error(e, Stage::Body, this.proxied).with_url(&url));
+                    return Err(map_error(e, Stage::Body, self.proxied).with_url(&r.url));
                 }
                 Ok(Some(Ok(frame))) => {
                     if let Ok(data) = frame.into_data() {
-                        buf.push(data, &this.limits)
-                            .map_err(|e| e.with_url(&url).with_backend(BackendKind::Hyper))?;
+                        return Ok(Some(data));
                     }
                 }
             }
         }
-        Ok(Response::from_parts(
-            BackendKind::Hyper,
-            url,
-            parts.status,
-            parts.version,
-            parts.headers,
-            buf.finish(),
-        ))
+    }
+
+    /// A body accumulator for `r`'s response to `req`.
+    fn body_buf(&self, req: &Request, r: &Receiving) -> Result<super::limits::BodyBuf> {
+        let has_body = super::limits::has_body(&req.method, r.parts.status);
+        self.limits
+            .body_buf(&r.parts.headers, has_body, req.progress.clone())
+            .map_err(|e| e.with_url(&r.url).with_backend(BackendKind::Hyper))
+    }
+
+    /// Adds `piece` to `buf`, under the limit.
+    fn push(&self, buf: &mut super::limits::BodyBuf, piece: Bytes, r: &Receiving) -> Result<()> {
+        buf.push(piece, &self.limits)
+            .map_err(|e| e.with_url(&r.url).with_backend(BackendKind::Hyper))
+    }
+}
+
+fn response(r: Receiving, body: Bytes) -> Response {
+    Response::from_parts(
+        BackendKind::Hyper,
+        r.url,
+        r.parts.status,
+        r.parts.version,
+        r.parts.headers,
+        body,
+    )
+}
+
+impl AsyncTransport for HyperBackend {
+    async fn send(&self, req: &Request) -> Result<Response> {
+        let this = &*self.inner;
+        let mut r = this.head(req).await?;
+        let mut buf = this.body_buf(req, &r)?;
+        while let Some(piece) = this.piece(&mut r).await? {
+            this.push(&mut buf, piece, &r)?;
+        }
+        Ok(response(r, buf.finish()))
     }
 }
 
 impl BlockingTransport for HyperBackend {
+    /// On the blocking bridge's runtime, which every blocking caller drives in turn. A request
+    /// with a progress callback leaves the runtime between pieces of its body and calls it
+    /// outside: a caller stuck in its callback holds up no other.
     fn send_blocking(&self, req: &Request) -> Result<Response> {
-        super::block_on(self.send(req))?
+        let this = &*self.inner;
+        if req.progress.is_none() {
+            return super::block_on(self.send(req))?;
+        }
+        let mut r = super::block_on(this.head(req))??;
+        let mut buf = this.body_buf(req, &r)?;
+        while let Some(piece) = super::block_on(this.piece(&mut r))?? {
+            this.push(&mut buf, piece, &r)?;
+        }
+        Ok(response(r, buf.finish()))
     }
 }
 

@@ -3,7 +3,10 @@
 
 use std::fmt;
 
+use bytes::Bytes;
+
 use super::classify::{Stage, classify, closed_before_response};
+use super::limits::BodyBuf;
 use super::{AsyncTransport, BackendKind, BlockingTransport, Limits};
 use crate::config::{Config, HttpVersion};
 use crate::deadline::{Watch, race};
@@ -78,8 +81,17 @@ impl ReqwestBackend {
     }
 }
 
-impl AsyncTransport for ReqwestBackend {
-    async fn send(&self, req: &Request) -> Result<Response> {
+/// A response whose head has arrived, its body still to read by the request's deadline.
+struct Receiving {
+    resp: reqwest::Response,
+    headers: http::HeaderMap,
+    watch: Watch,
+    url: http::Uri,
+}
+
+impl ReqwestBackend {
+    /// Sends `req` and waits for the response head, by the request's deadline.
+    async fn head(&self, req: &Request) -> Result<Receiving> {
         let deadline = req.deadline_or(self.limits.timeout);
         let url = req.uri.clone();
         let rurl = reqwest::Url::parse(&crate::url::to_text(&url)).map_err(|e| {
@@ -101,43 +113,79 @@ impl AsyncTransport for ReqwestBackend {
                     .with_url(&url)
             })?
             .map_err(|e| map_error(e, Stage::Headers, self.proxied).with_url(&url))?;
-        let status = resp.status();
-        let version = resp.version();
         let headers = std::mem::take(resp.headers_mut());
-        let mut buf = self
-            .limits
-            .body_buf(
-                &headers,
-                super::limits::has_body(&req.method, status),
-                req.progress.clone(),
-            )
-            .map_err(|e| e.with_url(&url).with_backend(BackendKind::Reqwest))?;
-        while let Some(chunk) = race(resp.chunk(), &mut watch)
+        Ok(Receiving {
+            resp,
+            headers,
+            watch,
+            url,
+        })
+    }
+
+    /// The next piece of the body, `None` at its end, by the deadline (reqwest's own
+    /// `read_timeout` covers the pauses between pieces).
+    async fn piece(&self, r: &mut Receiving) -> Result<Option<Bytes>> {
+        race(r.resp.chunk(), &mut r.watch)
             .await
             .map_err(|_| {
                 Stage::Body
                     .deadline_reached(BackendKind::Reqwest)
-                    .with_url(&url)
+                    .with_url(&r.url)
             })?
-            .map_err(|e| map_error(e, Stage::Body, self.proxied).with_url(&url))?
-        {
-            buf.push(chunk, &self.limits)
-                .map_err(|e| e.with_url(&url).with_backend(BackendKind::Reqwest))?;
+            .map_err(|e| map_error(e, Stage::Body, self.proxied).with_url(&r.url))
+    }
+
+    /// A body accumulator for `r`'s response to `req`.
+    fn body_buf(&self, req: &Request, r: &Receiving) -> Result<BodyBuf> {
+        let has_body = super::limits::has_body(&req.method, r.resp.status());
+        self.limits
+            .body_buf(&r.headers, has_body, req.progress.clone())
+            .map_err(|e| e.with_url(&r.url).with_backend(BackendKind::Reqwest))
+    }
+
+    /// Adds `piece` to `buf`, under the limit.
+    fn push(&self, buf: &mut BodyBuf, piece: Bytes, r: &Receiving) -> Result<()> {
+        buf.push(piece, &self.limits)
+            .map_err(|e| e.with_url(&r.url).with_backend(BackendKind::Reqwest))
+    }
+}
+
+fn response(r: Receiving, body: Bytes) -> Response {
+    Response::from_parts(
+        BackendKind::Reqwest,
+        r.url,
+        r.resp.status(),
+        r.resp.version(),
+        r.headers,
+        body,
+    )
+}
+
+impl AsyncTransport for ReqwestBackend {
+    async fn send(&self, req: &Request) -> Result<Response> {
+        let mut r = self.head(req).await?;
+        let mut buf = self.body_buf(req, &r)?;
+        while let Some(piece) = self.piece(&mut r).await? {
+            self.push(&mut buf, piece, &r)?;
         }
-        Ok(Response::from_parts(
-            BackendKind::Reqwest,
-            url,
-            status,
-            version,
-            headers,
-            buf.finish(),
-        ))
+        Ok(response(r, buf.finish()))
     }
 }
 
 impl BlockingTransport for ReqwestBackend {
+    /// On the blocking bridge's runtime, which every blocking caller drives in turn. A request
+    /// with a progress callback leaves the runtime between pieces of its body and calls it
+    /// outside: a caller stuck in its callback holds up no other.
     fn send_blocking(&self, req: &Request) -> Result<Response> {
-        super::block_on(self.send(req))?
+        if req.progress.is_none() {
+            return super::block_on(self.send(req))?;
+        }
+        let mut r = super::block_on(self.head(req))??;
+        let mut buf = self.body_buf(req, &r)?;
+        while let Some(piece) = super::block_on(self.piece(&mut r))?? {
+            self.push(&mut buf, piece, &r)?;
+        }
+        Ok(response(r, buf.finish()))
     }
 }
 

@@ -113,7 +113,8 @@ impl<J: Send + 'static> Workers<J> {
     ) -> Result<Option<T>> {
         let slot = match self.slots.clone().try_acquire_owned() {
             Ok(slot) => slot,
-            Err(_) => self.wait_for_slot(deadline).await?,
+            // Boxed: only a request that must wait carries the wait's timer.
+            Err(_) => Box::pin(self.wait_for_slot(deadline)).await?,
         };
         let idle = lock(&self.idle).pop();
         let worker = match idle {

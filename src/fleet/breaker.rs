@@ -134,13 +134,14 @@ enum State {
         in_flight: u32,
         successes: u32,
         /// Which half-open period this is.
-        period: u64,
+        period: Trial,
     },
 }
 
-/// A half-open trial, and the half-open period that admitted it.
+/// A half-open trial: the half-open period that admitted it (counted from 1, so that an
+/// attempt's `Option<Trial>` is a word).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Trial(u64);
+pub(crate) struct Trial(std::num::NonZeroU64);
 
 /// The breaker of one member.
 #[derive(Debug)]
@@ -218,13 +219,14 @@ impl Breaker {
         let trial = match &mut *state {
             State::Closed { .. } => None,
             State::Open { until } if Instant::now() >= *until => {
-                let period = self.periods.fetch_add(1, Ordering::Relaxed) + 1;
+                let begun = self.periods.fetch_add(1, Ordering::Relaxed);
+                let period = Trial(std::num::NonZeroU64::MIN.saturating_add(begun));
                 *state = State::HalfOpen {
                     in_flight: 1,
                     successes: 0,
                     period,
                 };
-                Some(Trial(period))
+                Some(period)
             }
             State::Open { .. } => return None,
             State::HalfOpen {
@@ -236,7 +238,7 @@ impl Breaker {
                     return None;
                 }
                 *in_flight += 1;
-                Some(Trial(*period))
+                Some(*period)
             }
         };
         Some(Permit {
@@ -305,7 +307,7 @@ impl Breaker {
                 in_flight,
                 successes,
                 period,
-            } if trial == Some(Trial(*period)) => {
+            } if trial == Some(*period) => {
                 *in_flight = in_flight.saturating_sub(1);
                 if failed || slow {
                     self.open(&mut state, rng);
@@ -334,7 +336,7 @@ impl Breaker {
             in_flight, period, ..
         } = &mut *self.lock()
         {
-            if trial == Trial(*period) {
+            if trial == *period {
                 *in_flight = in_flight.saturating_sub(1);
             }
         }
