@@ -1200,9 +1200,17 @@ mod traces {
             spans.push(fields);
             Id::from_u64(spans.len() as u64)
         }
-        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record(&self, _: &Id, values: &Record<'_>) {
+            let mut fields = vec![("name".to_owned(), "record".to_owned())];
+            values.record(&mut Fields(&mut fields));
+            self.0.lock().unwrap().push(fields);
+        }
         fn record_follows_from(&self, _: &Id, _: &Id) {}
-        fn event(&self, _: &Event<'_>) {}
+        fn event(&self, event: &Event<'_>) {
+            let mut fields = vec![("name".to_owned(), "event".to_owned())];
+            event.record(&mut Fields(&mut fields));
+            self.0.lock().unwrap().push(fields);
+        }
         fn enter(&self, _: &Id) {}
         fn exit(&self, _: &Id) {}
     }
@@ -1227,6 +1235,7 @@ mod traces {
             .filter(|s| field(s, "name") == "httpfleet.attempt")
             .collect();
         assert_eq!(attempts.len(), 2, "{spans:?}");
+        assert!(spans.iter().any(|s| field(s, "name") == "event"));
         assert_eq!(field(attempts[0], "member"), "m0");
         assert_eq!(field(attempts[0], "attempt"), "1");
         assert!(field(attempts[0], "outcome").starts_with("Failure"));
@@ -1235,6 +1244,37 @@ mod traces {
         assert_eq!(field(attempts[1], "outcome"), "Success");
         let latency: u64 = field(attempts[1], "latency_us").parse().unwrap();
         assert!(latency >= 7_000, "{latency} µs");
+    }
+
+    /// No password or token reaches a span or an event: not from the URL, the auth headers or
+    /// the error an attempt ended in.
+    #[tokio::test(start_paused = true)]
+    async fn no_secret_reaches_a_trace() {
+        let (a, b) = (MockBackend::new(), MockBackend::new());
+        a.fallback(MockReply::error(ErrorKind::Connect));
+        b.fallback(MockReply::status(503));
+        let c = FleetBuilder::new(&config().basic_auth("alice", "hunter2"))
+            .members([member(&a, "m0"), member(&b, "m1")])
+            .retry(RetryPolicy::default().budget(BudgetConfig::unlimited()))
+            .build()
+            .unwrap();
+        let spans = Spans::default();
+        let _traced = tracing::subscriber::set_default(spans.clone());
+        let err = c
+            .get("http://carol:hunter2@exchange.test/api")
+            .bearer_auth("hunter2")
+            .header("proxy-authorization", "Basic aHVudGVyMg==")
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(err.attempts(), 5, "{err}");
+        let spans = spans.0.lock().unwrap();
+        assert!(spans.len() >= 2, "{spans:?}");
+        for (name, value) in spans.iter().flatten() {
+            for secret in ["hunter2", "aHVudGVyMg", "Y2Fyb2w6aHVudGVyMg"] {
+                assert!(!value.contains(secret), "{secret} in {name}: {value}");
+            }
+        }
     }
 }
 
