@@ -1,178 +1,212 @@
-//! Response body decoding (`gzip`, `deflate`), the same on every backend, bounded by
-//! `max_response_bytes` on the decoded size so a decompression bomb ends in `BodyTooLarge` with
-//! memory bounded.
+//! Response body decoding (`gzip`, `deflate`), the same on every backend, as the body streams:
+//! [`Decoder`] takes the pieces a transport delivers and hands out decoded slices.
 //!
-//! A body is decoded a slice at a time ([`SLICE`]), with the request's deadline checked between
-//! slices: a body that takes longer to decode than the deadline leaves ends in `Timeout(Body)`
-//! by it. From async code the task yields between slices, so a long decode never keeps other
-//! tasks of the runtime waiting for more than one slice.
+//! Input is fed a few KiB at a time, so that one slice of output stays bounded (deflate expands
+//! at most about 1,000 times): the body reader checks `max_response_bytes` and the deadline
+//! between slices, and a decompression bomb ends in `BodyTooLarge` with memory bounded.
 
-use std::io::{Cursor, Read};
+use std::io::Write;
 
 use bytes::Bytes;
 use http::HeaderValue;
-use http::header::{CONTENT_ENCODING, CONTENT_LENGTH};
-use tokio::time::Instant;
 
-use crate::error::{Error, ErrorKind, Result, TimeoutPhase};
-use crate::response::Response;
-
-/// The `Accept-Encoding` httpfleet sends when `decompress` is on.
+/// The `Accept-Encoding` httpfleet sends when `decompress` is on: what it decodes.
 pub(crate) const ACCEPT: HeaderValue = HeaderValue::from_static("gzip, deflate");
 
-/// The decoded bytes produced between two looks at the deadline (and, from async code, two
-/// yields): about a millisecond of inflating.
-const SLICE: u64 = 256 * 1024;
+/// Input fed to the decoder at once: at most about 4 MiB of output per slice.
+const FEED: usize = 4 * 1024;
 
 /// A content coding httpfleet decodes.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Coding {
     Gzip,
-    Zlib,
-    /// Raw deflate: what some servers send as `deflate` (without the zlib wrapper).
+    /// `deflate`: zlib-wrapped, or raw deflate as some servers send it (told apart by the
+    /// first two bytes).
     Deflate,
 }
 
-/// The coding of `resp`'s body, when it is one httpfleet decodes.
-pub(crate) fn coding(resp: &Response) -> Option<Coding> {
-    match resp.headers.content_encoding() {
-        Some(v) if v.eq_ignore_ascii_case(b"gzip") || v.eq_ignore_ascii_case(b"x-gzip") => {
+/// The coding of a body with these headers, when it is one httpfleet decodes.
+pub(crate) fn coding(headers: &crate::headers::Headers) -> Option<Coding> {
+    match headers.content_encoding()? {
+        v if v.eq_ignore_ascii_case(b"gzip") || v.eq_ignore_ascii_case(b"x-gzip") => {
             Some(Coding::Gzip)
         }
-        Some(v) if v.eq_ignore_ascii_case(b"deflate") => Some(Coding::Zlib),
+        v if v.eq_ignore_ascii_case(b"deflate") => Some(Coding::Deflate),
         _ => None,
     }
 }
 
-/// A body being decoded.
-struct Decoding {
-    coding: Coding,
-    body: Bytes,
-    reader: Box<dyn Read + Send>,
-    out: Vec<u8>,
-    max: u64,
+/// A streaming decoder: pieces in ([`Decoder::feed`]), decoded slices out ([`Decoder::next`],
+/// then [`Decoder::finish`] at the end of the body).
+pub(crate) struct Decoder {
+    state: State,
+    /// Input fed and not yet decoded.
+    pending: Bytes,
 }
 
-impl Decoding {
-    fn new(coding: Coding, body: Bytes, max: u64) -> Self {
-        let input = Cursor::new(body.clone());
-        let reader: Box<dyn Read + Send> = match coding {
-            Coding::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
-            Coding::Zlib => Box::new(flate2::read::ZlibDecoder::new(input)),
-            Coding::Deflate => Box::new(flate2::read::DeflateDecoder::new(input)),
+enum State {
+    Gzip(flate2::write::MultiGzDecoder<Vec<u8>>),
+    Zlib(flate2::write::ZlibDecoder<Vec<u8>>),
+    Raw(flate2::write::DeflateDecoder<Vec<u8>>),
+    /// `deflate`, until its first two bytes tell which.
+    Sniffing(Vec<u8>),
+}
+
+impl Decoder {
+    pub(crate) fn new(coding: Coding) -> Self {
+        let state = match coding {
+            Coding::Gzip => State::Gzip(flate2::write::MultiGzDecoder::new(Vec::new())),
+            Coding::Deflate => State::Sniffing(Vec::new()),
         };
-        Decoding {
-            coding,
-            body,
-            reader,
-            out: Vec::new(),
-            max,
+        Decoder {
+            state,
+            pending: Bytes::new(),
         }
     }
 
-    /// Decodes one more slice; `true` once the body is decoded whole.
-    fn step(&mut self) -> std::result::Result<bool, Failure> {
-        if self.body.is_empty() {
-            return Ok(true);
+    /// Takes a piece of the encoded body.
+    pub(crate) fn feed(&mut self, piece: Bytes) {
+        if self.pending.is_empty() {
+            self.pending = piece;
+        } else {
+            let mut joined = Vec::with_capacity(self.pending.len() + piece.len());
+            joined.extend_from_slice(&self.pending);
+            joined.extend_from_slice(&piece);
+            self.pending = joined.into();
         }
-        let read = (&mut self.reader).take(SLICE).read_to_end(&mut self.out);
-        match read {
-            // `deflate` without its zlib wrapper: start over as raw deflate.
-            Err(_) if matches!(self.coding, Coding::Zlib) && self.out.is_empty() => {
-                *self = Decoding::new(Coding::Deflate, self.body.clone(), self.max);
-                Ok(false)
+    }
+
+    /// Decodes pending input, a little at a time, until some output comes: `None` when the
+    /// input fed so far is used up.
+    pub(crate) fn next(&mut self) -> std::io::Result<Option<Bytes>> {
+        while !self.pending.is_empty() {
+            let input = self.pending.split_to(self.pending.len().min(FEED));
+            self.write(&input)?;
+            let out = self.take();
+            if !out.is_empty() {
+                return Ok(Some(out));
             }
-            Err(e) => Err(Failure::Invalid(e)),
-            Ok(_) if self.out.len() as u64 > self.max => Err(Failure::TooLarge),
-            Ok(n) => Ok(n == 0),
         }
+        Ok(None)
+    }
+
+    /// The end of the body: the last of the output; an error if the encoded body stopped
+    /// short.
+    pub(crate) fn finish(&mut self) -> std::io::Result<Bytes> {
+        if let State::Sniffing(buf) = &mut self.state {
+            // Fewer than two bytes of `deflate` (none at all is an empty body).
+            if buf.is_empty() {
+                return Ok(Bytes::new());
+            }
+            let buf = std::mem::take(buf);
+            self.state = State::Raw(flate2::write::DeflateDecoder::new(Vec::new()));
+            self.write(&buf)?;
+        }
+        match &mut self.state {
+            State::Gzip(d) => d.try_finish()?,
+            State::Zlib(d) => d.try_finish()?,
+            State::Raw(d) => d.try_finish()?,
+            State::Sniffing(_) => {}
+        }
+        Ok(self.take())
+    }
+
+    fn write(&mut self, input: &[u8]) -> std::io::Result<()> {
+        match &mut self.state {
+            State::Gzip(d) => d.write_all(input),
+            State::Zlib(d) => d.write_all(input),
+            State::Raw(d) => d.write_all(input),
+            State::Sniffing(buf) => {
+                buf.extend_from_slice(input);
+                if buf.len() < 2 {
+                    return Ok(());
+                }
+                let head = std::mem::take(buf);
+                // A zlib stream starts with CM = 8 and a header whose check bits make it a
+                // multiple of 31 (RFC 1950).
+                let zlib =
+                    head[0] & 0x0f == 8 && (u16::from(head[0]) << 8 | u16::from(head[1])) % 31 == 0;
+                self.state = if zlib {
+                    State::Zlib(flate2::write::ZlibDecoder::new(Vec::new()))
+                } else {
+                    State::Raw(flate2::write::DeflateDecoder::new(Vec::new()))
+                };
+                self.write(&head)
+            }
+        }
+    }
+
+    /// The output decoded so far.
+    fn take(&mut self) -> Bytes {
+        let out = match &mut self.state {
+            State::Gzip(d) => d.get_mut(),
+            State::Zlib(d) => d.get_mut(),
+            State::Raw(d) => d.get_mut(),
+            State::Sniffing(_) => return Bytes::new(),
+        };
+        std::mem::take(out).into()
     }
 }
 
-enum Failure {
-    TooLarge,
-    Invalid(std::io::Error),
-    Late,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Decodes `resp`'s body in `coding` by `deadline`, from blocking code.
-pub(crate) fn decode(
-    mut resp: Response,
-    coding: Coding,
-    max: u64,
-    deadline: Option<Instant>,
-) -> Result<Response> {
-    let mut d = Decoding::new(coding, std::mem::take(&mut resp.body), max);
-    let outcome = loop {
-        match d.step() {
-            Ok(true) => break Ok(()),
-            Ok(false) if deadline.is_some_and(|at| Instant::now() >= at) => {
-                break Err(Failure::Late);
+    fn decode_all(coding: Coding, encoded: &[u8], piece: usize) -> std::io::Result<Vec<u8>> {
+        let mut d = Decoder::new(coding);
+        let mut out = Vec::new();
+        for chunk in encoded.chunks(piece.max(1)) {
+            d.feed(Bytes::copy_from_slice(chunk));
+            while let Some(slice) = d.next()? {
+                out.extend_from_slice(&slice);
             }
-            Ok(false) => {}
-            Err(e) => break Err(e),
         }
-    };
-    finish(resp, d, outcome)
-}
-
-/// [`decode`] from async code: the task yields between slices.
-pub(crate) async fn decode_async(
-    mut resp: Response,
-    coding: Coding,
-    max: u64,
-    deadline: Option<Instant>,
-) -> Result<Response> {
-    let mut d = Decoding::new(coding, std::mem::take(&mut resp.body), max);
-    let outcome = loop {
-        match d.step() {
-            Ok(true) => break Ok(()),
-            Ok(false) if deadline.is_some_and(|at| Instant::now() >= at) => {
-                break Err(Failure::Late);
-            }
-            Ok(false) => tokio::task::yield_now().await,
-            Err(e) => break Err(e),
-        }
-    };
-    finish(resp, d, outcome)
-}
-
-/// The decoded response, its `Content-Encoding` and `Content-Length` gone (they no longer
-/// describe the body), or the error that ended the decoding.
-fn finish(
-    mut resp: Response,
-    d: Decoding,
-    outcome: std::result::Result<(), Failure>,
-) -> Result<Response> {
-    let fail = |kind: ErrorKind, detail: String| {
-        Error::new(kind)
-            .with_detail(detail)
-            .with_backend(resp.backend)
-            .with_url(&resp.url)
-    };
-    match outcome {
-        Ok(()) => {}
-        Err(Failure::TooLarge) => {
-            return Err(fail(
-                ErrorKind::BodyTooLarge,
-                format!("decoded body exceeds max_response_bytes ({} bytes)", d.max),
-            ));
-        }
-        Err(Failure::Late) => {
-            return Err(fail(
-                ErrorKind::Timeout(TimeoutPhase::Body),
-                "deadline reached while decoding the body".into(),
-            ));
-        }
-        Err(Failure::Invalid(e)) => {
-            return Err(
-                fail(ErrorKind::Body, "cannot decode the compressed body".into()).with_source(e),
-            );
-        }
+        out.extend_from_slice(&d.finish()?);
+        Ok(out)
     }
-    resp.body = d.out.into();
-    let headers = resp.headers.map_mut();
-    headers.remove(CONTENT_ENCODING);
-    headers.remove(CONTENT_LENGTH);
-    Ok(resp)
+
+    #[test]
+    fn every_coding_decodes_whatever_the_pieces_and_truncation_is_an_error() {
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&data).unwrap();
+        let gz = gz.finish().unwrap();
+        let mut zl = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        zl.write_all(&data).unwrap();
+        let zl = zl.finish().unwrap();
+        let mut raw =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        raw.write_all(&data).unwrap();
+        let raw = raw.finish().unwrap();
+        for (coding, encoded) in [
+            (Coding::Gzip, &gz),
+            (Coding::Deflate, &zl),
+            (Coding::Deflate, &raw),
+        ] {
+            for piece in [1, 7, 4096, 1 << 20] {
+                assert_eq!(
+                    decode_all(coding, encoded, piece).unwrap(),
+                    data,
+                    "{coding:?} {piece}"
+                );
+            }
+            assert!(decode_all(coding, &encoded[..encoded.len() - 9], 1000).is_err());
+        }
+        assert!(decode_all(Coding::Gzip, b"not gzip at all", 4).is_err());
+        assert!(decode_all(Coding::Deflate, b"", 4).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_slice_of_output_stays_bounded_for_a_bomb() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&vec![0u8; 64 << 20]).unwrap();
+        let gz = gz.finish().unwrap();
+        let mut d = Decoder::new(Coding::Gzip);
+        d.feed(gz.into());
+        let mut largest = 0;
+        while let Some(slice) = d.next().unwrap() {
+            largest = largest.max(slice.len());
+        }
+        assert!(largest <= 8 << 20, "{largest} bytes in one slice");
+    }
 }

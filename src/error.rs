@@ -8,7 +8,7 @@ use std::fmt;
 
 use http::{StatusCode, Uri};
 
-use crate::backend::BackendKind;
+use crate::kind::BackendKind;
 use crate::url::redact_uri;
 
 /// A boxed error from a backend or from a lower layer, kept as [`Error`]'s source.
@@ -209,6 +209,21 @@ impl Error {
     pub(crate) fn with_url(mut self, url: &Uri) -> Self {
         self.inner.url = Some(redact_uri(url));
         self
+    }
+
+    /// Records the backend, unless one is already recorded.
+    pub(crate) fn or_backend(mut self, backend: BackendKind) -> Self {
+        self.inner.backend.get_or_insert(backend);
+        self
+    }
+
+    /// Records the URL, unless one is already recorded.
+    pub(crate) fn or_url(self, url: &Uri) -> Self {
+        if self.inner.url.is_some() {
+            self
+        } else {
+            self.with_url(url)
+        }
     }
 
     /// Marks a connection that closed before any byte of the response arrived: on a reused

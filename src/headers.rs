@@ -209,6 +209,70 @@ pub(crate) fn field(line: &[u8]) -> Option<(&[u8], &[u8], usize)> {
     (is_name(name) && is_value(value)).then_some((name, value, value_at))
 }
 
+/// The most a body buffer reserves ahead from the length a response declares: past it the
+/// buffer grows as bytes arrive, so a server's number never sizes an allocation.
+pub(crate) const RESERVE_CAP: usize = 1 << 20;
+
+/// Whether a response to `method` with `status` has a body (RFC 9110 §6.4.1): not to `HEAD`,
+/// and not a 1xx, 204 or 304.
+pub(crate) fn has_body(method: &http::Method, status: http::StatusCode) -> bool {
+    *method != http::Method::HEAD
+        && !status.is_informational()
+        && status != http::StatusCode::NO_CONTENT
+        && status != http::StatusCode::NOT_MODIFIED
+}
+
+/// What to reserve ahead for a body that declared `declared` bytes: at most [`RESERVE_CAP`].
+pub(crate) fn reserve_for(declared: Option<u64>) -> usize {
+    declared.unwrap_or(0).min(RESERVE_CAP as u64) as usize
+}
+
+/// The `Content-Length` header as a number.
+pub(crate) fn content_length(headers: &http::HeaderMap) -> Option<u64> {
+    decimal(
+        headers
+            .get(http::header::CONTENT_LENGTH)?
+            .as_bytes()
+            .trim_ascii(),
+    )
+}
+
+/// A `Content-Length` value: digits only, `None` when empty, with anything else, or on
+/// overflow.
+pub(crate) fn decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        if d.is_ascii_digit() {
+            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        } else {
+            None
+        }
+    })
+}
+
+/// Parses `Retry-After`: delay-seconds or an HTTP-date (relative to `now_wall`), at most
+/// [`MAX_DURATION`](crate::MAX_DURATION).
+pub fn parse_retry_after(
+    headers: &HeaderMap,
+    now_wall: std::time::SystemTime,
+) -> Option<std::time::Duration> {
+    let value = headers
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(crate::config::clamp(std::time::Duration::from_secs(secs)));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(crate::config::clamp(
+        at.duration_since(now_wall)
+            .unwrap_or(std::time::Duration::ZERO),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,5 +323,24 @@ mod tests {
                 "value byte {b:#x}"
             );
         }
+    }
+
+    #[test]
+    fn retry_after_in_both_forms() {
+        let mut h = http::HeaderMap::new();
+        h.insert("retry-after", "7".parse().unwrap());
+        let now = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        assert_eq!(
+            parse_retry_after(&h, now),
+            Some(std::time::Duration::from_secs(7))
+        );
+        let later = httpdate::fmt_http_date(now + std::time::Duration::from_secs(30));
+        h.insert("retry-after", later.parse().unwrap());
+        assert_eq!(
+            parse_retry_after(&h, now),
+            Some(std::time::Duration::from_secs(30))
+        );
+        h.insert("retry-after", "soon".parse().unwrap());
+        assert_eq!(parse_retry_after(&h, now), None);
     }
 }

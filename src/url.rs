@@ -20,68 +20,8 @@ pub(crate) struct ParsedUrl {
 }
 
 /// Parses and validates a request URL: only `http` and `https`, a host is required, and CR, LF,
-/// NUL and other control characters are refused as a `Builder` error (nothing is sent). A URL
-/// requested again and again on one thread is parsed once (see [`Last`]).
+/// NUL and other control characters are refused as a `Builder` error (nothing is sent).
 pub(crate) fn parse(input: &str) -> Result<ParsedUrl> {
-    if let Some(uri) = LAST
-        .try_with(|last| last.borrow().get(input))
-        .ok()
-        .flatten()
-    {
-        return Ok(ParsedUrl {
-            uri,
-            credentials: None,
-        });
-    }
-    let parsed = parse_uncached(input)?;
-    if parsed.credentials.is_none() {
-        let _ = LAST.try_with(|last| last.borrow_mut().keep(input, &parsed.uri));
-    }
-    Ok(parsed)
-}
-
-/// The longest URL [`Last`] keeps.
-const LAST_MAX: usize = 2048;
-
-thread_local! {
-    static LAST: std::cell::RefCell<Last> = const {
-        std::cell::RefCell::new(Last {
-            text: String::new(),
-            uri: None,
-        })
-    };
-}
-
-/// The last URL parsed on a thread, so that a polling loop requesting the same URL again and
-/// again parses it once. Its parsed form is kept only once the same text came twice in a row:
-/// a loop whose URLs all differ pays a string comparison and copy, not a second copy of each
-/// parsed URL. URLs with credentials are never kept.
-struct Last {
-    text: String,
-    uri: Option<Uri>,
-}
-
-impl Last {
-    fn get(&self, input: &str) -> Option<Uri> {
-        match &self.uri {
-            Some(uri) if self.text == input => Some(uri.clone()),
-            _ => None,
-        }
-    }
-
-    fn keep(&mut self, input: &str, uri: &Uri) {
-        if self.text == input {
-            self.uri = Some(uri.clone());
-        } else if input.len() <= LAST_MAX {
-            self.text.clear();
-            self.text.push_str(input);
-            self.uri = None;
-        }
-    }
-}
-
-/// [`parse`] without the per-thread reuse.
-fn parse_uncached(input: &str) -> Result<ParsedUrl> {
     // A fold rather than `any`: no early exit, so the compiler checks many bytes at a time.
     if input
         .bytes()
@@ -435,24 +375,6 @@ pub(crate) fn is_https(uri: &Uri) -> bool {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn a_repeated_url_parses_to_the_same_and_credentials_are_never_reused() {
-        for _ in 0..3 {
-            let p = super::parse("http://127.0.0.1:9/a?x=1").unwrap();
-            assert_eq!(p.uri, "http://127.0.0.1:9/a?x=1");
-            assert!(p.credentials.is_none());
-        }
-        let p = super::parse("http://127.0.0.1:9/b").unwrap();
-        assert_eq!(p.uri, "http://127.0.0.1:9/b", "another URL is parsed anew");
-        for _ in 0..3 {
-            let p = super::parse("http://u:p@127.0.0.1:9/b").unwrap();
-            assert_eq!(p.uri, "http://127.0.0.1:9/b");
-            assert_eq!(p.credentials, Some(("u".into(), "p".into())));
-        }
-        assert!(super::parse("http://127.0.0.1:9/\r\n").is_err());
-        assert!(super::parse("ftp://127.0.0.1:9/b").is_err());
-    }
-
     use super::*;
 
     #[test]

@@ -8,11 +8,11 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use httpfleet::{BackendKind, Client, Config, ErrorKind, Response, TimeoutPhase};
+use httpfleet::{BackendKind, Client, Config, ErrorKind, TimeoutPhase};
 use serde_json::Value;
 use support::TestServer;
 use support::fault::{Fault, FaultServer};
-use support::harness::{Harness, Surface, unsupported};
+use support::harness::{Got, Harness, Streamed, Surface, unsupported};
 
 /// One test's fixture: its own server, and the backend and surface under test.
 pub struct Fx {
@@ -40,7 +40,7 @@ impl Fx {
     }
 }
 
-fn json(resp: &Response) -> Value {
+fn json(resp: &Got) -> Value {
     resp.json::<Value>().expect("JSON body")
 }
 
@@ -247,8 +247,9 @@ mod behaviour {
     }
 
     pub fn invalid_json_is_a_body_error(fx: &Fx) {
-        let resp = fx.go(|c| c.get(fx.url("/html"))).unwrap();
-        let err = resp.json::<Value>().unwrap_err();
+        let s = fx.session(&fx.config()).unwrap();
+        let resp = s.stream(|c| c.get(fx.url("/html"))).unwrap();
+        let err = s.json(resp).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Body);
         assert_eq!(err.backend(), Some(fx.kind));
     }
@@ -334,16 +335,21 @@ mod behaviour {
     }
 
     pub fn error_for_status_turns_4xx_5xx_into_errors(fx: &Fx) {
-        let resp = fx.go(|c| c.get(fx.url("/status/503"))).unwrap();
-        let err = resp.error_for_status().unwrap_err();
+        let s = fx.session(&fx.config()).unwrap();
+        let err = match s.stream(|c| c.get(fx.url("/status/503"))).unwrap() {
+            Streamed::Async(r) => r.error_for_status().unwrap_err(),
+            Streamed::Blocking(r) => r.error_for_status().unwrap_err(),
+        };
         assert_eq!(
             err.kind(),
             ErrorKind::Status(StatusCode::SERVICE_UNAVAILABLE)
         );
         assert_eq!(err.backend(), Some(fx.kind));
         assert!(err.url().unwrap().to_string().ends_with("/status/503"));
-        let ok = fx.go(|c| c.get(fx.url("/status/200"))).unwrap();
-        assert!(ok.error_for_status().is_ok());
+        match s.stream(|c| c.get(fx.url("/status/200"))).unwrap() {
+            Streamed::Async(r) => assert!(r.error_for_status().is_ok()),
+            Streamed::Blocking(r) => assert!(r.error_for_status().is_ok()),
+        }
     }
 
     pub fn not_modified_without_location_is_returned(fx: &Fx) {
@@ -1114,7 +1120,8 @@ mod mock {
             .await
             .unwrap();
         let d = c.get("http://exchange.test/c").send().await.unwrap();
-        assert_eq!(a.text().unwrap(), "first");
+        assert_eq!(a.backend(), BackendKind::Mock);
+        assert_eq!(a.text().await.unwrap(), "first");
         assert_eq!(b.status(), 503);
         assert_eq!(d.status(), 200, "fallback reply");
         let seen = mock.requests();
@@ -1126,7 +1133,6 @@ mod mock {
         );
         assert_eq!(seen[1].method(), http::Method::POST);
         assert_eq!(seen[1].body(), b"p");
-        assert_eq!(a.backend(), BackendKind::Mock);
     }
 
     #[tokio::test]
@@ -1161,7 +1167,7 @@ mod mock {
         let c = client(&mock, &Config::default().timeout(Duration::from_secs(2)));
         let start = tokio::time::Instant::now();
         let resp = c.get("http://exchange.test/").send().await.unwrap();
-        assert_eq!(resp.text().unwrap(), "ok");
+        assert_eq!(resp.text().await.unwrap(), "ok");
         assert_eq!(start.elapsed(), Duration::from_millis(1500));
     }
 
@@ -1196,8 +1202,8 @@ mod mock {
             .send()
             .await
             .unwrap();
-        assert_eq!(resp.text().unwrap(), "done");
         assert_eq!(resp.url(), "https://other.test/final");
+        assert_eq!(resp.text().await.unwrap(), "done");
         let seen = mock.requests();
         assert_eq!(seen[1].method(), http::Method::GET, "302 POST -> GET");
         assert_eq!(seen[1].url(), "http://exchange.test/next");
@@ -1246,6 +1252,9 @@ mod mock {
             .get("http://exchange.test/")
             .send()
             .await
+            .unwrap()
+            .bytes()
+            .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::BodyTooLarge);
     }
@@ -1259,6 +1268,9 @@ mod mock {
         let err = client(&mock, &Config::default())
             .get("http://exchange.test/")
             .send()
+            .await
+            .unwrap()
+            .bytes()
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Body);
@@ -1351,7 +1363,9 @@ mod mock {
             .enable_all()
             .build()
             .unwrap();
-        let err = rt.block_on(c.execute(req.clone())).unwrap_err();
+        let err = rt
+            .block_on(c.execute(req.try_clone().unwrap()))
+            .unwrap_err();
         let texts = [
             format!("{config:?}"),
             format!("{req:?}"),
@@ -1404,6 +1418,7 @@ mod cli_get {
                 kind.as_str(),
                 "-o",
                 path.to_str().unwrap(),
+                "--progress",
             ]);
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert_eq!(
@@ -1412,7 +1427,7 @@ mod cli_get {
             );
             std::fs::remove_file(&path).unwrap();
             assert!(
-                stderr.contains("100% [##############################] 1.0 / 1.0 MiB"),
+                stderr.contains("100% [##############################] 1.00 MiB / 1.00 MiB"),
                 "{kind}: {stderr}"
             );
         }

@@ -399,7 +399,10 @@ mod cancellation {
             Client::from_config(&Config::default().backend(kind).timeout(deadline)).unwrap();
         let url = server.url("/fault");
         let dropped = rt.block_on(async {
-            tokio::time::timeout(Duration::from_millis(150), client.get(&url).send()).await
+            tokio::time::timeout(Duration::from_millis(150), async {
+                client.get(&url).send().await?.bytes().await
+            })
+            .await
         });
         assert!(
             dropped.is_err(),
@@ -423,9 +426,9 @@ mod cancellation {
         );
         assert!(dropped_at.elapsed() <= deadline + Duration::from_millis(700));
         let next = rt
-            .block_on(client.get(healthy.url("/ok")).send())
+            .block_on(async { client.get(healthy.url("/ok")).send().await?.text().await })
             .expect("the pool serves the next request");
-        assert_eq!(next.text().unwrap(), "ok");
+        assert_eq!(next, "ok");
     }
 
     /// A thousand requests dropped mid-flight leave the process's descriptors where they were.
@@ -532,13 +535,13 @@ mod soak {
         )
         .unwrap();
         for _ in 0..200 {
-            client.get(&url).send().unwrap();
+            client.get(&url).send().unwrap().bytes().unwrap();
         }
         let (fds, rss) = (open_fds(), rss_kib());
         let start = Instant::now();
         for _ in 0..N {
             let resp = client.get(&url).send().unwrap();
-            assert_eq!(resp.bytes().len(), 2);
+            assert_eq!(resp.bytes().unwrap().len(), 2);
         }
         let took = start.elapsed();
         let settled = eventually(Duration::from_secs(5), || open_fds() <= fds);
@@ -605,7 +608,11 @@ mod security {
             )
             .unwrap();
             let before = rss_kib();
-            let err = client.get(server.url("/bomb")).send().unwrap_err();
+            let err = client
+                .get(server.url("/bomb"))
+                .send()
+                .and_then(|r| r.bytes())
+                .unwrap_err();
             let growth = rss_kib().saturating_sub(before);
             assert_eq!(err.kind(), ErrorKind::BodyTooLarge, "{kind}");
             assert!(
@@ -904,9 +911,15 @@ mod hardening {
                     .build()
                     .unwrap();
                 let send = |req: httpfleet::RequestBuilder<'_, Client>| match surface {
-                    Surface::Async => rt.block_on(client.execute(req.build().unwrap())),
-                    Surface::Blocking if fleet => fleet_blocking.execute(req.build().unwrap()),
-                    Surface::Blocking => blocking.execute(req.build().unwrap()),
+                    Surface::Async => rt.block_on(async {
+                        support::harness::got(client.execute(req.build().unwrap()).await?).await
+                    }),
+                    Surface::Blocking if fleet => support::harness::got_blocking(
+                        fleet_blocking.execute(req.build().unwrap())?,
+                    ),
+                    Surface::Blocking => {
+                        support::harness::got_blocking(blocking.execute(req.build().unwrap())?)
+                    }
                 };
                 let first = send(client.get(&url)).map(|r| r.text().unwrap());
                 let start = Instant::now();
@@ -1011,7 +1024,7 @@ mod hardening {
                     })
                 };
                 let resp = client.get(&url).send().await.unwrap();
-                assert_eq!(resp.bytes().len(), 256 << 20);
+                assert_eq!(resp.bytes().await.unwrap().len(), 256 << 20);
                 done.store(true, Ordering::Relaxed);
                 ticker.await.unwrap()
             })
@@ -1051,7 +1064,8 @@ mod hardening {
                         }
                     })
                     .send()
-                    .map(|r| r.bytes().len())
+                    .and_then(|r| r.bytes())
+                    .map(|b| b.len())
             })
         };
         inside_rx

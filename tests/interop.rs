@@ -15,9 +15,9 @@ mod support;
 use std::time::Duration;
 
 use http::{StatusCode, Version};
-use httpfleet::{BackendKind, Config, ErrorKind, HttpVersion, Response, TimeoutPhase};
+use httpfleet::{BackendKind, Config, ErrorKind, HttpVersion, TimeoutPhase};
 use serde_json::Value;
-use support::harness::{Harness, Surface, unsupported};
+use support::harness::{Got, Harness, Surface, unsupported};
 
 /// The value of an interop server variable, or `None` (the test is skipped) outside CI.
 fn server(var: &str) -> Option<String> {
@@ -35,7 +35,7 @@ fn server(var: &str) -> Option<String> {
     }
 }
 
-fn json(resp: &Response) -> Value {
+fn json(resp: &Got) -> Value {
     resp.json::<Value>().expect("JSON body")
 }
 

@@ -450,7 +450,7 @@ mod rest {
             .send()
             .await
             .unwrap();
-        let rows: Vec<serde_json::Value> = resp.json().unwrap();
+        let rows: Vec<serde_json::Value> = resp.json().await.unwrap();
         assert_eq!(rows.len(), 1500);
         assert_eq!(
             rows[0][0],
@@ -661,7 +661,7 @@ mod rest {
                 .await
                 .unwrap();
             assert_eq!(resp.status().as_u16(), 400);
-            let v: serde_json::Value = resp.json().unwrap();
+            let v: serde_json::Value = resp.json().await.unwrap();
             assert_eq!(v["code"], code, "{path}?{query}");
         }
     }

@@ -1,13 +1,11 @@
 //! The `hyper` backend: hyper 1 with the hyper-util legacy client, hyper-rustls for TLS (ALPN
-//! HTTP/2), and httpfleet's own deadline covering the body.
+//! HTTP/2), and httpfleet's own deadline and `read_timeout` covering the body as it streams.
 
 use std::fmt;
 use std::future::Future;
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client as LegacyClient;
 use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
@@ -15,12 +13,13 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tower_service::Service;
 
 use super::classify::{Stage, classify, closed_before_response};
-use super::{AsyncTransport, BackendKind, BlockingTransport, Limits};
+use super::incoming::Incoming;
+use super::sending::Sending;
+use super::{Answer, AnswerBody, AsyncTransport, BackendKind, BlockingTransport, Limits};
 use crate::config::{Config, HttpVersion, ProxyUrl};
 use crate::deadline::{Watch, race};
 use crate::error::{Error, Result};
-use crate::request::Request;
-use crate::response::Response;
+use crate::request::Outgoing;
 
 type Connector = Bounded<hyper_rustls::HttpsConnector<ProxyAware>>;
 
@@ -31,7 +30,7 @@ pub struct HyperBackend {
 }
 
 struct Inner {
-    client: LegacyClient<Connector, Full<Bytes>>,
+    client: LegacyClient<Connector, Sending>,
     limits: Limits,
     /// `Proxy-Authorization` for plain-http requests sent to the proxy (never over a tunnel).
     proxy_authorization: Option<http::HeaderValue>,
@@ -91,139 +90,48 @@ impl HyperBackend {
     }
 }
 
-/// A response whose head has arrived, its body still to read by the request's deadline.
-struct Receiving {
-    parts: http::response::Parts,
-    body: hyper::body::Incoming,
-    watch: Watch,
-    url: http::Uri,
-}
-
-impl Inner {
-    /// Sends `req` and waits for the response head, by the request's deadline.
-    async fn head(&self, req: &Request) -> Result<Receiving> {
-        let deadline = req.deadline_or(self.limits.timeout);
-        let url = req.uri.clone();
-        let mut hreq = http::Request::new(Full::new(req.body.clone()));
-        *hreq.method_mut() = req.method.clone();
-        *hreq.uri_mut() = req.uri.clone();
-        *hreq.headers_mut() = req.wire_header_map(1);
-        if let Some(auth) = &self.proxy_authorization {
-            if url.scheme_str() == Some("http") {
+impl AsyncTransport for HyperBackend {
+    async fn send(&self, out: Outgoing<'_>) -> Result<Answer> {
+        let this = &*self.inner;
+        let headers = out.header_map(1);
+        let body = Sending::new(out.body, out.body_len, out.upload_progress, out.deadline)?;
+        let mut hreq = http::Request::new(body);
+        *hreq.method_mut() = out.method.clone();
+        *hreq.uri_mut() = out.uri.clone();
+        *hreq.headers_mut() = headers;
+        if let Some(auth) = &this.proxy_authorization {
+            if out.uri.scheme_str() == Some("http") {
                 hreq.headers_mut()
                     .insert(http::header::PROXY_AUTHORIZATION, auth.clone());
             }
         }
-        let mut watch = Watch::new(deadline.into_std()).nudging(req.nudge);
-        let resp = match race(self.client.request(hreq), &mut watch).await {
+        let mut watch = Watch::new(out.deadline.into_std());
+        let resp = match race(this.client.request(hreq), &mut watch).await {
             Ok(Ok(resp)) => resp,
-            Ok(Err(e)) => return Err(map_error(e, Stage::Headers, self.proxied).with_url(&url)),
-            Err(_) => {
-                return Err(Stage::Headers
-                    .deadline_reached(BackendKind::Hyper)
-                    .with_url(&url));
-            }
+            Ok(Err(e)) => return Err(map_error(e, Stage::Headers, this.proxied)),
+            Err(_) => return Err(Stage::Headers.deadline_reached(BackendKind::Hyper)),
         };
         let (parts, body) = resp.into_parts();
-        Ok(Receiving {
-            parts,
-            body,
-            watch,
-            url,
+        Ok(Answer {
+            status: parts.status,
+            version: parts.version,
+            headers: parts.headers.into(),
+            body: AnswerBody::Stream(Box::new(Incoming {
+                body,
+                watch,
+                read_timeout: this.limits.read_timeout,
+                idle: None,
+                backend: BackendKind::Hyper,
+                fail: |e, proxied| map_error(e, Stage::Body, proxied),
+                proxied: this.proxied,
+            })),
         })
-    }
-
-    /// The next piece of the body, `None` at its end, by the deadline and `read_timeout`.
-    async fn piece(&self, r: &mut Receiving) -> Result<Option<Bytes>> {
-        loop {
-            let (body, watch) = (&mut r.body, &mut r.watch);
-            let frame = match self.limits.read_timeout {
-                None => race(body.frame(), watch).await,
-                Some(idle) => {
-                    let idle_deadline = tokio::time::Instant::now() + idle;
-                    if idle_deadline.into_std() >= watch.at() {
-                        race(body.frame(), watch).await
-                    } else if watch.nudges() {
-                        // The watch is polled too: its nudge must still wake the task.
-                        let idle = pin!(tokio::time::sleep_until(idle_deadline));
-                        race(body.frame(), (idle, watch)).await
-                    } else {
-                        race(body.frame(), pin!(tokio::time::sleep_until(idle_deadline))).await
-                    }
-                }
-            };
-            match frame {
-                Err(_) => {
-                    return Err(Stage::Body
-                        .deadline_reached(BackendKind::Hyper)
-                        .with_url(&r.url));
-                }
-                Ok(None) => return Ok(None),
-                Ok(Some(Err(e))) => {
-                    return Err(map_error(e, Stage::Body, self.proxied).with_url(&r.url));
-                }
-                Ok(Some(Ok(frame))) => {
-                    if let Ok(data) = frame.into_data() {
-                        return Ok(Some(data));
-                    }
-                }
-            }
-        }
-    }
-
-    /// A body accumulator for `r`'s response to `req`.
-    fn body_buf(&self, req: &Request, r: &Receiving) -> Result<super::limits::BodyBuf> {
-        let has_body = super::limits::has_body(&req.method, r.parts.status);
-        self.limits
-            .body_buf(&r.parts.headers, has_body, req.progress.clone())
-            .map_err(|e| e.with_url(&r.url).with_backend(BackendKind::Hyper))
-    }
-
-    /// Adds `piece` to `buf`, under the limit.
-    fn push(&self, buf: &mut super::limits::BodyBuf, piece: Bytes, r: &Receiving) -> Result<()> {
-        buf.push(piece, &self.limits)
-            .map_err(|e| e.with_url(&r.url).with_backend(BackendKind::Hyper))
-    }
-}
-
-fn response(r: Receiving, body: Bytes) -> Response {
-    Response::from_parts(
-        BackendKind::Hyper,
-        r.url,
-        r.parts.status,
-        r.parts.version,
-        r.parts.headers,
-        body,
-    )
-}
-
-impl AsyncTransport for HyperBackend {
-    async fn send(&self, req: &Request) -> Result<Response> {
-        let this = &*self.inner;
-        let mut r = this.head(req).await?;
-        let mut buf = this.body_buf(req, &r)?;
-        while let Some(piece) = this.piece(&mut r).await? {
-            this.push(&mut buf, piece, &r)?;
-        }
-        Ok(response(r, buf.finish()))
     }
 }
 
 impl BlockingTransport for HyperBackend {
-    /// On the blocking bridge's runtime, which every blocking caller drives in turn. A request
-    /// with a progress callback leaves the runtime between pieces of its body and calls it
-    /// outside: a caller stuck in its callback holds up no other.
-    fn send_blocking(&self, req: &Request) -> Result<Response> {
-        let this = &*self.inner;
-        if req.progress.is_none() {
-            return super::block_on(self.send(req))?;
-        }
-        let mut r = super::block_on(this.head(req))??;
-        let mut buf = this.body_buf(req, &r)?;
-        while let Some(piece) = super::block_on(this.piece(&mut r))?? {
-            this.push(&mut buf, piece, &r)?;
-        }
-        Ok(response(r, buf.finish()))
+    fn send_blocking(&self, out: Outgoing<'_>) -> Result<Answer> {
+        super::block_on(self.send(out))?
     }
 }
 

@@ -1,19 +1,23 @@
-//! The `mock` backend: scripted replies (responses or errors, each with an optional delay) and a
-//! record of every request received. For users' own tests and for fleet tests under a paused
-//! tokio clock.
+//! The `mock` backend: scripted replies (responses or errors, each with an optional delay; a
+//! body whole or in timed pieces) and a record of every request received. For users' own tests
+//! and for fleet tests under a paused tokio clock.
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::io::Read;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
+use tokio::time::Instant;
 
-use super::{AsyncTransport, BackendKind, BlockingTransport};
+use super::{Answer, AnswerBody, AsyncTransport, BackendKind, BlockingTransport};
 use crate::error::{Error, ErrorKind, Result, TimeoutPhase};
-use crate::request::Request;
-use crate::response::Response;
+use crate::request::{Outgoing, Request, SendBody};
+use crate::response::RawBody;
 
 /// One scripted reply of a [`MockBackend`].
 #[derive(Clone, Debug)]
@@ -28,6 +32,8 @@ enum Outcome {
         status: StatusCode,
         headers: HeaderMap,
         body: Bytes,
+        /// The body in pieces instead, each after a wait.
+        pieces: Option<(Vec<Bytes>, Duration)>,
     },
     Error(ErrorKind),
 }
@@ -41,6 +47,7 @@ impl MockReply {
                 status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
                 headers: HeaderMap::new(),
                 body: Bytes::new(),
+                pieces: None,
             },
         }
     }
@@ -62,6 +69,15 @@ impl MockReply {
     pub fn body(mut self, body: impl Into<Bytes>) -> Self {
         if let Outcome::Response { body: b, .. } = &mut self.outcome {
             *b = body.into();
+        }
+        self
+    }
+
+    /// Sends the body as `pieces`, each `every` after the last (the first `every` after the
+    /// head; responses only): a body that arrives over time, on tokio's clock.
+    pub fn pieces(mut self, pieces: impl IntoIterator<Item = Bytes>, every: Duration) -> Self {
+        if let Outcome::Response { pieces: p, .. } = &mut self.outcome {
+            *p = Some((pieces.into_iter().collect(), crate::config::clamp(every)));
         }
         self
     }
@@ -134,7 +150,11 @@ impl MockBackend {
 
     /// Every request received so far, in order.
     pub fn requests(&self) -> Vec<Request> {
-        lock(&self.inner.received).clone()
+        lock(&self.inner.received)
+            .iter()
+            // Recorded bodies are bytes, so every copy succeeds.
+            .filter_map(Request::try_clone)
+            .collect()
     }
 
     /// How many requests were received.
@@ -142,11 +162,12 @@ impl MockBackend {
         lock(&self.inner.received).len()
     }
 
-    /// Records `req` and takes the next reply.
-    fn next(&self, req: &Request) -> MockReply {
-        let mut seen = req.clone();
-        seen.headers = req.wire_header_map(0);
-        seen.defaults = None;
+    /// Records `out` as the request received, and takes the next reply.
+    fn next(&self, out: &Outgoing<'_>, body: Bytes) -> MockReply {
+        let mut seen = Request::from_uri(out.method.clone(), out.uri.clone());
+        seen.headers = out.header_map(0);
+        seen.body = body.into();
+        seen.timeout = out.timeout;
         lock(&self.inner.received).push(seen);
         lock(&self.inner.script)
             .pop_front()
@@ -154,75 +175,157 @@ impl MockBackend {
             .unwrap_or_else(|| MockReply::status(200))
     }
 
-    fn finish(reply: MockReply, req: &Request) -> Result<Response> {
+    /// The answer `reply` scripts for a request with `method` due by `deadline`.
+    fn answer(reply: MockReply, method: &http::Method, deadline: Instant) -> Result<Answer> {
         match reply.outcome {
             Outcome::Response {
                 status,
                 headers,
                 body,
+                pieces,
             } => {
-                let body = if req.method == http::Method::HEAD {
-                    Bytes::new()
-                } else {
-                    body
+                let head_only = *method == http::Method::HEAD;
+                let body = match pieces {
+                    Some((pieces, every)) if !head_only => AnswerBody::Stream(Box::new(Pieces {
+                        pieces: pieces.into(),
+                        every,
+                        deadline,
+                        wait: None,
+                    })),
+                    _ if head_only => AnswerBody::Full(Bytes::new()),
+                    _ => AnswerBody::Full(body),
                 };
-                if let Some(progress) = &req.progress {
-                    let len = body.len() as u64;
-                    progress.report(len, Some(len));
-                }
-                Ok(Response::from_parts(
-                    BackendKind::Mock,
-                    req.uri.clone(),
+                Ok(Answer {
                     status,
-                    Version::HTTP_11,
-                    headers,
+                    version: Version::HTTP_11,
+                    headers: headers.into(),
                     body,
-                ))
+                })
             }
             Outcome::Error(kind) => Err(Error::new(kind)
                 .with_backend(BackendKind::Mock)
-                .with_detail("scripted error")
-                .with_url(&req.uri)),
+                .with_detail("scripted error")),
         }
     }
 
-    fn timed_out(req: &Request) -> Error {
+    fn timed_out() -> Error {
         Error::new(ErrorKind::Timeout(TimeoutPhase::Headers))
             .with_backend(BackendKind::Mock)
             .with_detail("deadline reached")
-            .with_url(&req.uri)
+    }
+}
+
+/// The bytes of a request body, read whole for the record.
+async fn read_body(body: SendBody) -> Result<Bytes> {
+    match body {
+        SendBody::Stream(mut s) => {
+            let mut all = Vec::new();
+            while let Some(piece) =
+                std::future::poll_fn(|cx| futures_core::Stream::poll_next(s.as_mut(), cx)).await
+            {
+                let piece = piece.map_err(|e| Error::new(ErrorKind::Body).with_source(e))?;
+                all.extend_from_slice(&piece);
+            }
+            Ok(all.into())
+        }
+        other => read_body_blocking(other),
+    }
+}
+
+/// The bytes of a request body, read whole on this thread.
+fn read_body_blocking(body: SendBody) -> Result<Bytes> {
+    let failed = |e: std::io::Error| Error::new(ErrorKind::Body).with_source(e);
+    match body {
+        SendBody::Bytes(b) => Ok(b),
+        SendBody::File(p) => std::fs::read(p).map(Bytes::from).map_err(failed),
+        SendBody::Reader(mut r) => {
+            let mut all = Vec::new();
+            r.read_to_end(&mut all).map_err(failed)?;
+            Ok(all.into())
+        }
+        SendBody::Stream(_) => Err(Error::builder(
+            "a stream body needs the async client; use Body::reader on the blocking one",
+        )),
     }
 }
 
 impl AsyncTransport for MockBackend {
-    async fn send(&self, req: &Request) -> Result<Response> {
-        let reply = self.next(req);
+    async fn send(&self, mut out: Outgoing<'_>) -> Result<Answer> {
+        let body = std::mem::replace(&mut out.body, SendBody::Bytes(Bytes::new()));
+        let body = read_body(body).await?;
+        let reply = self.next(&out, body);
         if !reply.delay.is_zero() {
-            let deadline = req.deadline_or(Duration::from_secs(30));
-            let due = tokio::time::Instant::now() + reply.delay;
-            if due > deadline {
-                tokio::time::sleep_until(deadline).await;
-                return Err(Self::timed_out(req));
+            let due = Instant::now() + reply.delay;
+            if due > out.deadline {
+                tokio::time::sleep_until(out.deadline).await;
+                return Err(Self::timed_out());
             }
             tokio::time::sleep_until(due).await;
         }
-        Self::finish(reply, req)
+        Self::answer(reply, out.method, out.deadline)
     }
 }
 
 impl BlockingTransport for MockBackend {
-    fn send_blocking(&self, req: &Request) -> Result<Response> {
-        let reply = self.next(req);
+    fn send_blocking(&self, mut out: Outgoing<'_>) -> Result<Answer> {
+        let body = std::mem::replace(&mut out.body, SendBody::Bytes(Bytes::new()));
+        let reply = self.next(&out, read_body_blocking(body)?);
         if !reply.delay.is_zero() {
-            let deadline = req.deadline_or(Duration::from_secs(30));
-            let now = tokio::time::Instant::now();
+            let now = Instant::now();
             let due = now + reply.delay;
-            if due > deadline {
-                std::thread::sleep(deadline.saturating_duration_since(now));
-                return Err(Self::timed_out(req));
+            if due > out.deadline {
+                std::thread::sleep(out.deadline.saturating_duration_since(now));
+                return Err(Self::timed_out());
             }
             std::thread::sleep(reply.delay);
         }
-        Self::finish(reply, req)
+        Self::answer(reply, out.method, out.deadline)
     }
 }
+
+/// A body in timed pieces ([`MockReply::pieces`]), on tokio's clock, ended by the deadline.
+struct Pieces {
+    pieces: VecDeque<Bytes>,
+    every: Duration,
+    deadline: Instant,
+    wait: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl RawBody for Pieces {
+    fn poll_piece(&mut self, cx: &mut Context<'_>, _whole: bool) -> Poll<Result<Option<Bytes>>> {
+        if self.pieces.is_empty() {
+            return Poll::Ready(Ok(None));
+        }
+        let due = (Instant::now() + self.every).min(self.deadline);
+        let wait = self
+            .wait
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+        if wait.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        self.wait = None;
+        if Instant::now() >= self.deadline {
+            return Poll::Ready(Err(Error::new(ErrorKind::Timeout(TimeoutPhase::Body))
+                .with_backend(BackendKind::Mock)
+                .with_detail("deadline reached")));
+        }
+        Poll::Ready(Ok(self.pieces.pop_front()))
+    }
+
+    fn piece_blocking(&mut self, _whole: bool) -> Result<Option<Bytes>> {
+        if self.pieces.is_empty() {
+            return Ok(None);
+        }
+        let now = Instant::now();
+        if now + self.every > self.deadline {
+            std::thread::sleep(self.deadline.saturating_duration_since(now));
+            return Err(Error::new(ErrorKind::Timeout(TimeoutPhase::Body))
+                .with_backend(BackendKind::Mock)
+                .with_detail("deadline reached"));
+        }
+        std::thread::sleep(self.every);
+        Ok(self.pieces.pop_front())
+    }
+}
+
+use std::future::Future as _;

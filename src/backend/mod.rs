@@ -1,27 +1,29 @@
 //! The backends: one closed [`Backend`] enum over the real clients, dispatched statically with
-//! `enum_dispatch` (no vtables, no boxed futures).
+//! `enum_dispatch` (no vtables).
 //!
-//! A backend performs one HTTP exchange: it sends one request and buffers one response, ending by
-//! the request's deadline. Everything that must mean the same on every backend (redirects,
-//! decompression, default headers, validation) lives above it, in [`Client`](crate::Client).
+//! A backend performs one hop of an exchange: it sends one `Outgoing` request and answers with
+//! the response head as soon as it has arrived, its body to read (`Answer`), the whole ending
+//! by the request's deadline. Everything that must mean the same on every backend (redirects,
+//! decompression, default headers, validation, limits) lives above it, in the exchange.
 //!
 //! Each backend module has the same shape: a `...Backend` type built by `new(&Config)`, its
-//! `AsyncTransport` and `BlockingTransport` impls (crate-private traits), and a `map_error`
-//! function that turns the client's own error into a [`crate::Error`] with the normalized
-//! [`crate::ErrorKind`].
+//! `AsyncTransport` and `BlockingTransport` impls (crate-private traits), its response body (a
+//! `RawBody`), and a `map_error` function that turns the client's own error into a
+//! [`crate::Error`] with the normalized [`crate::ErrorKind`].
 
-use std::fmt;
-use std::str::FromStr;
-
+use bytes::Bytes;
 use enum_dispatch::enum_dispatch;
-use serde::Deserialize;
+use http::{StatusCode, Version};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::request::Request;
-use crate::response::Response;
+use crate::headers::Headers;
+use crate::request::Outgoing;
+use crate::response::RawBody;
 
-mod bridge;
+pub use crate::kind::BackendKind;
+
+pub(crate) mod bridge;
 pub(crate) use bridge::block_on;
 #[cfg(any(
     feature = "hyper",
@@ -36,21 +38,26 @@ pub(crate) mod classify;
     feature = "curl",
     feature = "ureq"
 ))]
-mod limits;
+pub(crate) mod limits;
 #[cfg(any(
     feature = "hyper",
     feature = "reqwest",
     feature = "curl",
     feature = "ureq"
 ))]
-pub(crate) use limits::{Limits, content_length};
+pub(crate) use limits::Limits;
 #[cfg(feature = "curl")]
 pub mod curl;
 #[cfg(feature = "hyper")]
 pub mod hyper;
+#[cfg(any(feature = "hyper", feature = "reqwest"))]
+mod incoming;
 pub mod mock;
+pub(crate) mod pipe;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;
+#[cfg(any(feature = "hyper", feature = "reqwest"))]
+mod sending;
 #[cfg(feature = "ureq")]
 pub mod ureq;
 #[cfg(any(feature = "curl", feature = "ureq"))]
@@ -66,120 +73,38 @@ pub use self::reqwest::ReqwestBackend;
 #[cfg(feature = "ureq")]
 pub use self::ureq::UreqBackend;
 
-/// Which client library serves requests.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, serde::Serialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum BackendKind {
-    /// libcurl, through the `curl` crate.
-    Curl,
-    /// `reqwest`.
-    Reqwest,
-    /// `hyper` 1 with the `hyper-util` legacy client.
-    Hyper,
-    /// `ureq` 3 (blocking).
-    Ureq,
-    /// The scripted in-process [`MockBackend`].
-    Mock,
-}
-
-impl BackendKind {
-    /// Every kind, in a fixed order.
-    pub const ALL: [BackendKind; 5] = [
-        BackendKind::Curl,
-        BackendKind::Reqwest,
-        BackendKind::Hyper,
-        BackendKind::Ureq,
-        BackendKind::Mock,
-    ];
-
-    /// The lowercase name (`curl`, `reqwest`, `hyper`, `ureq`, `mock`).
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            BackendKind::Curl => "curl",
-            BackendKind::Reqwest => "reqwest",
-            BackendKind::Hyper => "hyper",
-            BackendKind::Ureq => "ureq",
-            BackendKind::Mock => "mock",
-        }
-    }
-
-    /// True when this build has the backend's cargo feature.
-    pub const fn is_enabled(self) -> bool {
-        match self {
-            BackendKind::Curl => cfg!(feature = "curl"),
-            BackendKind::Reqwest => cfg!(feature = "reqwest"),
-            BackendKind::Hyper => cfg!(feature = "hyper"),
-            BackendKind::Ureq => cfg!(feature = "ureq"),
-            BackendKind::Mock => true,
-        }
-    }
-
-    /// The kinds this build has, real clients first.
-    pub fn enabled() -> impl Iterator<Item = BackendKind> {
-        BackendKind::ALL.into_iter().filter(|k| k.is_enabled())
-    }
-}
-
-impl Default for BackendKind {
-    fn default() -> Self {
-        [
-            BackendKind::Hyper,
-            BackendKind::Reqwest,
-            BackendKind::Curl,
-            BackendKind::Ureq,
-        ]
-        .into_iter()
-        .find(|k| k.is_enabled())
-        .unwrap_or(BackendKind::Mock)
-    }
-}
-
-impl fmt::Display for BackendKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for BackendKind {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        BackendKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s.trim().to_ascii_lowercase())
-            .ok_or_else(|| {
-                Error::builder(format!(
-                    "unknown backend {s:?}: expected curl, reqwest, hyper, ureq or mock"
-                ))
-            })
-    }
-}
-
 /// The largest response header block accepted, on every backend: past it the response is a
 /// [`ErrorKind::Protocol`](crate::ErrorKind::Protocol) error.
 pub(crate) const MAX_HEADER_BYTES: usize = 64 * 1024;
 
 /// The most response header fields accepted, on every backend (hyper's own default, which hyper
-/// and reqwest apply without being told: setting it explicitly makes hyper initialize a
-/// 100-entry buffer on every response, about 500 instructions).
+/// and reqwest apply without being told).
 pub(crate) const MAX_HEADERS: usize = 100;
 
-/// Sends one request from async code and buffers its response, ending by the request's deadline.
-#[enum_dispatch]
-pub(crate) trait AsyncTransport {
-    /// One exchange: no redirects followed, body not decoded. The request is borrowed: the
-    /// client keeps it for a redirect or a resend, without a copy.
-    async fn send(&self, request: &Request) -> Result<Response>;
+/// A response head as a transport delivers it, with its body to read.
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) version: Version,
+    pub(crate) headers: Headers,
+    pub(crate) body: AnswerBody,
 }
 
-/// Sends one request from blocking code and buffers its response, ending by the request's
-/// deadline.
+/// The body of an [`Answer`]: already whole in memory, or still to read.
+pub(crate) enum AnswerBody {
+    Full(Bytes),
+    Stream(Box<dyn RawBody>),
+}
+
+/// Sends one hop of a request from async code: the answer once its head has arrived.
+#[enum_dispatch]
+pub(crate) trait AsyncTransport {
+    async fn send(&self, out: Outgoing<'_>) -> Result<Answer>;
+}
+
+/// Sends one hop of a request from blocking code: the answer once its head has arrived.
 #[enum_dispatch]
 pub(crate) trait BlockingTransport {
-    /// One exchange: no redirects followed, body not decoded.
-    fn send_blocking(&self, request: &Request) -> Result<Response>;
+    fn send_blocking(&self, out: Outgoing<'_>) -> Result<Answer>;
 }
 
 /// One client library, chosen at run time, dispatched statically.
@@ -209,51 +134,19 @@ pub enum Backend {
     Never(Never),
 }
 
-/// Awaits [`AsyncTransport::send`] on whichever client `$backend` holds, inside the caller's own
-/// future: the same static dispatch as `enum_dispatch`'s, without the `async` wrapper it
-/// generates, which stores the request a second time (rustc keeps an `async fn`'s arguments
-/// beside the future it awaits) and adds one more copy of the whole future per request.
-macro_rules! send_dispatched {
-    ($backend:expr, $req:expr) => {
-        match $backend {
-            #[cfg(feature = "curl")]
-            $crate::backend::Backend::Curl(b) => {
-                $crate::backend::AsyncTransport::send(b, $req).await
-            }
-            #[cfg(feature = "reqwest")]
-            $crate::backend::Backend::Reqwest(b) => {
-                $crate::backend::AsyncTransport::send(b, $req).await
-            }
-            #[cfg(feature = "hyper")]
-            $crate::backend::Backend::Hyper(b) => {
-                $crate::backend::AsyncTransport::send(b, $req).await
-            }
-            #[cfg(feature = "ureq")]
-            $crate::backend::Backend::Ureq(b) => {
-                $crate::backend::AsyncTransport::send(b, $req).await
-            }
-            $crate::backend::Backend::Mock(b) => {
-                $crate::backend::AsyncTransport::send(b, $req).await
-            }
-            $crate::backend::Backend::Never(n) => match *n {},
-        }
-    };
-}
-pub(crate) use send_dispatched;
-
 /// An uninhabited type: the payload of [`Backend::Never`].
 #[doc(hidden)]
 #[derive(Clone, Debug)]
 pub enum Never {}
 
 impl AsyncTransport for Never {
-    async fn send(&self, _: &Request) -> Result<Response> {
+    async fn send(&self, _: Outgoing<'_>) -> Result<Answer> {
         match *self {}
     }
 }
 
 impl BlockingTransport for Never {
-    fn send_blocking(&self, _: &Request) -> Result<Response> {
+    fn send_blocking(&self, _: Outgoing<'_>) -> Result<Answer> {
         match *self {}
     }
 }
@@ -285,19 +178,6 @@ impl Backend {
         }
     }
 
-    /// Whether its exchanges keep their deadline on a [`Watch`](crate::deadline::Watch) that
-    /// honours a request's nudge (hyper and reqwest): a hedged fleet request then gives its hedge
-    /// delay to that watch instead of registering a timer of its own.
-    pub(crate) fn honours_nudges(&self) -> bool {
-        match self {
-            #[cfg(feature = "reqwest")]
-            Backend::Reqwest(_) => true,
-            #[cfg(feature = "hyper")]
-            Backend::Hyper(_) => true,
-            _ => false,
-        }
-    }
-
     /// Which client library this is.
     pub fn kind(&self) -> BackendKind {
         match self {
@@ -313,6 +193,12 @@ impl Backend {
             Backend::Never(n) => match *n {},
         }
     }
+
+    /// Whether its time is tokio's (the mock's scripted delays follow tokio's clock, paused in
+    /// tests): timers beside its exchanges (a fleet's hedge delay) are tokio's then.
+    pub(crate) fn on_tokio_time(&self) -> bool {
+        matches!(self, Backend::Mock(_))
+    }
 }
 
 // Compile-time guarantees: a `Backend` can be shared across threads, and its request futures
@@ -323,8 +209,8 @@ const _: () = {
 };
 
 #[allow(dead_code)]
-fn assert_send_future(backend: &Backend, request: &Request) {
+fn assert_send_future(backend: &Backend, out: Outgoing<'_>) {
     fn is_send<T: Send>(_: &T) {}
-    let fut = AsyncTransport::send(backend, request);
+    let fut = AsyncTransport::send(backend, out);
     is_send(&fut);
 }

@@ -2,17 +2,20 @@
 //! own rustls configuration, redirects and decompression left to httpfleet.
 
 use std::fmt;
+use std::pin::Pin;
+use std::sync::{Mutex, PoisonError};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 
 use super::classify::{Stage, classify, closed_before_response};
-use super::limits::BodyBuf;
-use super::{AsyncTransport, BackendKind, BlockingTransport, Limits};
+use super::incoming::Incoming;
+use super::sending::Sending;
+use super::{Answer, AnswerBody, AsyncTransport, BackendKind, BlockingTransport, Limits};
 use crate::config::{Config, HttpVersion};
 use crate::deadline::{Watch, race};
 use crate::error::{Error, ErrorKind, Result};
-use crate::request::Request;
-use crate::response::Response;
+use crate::request::{Outgoing, SendBody};
 
 /// A `reqwest::Client`. Cheap to clone (the pool is shared).
 #[derive(Clone)]
@@ -47,9 +50,6 @@ impl ReqwestBackend {
             .pool_idle_timeout(config.pool.idle_timeout)
             .pool_max_idle_per_host(config.pool.max_idle_per_host)
             .no_proxy();
-        if let Some(idle) = config.read_timeout {
-            b = b.read_timeout(idle);
-        }
         b = match config.http_version {
             HttpVersion::Auto => b,
             HttpVersion::Http1 => b.http1_only(),
@@ -81,111 +81,74 @@ impl ReqwestBackend {
     }
 }
 
-/// A response whose head has arrived, its body still to read by the request's deadline.
-struct Receiving {
-    resp: reqwest::Response,
-    headers: http::HeaderMap,
-    watch: Watch,
-    url: http::Uri,
-}
-
-impl ReqwestBackend {
-    /// Sends `req` and waits for the response head, by the request's deadline.
-    async fn head(&self, req: &Request) -> Result<Receiving> {
-        let deadline = req.deadline_or(self.limits.timeout);
-        let url = req.uri.clone();
-        let rurl = reqwest::Url::parse(&crate::url::to_text(&url)).map_err(|e| {
-            Error::invalid_url("reqwest cannot parse the URL")
-                .with_source(e)
-                .with_url(&url)
-        })?;
-        let mut rreq = reqwest::Request::new(req.method.clone(), rurl);
-        *rreq.headers_mut() = req.wire_header_map(0);
-        if !req.body.is_empty() {
-            *rreq.body_mut() = Some(req.body.clone().into());
-        }
-        let mut watch = Watch::new(deadline.into_std()).nudging(req.nudge);
-        let mut resp = race(self.client.execute(rreq), &mut watch)
-            .await
-            .map_err(|_| {
-                Stage::Headers
-                    .deadline_reached(BackendKind::Reqwest)
-                    .with_url(&url)
-            })?
-            .map_err(|e| map_error(e, Stage::Headers, self.proxied).with_url(&url))?;
-        let headers = std::mem::take(resp.headers_mut());
-        Ok(Receiving {
-            resp,
-            headers,
-            watch,
-            url,
-        })
-    }
-
-    /// The next piece of the body, `None` at its end, by the deadline (reqwest's own
-    /// `read_timeout` covers the pauses between pieces).
-    async fn piece(&self, r: &mut Receiving) -> Result<Option<Bytes>> {
-        race(r.resp.chunk(), &mut r.watch)
-            .await
-            .map_err(|_| {
-                Stage::Body
-                    .deadline_reached(BackendKind::Reqwest)
-                    .with_url(&r.url)
-            })?
-            .map_err(|e| map_error(e, Stage::Body, self.proxied).with_url(&r.url))
-    }
-
-    /// A body accumulator for `r`'s response to `req`.
-    fn body_buf(&self, req: &Request, r: &Receiving) -> Result<BodyBuf> {
-        let has_body = super::limits::has_body(&req.method, r.resp.status());
-        self.limits
-            .body_buf(&r.headers, has_body, req.progress.clone())
-            .map_err(|e| e.with_url(&r.url).with_backend(BackendKind::Reqwest))
-    }
-
-    /// Adds `piece` to `buf`, under the limit.
-    fn push(&self, buf: &mut BodyBuf, piece: Bytes, r: &Receiving) -> Result<()> {
-        buf.push(piece, &self.limits)
-            .map_err(|e| e.with_url(&r.url).with_backend(BackendKind::Reqwest))
-    }
-}
-
-fn response(r: Receiving, body: Bytes) -> Response {
-    Response::from_parts(
-        BackendKind::Reqwest,
-        r.url,
-        r.resp.status(),
-        r.resp.version(),
-        r.headers,
-        body,
-    )
-}
-
 impl AsyncTransport for ReqwestBackend {
-    async fn send(&self, req: &Request) -> Result<Response> {
-        let mut r = self.head(req).await?;
-        let mut buf = self.body_buf(req, &r)?;
-        while let Some(piece) = self.piece(&mut r).await? {
-            self.push(&mut buf, piece, &r)?;
-        }
-        Ok(response(r, buf.finish()))
+    async fn send(&self, out: Outgoing<'_>) -> Result<Answer> {
+        let rurl = reqwest::Url::parse(&crate::url::to_text(out.uri))
+            .map_err(|e| Error::invalid_url("reqwest cannot parse the URL").with_source(e))?;
+        let mut rreq = reqwest::Request::new(out.method.clone(), rurl);
+        *rreq.headers_mut() = out.header_map(0);
+        let body = match (&out.body, out.upload_progress) {
+            // Bytes without a progress callback go as they are (reqwest can resend them).
+            (SendBody::Bytes(b), None) if b.is_empty() => None,
+            (SendBody::Bytes(b), None) => Some(reqwest::Body::from(b.clone())),
+            _ => {
+                let sending =
+                    Sending::new(out.body, out.body_len, out.upload_progress, out.deadline)?;
+                (!sending.is_empty()).then(|| reqwest::Body::wrap(Shared(Mutex::new(sending))))
+            }
+        };
+        *rreq.body_mut() = body;
+        let mut watch = Watch::new(out.deadline.into_std());
+        let resp = race(self.client.execute(rreq), &mut watch)
+            .await
+            .map_err(|_| Stage::Headers.deadline_reached(BackendKind::Reqwest))?
+            .map_err(|e| map_error(e, Stage::Headers, self.proxied))?;
+        let resp = http::Response::<reqwest::Body>::from(resp);
+        let (parts, body) = resp.into_parts();
+        Ok(Answer {
+            status: parts.status,
+            version: parts.version,
+            headers: parts.headers.into(),
+            body: AnswerBody::Stream(Box::new(Incoming {
+                body,
+                watch,
+                read_timeout: self.limits.read_timeout,
+                idle: None,
+                backend: BackendKind::Reqwest,
+                fail: |e, proxied| map_error(e, Stage::Body, proxied),
+                proxied: self.proxied,
+            })),
+        })
     }
 }
 
 impl BlockingTransport for ReqwestBackend {
-    /// On the blocking bridge's runtime, which every blocking caller drives in turn. A request
-    /// with a progress callback leaves the runtime between pieces of its body and calls it
-    /// outside: a caller stuck in its callback holds up no other.
-    fn send_blocking(&self, req: &Request) -> Result<Response> {
-        if req.progress.is_none() {
-            return super::block_on(self.send(req))?;
-        }
-        let mut r = super::block_on(self.head(req))??;
-        let mut buf = self.body_buf(req, &r)?;
-        while let Some(piece) = super::block_on(self.piece(&mut r))?? {
-            self.push(&mut buf, piece, &r)?;
-        }
-        Ok(response(r, buf.finish()))
+    fn send_blocking(&self, out: Outgoing<'_>) -> Result<Answer> {
+        super::block_on(self.send(out))?
+    }
+}
+
+/// A request body shared with reqwest, which wants it `Sync`: behind a lock only its sender
+/// takes.
+struct Shared(Mutex<Sending>);
+
+impl http_body::Body for Shared {
+    type Data = Bytes;
+    type Error = crate::error::BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<std::result::Result<http_body::Frame<Bytes>, Self::Error>>> {
+        let mut sending = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        Pin::new(&mut *sending).poll_frame(cx)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .size_hint()
     }
 }
 

@@ -74,7 +74,8 @@ impl Route {
         } else {
             client.get(url)
         };
-        b.send().await.expect("httpfleet request").bytes().len()
+        let resp = b.send().await.expect("httpfleet request");
+        resp.bytes().await.expect("httpfleet body").len()
     }
 
     /// This route's request through a blocking httpfleet client; returns the body length.
@@ -84,7 +85,8 @@ impl Route {
         } else {
             client.get(url)
         };
-        b.send().expect("httpfleet request").bytes().len()
+        let resp = b.send().expect("httpfleet request");
+        resp.bytes().expect("httpfleet body").len()
     }
 }
 

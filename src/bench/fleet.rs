@@ -101,12 +101,14 @@ pub fn hedging(
         let mut lat = Vec::with_capacity(n);
         rt.block_on(async {
             for _ in 0..100 {
-                client.get("/exchange").send().await.expect("warm-up");
+                let resp = client.get("/exchange").send().await.expect("warm-up");
+                resp.bytes().await.expect("warm-up body");
             }
             let before = server.requests();
             for _ in 0..n {
                 let t = Instant::now();
-                client.get("/exchange").send().await.expect("request");
+                let resp = client.get("/exchange").send().await.expect("request");
+                resp.bytes().await.expect("body");
                 lat.push(t.elapsed().as_secs_f64() * 1e3);
             }
             // Lost hedges still reach the server a moment later.
@@ -180,7 +182,8 @@ pub fn strategies(
                 let mut v = Vec::with_capacity(n);
                 for _ in 0..n {
                     let t = Instant::now();
-                    std::hint::black_box(c.get(path).send().await.expect("request"));
+                    let resp = c.get(path).send().await.expect("request");
+                    std::hint::black_box(resp.bytes().await.expect("body"));
                     v.push(t.elapsed().as_secs_f64() * 1e6);
                 }
                 v.sort_by(|a, b| a.total_cmp(b));

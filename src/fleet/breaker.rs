@@ -169,11 +169,6 @@ pub(crate) struct Permit<'a> {
 }
 
 impl Breaker {
-    /// Whether calls must be timed for this breaker (it counts slow calls).
-    pub(crate) fn times_calls(&self) -> bool {
-        self.config.slow_call.is_some()
-    }
-
     pub(crate) fn new(config: BreakerConfig) -> Self {
         let can_clear = config.consecutive_failures > 0
             && config.failure_rate > 0.0

@@ -3,9 +3,9 @@
 //! by retries and hedges so a sick backend cannot multiply the load.
 
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use http::{HeaderMap, Method};
+use http::Method;
 use tokio::time::Instant;
 
 use super::rng::Rng;
@@ -91,7 +91,7 @@ impl RetryPolicy {
 
     /// True when `method` may be sent again after it may have reached the server.
     pub(crate) fn may_retry(&self, method: &Method) -> bool {
-        self.retry_non_idempotent || is_idempotent(method)
+        self.retry_non_idempotent || crate::request::is_idempotent(method)
     }
 
     /// The wait before retry number `retry` (1 for the first retry): full jitter, a uniform draw
@@ -115,31 +115,6 @@ impl RetryPolicy {
             .min(self.cap);
         exp.mul_f64(rng.unit())
     }
-}
-
-/// True for the methods RFC 9110 calls idempotent.
-pub(crate) fn is_idempotent(method: &Method) -> bool {
-    matches!(
-        *method,
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
-    )
-}
-
-/// Parses `Retry-After`: delay-seconds or an HTTP-date (relative to `now_wall`), at most
-/// [`MAX_DURATION`](crate::MAX_DURATION).
-pub fn parse_retry_after(headers: &HeaderMap, now_wall: SystemTime) -> Option<Duration> {
-    let value = headers
-        .get(http::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(crate::config::clamp(Duration::from_secs(secs)));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(crate::config::clamp(
-        at.duration_since(now_wall).unwrap_or(Duration::ZERO),
-    ))
 }
 
 /// The retry budget: a token bucket shared by the retries and hedges of a fleet.
@@ -283,19 +258,6 @@ mod tests {
             p.backoff_for(1, Some(Duration::from_millis(20)), &rng),
             Duration::from_millis(20)
         );
-    }
-
-    #[test]
-    fn retry_after_in_both_forms() {
-        let mut h = HeaderMap::new();
-        h.insert("retry-after", "7".parse().unwrap());
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        assert_eq!(parse_retry_after(&h, now), Some(Duration::from_secs(7)));
-        let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
-        h.insert("retry-after", later.parse().unwrap());
-        assert_eq!(parse_retry_after(&h, now), Some(Duration::from_secs(30)));
-        h.insert("retry-after", "soon".parse().unwrap());
-        assert_eq!(parse_retry_after(&h, now), None);
     }
 
     #[test]

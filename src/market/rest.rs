@@ -474,7 +474,20 @@ impl RestDataClient {
             ticket.finish(used);
             let status = resp.status().as_u16();
             match status {
-                200..=299 => return Ok(resp.into_bytes()),
+                200..=299 => match resp.bytes().await {
+                    Ok(body) => return Ok(body),
+                    Err(e) => {
+                        failures += 1;
+                        if !transient(e.kind()) || failures >= inner.attempts {
+                            return Err(MarketError::Http {
+                                window,
+                                what: path.to_owned(),
+                                source: e,
+                            });
+                        }
+                        tokio::time::sleep(self.backoff(failures, None)).await;
+                    }
+                },
                 429 => {
                     let retry_after = resp.retry_after();
                     inner.governor.pause(retry_after);
@@ -494,7 +507,10 @@ impl RestDataClient {
                     tracing::debug!(path, status, ?wait, "every host failed; next round");
                     tokio::time::sleep(wait).await;
                 }
-                _ => return Err(status_error(path, status, resp.bytes(), window)),
+                _ => {
+                    let body = resp.bytes().await.unwrap_or_default();
+                    return Err(status_error(path, status, &body, window));
+                }
             }
         }
     }

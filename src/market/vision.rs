@@ -831,7 +831,19 @@ impl VisionDataClient {
         let mut failures = 0;
         loop {
             match self.inner.client.get(format!("/{path}")).send().await {
-                Ok(resp) if resp.status().is_success() => return Ok(Some(resp.into_bytes())),
+                Ok(resp) if resp.status().is_success() => match resp.bytes().await {
+                    Ok(body) => return Ok(Some(body)),
+                    Err(e) if transient(e.kind()) && failures + 1 < self.inner.attempts => {
+                        failures += 1;
+                    }
+                    Err(e) => {
+                        return Err(MarketError::Http {
+                            window: None,
+                            what: path.to_owned(),
+                            source: e,
+                        });
+                    }
+                },
                 Ok(resp) if resp.status().as_u16() == 404 => return Ok(None),
                 Ok(resp)
                     if resp.status().is_server_error() && failures + 1 < self.inner.attempts =>
@@ -839,12 +851,13 @@ impl VisionDataClient {
                     failures += 1;
                 }
                 Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let body = resp.bytes().await.unwrap_or_default();
                     return Err(MarketError::Status {
                         window: None,
                         what: path.to_owned(),
-                        status: resp.status().as_u16(),
-                        body: String::from_utf8_lossy(&resp.bytes()[..resp.bytes().len().min(200)])
-                            .into_owned(),
+                        status,
+                        body: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
                     });
                 }
                 Err(e) if transient(e.kind()) && failures + 1 < self.inner.attempts => {
@@ -860,6 +873,27 @@ impl VisionDataClient {
             }
             tokio::time::sleep(Duration::from_millis(100 << failures.min(5))).await;
         }
+    }
+
+    /// After a chunk's `failures`th failure `e`: waits before it is asked again, or gives up
+    /// (a fault that asking again does not mend, or too many failures).
+    async fn again_or_fail(
+        &self,
+        e: crate::Error,
+        failures: u32,
+        path: &str,
+        offset: u64,
+    ) -> Result<(), MarketError> {
+        if !transient(e.kind()) || failures >= self.inner.attempts {
+            return Err(MarketError::Http {
+                window: None,
+                what: path.to_owned(),
+                source: e,
+            });
+        }
+        tracing::debug!(file = %path, offset, error = %e, "chunk failed; asking again");
+        tokio::time::sleep(Duration::from_millis(100 << failures.min(5))).await;
+        Ok(())
     }
 
     /// Downloads `file` to `dest` in `Range` chunks; `None` on 404.
@@ -897,15 +931,7 @@ impl VisionDataClient {
                 Err(e) => {
                     failures += 1;
                     resumed += 1;
-                    if !transient(e.kind()) || failures >= self.inner.attempts {
-                        return Err(MarketError::Http {
-                            window: None,
-                            what: path.clone(),
-                            source: e,
-                        });
-                    }
-                    tracing::debug!(file = %path, offset, error = %e, "chunk failed; asking again");
-                    tokio::time::sleep(Duration::from_millis(100 << failures.min(5))).await;
+                    self.again_or_fail(e, failures, &path, offset).await?;
                     continue;
                 }
             };
@@ -923,7 +949,15 @@ impl VisionDataClient {
                         .ok_or_else(|| bad("206 without Content-Range".into()))?;
                     let (a, b, t) = parse_content_range(&cr)
                         .ok_or_else(|| bad(format!("bad Content-Range {cr:?}")))?;
-                    let body = resp.into_bytes();
+                    let body = match resp.bytes().await {
+                        Ok(body) => body,
+                        Err(e) => {
+                            failures += 1;
+                            resumed += 1;
+                            self.again_or_fail(e, failures, &path, offset).await?;
+                            continue;
+                        }
+                    };
                     if a != offset || b > offset + chunk - 1 || body.len() as u64 != b - a + 1 {
                         return Err(bad(format!(
                             "asked {range}, got Content-Range {cr:?} with {} bytes",
@@ -948,7 +982,15 @@ impl VisionDataClient {
                 }
                 200 => {
                     // The server ignored Range: the body is the whole file.
-                    let body = resp.into_bytes();
+                    let body = match resp.bytes().await {
+                        Ok(body) => body,
+                        Err(e) => {
+                            failures += 1;
+                            resumed += 1;
+                            self.again_or_fail(e, failures, &path, offset).await?;
+                            continue;
+                        }
+                    };
                     let len = body.len() as u64;
                     sink = Some(self.append(sink, dest, body, true).await?);
                     total = Some(len);
@@ -972,12 +1014,12 @@ impl VisionDataClient {
                     tokio::time::sleep(Duration::from_millis(100 << failures.min(5))).await;
                 }
                 _ => {
+                    let body = resp.bytes().await.unwrap_or_default();
                     return Err(MarketError::Status {
                         window: None,
                         what: path.clone(),
                         status,
-                        body: String::from_utf8_lossy(&resp.bytes()[..resp.bytes().len().min(200)])
-                            .into_owned(),
+                        body: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
                     });
                 }
             }

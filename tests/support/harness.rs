@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use httpfleet::{BackendKind, Client, Config, RequestBuilder, Response};
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode, Uri, Version};
+use httpfleet::{BackendKind, Client, Config, Request, RequestBuilder};
 
 /// Which client surface a test drives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,6 +25,108 @@ pub struct Session<'h> {
     h: &'h Harness,
     client: Client,
     blocking: httpfleet::blocking::Client,
+}
+
+/// A response read whole (its body to the end), the same from either surface.
+#[derive(Debug, Clone)]
+pub struct Got {
+    status: StatusCode,
+    version: Version,
+    headers: HeaderMap,
+    url: Uri,
+    backend: BackendKind,
+    attempts: u32,
+    member: Option<String>,
+    body: Bytes,
+}
+
+impl Got {
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+    pub fn version(&self) -> Version {
+        self.version
+    }
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+    pub fn url(&self) -> &Uri {
+        &self.url
+    }
+    pub fn backend(&self) -> BackendKind {
+        self.backend
+    }
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+    pub fn member(&self) -> Option<&str> {
+        self.member.as_deref()
+    }
+    pub fn bytes(&self) -> &Bytes {
+        &self.body
+    }
+    pub fn text(&self) -> Result<String, std::string::FromUtf8Error> {
+        String::from_utf8(self.body.to_vec())
+    }
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(&self.body)
+    }
+}
+
+/// Reads an async response whole.
+pub async fn got(resp: httpfleet::Response) -> httpfleet::Result<Got> {
+    let head = (
+        resp.status(),
+        resp.version(),
+        resp.headers().clone(),
+        resp.url().clone(),
+        resp.backend(),
+        resp.attempts(),
+        resp.member().map(str::to_owned),
+    );
+    let body = resp.bytes().await?;
+    Ok(assemble(head, body))
+}
+
+/// Reads a blocking response whole.
+pub fn got_blocking(resp: httpfleet::blocking::Response) -> httpfleet::Result<Got> {
+    let head = (
+        resp.status(),
+        resp.version(),
+        resp.headers().clone(),
+        resp.url().clone(),
+        resp.backend(),
+        resp.attempts(),
+        resp.member().map(str::to_owned),
+    );
+    let body = resp.bytes()?;
+    Ok(assemble(head, body))
+}
+
+type HeadParts = (
+    StatusCode,
+    Version,
+    HeaderMap,
+    Uri,
+    BackendKind,
+    u32,
+    Option<String>,
+);
+
+fn assemble(
+    (status, version, headers, url, backend, attempts, member): HeadParts,
+    body: Bytes,
+) -> Got {
+    Got {
+        status,
+        version,
+        headers,
+        url,
+        backend,
+        attempts,
+        member,
+        body,
+    }
 }
 
 impl Harness {
@@ -55,8 +159,9 @@ impl Harness {
         })
     }
 
-    /// Builds a client from `config` and sends one request built by `build`.
-    pub fn run<F>(&self, config: &Config, build: F) -> httpfleet::Result<Response>
+    /// Builds a client from `config` and sends one request built by `build`, reading its
+    /// response whole.
+    pub fn run<F>(&self, config: &Config, build: F) -> httpfleet::Result<Got>
     where
         F: for<'a> FnOnce(&'a Client) -> RequestBuilder<'a, Client>,
     {
@@ -88,29 +193,85 @@ impl Harness {
     }
 
     /// [`Harness::run`] with the default configuration.
-    pub fn go<F>(&self, build: F) -> httpfleet::Result<Response>
+    pub fn go<F>(&self, build: F) -> httpfleet::Result<Got>
     where
         F: for<'a> FnOnce(&'a Client) -> RequestBuilder<'a, Client>,
     {
         self.run(&self.config(), build)
     }
+
+    /// Runs `f` on this harness's runtime (async surface tests of their own).
+    pub fn block_on<T>(&self, f: impl std::future::Future<Output = T>) -> T {
+        self.rt.block_on(f)
+    }
+}
+
+/// A response of either surface, its body still to read.
+pub enum Streamed {
+    Async(httpfleet::Response),
+    Blocking(httpfleet::blocking::Response),
 }
 
 impl Session<'_> {
-    pub fn run<F>(&self, build: F) -> httpfleet::Result<Response>
+    pub fn run<F>(&self, build: F) -> httpfleet::Result<Got>
+    where
+        F: for<'a> FnOnce(&'a Client) -> RequestBuilder<'a, Client>,
+    {
+        let req = build(&self.client).build()?;
+        self.send(req)
+    }
+
+    /// Sends a built request and reads its response whole.
+    pub fn send(&self, req: Request) -> httpfleet::Result<Got> {
+        match self.h.surface {
+            Surface::Async => self
+                .h
+                .rt
+                .block_on(async { got(self.client.execute(req).await?).await }),
+            Surface::Blocking => got_blocking(self.blocking.execute(req)?),
+        }
+    }
+
+    /// Sends a request and returns its response with the body unread.
+    pub fn stream<F>(&self, build: F) -> httpfleet::Result<Streamed>
     where
         F: for<'a> FnOnce(&'a Client) -> RequestBuilder<'a, Client>,
     {
         let req = build(&self.client).build()?;
         match self.h.surface {
-            Surface::Async => self.h.rt.block_on(self.client.execute(req)),
-            Surface::Blocking => self.blocking.execute(req),
+            Surface::Async => self
+                .h
+                .rt
+                .block_on(self.client.execute(req))
+                .map(Streamed::Async),
+            Surface::Blocking => self.blocking.execute(req).map(Streamed::Blocking),
         }
+    }
+
+    /// The next piece of `resp`'s body, `None` at its end.
+    pub fn chunk(&self, resp: &mut Streamed) -> httpfleet::Result<Option<Bytes>> {
+        match resp {
+            Streamed::Async(r) => self.h.rt.block_on(r.chunk()),
+            Streamed::Blocking(r) => r.chunk(),
+        }
+    }
+
+    /// The rest of `resp`'s body parsed as JSON, through the surface's own `json`.
+    pub fn json(&self, resp: Streamed) -> httpfleet::Result<serde_json::Value> {
+        match resp {
+            Streamed::Async(r) => self.h.rt.block_on(r.json()),
+            Streamed::Blocking(r) => r.json(),
+        }
+    }
+
+    /// The async client.
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 }
 
 /// Records that `case` is unsupported on `kind` (the test asserted the `Unsupported` error), for
-/// the README parity table (`scripts/parity.py`).
+/// the parity table (`scripts/parity.py`).
 pub fn unsupported(case: &str, kind: BackendKind) {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
     let line = format!("{case} {kind}\n");

@@ -1,29 +1,30 @@
-//! The `ureq` backend: ureq 3 (blocking, HTTP/1.1 only). From async code the exchange runs on a
-//! transfer thread (`backend/worker.rs`); ureq's own global timeout bounds it, so a dropped
-//! future cannot leave a request running past its deadline.
+//! The `ureq` backend: ureq 3 (blocking, HTTP/1.1 only). Blocking code sends and reads on its
+//! own thread. From async code the exchange runs on a transfer thread (`backend/worker.rs`),
+//! which hands the head over, then the body through a pipe (`backend/pipe.rs`) as the caller reads
+//! it; ureq's own global timeout bounds the transfer, so a
+//! dropped future cannot leave it running past its deadline.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::io::Read;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::Method;
 use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsProvider};
-use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs};
-use ureq::unversioned::transport::NextTimeout;
 
+mod resolver;
 mod wire;
 
 use super::classify::{Stage, classify};
 use super::worker::Workers;
-use super::{AsyncTransport, BackendKind, BlockingTransport, Limits};
+use super::{Answer, AnswerBody, AsyncTransport, BackendKind, BlockingTransport};
 use crate::config::{Config, HttpVersion};
 use crate::error::{Error, ErrorKind, Result, TimeoutPhase};
-use crate::request::Request;
-use crate::response::Response;
+use crate::request::{Outgoing, Progress, SendBody};
+use crate::response::RawBody;
+use resolver::Resolver;
 
 /// A `ureq::Agent`. Cheap to clone (the pool is shared).
 #[derive(Clone)]
@@ -33,22 +34,9 @@ pub struct UreqBackend {
 
 struct Inner {
     agent: ureq::Agent,
-    limits: Limits,
     proxied: bool,
     /// The threads that run exchanges for async callers.
     workers: Workers<Job>,
-}
-
-/// An exchange to run on a worker thread, and where its result goes.
-type Job = (
-    Arc<Inner>,
-    Request,
-    tokio::sync::oneshot::Sender<Result<Response>>,
-);
-
-/// Runs a [`Job`] on a worker thread.
-fn run_job((inner, req, done): Job) {
-    let _ = done.send(inner.perform(&req));
 }
 
 impl fmt::Debug for UreqBackend {
@@ -143,7 +131,6 @@ impl UreqBackend {
         Ok(UreqBackend {
             inner: Arc::new(Inner {
                 agent,
-                limits: Limits::new(config),
                 proxied,
                 workers: Workers::new(config.pool.max_idle_per_host, run_job),
             }),
@@ -152,26 +139,59 @@ impl UreqBackend {
 }
 
 impl Inner {
-    fn perform(&self, req: &Request) -> Result<Response> {
-        let deadline = req.deadline_or(self.limits.timeout);
-        let headers = req.wire_header_map(0);
-        let url = req.uri.clone();
-        let started = std::time::Instant::now();
-        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+    /// Sends `out` and reads the response head: ureq's own response, its body still to read.
+    fn start(&self, out: Owned) -> Result<http::Response<ureq::Body>> {
+        let remaining = out
+            .deadline
+            .saturating_duration_since(tokio::time::Instant::now());
         if remaining.is_zero() {
-            return Err(Error::new(ErrorKind::Timeout(TimeoutPhase::Total))
-                .with_backend(BackendKind::Ureq)
-                .with_url(&url));
+            return Err(Stage::Headers.deadline_reached(BackendKind::Ureq));
         }
+        let started = std::time::Instant::now();
         wire::take_invalid_trailer();
-        let expects_body = matches!(req.method, Method::POST | Method::PUT | Method::PATCH);
-        let resp = if req.body.is_empty() && !expects_body {
+        let Owned {
+            method,
+            uri,
+            headers,
+            body,
+            body_len,
+            sends_body,
+            upload_progress,
+            ..
+        } = out;
+        let mut hreq = http::Request::new(());
+        *hreq.method_mut() = method;
+        *hreq.uri_mut() = uri;
+        *hreq.headers_mut() = headers;
+        let (parts, ()) = hreq.into_parts();
+        let timeout = Some(remaining.max(Duration::from_millis(1)));
+        let result = match body {
             // `()` sends no body and no `Content-Length`, like the other backends.
-            self.run(req.method.clone(), &url, headers, (), remaining)
-        } else {
-            self.run(req.method.clone(), &url, headers, &req.body[..], remaining)
-        }
-        .map_err(|e| {
+            SendBody::Bytes(b) if b.is_empty() && !sends_body => {
+                self.run(http::Request::from_parts(parts, ()), timeout)
+            }
+            SendBody::Bytes(b) if upload_progress.is_none() => {
+                self.run(http::Request::from_parts(parts, &b[..]), timeout)
+            }
+            other => {
+                let reader = Counted {
+                    inner: reader_of(other)?,
+                    sent: 0,
+                    len: body_len,
+                    progress: upload_progress,
+                };
+                let mut parts = parts;
+                if let Some(len) = body_len {
+                    // A reader's length goes in `Content-Length` (ureq chunks it otherwise).
+                    parts
+                        .headers
+                        .insert(http::header::CONTENT_LENGTH, len.into());
+                }
+                let body = ureq::SendBody::from_owned_reader(reader);
+                self.run(http::Request::from_parts(parts, body), timeout)
+            }
+        };
+        result.map_err(|e| {
             let err = self.map_error(e, Stage::Headers);
             // ureq names the phase it was in when its global budget ran out; a connection still
             // being set up when the total deadline hits is `Headers` on every backend, and
@@ -184,62 +204,24 @@ impl Inner {
             } else {
                 err
             }
-            .with_url(&url)
-        })?;
-        let (parts, mut body) = resp.into_parts();
-        let max = self.limits.max_body;
-        let declared = super::content_length(&parts.headers);
-        self.limits
-            .check_declared(declared, super::limits::has_body(&req.method, parts.status))
-            .map_err(|e| e.with_backend(BackendKind::Ureq).with_url(&url))?;
-        let mut buf = Vec::with_capacity(super::limits::reserve_for(declared));
-        let mut reader = body.as_reader().take(max.saturating_add(1));
-        match &req.progress {
-            None => reader.read_to_end(&mut buf).map(drop),
-            Some(progress) => read_reporting(&mut reader, &mut buf, progress, declared),
-        }
-        .map_err(|e| self.map_io_body(e).with_url(&url))?;
-        self.limits
-            .check_body(buf.len() as u64)
-            .map_err(|e| e.with_backend(BackendKind::Ureq).with_url(&url))?;
-        if wire::take_invalid_trailer() {
-            return Err(Error::new(ErrorKind::Protocol)
-                .with_backend(BackendKind::Ureq)
-                .with_detail("the trailer section holds a line that is not a header field")
-                .with_url(&url));
-        }
-        Ok(Response::from_parts(
-            BackendKind::Ureq,
-            url,
-            parts.status,
-            parts.version,
-            parts.headers,
-            Bytes::from(buf),
-        ))
+        })
     }
 
     fn run<B: ureq::AsSendBody>(
         &self,
-        method: Method,
-        url: &http::Uri,
-        headers: http::HeaderMap,
-        body: B,
-        remaining: Duration,
+        hreq: http::Request<B>,
+        timeout: Option<Duration>,
     ) -> std::result::Result<http::Response<ureq::Body>, ureq::Error> {
-        let mut hreq = http::Request::new(body);
-        *hreq.method_mut() = method;
-        *hreq.uri_mut() = url.clone();
-        *hreq.headers_mut() = headers;
         let hreq = self
             .agent
             .configure_request(hreq)
-            .timeout_global(Some(remaining.max(Duration::from_millis(1))))
+            .timeout_global(timeout)
             .build();
         self.agent.run(hreq)
     }
 
+    /// ureq reports its own errors through `io::Error` when reading the body.
     fn map_io_body(&self, e: std::io::Error) -> Error {
-        // ureq reports its own errors through io::Error when reading the body.
         match e.into_inner() {
             Some(inner) => match inner.downcast::<ureq::Error>() {
                 Ok(ue) => self.map_error(*ue, Stage::Body),
@@ -262,9 +244,6 @@ impl Inner {
         let kind = match &e {
             ureq::Error::Timeout(t) => match t {
                 T::Resolve | T::Connect => ErrorKind::Timeout(TimeoutPhase::Connect),
-                T::RecvBody | T::PerRead if stage == Stage::Body => {
-                    ErrorKind::Timeout(TimeoutPhase::Body)
-                }
                 T::RecvBody => ErrorKind::Timeout(TimeoutPhase::Body),
                 _ => stage.timeout(),
             },
@@ -300,101 +279,200 @@ impl Inner {
     }
 }
 
-/// `read_to_end` that reports progress after each read.
-fn read_reporting(
-    reader: &mut impl Read,
-    buf: &mut Vec<u8>,
-    progress: &crate::request::Progress,
-    declared: Option<u64>,
-) -> std::io::Result<()> {
-    let mut chunk = vec![0; 64 * 1024];
-    loop {
-        match reader.read(&mut chunk) {
-            Ok(0) => return Ok(()),
-            Ok(n) => {
-                buf.extend_from_slice(&chunk[..n]);
-                progress.report(buf.len() as u64, declared);
+/// A request's hop, owned: what crosses to a transfer thread.
+struct Owned {
+    method: Method,
+    uri: http::Uri,
+    headers: http::HeaderMap,
+    body: SendBody,
+    body_len: Option<u64>,
+    sends_body: bool,
+    upload_progress: Option<Progress>,
+    deadline: tokio::time::Instant,
+}
+
+impl Owned {
+    fn of(out: Outgoing<'_>) -> Self {
+        Owned {
+            method: out.method.clone(),
+            uri: out.uri.clone(),
+            headers: out.header_map(0),
+            sends_body: out.sends_body(),
+            body_len: out.body_len,
+            upload_progress: out.upload_progress.cloned(),
+            deadline: out.deadline,
+            body: out.body,
+        }
+    }
+}
+
+/// A body to send, as the reader ureq takes.
+fn reader_of(body: SendBody) -> Result<Box<dyn Read + Send>> {
+    Ok(match body {
+        SendBody::Bytes(b) => Box::new(std::io::Cursor::new(b)),
+        SendBody::File(path) => Box::new(std::fs::File::open(&path).map_err(|e| {
+            Error::builder(format!("cannot open {}", path.display())).with_source(e)
+        })?),
+        SendBody::Reader(r) => r,
+        SendBody::Stream(_) => {
+            return Err(Error::builder(
+                "a stream body needs the async client; use Body::reader on the blocking one",
+            ));
+        }
+    })
+}
+
+/// A request body's reader, counting what is sent for the upload progress callback.
+struct Counted {
+    inner: Box<dyn Read + Send>,
+    sent: u64,
+    len: Option<u64>,
+    progress: Option<Progress>,
+}
+
+impl Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sent += n as u64;
+        if let (Some(progress), true) = (&self.progress, n > 0) {
+            progress.report(self.sent, self.len);
+        }
+        Ok(n)
+    }
+}
+
+/// The head of a response, and its body: whole when it was small and arrived with the head,
+/// else a reader to go on with.
+fn answer(parts: http::response::Parts, body: AnswerBody) -> Answer {
+    Answer {
+        status: parts.status,
+        version: parts.version,
+        headers: parts.headers.into(),
+        body,
+    }
+}
+
+/// A response body read from ureq on the thread that reads it.
+struct Reading {
+    inner: Arc<Inner>,
+    reader: ureq::BodyReader<'static>,
+    buf: Vec<u8>,
+}
+
+impl Reading {
+    fn new(inner: Arc<Inner>, body: ureq::Body) -> Self {
+        Reading {
+            inner,
+            reader: body.into_reader(),
+            buf: Vec::new(),
+        }
+    }
+
+    /// The next piece, `None` at the end (where an invalid trailer line fails it).
+    fn next(&mut self) -> Result<Option<Bytes>> {
+        if self.buf.is_empty() {
+            self.buf = vec![0; 64 * 1024];
+        }
+        loop {
+            match self.reader.read(&mut self.buf) {
+                Ok(0) if wire::take_invalid_trailer() => {
+                    return Err(Error::new(ErrorKind::Protocol)
+                        .with_backend(BackendKind::Ureq)
+                        .with_detail(
+                            "the trailer section holds a line that is not a header field",
+                        ));
+                }
+                Ok(0) => return Ok(None),
+                Ok(n) => return Ok(Some(Bytes::copy_from_slice(&self.buf[..n]))),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.inner.map_io_body(e)),
             }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+        }
+    }
+}
+
+impl RawBody for Reading {
+    fn poll_piece(&mut self, _: &mut Context<'_>, _: bool) -> Poll<Result<Option<Bytes>>> {
+        // Only the blocking transport hands this body out, and only blocking code reads it.
+        Poll::Ready(Err(Error::new(ErrorKind::Canceled)
+            .with_backend(BackendKind::Ureq)
+            .with_detail("a blocking response body was read from async code")))
+    }
+
+    fn piece_blocking(&mut self, _whole: bool) -> Result<Option<Bytes>> {
+        self.next()
+    }
+}
+
+impl BlockingTransport for UreqBackend {
+    fn send_blocking(&self, out: Outgoing<'_>) -> Result<Answer> {
+        let resp = self.inner.start(Owned::of(out))?;
+        let (parts, body) = resp.into_parts();
+        let reading = Reading::new(self.inner.clone(), body);
+        Ok(answer(parts, AnswerBody::Stream(Box::new(reading))))
+    }
+}
+
+/// What a transfer thread hands back: the head, and the body through a pipe.
+type Head = Result<(http::response::Parts, AnswerBody)>;
+
+/// An exchange to run on a transfer thread, and where its head goes.
+type Job = (Arc<Inner>, Owned, tokio::sync::oneshot::Sender<Head>);
+
+/// Runs a [`Job`] on a transfer thread: the head, then the body into a pipe as the reader takes
+/// it.
+fn run_job((inner, out, done): Job) {
+    let deadline = out.deadline.into_std();
+    let resp = match inner.start(out) {
+        Ok(resp) => resp,
+        Err(e) => {
+            let _ = done.send(Err(e));
+            return;
+        }
+    };
+    let (parts, body) = resp.into_parts();
+    let mut reading = Reading::new(inner, body);
+    let (writer, reader) = super::pipe::pipe();
+    if done
+        .send(Ok((
+            parts,
+            AnswerBody::Stream(Box::new(super::pipe::Piped(reader))),
+        )))
+        .is_err()
+    {
+        return;
+    }
+    loop {
+        match reading.next() {
+            Ok(Some(piece)) => match writer.send(piece, deadline) {
+                Ok(true) => {}
+                // The reader is gone: dropping ureq's body closes the connection.
+                Ok(false) => return,
+                Err(e) => return writer.end(Err(e.with_backend(BackendKind::Ureq))),
+            },
+            Ok(None) => return writer.end(Ok(())),
+            Err(e) => return writer.end(Err(e)),
         }
     }
 }
 
 impl AsyncTransport for UreqBackend {
-    async fn send(&self, req: &Request) -> Result<Response> {
-        // The worker thread needs its own copy (reference-counted parts: no body copy).
-        let (inner, owned) = (self.inner.clone(), req.clone());
-        let deadline = req.deadline_or(self.inner.limits.timeout);
-        match self
+    async fn send(&self, out: Outgoing<'_>) -> Result<Answer> {
+        let deadline = out.deadline;
+        let (out, mut pump) = super::pipe::pump_stream(out);
+        let job = (self.inner.clone(), Owned::of(out));
+        let head = self
             .inner
             .workers
-            .run(deadline, |done| (inner, owned, done))
-            .await
-        {
-            Ok(Some(result)) => result,
+            .run(deadline, |done| (job.0, job.1, done));
+        let joined = super::pipe::beside(&mut pump, head).await;
+        match joined {
+            Ok(Some(Ok((parts, body)))) => Ok(answer(parts, body)),
+            Ok(Some(Err(e))) => Err(e),
             Ok(None) => Err(Error::new(ErrorKind::Canceled)
                 .with_backend(BackendKind::Ureq)
-                .with_url(&req.uri)
                 .with_detail("the transfer thread ended")),
-            Err(e) => Err(e.with_backend(BackendKind::Ureq).with_url(&req.uri)),
+            Err(e) => Err(e.with_backend(BackendKind::Ureq)),
         }
-    }
-}
-
-impl BlockingTransport for UreqBackend {
-    fn send_blocking(&self, req: &Request) -> Result<Response> {
-        self.inner.perform(req)
-    }
-}
-
-/// How long a resolved host name is reused.
-const DNS_TTL: Duration = Duration::from_secs(30);
-
-/// ureq 3's own resolver spawns a thread for every lookup that has a timeout, even for an IP
-/// literal and even when a pooled connection is then reused (11-12k instructions per request).
-/// This one answers IP literals in place and reuses a name's addresses for [`DNS_TTL`]; a lookup
-/// that needs DNS still goes through ureq's resolver, with its thread and its timeout.
-#[derive(Debug, Default)]
-struct Resolver {
-    dns: DefaultResolver,
-    cache: Mutex<HashMap<String, (std::time::Instant, ResolvedSocketAddrs)>>,
-}
-
-impl ureq::unversioned::resolver::Resolver for Resolver {
-    fn resolve(
-        &self,
-        uri: &http::Uri,
-        config: &ureq::config::Config,
-        timeout: NextTimeout,
-    ) -> std::result::Result<ResolvedSocketAddrs, ureq::Error> {
-        let Some(authority) = uri.authority() else {
-            return self.dns.resolve(uri, config, timeout);
-        };
-        let port = authority.port_u16().unwrap_or(match uri.scheme_str() {
-            Some("https") => 443,
-            _ => 80,
-        });
-        let host = authority.host();
-        let literal = host.trim_start_matches('[').trim_end_matches(']');
-        if let Ok(ip) = literal.parse::<IpAddr>() {
-            let mut addrs = self.empty();
-            addrs.push(SocketAddr::new(ip, port));
-            return Ok(addrs);
-        }
-        let key = format!("{host}:{port}");
-        let now = std::time::Instant::now();
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((at, addrs)) = cache.get(&key) {
-            if now.duration_since(*at) < DNS_TTL {
-                return Ok(addrs.clone());
-            }
-        }
-        drop(cache);
-        let addrs = self.dns.resolve(uri, config, timeout)?;
-        cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        cache.retain(|_, (at, _)| now.duration_since(*at) < DNS_TTL);
-        cache.insert(key, (now, addrs.clone()));
-        Ok(addrs)
     }
 }

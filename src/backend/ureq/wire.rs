@@ -219,7 +219,7 @@ impl Framing {
                             .next()
                             .is_some_and(|c| c.trim_ascii().eq_ignore_ascii_case(b"chunked"));
                     } else if name.eq_ignore_ascii_case(b"content-length") {
-                        self.length = crate::backend::limits::decimal(value);
+                        self.length = crate::headers::decimal(value);
                     }
                 }
                 State::Head

@@ -1,0 +1,411 @@
+//! A bounded pipe of byte pieces between a thread and async code, either way: a transfer
+//! thread (curl, ureq) hands a response body to an async reader, and an async stream or a
+//! blocking reader hands a request body to the side that sends it.
+//!
+//! The writer waits while the pipe holds `cap` bytes or more, so memory stays bounded whatever
+//! the body's size; the reader is woken when the pipe goes from empty to not, or ends. A reader
+//! that reads the body whole lets the writer go past the cap and is woken only at the end: the
+//! body crosses over once, not piece by piece. Either side dropped ends the other's wait.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::request::{Outgoing, PieceStream, SendBody};
+use crate::response::RawBody;
+
+/// How much a pipe holds before its writer waits.
+pub(crate) const CAP: usize = 256 * 1024;
+
+struct Shared {
+    state: Mutex<State>,
+    /// Signaled when room frees up or the reader goes.
+    room: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    pieces: VecDeque<Bytes>,
+    len: usize,
+    /// How the pipe ended: `Ok` at the body's end, or the error that ended it.
+    end: Option<Result<()>>,
+    reader: Option<Waker>,
+    /// The async writer waiting for room.
+    writer: Option<Waker>,
+    reader_gone: bool,
+    writer_gone: bool,
+    /// The reader reads the body whole: no cap, and no wake-up before the end.
+    whole: bool,
+}
+
+/// A new pipe.
+pub(crate) fn pipe() -> (Writer, Reader) {
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State::default()),
+        room: Condvar::new(),
+    });
+    (Writer(shared.clone()), Reader(shared))
+}
+
+fn lock(shared: &Shared) -> MutexGuard<'_, State> {
+    shared.state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The writing end.
+pub(crate) struct Writer(Arc<Shared>);
+
+/// The reading end.
+pub(crate) struct Reader(Arc<Shared>);
+
+impl Writer {
+    /// Adds a piece, waiting (from a thread) while the pipe is full, until `deadline`. `false`
+    /// when the reader is gone; a `Timeout` error when the deadline passed first.
+    pub(crate) fn send(&self, piece: Bytes, deadline: Instant) -> Result<bool> {
+        let mut s = lock(&self.0);
+        loop {
+            if s.reader_gone {
+                return Ok(false);
+            }
+            if s.len < CAP || s.whole {
+                break;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::new(ErrorKind::Timeout(crate::TimeoutPhase::Body))
+                    .with_detail("deadline reached while the body waited to be read"));
+            }
+            s = self
+                .0
+                .room
+                .wait_timeout(s, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        Ok(push(&mut s, piece))
+    }
+
+    /// Adds a piece from async code: `Pending` while the pipe is full, `false` when the reader
+    /// is gone.
+    pub(crate) fn poll_send(&self, cx: &mut Context<'_>, piece: &mut Option<Bytes>) -> Poll<bool> {
+        let mut s = lock(&self.0);
+        if s.reader_gone {
+            return Poll::Ready(false);
+        }
+        if s.len >= CAP && !s.whole {
+            s.writer = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        if let Some(piece) = piece.take() {
+            push(&mut s, piece);
+        }
+        Poll::Ready(true)
+    }
+
+    /// Whether the reader is gone.
+    pub(crate) fn reader_gone(&self) -> bool {
+        lock(&self.0).reader_gone
+    }
+
+    /// Whether the reader reads the body whole.
+    pub(crate) fn whole(&self) -> bool {
+        lock(&self.0).whole
+    }
+
+    /// Ends the pipe: `Ok` at the body's end, or the error that ended it.
+    pub(crate) fn end(self, end: Result<()>) {
+        let mut s = lock(&self.0);
+        s.end = Some(end);
+        if let Some(w) = s.reader.take() {
+            drop(s);
+            w.wake();
+        }
+    }
+}
+
+/// Adds `piece`, waking the reader if it waits for the first one (a whole-body reader waits
+/// for the end). `true`.
+fn push(s: &mut State, piece: Bytes) -> bool {
+    if piece.is_empty() {
+        return true;
+    }
+    let was_empty = s.len == 0;
+    s.len += piece.len();
+    s.pieces.push_back(piece);
+    if was_empty && !s.whole {
+        if let Some(w) = s.reader.take() {
+            w.wake();
+        }
+    }
+    true
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        let mut s = lock(&self.0);
+        s.writer_gone = true;
+        if s.end.is_none() {
+            s.end = Some(Err(Error::new(ErrorKind::Canceled)
+                .with_detail("the transfer ended without finishing the body")));
+        }
+        if let Some(w) = s.reader.take() {
+            drop(s);
+            w.wake();
+        }
+    }
+}
+
+impl Reader {
+    /// The next piece, `None` at the end, from async code. `whole`: the reader wants the body
+    /// whole, so everything waits for the end and comes as one piece.
+    pub(crate) fn poll_piece(
+        &self,
+        cx: &mut Context<'_>,
+        whole: bool,
+    ) -> Poll<Result<Option<Bytes>>> {
+        let mut s = lock(&self.0);
+        if whole && !s.whole {
+            s.whole = true;
+            self.0.room.notify_all();
+            if let Some(w) = s.writer.take() {
+                w.wake();
+            }
+        }
+        if s.end.is_none() && (s.pieces.is_empty() || s.whole) {
+            s.reader = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        Poll::Ready(self.take(&mut s))
+    }
+
+    /// Takes what the pipe holds (joined into one piece when there are several), or its end.
+    fn take(&self, s: &mut State) -> Result<Option<Bytes>> {
+        let piece = match s.pieces.len() {
+            0 => None,
+            1 => s.pieces.pop_front(),
+            _ => {
+                let mut joined = BytesMut::with_capacity(s.len);
+                for p in s.pieces.drain(..) {
+                    joined.extend_from_slice(&p);
+                }
+                Some(joined.freeze())
+            }
+        };
+        if let Some(piece) = piece {
+            let was_full = s.len >= CAP;
+            s.len = 0;
+            if was_full {
+                self.0.room.notify_all();
+                if let Some(w) = s.writer.take() {
+                    w.wake();
+                }
+            }
+            return Ok(Some(piece));
+        }
+        match s.end.take() {
+            Some(Ok(())) | None => {
+                s.end = Some(Ok(()));
+                Ok(None)
+            }
+            Some(Err(e)) => {
+                s.end = Some(Ok(()));
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        let mut s = lock(&self.0);
+        s.reader_gone = true;
+        s.pieces.clear();
+        self.0.room.notify_all();
+        if let Some(w) = s.writer.take() {
+            drop(s);
+            w.wake();
+        }
+    }
+}
+
+/// Wakes a blocking reader waiting on the pipe's condition variable. It is woken with the
+/// pipe's lock held or just after a change made under it, so it takes no lock itself.
+struct Notify(Arc<Shared>);
+
+impl std::task::Wake for Notify {
+    fn wake(self: Arc<Self>) {
+        self.0.room.notify_all();
+    }
+}
+
+impl std::io::Read for Reader {
+    /// Reads a request body handed over by async code (curl's and ureq's uploads from a stream).
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut s = lock(&self.0);
+        loop {
+            if let Some(front) = s.pieces.front_mut() {
+                let n = front.len().min(buf.len());
+                buf[..n].copy_from_slice(&front[..n]);
+                let _ = front.split_to(n);
+                if front.is_empty() {
+                    s.pieces.pop_front();
+                }
+                let was_full = s.len >= CAP;
+                s.len -= n;
+                if was_full && s.len < CAP {
+                    self.0.room.notify_all();
+                    if let Some(w) = s.writer.take() {
+                        w.wake();
+                    }
+                }
+                return Ok(n);
+            }
+            match &s.end {
+                Some(Ok(())) => return Ok(0),
+                Some(Err(e)) => return Err(std::io::Error::other(e.to_string())),
+                None => {
+                    s.reader = Some(Waker::from(Arc::new(Notify(self.0.clone()))));
+                    s = self.0.room.wait(s).unwrap_or_else(PoisonError::into_inner);
+                }
+            }
+        }
+    }
+}
+
+/// A response body a transfer thread hands over through a pipe.
+pub(crate) struct Piped(pub(crate) Reader);
+
+impl RawBody for Piped {
+    fn poll_piece(&mut self, cx: &mut Context<'_>, whole: bool) -> Poll<Result<Option<Bytes>>> {
+        self.0.poll_piece(cx, whole)
+    }
+
+    fn piece_blocking(&mut self, whole: bool) -> Result<Option<Bytes>> {
+        super::block_on(std::future::poll_fn(|cx| self.0.poll_piece(cx, whole)))?
+    }
+}
+
+/// `out` with a stream body swapped for the reading end of a pipe (a blocking reader a
+/// transfer thread can read), and the pump that fills the pipe from the caller's task.
+pub(crate) fn pump_stream(mut out: Outgoing<'_>) -> (Outgoing<'_>, Option<Pump>) {
+    match std::mem::replace(&mut out.body, SendBody::Bytes(Bytes::new())) {
+        SendBody::Stream(stream) => {
+            let (writer, reader) = pipe();
+            out.body = SendBody::Reader(Box::new(reader));
+            (out, Some(Pump::new(stream, writer)))
+        }
+        body => {
+            out.body = body;
+            (out, None)
+        }
+    }
+}
+
+/// Awaits `fut`, running `pump` beside it until the pump is done.
+pub(crate) async fn beside<F: std::future::Future>(pump: &mut Option<Pump>, fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(|cx| {
+        if let Some(p) = pump {
+            if p.poll(cx).is_ready() {
+                *pump = None;
+            }
+        }
+        fut.as_mut().poll(cx)
+    })
+    .await
+}
+
+/// Reads an async stream body into a pipe, as the transfer thread takes it.
+pub(crate) struct Pump {
+    stream: PieceStream,
+    writer: Option<Writer>,
+    held: Option<Bytes>,
+}
+
+impl Pump {
+    pub(crate) fn new(stream: PieceStream, writer: Writer) -> Self {
+        Pump {
+            stream,
+            writer: Some(writer),
+            held: None,
+        }
+    }
+
+    /// Moves pieces until the stream ends (or fails, or the reader is gone): `Ready` then.
+    pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            let Some(writer) = &self.writer else {
+                return Poll::Ready(());
+            };
+            if self.held.is_some() {
+                match writer.poll_send(cx, &mut self.held) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(true) => {}
+                    Poll::Ready(false) => {
+                        self.writer = None;
+                        return Poll::Ready(());
+                    }
+                }
+            }
+            match self.stream.as_mut().poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(piece))) => self.held = Some(piece),
+                Poll::Ready(end) => {
+                    let end = match end {
+                        Some(Err(e)) => Err(Error::new(ErrorKind::Body)
+                            .with_detail("the request body's stream failed")
+                            .with_source(e)),
+                        _ => Ok(()),
+                    };
+                    if let Some(w) = self.writer.take() {
+                        w.end(end);
+                    }
+                    return Poll::Ready(());
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_thread_writes_past_the_cap_only_as_the_reader_takes() {
+        let (w, r) = pipe();
+        let writer = std::thread::spawn(move || {
+            let far = Instant::now() + Duration::from_secs(10);
+            for _ in 0..64 {
+                assert!(w.send(Bytes::from(vec![7u8; 64 * 1024]), far).unwrap());
+            }
+            w.end(Ok(()));
+        });
+        let mut total = 0;
+        let mut r = r;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = std::io::Read::read(&mut r, &mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            total += n;
+        }
+        writer.join().unwrap();
+        assert_eq!(total, 64 * 64 * 1024);
+    }
+
+    #[test]
+    fn a_gone_reader_stops_the_writer_and_a_gone_writer_ends_the_reader() {
+        let (w, r) = pipe();
+        drop(r);
+        assert!(!w.send(Bytes::from_static(b"x"), Instant::now()).unwrap());
+        let (w, mut r) = pipe();
+        drop(w);
+        assert!(std::io::Read::read(&mut r, &mut [0u8; 8]).is_err());
+    }
+}

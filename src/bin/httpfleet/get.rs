@@ -1,0 +1,244 @@
+//! `httpfleet get`: one request through a backend or a fleet, its body streamed to standard
+//! output or a file as it arrives (with a progress bar), its request body from the command line
+//! or streamed from a file (`--data @FILE`).
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use httpfleet::{BackendKind, Body, Client, Config, FleetBuilder, Member};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::{Res, parse_kind, strategy};
+
+#[derive(clap::Args)]
+pub(crate) struct GetArgs {
+    /// The URL (a path such as `/get` with `--fleet` members that have base URLs).
+    url: String,
+    /// The backend.
+    #[arg(long, value_parser = parse_kind)]
+    backend: Option<BackendKind>,
+    /// A fleet: comma-separated backends, each optionally `kind=BASE_URL`.
+    #[arg(long)]
+    fleet: Option<String>,
+    /// The fleet strategy: single, failover, round-robin, random, hedged, adaptive.
+    #[arg(long, default_value = "failover")]
+    strategy: String,
+    /// A header, `name: value` (repeatable).
+    #[arg(short = 'H', long = "header")]
+    headers: Vec<String>,
+    /// A request body, or `@FILE` to stream one from a file (makes the request a POST unless
+    /// --method says otherwise).
+    #[arg(short = 'd', long)]
+    data: Option<String>,
+    /// The method.
+    #[arg(short = 'X', long)]
+    method: Option<String>,
+    /// Total deadline in milliseconds.
+    #[arg(long, default_value_t = 30_000)]
+    timeout: u64,
+    /// Write the body to this file instead of standard output, as it arrives. No size limit
+    /// applies but `HTTPFLEET_MAX_RESPONSE_BYTES`, if set.
+    #[arg(short = 'o', long)]
+    output: Option<std::path::PathBuf>,
+    /// Show the status line, headers, the member that answered, attempts and timing.
+    #[arg(short, long)]
+    verbose: bool,
+    /// No progress bar (otherwise drawn on a terminal for a download over 1 MiB).
+    #[arg(long)]
+    no_progress: bool,
+    /// Draw the progress bar even when standard error is not a terminal.
+    #[arg(long, conflicts_with = "no_progress")]
+    progress: bool,
+}
+
+/// Bodies below this size get no bar.
+const LARGE: u64 = 1 << 20;
+
+pub(crate) fn get(args: GetArgs) -> Res {
+    let mut config = Config::from_env()?.timeout(Duration::from_millis(args.timeout));
+    if args.output.is_some() && std::env::var_os("HTTPFLEET_MAX_RESPONSE_BYTES").is_none() {
+        config = config.max_response_bytes(u64::MAX);
+    }
+    if let Some(kind) = args.backend {
+        config = config.backend(kind);
+    }
+    let client = client(&args, &config)?;
+    let method = args.method.clone().unwrap_or_else(|| {
+        if args.data.is_some() {
+            "POST".into()
+        } else {
+            "GET".into()
+        }
+    });
+    let mut req = client.request(method.as_str(), &args.url);
+    for h in &args.headers {
+        let (k, v) = h
+            .split_once(':')
+            .ok_or_else(|| format!("header {h:?} is not `name: value`"))?;
+        req = req.header(k.trim(), v.trim());
+    }
+    if let Some(d) = &args.data {
+        req = match d.strip_prefix('@') {
+            Some(path) => req.body(Body::file(path)?),
+            None => req.body(d.clone()),
+        };
+    }
+    let bar = progress_bar(&args);
+    if let Some(bar) = &bar {
+        let bar = bar.clone();
+        req = req.on_progress(move |received, total| {
+            if total.unwrap_or(received).max(received) >= LARGE {
+                if let Some(total) = total {
+                    bar.set_length(total);
+                }
+                bar.set_position(received);
+            }
+        });
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let start = Instant::now();
+    let result = rt.block_on(async {
+        let mut resp = req.send().await?;
+        if args.verbose {
+            eprintln!("< {:?} {}", resp.version(), resp.status());
+            for (k, v) in resp.headers() {
+                eprintln!("< {k}: {}", String::from_utf8_lossy(v.as_bytes()));
+            }
+        }
+        let mut out: Box<dyn Write> = match &args.output {
+            Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path)?)),
+            None => Box::new(std::io::stdout().lock()),
+        };
+        let mut written = 0u64;
+        while let Some(piece) = resp.chunk().await? {
+            out.write_all(&piece)?;
+            written += piece.len() as u64;
+        }
+        out.flush()?;
+        Ok::<_, Box<dyn std::error::Error>>((resp, written))
+    });
+    let took = start.elapsed();
+    if let Some(bar) = &bar {
+        bar.finish();
+    }
+    let (resp, written) = match result {
+        Ok(done) => done,
+        Err(e) => {
+            if args.verbose {
+                eprintln!("* failed after {took:?}: {e}");
+            }
+            return Err(e);
+        }
+    };
+    if args.verbose {
+        eprintln!(
+            "* served by {} (backend {}), {} attempt(s), {written} bytes in {took:?}, final URL {}",
+            resp.member().unwrap_or("-"),
+            resp.backend(),
+            resp.attempts(),
+            resp.url()
+        );
+        for s in client.stats() {
+            eprintln!(
+                "* member {}: {} requests, {} failures, {} retries, {} hedges, breaker {:?}",
+                s.name, s.requests, s.failures, s.retries, s.hedges, s.breaker
+            );
+        }
+    }
+    if let Some(path) = &args.output {
+        eprintln!("wrote {written} bytes to {}", path.display());
+    }
+    Ok(())
+}
+
+fn client(args: &GetArgs, config: &Config) -> Result<Client, Box<dyn std::error::Error>> {
+    let Some(list) = &args.fleet else {
+        return Ok(Client::from_config(config)?);
+    };
+    let mut b = FleetBuilder::new(config).strategy(strategy(&args.strategy)?);
+    for item in list.split(',').filter(|s| !s.is_empty()) {
+        let (kind, base) = match item.split_once('=') {
+            Some((k, u)) => (parse_kind(k)?, Some(u)),
+            None => (parse_kind(item)?, None),
+        };
+        let mut m = Member::new(kind);
+        if let Some(u) = base {
+            m = m.base_url(u);
+        }
+        b = b.member(m);
+    }
+    Ok(b.build()?)
+}
+
+/// The download's progress bar, on standard error: drawn on a terminal when the body goes to a
+/// file or standard output is a terminal, or always with `--progress`; shown once the body is
+/// known to be over 1 MiB.
+fn progress_bar(args: &GetArgs) -> Option<ProgressBar> {
+    if args.no_progress {
+        return None;
+    }
+    let to_file_or_terminal =
+        args.output.is_some() || std::io::IsTerminal::is_terminal(&std::io::stdout());
+    if !to_file_or_terminal && !args.progress {
+        return None;
+    }
+    let target = if args.progress {
+        ProgressDrawTarget::term_like_with_hz(Box::new(Lines), 10)
+    } else {
+        ProgressDrawTarget::stderr_with_hz(10)
+    };
+    let bar = ProgressBar::with_draw_target(None, target);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{percent:>3}% [{bar:30}] {bytes} / {total_bytes}  {binary_bytes_per_sec}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("#>."),
+    );
+    Some(bar)
+}
+
+/// Standard error as a progress bar's target when it is not a terminal (`--progress`): each
+/// redraw a line of its own, no cursor movement.
+#[derive(Debug)]
+struct Lines;
+
+impl indicatif::TermLike for Lines {
+    fn width(&self) -> u16 {
+        80
+    }
+
+    fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        writeln!(std::io::stderr(), "{s}")
+    }
+
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        write!(std::io::stderr(), "{s}")
+    }
+
+    fn clear_line(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn flush(&self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
