@@ -86,6 +86,8 @@ pub enum ErrorKind {
     Canceled,
     /// The server rate-limited the caller (429 or 418), and the fleet will not retry it.
     RateLimited,
+    /// A [`Hook`](crate::Hook) refused the attempt ([`Error::refused`]). Nothing was sent.
+    Refused,
 }
 
 impl fmt::Display for ErrorKind {
@@ -106,6 +108,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::BodyTooLarge => f.write_str("response body too large"),
             ErrorKind::Canceled => f.write_str("request canceled"),
             ErrorKind::RateLimited => f.write_str("rate limited"),
+            ErrorKind::Refused => f.write_str("refused by a hook"),
         }
     }
 }
@@ -157,6 +160,12 @@ impl Attempt {
 }
 
 impl Error {
+    /// The error a [`Hook`](crate::Hook) returns to refuse an attempt: [`ErrorKind::Refused`],
+    /// with `reason` as its detail. It ends the request.
+    pub fn refused(reason: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Refused).with_detail(reason.into())
+    }
+
     /// A new error of `kind`, with no source.
     pub(crate) fn new(kind: ErrorKind) -> Self {
         Error {

@@ -44,6 +44,9 @@ fn json(resp: &Got) -> Value {
     resp.json::<Value>().expect("JSON body")
 }
 
+#[path = "conformance/streaming.rs"]
+mod streaming;
+
 /// Each behaviour, written once.
 mod behaviour {
     use super::*;
@@ -1011,7 +1014,13 @@ type BridgeGuards = (
 fn on_bridge(name: &str, kind: BackendKind, surface: Surface) -> BridgeGuards {
     let bridged =
         surface == Surface::Blocking && matches!(kind, BackendKind::Hyper | BackendKind::Reqwest);
-    let alone = bridged && name == "sequential_requests_reuse_one_connection";
+    let alone = bridged
+        && matches!(
+            name,
+            "sequential_requests_reuse_one_connection"
+                | "a_body_read_to_its_end_returns_the_connection_to_the_pool"
+                | "a_dropped_response_does_not_return_its_connection"
+        );
     let exclusive = alone.then(|| BRIDGE.write().unwrap_or_else(|p| p.into_inner()));
     let shared = (bridged && !alone).then(|| BRIDGE.read().unwrap_or_else(|p| p.into_inner()));
     (exclusive, shared)

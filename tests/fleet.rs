@@ -1465,3 +1465,161 @@ mod loopback {
         assert_eq!(resp.text().unwrap(), "Hello, World!");
     }
 }
+
+/// The per-attempt hook on a fleet, and bodies that can be sent only once.
+mod hooks_and_bodies {
+    use super::*;
+    use httpfleet::Body;
+    use httpfleet::hook::{Admission, After, Before, Hook};
+    use std::sync::{Arc, Mutex};
+
+    type Seen = Arc<Mutex<Vec<String>>>;
+
+    /// Records each attempt before and after; stamps it with its number; waits `wait` before
+    /// each; refuses any to member `refuse`.
+    #[derive(Clone, Default)]
+    struct Gate {
+        seen: Seen,
+        wait: Duration,
+        refuse: Option<&'static str>,
+    }
+
+    impl Hook for Gate {
+        fn before<'a>(&'a self, attempt: &'a mut Before<'_>) -> Admission<'a> {
+            Box::pin(async move {
+                let member = attempt.member().unwrap_or("-").to_owned();
+                self.seen
+                    .lock()
+                    .unwrap()
+                    .push(format!("before {member} {}", attempt.number()));
+                if self.refuse == Some(member.as_str()) {
+                    return Err(httpfleet::Error::refused("over the weight limit"));
+                }
+                tokio::time::sleep(self.wait).await;
+                let n = attempt.number().to_string();
+                attempt
+                    .request_mut()
+                    .headers_mut()
+                    .insert("x-attempt", n.parse().unwrap());
+                Ok(())
+            })
+        }
+
+        fn after(&self, attempt: &After<'_>) {
+            let outcome = match attempt.outcome() {
+                Ok(resp) => resp.status().as_u16().to_string(),
+                Err(e) => e.kind().to_string(),
+            };
+            self.seen.lock().unwrap().push(format!(
+                "after {} {outcome}",
+                attempt.member().unwrap_or("-")
+            ));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hook_admits_every_attempt_failover_included_and_sees_each_outcome() {
+        let (a, b) = (MockBackend::new(), MockBackend::new());
+        a.push(MockReply::status(503));
+        let gate = Gate {
+            wait: Duration::from_millis(50),
+            ..Gate::default()
+        };
+        let c = fleet(&[&a, &b], Strategy::Failover)
+            .hook(gate.clone())
+            .build()
+            .unwrap();
+        let start = Instant::now();
+        let resp = get(&c).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert!(start.elapsed() >= Duration::from_millis(100));
+        assert_eq!(
+            *gate.seen.lock().unwrap(),
+            ["before m0 1", "after m0 503", "before m1 2", "after m1 200"]
+        );
+        assert_eq!(a.requests()[0].headers()["x-attempt"], "1");
+        assert_eq!(b.requests()[0].headers()["x-attempt"], "2");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refusal_by_the_hook_ends_the_request_and_nothing_is_sent() {
+        let (a, b) = (MockBackend::new(), MockBackend::new());
+        a.push(MockReply::status(503));
+        let gate = Gate {
+            refuse: Some("m1"),
+            ..Gate::default()
+        };
+        let c = fleet(&[&a, &b], Strategy::Failover)
+            .hook(gate.clone())
+            .build()
+            .unwrap();
+        let err = get(&c).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Refused);
+        assert!(err.to_string().contains("over the weight limit"), "{err}");
+        assert_eq!((a.request_count(), b.request_count()), (1, 0));
+    }
+
+    #[test]
+    fn a_blocking_fleet_calls_the_hook_too() {
+        let (a, b) = (MockBackend::new(), MockBackend::new());
+        a.push(MockReply::error(ErrorKind::Connect));
+        let gate = Gate::default();
+        let c = fleet(&[&a, &b], Strategy::Failover)
+            .hook(gate.clone())
+            .build_blocking()
+            .unwrap();
+        let resp = c.get("http://exchange.test/api").send().unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(
+            *gate.seen.lock().unwrap(),
+            [
+                "before m0 1",
+                "after m0 connection failed",
+                "before m1 2",
+                "after m1 200"
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_sent_once_is_not_sent_to_another_member() {
+        let (a, b) = (MockBackend::new(), MockBackend::new());
+        a.push(MockReply::error(ErrorKind::Connect));
+        let c = fleet(&[&a, &b], Strategy::Failover).build().unwrap();
+        let body = Body::reader(std::io::Cursor::new(b"order".to_vec()), Some(5));
+        let err = c
+            .post("http://exchange.test/api")
+            .body(body)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Connect);
+        assert_eq!((a.request_count(), b.request_count()), (1, 0));
+        assert!(
+            err.history()
+                .iter()
+                .any(|h| h.outcome.contains("sent once")),
+            "{:?}",
+            err.history()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_sent_once_is_not_hedged() {
+        let (a, b) = (MockBackend::new(), MockBackend::new());
+        a.fallback(MockReply::ok("primary").delay(Duration::from_millis(100)));
+        let c = fleet(&[&a, &b], Strategy::hedged(Duration::from_millis(10)))
+            .build()
+            .unwrap();
+        let body = Body::reader(std::io::Cursor::new(b"order".to_vec()), None);
+        let resp = c
+            .put("http://exchange.test/api")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.text().await.unwrap(), "primary");
+        assert_eq!(b.request_count(), 0);
+        assert_eq!(a.requests()[0].body().as_bytes(), Some(&b"order"[..]));
+    }
+}

@@ -2,10 +2,12 @@
 //! thread (curl, ureq) hands a response body to an async reader, and an async stream or a
 //! blocking reader hands a request body to the side that sends it.
 //!
-//! The writer waits while the pipe holds `cap` bytes or more, so memory stays bounded whatever
+//! The writer waits while the pipe holds [`CAP`] bytes or more, so memory stays bounded whatever
 //! the body's size; the reader is woken when the pipe goes from empty to not, or ends. A reader
-//! that reads the body whole lets the writer go past the cap and is woken only at the end: the
-//! body crosses over once, not piece by piece. Either side dropped ends the other's wait.
+//! that reads the body whole lets the writer go past the cap and is woken only at the end (the
+//! body crosses over once, not piece by piece), or once the pipe holds more than the body's
+//! limit (`max_response_bytes`), which the reader then reports. Either side dropped ends the
+//! other's wait.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -40,12 +42,17 @@ struct State {
     writer_gone: bool,
     /// The reader reads the body whole: no cap, and no wake-up before the end.
     whole: bool,
+    /// Past this many bytes a whole reader is woken all the same.
+    whole_max: u64,
 }
 
-/// A new pipe.
-pub(crate) fn pipe() -> (Writer, Reader) {
+/// A new pipe; a reader that reads whole is woken once it holds more than `whole_max` bytes.
+pub(crate) fn pipe(whole_max: u64) -> (Writer, Reader) {
     let shared = Arc::new(Shared {
-        state: Mutex::new(State::default()),
+        state: Mutex::new(State {
+            whole_max,
+            ..State::default()
+        }),
         room: Condvar::new(),
     });
     (Writer(shared.clone()), Reader(shared))
@@ -127,7 +134,7 @@ impl Writer {
 }
 
 /// Adds `piece`, waking the reader if it waits for the first one (a whole-body reader waits
-/// for the end). `true`.
+/// for the end, or the limit). `true`.
 fn push(s: &mut State, piece: Bytes) -> bool {
     if piece.is_empty() {
         return true;
@@ -135,7 +142,12 @@ fn push(s: &mut State, piece: Bytes) -> bool {
     let was_empty = s.len == 0;
     s.len += piece.len();
     s.pieces.push_back(piece);
-    if was_empty && !s.whole {
+    let wake = if s.whole {
+        s.len as u64 > s.whole_max
+    } else {
+        was_empty
+    };
+    if wake {
         if let Some(w) = s.reader.take() {
             w.wake();
         }
@@ -174,7 +186,8 @@ impl Reader {
                 w.wake();
             }
         }
-        if s.end.is_none() && (s.pieces.is_empty() || s.whole) {
+        let gathering = s.whole && s.len as u64 <= s.whole_max;
+        if s.end.is_none() && (s.pieces.is_empty() || gathering) {
             s.reader = Some(cx.waker().clone());
             return Poll::Pending;
         }
@@ -293,7 +306,7 @@ impl RawBody for Piped {
 pub(crate) fn pump_stream(mut out: Outgoing<'_>) -> (Outgoing<'_>, Option<Pump>) {
     match std::mem::replace(&mut out.body, SendBody::Bytes(Bytes::new())) {
         SendBody::Stream(stream) => {
-            let (writer, reader) = pipe();
+            let (writer, reader) = pipe(u64::MAX);
             out.body = SendBody::Reader(Box::new(reader));
             (out, Some(Pump::new(stream, writer)))
         }
@@ -377,7 +390,7 @@ mod tests {
 
     #[test]
     fn a_thread_writes_past_the_cap_only_as_the_reader_takes() {
-        let (w, r) = pipe();
+        let (w, r) = pipe(u64::MAX);
         let writer = std::thread::spawn(move || {
             let far = Instant::now() + Duration::from_secs(10);
             for _ in 0..64 {
@@ -401,10 +414,10 @@ mod tests {
 
     #[test]
     fn a_gone_reader_stops_the_writer_and_a_gone_writer_ends_the_reader() {
-        let (w, r) = pipe();
+        let (w, r) = pipe(u64::MAX);
         drop(r);
         assert!(!w.send(Bytes::from_static(b"x"), Instant::now()).unwrap());
-        let (w, mut r) = pipe();
+        let (w, mut r) = pipe(u64::MAX);
         drop(w);
         assert!(std::io::Read::read(&mut r, &mut [0u8; 8]).is_err());
     }

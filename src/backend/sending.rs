@@ -68,7 +68,7 @@ impl Sending {
 
 /// Reads `reader` on a thread of its own into a pipe, until its end or `deadline`.
 fn pump(mut reader: Box<dyn std::io::Read + Send>, deadline: std::time::Instant) -> pipe::Reader {
-    let (writer, out) = pipe::pipe();
+    let (writer, out) = pipe::pipe(u64::MAX);
     let spawned = std::thread::Builder::new()
         .name("hf-body-reader".into())
         .spawn(move || {

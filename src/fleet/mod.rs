@@ -234,6 +234,13 @@ impl Fleet {
                 walk.free_unsent -= 1;
                 continue;
             }
+            if !req.body.is_replayable() {
+                walk.history.push(Attempt::new(
+                    "-",
+                    "not sent again: the body is a reader or a stream, sent once",
+                ));
+                return give_up(walk.history);
+            }
             walk.counted += 1;
             if walk.counted >= self.retry.attempts() || !(walk.may_retry || unsent) {
                 return give_up(walk.history);

@@ -124,6 +124,9 @@ impl Pieces {
         whole: bool,
         meta: &Meta<'_>,
     ) -> Poll<Result<Option<Bytes>>> {
+        // A decoded body is read in pieces: gathered whole, its encoded size would be bounded by
+        // nothing (the transport caps a body read whole at `max_response_bytes`).
+        let whole = whole && self.decoder.is_none();
         self.next_with(meta, |raw| match raw.stream() {
             Some(s) => s.poll_piece(cx, whole),
             None => Poll::Ready(Ok(None)),
@@ -132,6 +135,7 @@ impl Pieces {
 
     /// The next decoded piece, `None` at the end, from blocking code.
     pub(crate) fn next_blocking(&mut self, whole: bool, meta: &Meta<'_>) -> Result<Option<Bytes>> {
+        let whole = whole && self.decoder.is_none();
         let next = self.next_with(meta, |raw| match raw.stream() {
             Some(s) => Poll::Ready(s.piece_blocking(whole)),
             None => Poll::Ready(Ok(None)),

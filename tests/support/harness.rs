@@ -159,6 +159,20 @@ impl Harness {
         })
     }
 
+    /// A session over a backend built from `config`, each surface's client with `hook`.
+    pub fn session_hooked(
+        &self,
+        config: &Config,
+        hook: impl httpfleet::Hook + Clone,
+    ) -> httpfleet::Result<Session<'_>> {
+        let s = self.session(config)?;
+        Ok(Session {
+            h: self,
+            client: s.client.with_hook(hook.clone()),
+            blocking: s.blocking.with_hook(hook),
+        })
+    }
+
     /// Builds a client from `config` and sends one request built by `build`, reading its
     /// response whole.
     pub fn run<F>(&self, config: &Config, build: F) -> httpfleet::Result<Got>

@@ -155,7 +155,9 @@ impl Collector {
 
 impl Handler for Collector {
     fn write(&mut self, data: &[u8]) -> Result<usize, WriteError> {
-        if (self.body.len() + data.len()) as u64 > self.max {
+        // Read whole, the body is gathered here: no more than the limit (an undecoded body is
+        // read whole only, so these are the caller's bytes).
+        if self.whole && (self.body.len() + data.len()) as u64 > self.max {
             self.too_large = true;
             return Ok(0);
         }

@@ -462,7 +462,7 @@ fn run_job((mut transfer, done): Job) {
         let _ = done.send(Err(e.with_backend(BackendKind::Curl)));
         return;
     }
-    let (writer, reader) = super::pipe::pipe();
+    let (writer, reader) = super::pipe::pipe(u64::MAX);
     let canceler = transfer.canceler();
     let head = answer(&mut transfer, || {
         AnswerBody::Stream(Box::new(Streamed {

@@ -37,6 +37,8 @@ struct Inner {
     proxied: bool,
     /// The threads that run exchanges for async callers.
     workers: Workers<Job>,
+    /// `max_response_bytes`: what an async body read whole may gather.
+    max_body: u64,
 }
 
 impl fmt::Debug for UreqBackend {
@@ -133,6 +135,7 @@ impl UreqBackend {
                 agent,
                 proxied,
                 workers: Workers::new(config.pool.max_idle_per_host, run_job),
+                max_body: config.max_response_bytes,
             }),
         })
     }
@@ -431,8 +434,8 @@ fn run_job((inner, out, done): Job) {
         }
     };
     let (parts, body) = resp.into_parts();
+    let (writer, reader) = super::pipe::pipe(inner.max_body);
     let mut reading = Reading::new(inner, body);
-    let (writer, reader) = super::pipe::pipe();
     if done
         .send(Ok((
             parts,
