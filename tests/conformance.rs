@@ -211,6 +211,35 @@ mod behaviour {
         assert_eq!(seen.header("accept-encoding"), Some("gzip, deflate"));
     }
 
+    /// With `auto_headers(false)` a request carries exactly the headers the caller set, as a
+    /// bare request of each client does (reqwest, which always sends `Accept: */*`, refuses it
+    /// unless the caller sets `Accept` itself).
+    pub fn without_auto_headers_the_wire_carries_only_the_callers(fx: &Fx) {
+        let config = fx.config().auto_headers(false);
+        if fx.kind == BackendKind::Reqwest {
+            let err = fx.session(&config).err().expect("reqwest refuses it");
+            assert_eq!(err.kind(), ErrorKind::Unsupported, "{err:?}");
+            unsupported(
+                "without_auto_headers_the_wire_carries_only_the_callers",
+                fx.kind,
+            );
+        }
+        let config = match fx.kind {
+            BackendKind::Reqwest => config.default_header("accept", "*/*"),
+            _ => config,
+        };
+        fx.run(&config, |c| c.get(fx.url("/get")).header("x-own", "1"))
+            .unwrap();
+        let seen = fx.server.last_request().unwrap();
+        let mut names: Vec<&str> = seen.headers.iter().map(|(k, _)| k.as_str()).collect();
+        names.sort();
+        let expected: &[&str] = match fx.kind {
+            BackendKind::Reqwest => &["accept", "host", "x-own"],
+            _ => &["host", "x-own"],
+        };
+        assert_eq!(names, expected, "{seen:?}");
+    }
+
     pub fn repeated_request_headers_are_all_sent(fx: &Fx) {
         fx.go(|c| {
             c.get(fx.url("/get"))
@@ -1043,6 +1072,7 @@ support::per_backend_tests!(conformance_case;
     get_after_post_on_same_client_is_a_get, default_user_agent_is_httpfleet,
     user_agent_from_config, default_headers_sent_and_request_headers_win,
     same_headers_on_the_wire_everywhere, repeated_request_headers_are_all_sent,
+    without_auto_headers_the_wire_carries_only_the_callers,
     response_headers_are_exposed, version_is_http11_on_plain_http,
     text_body, json_body, invalid_json_is_a_body_error, binary_body_is_exact,
     chunked_body_is_exact, one_mebibyte_body,

@@ -35,6 +35,17 @@ impl ReqwestBackend {
     /// Builds the client with every knob of `config` set explicitly.
     pub fn new(config: &Config) -> Result<Self> {
         let config = &config.checked()?;
+        let sets_accept = config
+            .default_headers
+            .keys()
+            .any(|k| k.eq_ignore_ascii_case("accept"));
+        if !config.auto_headers && !sets_accept {
+            return Err(Error::unsupported(
+                BackendKind::Reqwest,
+                "auto_headers = false: reqwest always sends `Accept: */*`; set `accept` in \
+                 default_headers to send the same wire",
+            ));
+        }
         let alpn: &[&[u8]] = match config.http_version {
             HttpVersion::Auto => &[b"h2", b"http/1.1"],
             HttpVersion::Http1 => &[b"http/1.1"],

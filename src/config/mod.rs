@@ -15,8 +15,15 @@ use std::time::Duration;
 use http::HeaderMap;
 use serde::Deserialize;
 
-use crate::backend::BackendKind;
 use crate::error::{Error, Result};
+use crate::kind::BackendKind;
+
+mod duration;
+mod load;
+mod proxy;
+
+use duration::opt as opt_duration;
+pub(crate) use proxy::ProxyUrl;
 
 /// The HTTP version a client asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, serde::Serialize)]
@@ -158,8 +165,14 @@ pub struct Config {
     /// Basic-auth credentials sent with every request (unless the request sets its own
     /// `Authorization`). Defaults to `None`.
     pub basic_auth: Option<BasicAuth>,
-    /// The `User-Agent` header. Defaults to `httpfleet/<version>`.
+    /// The `User-Agent` header (sent with `auto_headers`). Defaults to `httpfleet/<version>`.
     pub user_agent: String,
+    /// Send httpfleet's own headers on every request the caller does not set: `Accept: */*`,
+    /// `User-Agent` and, with `decompress`, `Accept-Encoding`. Off, a request carries exactly
+    /// the headers set by the caller, `default_headers` and `basic_auth`, as a bare request of
+    /// each client does; reqwest, which always adds `Accept: */*`, then refuses to be built
+    /// (`Unsupported`) unless `Accept` is among `default_headers`. Defaults to `true`.
+    pub auto_headers: bool,
     /// Headers added to every request unless the request sets the same name. Defaults to none.
     pub default_headers: BTreeMap<String, String>,
     /// Connection pool settings. Defaults to 32 idle connections per host for 90 s.
@@ -201,6 +214,7 @@ impl Default for Config {
             proxy_from_env: false,
             basic_auth: None,
             user_agent: DEFAULT_USER_AGENT.to_owned(),
+            auto_headers: true,
             default_headers: BTreeMap::new(),
             pool: PoolConfig::default(),
             max_response_bytes: 64 * 1024 * 1024,
@@ -239,6 +253,7 @@ impl fmt::Debug for Config {
             .field("default_headers", &headers)
             .field("pool", &self.pool)
             .field("max_response_bytes", &self.max_response_bytes)
+            .field("auto_headers", &self.auto_headers)
             .field("decompress", &self.decompress)
             .field("allow_insecure_redirects", &self.allow_insecure_redirects)
             .finish()
@@ -370,6 +385,12 @@ impl Config {
         self
     }
 
+    /// Sets [`Config::auto_headers`].
+    pub fn auto_headers(mut self, yes: bool) -> Self {
+        self.auto_headers = yes;
+        self
+    }
+
     /// Sets [`Config::decompress`].
     pub fn decompress(mut self, yes: bool) -> Self {
         self.decompress = yes;
@@ -381,123 +402,9 @@ impl Config {
         self.allow_insecure_redirects = yes;
         self
     }
+}
 
-    /// Parses a configuration from TOML. Unknown keys are errors.
-    pub fn from_toml_str(s: &str) -> Result<Self> {
-        let config: Config = toml::from_str(s)
-            .map_err(|e| Error::builder("invalid TOML configuration").with_source(e))?;
-        config.validate()?;
-        Ok(config)
-    }
-
-    /// Parses a configuration from JSON. Unknown keys are errors.
-    pub fn from_json_str(s: &str) -> Result<Self> {
-        let config: Config = serde_json::from_str(s)
-            .map_err(|e| Error::builder("invalid JSON configuration").with_source(e))?;
-        config.validate()?;
-        Ok(config)
-    }
-
-    /// The default configuration with `HTTPFLEET_*` environment variables applied:
-    /// `HTTPFLEET_BACKEND`, `HTTPFLEET_TIMEOUT_MS`, `HTTPFLEET_CONNECT_TIMEOUT_MS`,
-    /// `HTTPFLEET_READ_TIMEOUT_MS`, `HTTPFLEET_MAX_REDIRECTS`, `HTTPFLEET_HTTP_VERSION`,
-    /// `HTTPFLEET_TLS_VERIFY`, `HTTPFLEET_TLS_CA_FILE`, `HTTPFLEET_TLS_CLIENT_CERT`,
-    /// `HTTPFLEET_TLS_CLIENT_KEY`, `HTTPFLEET_PROXY`, `HTTPFLEET_PROXY_FROM_ENV`,
-    /// `HTTPFLEET_BASIC_AUTH` (`user:password`), `HTTPFLEET_USER_AGENT`,
-    /// `HTTPFLEET_POOL_MAX_IDLE_PER_HOST`, `HTTPFLEET_POOL_IDLE_TIMEOUT_MS`,
-    /// `HTTPFLEET_MAX_RESPONSE_BYTES`, `HTTPFLEET_DECOMPRESS`,
-    /// `HTTPFLEET_ALLOW_INSECURE_REDIRECTS`. A value that does not parse is a `Builder` error
-    /// naming the variable.
-    pub fn from_env() -> Result<Self> {
-        Self::from_vars(|name| std::env::var(name).ok())
-    }
-
-    /// Like [`Config::from_env`], reading variables through `get` (for tests and embedding).
-    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        fn parse<T: std::str::FromStr>(name: &str, v: &str) -> Result<T> {
-            v.trim()
-                .parse()
-                .map_err(|_| Error::builder(format!("{name}={v:?} does not parse")))
-        }
-        fn ms(name: &str, v: &str) -> Result<Duration> {
-            Ok(clamp(Duration::from_millis(parse::<u64>(name, v)?)))
-        }
-        fn flag(name: &str, v: &str) -> Result<bool> {
-            match v.trim().to_ascii_lowercase().as_str() {
-                "1" | "true" | "yes" | "on" => Ok(true),
-                "0" | "false" | "no" | "off" => Ok(false),
-                _ => Err(Error::builder(format!("{name}={v:?} is not a boolean"))),
-            }
-        }
-        let mut c = Config::default();
-        let var = |n: &str| get(n).filter(|v| !v.is_empty());
-        if let Some(v) = var("HTTPFLEET_BACKEND") {
-            c.backend = parse("HTTPFLEET_BACKEND", &v)?;
-        }
-        if let Some(v) = var("HTTPFLEET_TIMEOUT_MS") {
-            c.timeout = ms("HTTPFLEET_TIMEOUT_MS", &v)?;
-        }
-        if let Some(v) = var("HTTPFLEET_CONNECT_TIMEOUT_MS") {
-            c.connect_timeout = ms("HTTPFLEET_CONNECT_TIMEOUT_MS", &v)?;
-        }
-        if let Some(v) = var("HTTPFLEET_READ_TIMEOUT_MS") {
-            c.read_timeout = Some(ms("HTTPFLEET_READ_TIMEOUT_MS", &v)?);
-        }
-        if let Some(v) = var("HTTPFLEET_MAX_REDIRECTS") {
-            c.max_redirects = parse("HTTPFLEET_MAX_REDIRECTS", &v)?;
-        }
-        if let Some(v) = var("HTTPFLEET_HTTP_VERSION") {
-            c.http_version =
-                serde_json::from_value(serde_json::Value::String(v.clone())).map_err(|_| {
-                    Error::builder(format!(
-                        "HTTPFLEET_HTTP_VERSION={v:?} is not auto, http1 or http2"
-                    ))
-                })?;
-        }
-        if let Some(v) = var("HTTPFLEET_TLS_VERIFY") {
-            c.tls.verify = flag("HTTPFLEET_TLS_VERIFY", &v)?;
-        }
-        if let Some(v) = var("HTTPFLEET_TLS_CA_FILE") {
-            c.tls.ca_file = Some(v.into());
-        }
-        if let Some(v) = var("HTTPFLEET_TLS_CLIENT_CERT") {
-            c.tls.client_cert = Some(v.into());
-        }
-        if let Some(v) = var("HTTPFLEET_TLS_CLIENT_KEY") {
-            c.tls.client_key = Some(v.into());
-        }
-        if let Some(v) = var("HTTPFLEET_PROXY") {
-            c.proxy = Some(v);
-        }
-        if let Some(v) = var("HTTPFLEET_PROXY_FROM_ENV") {
-            c.proxy_from_env = flag("HTTPFLEET_PROXY_FROM_ENV", &v)?;
-        }
-        if let Some(v) = var("HTTPFLEET_BASIC_AUTH") {
-            let (u, p) = v.split_once(':').unwrap_or((v.as_str(), ""));
-            c = c.basic_auth(u, p);
-        }
-        if let Some(v) = var("HTTPFLEET_USER_AGENT") {
-            c.user_agent = v;
-        }
-        if let Some(v) = var("HTTPFLEET_POOL_MAX_IDLE_PER_HOST") {
-            c.pool.max_idle_per_host = parse("HTTPFLEET_POOL_MAX_IDLE_PER_HOST", &v)?;
-        }
-        if let Some(v) = var("HTTPFLEET_POOL_IDLE_TIMEOUT_MS") {
-            c.pool.idle_timeout = ms("HTTPFLEET_POOL_IDLE_TIMEOUT_MS", &v)?;
-        }
-        if let Some(v) = var("HTTPFLEET_MAX_RESPONSE_BYTES") {
-            c.max_response_bytes = parse("HTTPFLEET_MAX_RESPONSE_BYTES", &v)?;
-        }
-        if let Some(v) = var("HTTPFLEET_DECOMPRESS") {
-            c.decompress = flag("HTTPFLEET_DECOMPRESS", &v)?;
-        }
-        if let Some(v) = var("HTTPFLEET_ALLOW_INSECURE_REDIRECTS") {
-            c.allow_insecure_redirects = flag("HTTPFLEET_ALLOW_INSECURE_REDIRECTS", &v)?;
-        }
-        c.validate()?;
-        Ok(c)
-    }
-
+impl Config {
     /// The configuration validated ([`Config::validate`]), with every duration clamped to
     /// [`MAX_DURATION`] (fields set directly may hold longer ones): what backends and clients
     /// are built from.
@@ -538,7 +445,8 @@ impl Config {
     }
 
     /// Every header a request gets unless it sets its own, validated: `default_headers`,
-    /// `Accept`, `User-Agent`, `Accept-Encoding` (with `decompress`) and basic auth.
+    /// with `auto_headers` `Accept`, `User-Agent` and `Accept-Encoding` (with `decompress`), and
+    /// basic auth.
     pub(crate) fn header_map(&self) -> Result<HeaderMap> {
         let mut map = HeaderMap::with_capacity(self.default_headers.len() + 4);
         for (k, v) in &self.default_headers {
@@ -546,17 +454,19 @@ impl Config {
             let value = crate::request::header_value(v)?;
             map.insert(name, value);
         }
-        if !map.contains_key(http::header::ACCEPT) {
-            map.insert(http::header::ACCEPT, http::HeaderValue::from_static("*/*"));
-        }
-        if !map.contains_key(http::header::USER_AGENT) {
-            map.insert(
-                http::header::USER_AGENT,
-                crate::request::header_value(&self.user_agent)?,
-            );
-        }
-        if self.decompress && !map.contains_key(http::header::ACCEPT_ENCODING) {
-            map.insert(http::header::ACCEPT_ENCODING, crate::decode::ACCEPT);
+        if self.auto_headers {
+            if !map.contains_key(http::header::ACCEPT) {
+                map.insert(http::header::ACCEPT, http::HeaderValue::from_static("*/*"));
+            }
+            if !map.contains_key(http::header::USER_AGENT) {
+                map.insert(
+                    http::header::USER_AGENT,
+                    crate::request::header_value(&self.user_agent)?,
+                );
+            }
+            if self.decompress && !map.contains_key(http::header::ACCEPT_ENCODING) {
+                map.insert(http::header::ACCEPT_ENCODING, crate::decode::ACCEPT);
+            }
         }
         if let Some(auth) = &self.basic_auth {
             if !map.contains_key(http::header::AUTHORIZATION) {
@@ -568,137 +478,7 @@ impl Config {
         }
         Ok(map)
     }
-
-    /// The proxy in force: `proxy`, else (with `proxy_from_env`) the environment's.
-    pub(crate) fn proxy_url(&self) -> Result<Option<ProxyUrl>> {
-        let raw = match &self.proxy {
-            Some(p) => Some(p.clone()),
-            None if self.proxy_from_env => [
-                "HTTPS_PROXY",
-                "https_proxy",
-                "HTTP_PROXY",
-                "http_proxy",
-                "ALL_PROXY",
-                "all_proxy",
-            ]
-            .iter()
-            .find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty())),
-            None => None,
-        };
-        raw.map(|r| ProxyUrl::parse(&r)).transpose()
-    }
 }
-
-/// A parsed proxy URL: where to connect and the credentials to present.
-#[derive(Clone)]
-pub(crate) struct ProxyUrl {
-    /// `http://host:port` without credentials.
-    pub uri: http::Uri,
-    /// `user`, `password`.
-    pub credentials: Option<(String, String)>,
-}
-
-impl ProxyUrl {
-    fn parse(raw: &str) -> Result<Self> {
-        let with_scheme = if raw.contains("://") {
-            raw.to_owned()
-        } else {
-            format!("http://{raw}")
-        };
-        let parsed = crate::url::parse(&with_scheme).map_err(|_| {
-            Error::builder(format!(
-                "proxy URL {:?} is invalid",
-                crate::url::redact_str(raw)
-            ))
-        })?;
-        if parsed.uri.scheme_str() != Some("http") {
-            return Err(Error::builder("only http:// proxies are supported"));
-        }
-        Ok(ProxyUrl {
-            uri: parsed.uri,
-            credentials: parsed.credentials,
-        })
-    }
-
-    /// `host:port` of the proxy.
-    pub(crate) fn host_port(&self) -> String {
-        format!(
-            "{}:{}",
-            self.uri.host().unwrap_or(""),
-            crate::url::port_or_default(&self.uri)
-        )
-    }
-}
-
-/// Serde for `Duration`: integer milliseconds or a string with a unit (`ms`, `s`, `m`, `h`).
-mod duration {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer};
-
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    pub(super) enum Raw {
-        Int(i64),
-        Float(f64),
-        Str(String),
-    }
-
-    pub(super) fn parse_str(s: &str) -> Result<Duration, String> {
-        let s = s.trim();
-        let split = s
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(s.len());
-        let (num, unit) = s.split_at(split);
-        let n: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
-        let secs = match unit.trim() {
-            "" | "ms" => n / 1000.0,
-            "us" | "µs" => n / 1_000_000.0,
-            "s" => n,
-            "m" | "min" => n * 60.0,
-            "h" => n * 3600.0,
-            u => return Err(format!("unknown duration unit {u:?} in {s:?}")),
-        };
-        seconds(secs).ok_or_else(|| format!("invalid duration {s:?}"))
-    }
-
-    /// `secs` seconds, clamped to [`MAX_DURATION`](super::MAX_DURATION); `None` when negative
-    /// or not a number.
-    fn seconds(secs: f64) -> Option<Duration> {
-        if secs.is_nan() || secs < 0.0 {
-            return None;
-        }
-        let max = super::MAX_DURATION;
-        Some(Duration::try_from_secs_f64(secs).map_or(max, super::clamp))
-    }
-
-    pub(super) fn from_raw<E: serde::de::Error>(raw: Raw) -> Result<Duration, E> {
-        match raw {
-            Raw::Int(n) if n >= 0 => Ok(super::clamp(Duration::from_millis(n as u64))),
-            Raw::Int(n) => Err(E::custom(format!("negative duration {n}"))),
-            Raw::Float(f) => seconds(f / 1000.0)
-                .filter(|_| f.is_finite())
-                .ok_or_else(|| E::custom(format!("invalid duration {f}"))),
-            Raw::Str(s) => parse_str(&s).map_err(E::custom),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        from_raw(Raw::deserialize(d)?)
-    }
-
-    pub(super) mod opt {
-        use super::*;
-
-        pub(in crate::config) fn deserialize<'de, D: Deserializer<'de>>(
-            d: D,
-        ) -> Result<Option<Duration>, D::Error> {
-            Option::<Raw>::deserialize(d)?.map(from_raw).transpose()
-        }
-    }
-}
-
-use duration::opt as opt_duration;
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,124 @@
+//! Loading a [`Config`]: from TOML, JSON or `HTTPFLEET_*` environment variables.
+
+use super::*;
+
+impl Config {
+    /// Parses a configuration from TOML. Unknown keys are errors.
+    pub fn from_toml_str(s: &str) -> Result<Self> {
+        let config: Config = toml::from_str(s)
+            .map_err(|e| Error::builder("invalid TOML configuration").with_source(e))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses a configuration from JSON. Unknown keys are errors.
+    pub fn from_json_str(s: &str) -> Result<Self> {
+        let config: Config = serde_json::from_str(s)
+            .map_err(|e| Error::builder("invalid JSON configuration").with_source(e))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The default configuration with `HTTPFLEET_*` environment variables applied:
+    /// `HTTPFLEET_BACKEND`, `HTTPFLEET_TIMEOUT_MS`, `HTTPFLEET_CONNECT_TIMEOUT_MS`,
+    /// `HTTPFLEET_READ_TIMEOUT_MS`, `HTTPFLEET_MAX_REDIRECTS`, `HTTPFLEET_HTTP_VERSION`,
+    /// `HTTPFLEET_TLS_VERIFY`, `HTTPFLEET_TLS_CA_FILE`, `HTTPFLEET_TLS_CLIENT_CERT`,
+    /// `HTTPFLEET_TLS_CLIENT_KEY`, `HTTPFLEET_PROXY`, `HTTPFLEET_PROXY_FROM_ENV`,
+    /// `HTTPFLEET_BASIC_AUTH` (`user:password`), `HTTPFLEET_USER_AGENT`,
+    /// `HTTPFLEET_POOL_MAX_IDLE_PER_HOST`, `HTTPFLEET_POOL_IDLE_TIMEOUT_MS`,
+    /// `HTTPFLEET_MAX_RESPONSE_BYTES`, `HTTPFLEET_DECOMPRESS`, `HTTPFLEET_AUTO_HEADERS`,
+    /// `HTTPFLEET_ALLOW_INSECURE_REDIRECTS`. A value that does not parse is a `Builder` error
+    /// naming the variable.
+    pub fn from_env() -> Result<Self> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`Config::from_env`], reading variables through `get` (for tests and embedding).
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        fn parse<T: std::str::FromStr>(name: &str, v: &str) -> Result<T> {
+            v.trim()
+                .parse()
+                .map_err(|_| Error::builder(format!("{name}={v:?} does not parse")))
+        }
+        fn ms(name: &str, v: &str) -> Result<Duration> {
+            Ok(clamp(Duration::from_millis(parse::<u64>(name, v)?)))
+        }
+        fn flag(name: &str, v: &str) -> Result<bool> {
+            match v.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => Ok(true),
+                "0" | "false" | "no" | "off" => Ok(false),
+                _ => Err(Error::builder(format!("{name}={v:?} is not a boolean"))),
+            }
+        }
+        let mut c = Config::default();
+        let var = |n: &str| get(n).filter(|v| !v.is_empty());
+        if let Some(v) = var("HTTPFLEET_BACKEND") {
+            c.backend = parse("HTTPFLEET_BACKEND", &v)?;
+        }
+        if let Some(v) = var("HTTPFLEET_TIMEOUT_MS") {
+            c.timeout = ms("HTTPFLEET_TIMEOUT_MS", &v)?;
+        }
+        if let Some(v) = var("HTTPFLEET_CONNECT_TIMEOUT_MS") {
+            c.connect_timeout = ms("HTTPFLEET_CONNECT_TIMEOUT_MS", &v)?;
+        }
+        if let Some(v) = var("HTTPFLEET_READ_TIMEOUT_MS") {
+            c.read_timeout = Some(ms("HTTPFLEET_READ_TIMEOUT_MS", &v)?);
+        }
+        if let Some(v) = var("HTTPFLEET_MAX_REDIRECTS") {
+            c.max_redirects = parse("HTTPFLEET_MAX_REDIRECTS", &v)?;
+        }
+        if let Some(v) = var("HTTPFLEET_HTTP_VERSION") {
+            c.http_version =
+                serde_json::from_value(serde_json::Value::String(v.clone())).map_err(|_| {
+                    Error::builder(format!(
+                        "HTTPFLEET_HTTP_VERSION={v:?} is not auto, http1 or http2"
+                    ))
+                })?;
+        }
+        if let Some(v) = var("HTTPFLEET_TLS_VERIFY") {
+            c.tls.verify = flag("HTTPFLEET_TLS_VERIFY", &v)?;
+        }
+        if let Some(v) = var("HTTPFLEET_TLS_CA_FILE") {
+            c.tls.ca_file = Some(v.into());
+        }
+        if let Some(v) = var("HTTPFLEET_TLS_CLIENT_CERT") {
+            c.tls.client_cert = Some(v.into());
+        }
+        if let Some(v) = var("HTTPFLEET_TLS_CLIENT_KEY") {
+            c.tls.client_key = Some(v.into());
+        }
+        if let Some(v) = var("HTTPFLEET_PROXY") {
+            c.proxy = Some(v);
+        }
+        if let Some(v) = var("HTTPFLEET_PROXY_FROM_ENV") {
+            c.proxy_from_env = flag("HTTPFLEET_PROXY_FROM_ENV", &v)?;
+        }
+        if let Some(v) = var("HTTPFLEET_BASIC_AUTH") {
+            let (u, p) = v.split_once(':').unwrap_or((v.as_str(), ""));
+            c = c.basic_auth(u, p);
+        }
+        if let Some(v) = var("HTTPFLEET_USER_AGENT") {
+            c.user_agent = v;
+        }
+        if let Some(v) = var("HTTPFLEET_POOL_MAX_IDLE_PER_HOST") {
+            c.pool.max_idle_per_host = parse("HTTPFLEET_POOL_MAX_IDLE_PER_HOST", &v)?;
+        }
+        if let Some(v) = var("HTTPFLEET_POOL_IDLE_TIMEOUT_MS") {
+            c.pool.idle_timeout = ms("HTTPFLEET_POOL_IDLE_TIMEOUT_MS", &v)?;
+        }
+        if let Some(v) = var("HTTPFLEET_MAX_RESPONSE_BYTES") {
+            c.max_response_bytes = parse("HTTPFLEET_MAX_RESPONSE_BYTES", &v)?;
+        }
+        if let Some(v) = var("HTTPFLEET_DECOMPRESS") {
+            c.decompress = flag("HTTPFLEET_DECOMPRESS", &v)?;
+        }
+        if let Some(v) = var("HTTPFLEET_AUTO_HEADERS") {
+            c.auto_headers = flag("HTTPFLEET_AUTO_HEADERS", &v)?;
+        }
+        if let Some(v) = var("HTTPFLEET_ALLOW_INSECURE_REDIRECTS") {
+            c.allow_insecure_redirects = flag("HTTPFLEET_ALLOW_INSECURE_REDIRECTS", &v)?;
+        }
+        c.validate()?;
+        Ok(c)
+    }
+}
