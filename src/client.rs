@@ -3,6 +3,7 @@
 //! attempt if it has one.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 
 use crate::backend::{Backend, BackendKind};
@@ -163,7 +164,14 @@ impl Client {
 
     /// Sends a built request: default headers, the deadline, redirects, and the body set up to
     /// be decoded as it is read. Resolves once the response head has arrived.
-    pub async fn execute(&self, mut req: Request) -> Result<Response> {
+    pub fn execute(&self, req: Request) -> impl Future<Output = Result<Response>> + Send + '_ {
+        self.run(Ok(req))
+    }
+
+    /// [`Client::execute`], of a request that may have failed to build: one future, the request
+    /// moved into it once (a request future is moved as it starts, so its size is a cost).
+    async fn run(&self, req: Result<Request>) -> Result<Response> {
+        let mut req = req?;
         let Inner {
             route,
             policy,
@@ -173,7 +181,8 @@ impl Client {
         match route {
             Route::One(backend) => match hook {
                 None => policy.exchange(backend, &req, &req.uri).await,
-                Some(hook) => one_hooked(policy, backend, hook.as_ref(), req).await,
+                // Boxed: a request without a hook does not carry the hook's state.
+                Some(hook) => Box::pin(one_hooked(policy, backend, hook.as_ref(), req)).await,
             },
             // Boxed: a single backend's request future does not carry the fleet's state.
             Route::Fleet(fleet) => Box::pin(fleet.run(policy, hook.as_deref(), req)).await,
@@ -278,8 +287,8 @@ impl FleetBuilder {
 
 impl<'a> RequestBuilder<'a, Client> {
     /// Sends the request; resolves once the response head has arrived (see [`Response`]).
-    pub async fn send(self) -> Result<Response> {
-        self.client.execute(self.request?).await
+    pub fn send(self) -> impl Future<Output = Result<Response>> + Send + 'a {
+        self.client.run(self.request)
     }
 }
 

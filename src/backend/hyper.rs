@@ -93,7 +93,8 @@ impl HyperBackend {
 impl AsyncTransport for HyperBackend {
     async fn send(&self, out: Outgoing<'_>) -> Result<Answer> {
         let this = &*self.inner;
-        let headers = out.header_map(1);
+        // Room for `Proxy-Authorization`, only when it goes in (else the map may be a copy).
+        let headers = out.header_map(usize::from(this.proxy_authorization.is_some()));
         let body = Sending::new(out.body, out.body_len, out.upload_progress, out.deadline)?;
         let mut hreq = http::Request::new(body);
         *hreq.method_mut() = out.method.clone();
