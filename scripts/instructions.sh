@@ -10,8 +10,11 @@
 # them beside it, and both sides of a comparison run over the same layouts.
 #
 #   bash scripts/instructions.sh [BACKEND...]   (default: curl reqwest hyper ureq)
-#     each client used directly (bare, and with its own deadline: the "direct" column) against
-#     httpfleet over it, for every backend and surface.
+#     each client used directly as its docs show it (bare, and with its own deadline: the
+#     "direct" column) against httpfleet over it sending the same wire (no headers of its own,
+#     the client's defaults as default headers: `bench::same_wire`), and httpfleet with its
+#     default headers ("defaults"), for every backend and surface.
+#   ROUTE=get-1MiB ...   the 1 MiB GET (the body read whole) instead of the 13-byte one.
 #   VARY=1 ...   every request gets its own URL (`?n=<i>`) on every side, instead of one repeated.
 #   FLEET=1 bash scripts/instructions.sh
 #     every fleet strategy over two healthy hyper members (with base URLs, and without: whole
@@ -30,11 +33,12 @@ url_file=$(mktemp)
 server=$!
 trap 'kill $server 2>/dev/null || true; rm -f "$url_file"' EXIT
 for _ in $(seq 50); do [ -s "$url_file" ] && break; sleep 0.1; done
-url="$(head -n1 "$url_file")/small"
+url="$(head -n1 "$url_file")"
+ROUTE=${ROUTE:-get-13B}
 
 count() { # n layout instr-args...
   valgrind --tool=callgrind --callgrind-out-file=/dev/null "$BIN" instr --url "$url" \
-    --requests "$1" --heap-layout "$2" "${@:3}" ${VARY:+--vary} 2>&1 \
+    --route "$ROUTE" --requests "$1" --heap-layout "$2" "${@:3}" ${VARY:+--vary} 2>&1 \
     | sed -n 's/.*Collected : \([0-9]*\).*/\1/p' | tail -n1
 }
 
@@ -98,17 +102,19 @@ N1=${N1:-200}
 N2=${N2:-1200}
 backends=("$@")
 [ ${#backends[@]} -gt 0 ] || backends=(curl reqwest hyper ureq)
-printf "%-8s %-9s %10s %10s %10s %12s %12s\n" backend surface bare direct httpfleet "vs direct" "vs bare"
+printf "%-8s %-9s %10s %10s %10s %10s %12s %12s\n" backend surface bare direct httpfleet \
+  defaults "vs direct" "defaults vs"
 for backend in "${backends[@]}"; do
   for surface in async blocking; do
-    bs=(); ds=(); hs=()
+    bs=(); ds=(); hs=(); fs=()
     for layout in "${LAYOUTS[@]}"; do
-      bs+=("$(per_request "$N1" "$N2" "$layout" --backend "$backend" --surface "$surface" --mode bare)")
-      ds+=("$(per_request "$N1" "$N2" "$layout" --backend "$backend" --surface "$surface" --mode direct)")
-      hs+=("$(per_request "$N1" "$N2" "$layout" --backend "$backend" --surface "$surface" --mode httpfleet)")
+      for mode in bare direct httpfleet httpfleet-defaults; do
+        n=$(per_request "$N1" "$N2" "$layout" --backend "$backend" --surface "$surface" --mode "$mode")
+        case $mode in bare) bs+=("$n");; direct) ds+=("$n");; httpfleet) hs+=("$n");; *) fs+=("$n");; esac
+      done
     done
-    b=$(mean "${bs[@]}"); d=$(mean "${ds[@]}"); h=$(mean "${hs[@]}")
-    printf "%-8s %-9s %10s %10s %10s %12s %12s\n" "$backend" "$surface" "$b" "$d" "$h" \
-      "$(ratio "$h" "$d")" "$(ratio "$h" "$b")"
+    b=$(mean "${bs[@]}"); d=$(mean "${ds[@]}"); h=$(mean "${hs[@]}"); f=$(mean "${fs[@]}")
+    printf "%-8s %-9s %10s %10s %10s %10s %12s %12s\n" "$backend" "$surface" "$b" "$d" "$h" "$f" \
+      "$(ratio "$h" "$d")" "$(ratio "$f" "$d")"
   done
 done

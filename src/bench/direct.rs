@@ -2,8 +2,9 @@
 //! the baseline httpfleet is measured against. For curl and ureq from async code, the idiomatic
 //! direct use is a reused handle on tokio's blocking pool.
 //!
-//! Both sides send the same request headers (`user-agent`, `accept`, `accept-encoding`), so the
-//! difference measured is the abstraction alone.
+//! Each client sends what it sends by default and nothing more; httpfleet is measured sending
+//! the same wire ([`same_wire`]: no headers of its own, the client's own defaults as default
+//! headers), so the difference measured is the abstraction alone.
 
 use std::time::Duration;
 
@@ -90,7 +91,26 @@ impl Route {
     }
 }
 
-const UA: &str = crate::DEFAULT_USER_AGENT;
+/// The headers each client adds to a bare request by its own defaults: hyper none, reqwest
+/// and curl `Accept: */*`, ureq its `User-Agent` and `Accept: */*` (ureq's version as locked
+/// in Cargo.lock; a different one changes a few bytes, not the work).
+pub fn own_headers(kind: BackendKind) -> &'static [(&'static str, &'static str)] {
+    match kind {
+        BackendKind::Reqwest | BackendKind::Curl => &[("accept", "*/*")],
+        BackendKind::Ureq => &[("user-agent", "ureq/3.5.2"), ("accept", "*/*")],
+        _ => &[],
+    }
+}
+
+/// `config` sending the wire the bare client of `kind` sends: httpfleet's own headers off,
+/// the client's defaults ([`own_headers`]) as default headers.
+pub fn same_wire(kind: BackendKind, config: crate::Config) -> crate::Config {
+    own_headers(kind)
+        .iter()
+        .fold(config.auto_headers(false), |c, (name, value)| {
+            c.default_header(*name, *value)
+        })
+}
 
 /// One client used directly.
 pub struct Direct {
@@ -196,9 +216,6 @@ impl Direct {
                 let req = http::Request::builder()
                     .method(method)
                     .uri(url)
-                    .header("user-agent", UA)
-                    .header("accept", "*/*")
-                    .header("accept-encoding", "gzip, deflate")
                     .body(http_body_util::Full::new(route.body()))
                     .expect("valid request");
                 let exchange = async {
@@ -222,13 +239,7 @@ impl Direct {
                 } else {
                     client.get(url)
                 };
-                let resp = b
-                    .header("user-agent", UA)
-                    .header("accept", "*/*")
-                    .header("accept-encoding", "gzip, deflate")
-                    .send()
-                    .await
-                    .expect("reqwest request");
+                let resp = b.send().await.expect("reqwest request");
                 resp.bytes().await.expect("reqwest body").len()
             }
             #[cfg(feature = "curl")]
@@ -302,11 +313,8 @@ fn curl_perform(
         easy.timeout(t).expect("curl timeout");
     }
     let mut list = curl::easy::List::new();
-    list.append(&format!("user-agent: {UA}")).expect("header");
-    list.append("accept: */*").expect("header");
-    list.append("accept-encoding: gzip, deflate")
-        .expect("header");
     if route == Route::Post1k {
+        // httpfleet sends no content type of its own, nor `Expect`: neither does this.
         list.append("content-type:").expect("header");
         list.append("expect:").expect("header");
         easy.post(true).expect("curl post");
@@ -323,19 +331,9 @@ fn curl_perform(
 fn ureq_perform(agent: &ureq::Agent, url: &str, route: Route) -> usize {
     use std::io::Read;
     let mut resp = if route == Route::Post1k {
-        agent
-            .post(url)
-            .header("user-agent", UA)
-            .header("accept", "*/*")
-            .header("accept-encoding", "gzip, deflate")
-            .send(&route.body()[..])
+        agent.post(url).send(&route.body()[..])
     } else {
-        agent
-            .get(url)
-            .header("user-agent", UA)
-            .header("accept", "*/*")
-            .header("accept-encoding", "gzip, deflate")
-            .call()
+        agent.get(url).call()
     }
     .expect("ureq request");
     let mut body = Vec::new();

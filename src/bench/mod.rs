@@ -7,7 +7,7 @@ mod fleet;
 mod runner;
 mod server;
 
-pub use direct::{Direct, Route};
+pub use direct::{Direct, Route, own_headers, same_wire};
 pub use fleet::{HedgeRow, StrategyRow, hedging, strategies};
 pub use runner::{Baseline, Row, Spec, Surface, TIMEOUT, run};
 pub use server::{BenchServer, SMALL};

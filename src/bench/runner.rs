@@ -198,7 +198,9 @@ pub fn run(spec: &Spec, base: &str, mut progress: impl FnMut(&Row)) -> Vec<Row> 
         .expect("runtime");
     let mut rows = Vec::new();
     for &kind in &spec.backends {
-        let config = Config::default().backend(kind).timeout(TIMEOUT);
+        // The same wire as the bare client: the server does the same work for both.
+        let config =
+            super::direct::same_wire(kind, Config::default().backend(kind).timeout(TIMEOUT));
         let Ok(fleet_client) = Client::from_config(&config) else {
             continue;
         };

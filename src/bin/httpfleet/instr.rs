@@ -15,15 +15,20 @@ pub(crate) struct InstrArgs {
     #[arg(long, value_parser = parse_kind)]
     backend: BackendKind,
     /// bare (the client with no deadline), direct (the client with its own deadline),
-    /// httpfleet, or ab (the single client and a fleet over one backend, their batches
+    /// httpfleet (sending the same wire as the bare client: no headers of its own),
+    /// httpfleet-defaults (with its default headers), or ab (the single client and a fleet over one backend, their batches
     /// interleaved in one process, with an A/A control: see `scripts/instructions.sh`).
     #[arg(long)]
     mode: String,
     /// async or blocking.
     #[arg(long)]
     surface: String,
+    /// The server's base URL (`http://127.0.0.1:PORT`).
     #[arg(long)]
     url: String,
+    /// The request: get-13B or get-1MiB (see `bench --routes`). Defaults to get-13B.
+    #[arg(long, default_value = "get-13B")]
+    route: String,
     #[arg(long, default_value_t = 1000)]
     requests: usize,
     /// The fleet's strategy in `--mode ab` (see `get --strategy`).
@@ -85,11 +90,21 @@ pub(crate) fn instr(args: InstrArgs) -> Res {
     let bare = Direct::new(args.backend, None).ok_or("backend not enabled")?;
     let direct =
         Direct::new(args.backend, Some(httpfleet::bench::TIMEOUT)).ok_or("backend not enabled")?;
+    let route = Route::parse(&args.route).ok_or("unknown route")?;
+    let args = InstrArgs {
+        url: format!("{}{}", args.url.trim_end_matches('/'), route.path()),
+        ..args
+    };
     let config = Config::default()
         .backend(args.backend)
         .timeout(httpfleet::bench::TIMEOUT);
-    let c = Client::from_config(&config)?;
-    let b = httpfleet::blocking::Client::from_config(&config)?;
+    let c = Client::from_config(&httpfleet::bench::same_wire(args.backend, config.clone()))?;
+    let b = httpfleet::blocking::Client::from_config(&httpfleet::bench::same_wire(
+        args.backend,
+        config.clone(),
+    ))?;
+    let c_defaults = Client::from_config(&config)?;
+    let b_defaults = httpfleet::blocking::Client::from_config(&config)?;
     // A fleet over two healthy members of the backend, on the same server.
     let base = args
         .url
@@ -126,19 +141,24 @@ pub(crate) fn instr(args: InstrArgs) -> Res {
             for i in 0..args.requests {
                 args.nth_url(&mut url, i);
                 if blocking {
-                    d.send_blocking(&url, Route::Small, &rt);
+                    d.send_blocking(&url, route, &rt);
                 } else {
-                    rt.block_on(d.send(&url, Route::Small));
+                    rt.block_on(d.send(&url, route));
                 }
             }
         }
-        "httpfleet" => {
+        "httpfleet" | "httpfleet-defaults" => {
+            let (c, b) = if args.mode == "httpfleet" {
+                (&c, &b)
+            } else {
+                (&c_defaults, &b_defaults)
+            };
             for i in 0..args.requests {
                 args.nth_url(&mut url, i);
                 if blocking {
-                    b.get(&url).send()?.bytes()?;
+                    route.send_blocking(b, &url);
                 } else {
-                    rt.block_on(async { c.get(&url).send().await?.bytes().await })?;
+                    rt.block_on(route.send(c, &url));
                 }
             }
         }
