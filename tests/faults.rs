@@ -45,8 +45,8 @@ fn watchdog<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'stati
     }
 }
 
-/// Appends one measured matrix cell to the report that `scripts/parity.py` turns into README's
-/// fault table.
+/// Appends one measured matrix cell to the report that `scripts/parity.py` turns into the
+/// fault table of docs/faults.md.
 fn report(case: &str, kind: BackendKind, surface: Surface, outcome: &str, took: Duration) {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
     let line = format!(
@@ -1157,5 +1157,189 @@ mod hardening_per_backend {
     #[test]
     fn reqwest_a_panicking_waker_does_not_stop_deadlines() {
         hardening::a_panicking_waker_does_not_stop_deadlines(BackendKind::Reqwest);
+    }
+}
+
+/// A gibibyte each way, streamed: resident memory stays bounded whatever the body's size.
+mod gib {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    const GIB: u64 = 1 << 30;
+
+    /// A server on its own thread: `GET` answers 1 GiB (`Content-Length`), written as fast as the
+    /// client takes it; `PUT` reads the body to its end (`Content-Length` or chunked) and answers
+    /// the number of bytes it read. One request per connection.
+    fn start() -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { return };
+                std::thread::spawn(move || serve(conn));
+            }
+        });
+        url
+    }
+
+    fn serve(mut s: std::net::TcpStream) {
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut head = Vec::new();
+        let end = loop {
+            let n = match s.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            head.extend_from_slice(&buf[..n]);
+            if let Some(i) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+        };
+        let text = String::from_utf8_lossy(&head[..end]).to_ascii_lowercase();
+        if text.starts_with("get") {
+            let _ = s.write_all(
+                format!("HTTP/1.1 200 OK\r\ncontent-length: {GIB}\r\nconnection: close\r\n\r\n")
+                    .as_bytes(),
+            );
+            let piece = vec![b'x'; 256 * 1024];
+            let mut sent = 0;
+            while sent < GIB {
+                if s.write_all(&piece).is_err() {
+                    return;
+                }
+                sent += piece.len() as u64;
+            }
+            return;
+        }
+        // A PUT: count the body (its framing read loosely: enough for the clients under test).
+        let declared = text
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let mut got = (head.len() - end) as u64;
+        let mut tail = head[end..].to_vec();
+        loop {
+            let done = match declared {
+                Some(len) => got >= len,
+                None => tail.ends_with(b"0\r\n\r\n"),
+            };
+            if done {
+                break;
+            }
+            let n = match s.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            got += n as u64;
+            tail = buf[n.saturating_sub(5)..n].to_vec();
+        }
+        let body = got.to_string();
+        let _ = s.write_all(
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        );
+    }
+
+    /// The process's peak resident memory since the last reset, in KiB; resets it.
+    fn peak_kib_and_reset() -> u64 {
+        let peak = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse().ok())
+            })
+            .unwrap_or(0);
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+        peak
+    }
+
+    #[test]
+    #[ignore = "gib: run by .ci/run with --ignored"]
+    fn gib_download_and_upload_stream_in_bounded_memory() {
+        let _alone = alone();
+        let url = start();
+        let dir = std::env::temp_dir();
+        let source = dir.join(format!("httpfleet-gib-source-{}", std::process::id()));
+        // A sparse file: read back as zeros, from no disk.
+        std::fs::File::create(&source)
+            .unwrap()
+            .set_len(GIB)
+            .unwrap();
+        let sink = dir.join(format!("httpfleet-gib-sink-{}", std::process::id()));
+        let config = |kind| {
+            Config::default()
+                .backend(kind)
+                .timeout(Duration::from_secs(300))
+                .max_response_bytes(u64::MAX)
+        };
+        for kind in BackendKind::enabled().filter(|k| *k != BackendKind::Mock) {
+            for surface in [Surface::Async, Surface::Blocking] {
+                let h = Harness::new(kind, surface);
+                let async_client = Client::from_config(&config(kind)).unwrap();
+                let blocking = httpfleet::blocking::Client::from_config(&config(kind)).unwrap();
+                let base = rss_kib();
+                peak_kib_and_reset();
+                let start = Instant::now();
+                let mut file = std::fs::File::create(&sink).unwrap();
+                let written = match surface {
+                    Surface::Async => h.block_on(async {
+                        let mut resp = async_client.get(&url).send().await.unwrap();
+                        let mut n = 0u64;
+                        while let Some(piece) = resp.chunk().await.unwrap() {
+                            file.write_all(&piece).unwrap();
+                            n += piece.len() as u64;
+                        }
+                        n
+                    }),
+                    Surface::Blocking => {
+                        let mut resp = blocking.get(&url).send().unwrap();
+                        resp.copy_to(&mut file).unwrap()
+                    }
+                };
+                let down = start.elapsed();
+                let down_peak = peak_kib_and_reset().saturating_sub(base);
+                assert_eq!(written, GIB, "{kind} {surface:?}");
+                let body = || httpfleet::Body::file(&source).unwrap();
+                let start = Instant::now();
+                let echoed = match surface {
+                    Surface::Async => h.block_on(async {
+                        let resp = async_client.put(&url).body(body()).send().await.unwrap();
+                        resp.text().await.unwrap()
+                    }),
+                    Surface::Blocking => blocking
+                        .put(&url)
+                        .body(body())
+                        .send()
+                        .unwrap()
+                        .text()
+                        .unwrap(),
+                };
+                let up = start.elapsed();
+                let up_peak = peak_kib_and_reset().saturating_sub(base);
+                assert_eq!(echoed, GIB.to_string(), "{kind} {surface:?}");
+                let mib_s = |d: Duration| 1024.0 / d.as_secs_f64();
+                println!(
+                    "gib {kind} {surface:?}: download {down:?} ({:.0} MiB/s), peak resident growth {down_peak} KiB; upload {up:?} ({:.0} MiB/s), peak resident growth {up_peak} KiB",
+                    mib_s(down),
+                    mib_s(up)
+                );
+                assert!(
+                    down_peak < 16 * 1024,
+                    "{kind} {surface:?}: download grew {down_peak} KiB"
+                );
+                assert!(
+                    up_peak < 16 * 1024,
+                    "{kind} {surface:?}: upload grew {up_peak} KiB"
+                );
+            }
+        }
+        let _ = std::fs::remove_file(&source);
+        let _ = std::fs::remove_file(&sink);
     }
 }

@@ -36,25 +36,14 @@
 //!   [`ChecksumStatus::Missing`], or an error under [`ChecksumPolicy::Require`]); a file not
 //!   published yet is [`FileOutcome::NotYetPublished`], not an error to retry.
 //!
-//! ## Streaming on a buffered core
+//! ## Downloads in ranges
 //!
-//! httpfleet's [`Response`](crate::Response) is fully buffered (up to
-//! [`Config::max_response_bytes`](crate::Config)). Vision downloads therefore go in `Range`
-//! chunks ([`VisionDataClientBuilder::chunk_size`], 8 MiB by default): each `206` is checked
-//! against its `Content-Range` and appended to a temporary file while its sha256 is updated, so
-//! memory stays at one chunk per download in flight whatever the file size. A body that breaks
-//! midway is asked again from the first byte not yet on disk (`Range: bytes=N-M`), on any backend;
-//! with a buffered core the bytes of the broken chunk itself are lost, so a break costs at most
-//! one chunk. The zip is then read from disk and its CSV inflated and parsed as a stream. A
-//! streaming body API in the core would let a download resume from the exact byte.
-//!
-//! ## What the core could add
-//!
-//! The fleet retries inside one `send` without asking anyone; a per-attempt admission hook
-//! (async, able to delay or refuse an attempt and to charge weight) would let the governor hold
-//! back even the fleet's own failover attempts during a 429 pause. Here the fleet is built to
-//! fail over across hosts at once with no backoff, and every retry round (the ones that wait)
-//! goes through the governor.
+//! Vision downloads still go in `Range` chunks ([`VisionDataClientBuilder::chunk_size`], 8 MiB
+//! by default), written before the core streamed: each `206` is checked against its
+//! `Content-Range` and appended to a temporary file while its sha256 is updated, so memory stays
+//! at one chunk per download in flight; a chunk whose body breaks is asked again from the first
+//! byte not yet on disk. Streaming the whole file and moving the governor onto the core's
+//! per-attempt [`Hook`](crate::Hook) are the market module's next steps.
 
 mod error;
 mod governor;

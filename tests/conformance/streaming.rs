@@ -10,6 +10,7 @@ use httpfleet::Body;
 use httpfleet::hook::{Admission, After, Before, Hook};
 
 use super::*;
+use support::harness::Session;
 
 macro_rules! streaming_case {
     ($name:ident, $kind:expr, $surface:expr) => {{
@@ -119,12 +120,13 @@ fn upload_text() -> String {
     "0123456789abcdef-".repeat(300_000 / 17 + 1)[..300_000].to_owned()
 }
 
-use support::harness::Session;
+/// What the hook saw after an attempt: the member, the attempt's number, its status.
+type Seen = (Option<String>, u32, Option<u16>);
 
 /// Counts attempts and stamps each one; refuses any to `/refuse`.
 #[derive(Clone, Default)]
 struct Stamp {
-    seen: Arc<Mutex<Vec<(Option<String>, u32, Option<u16>)>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
 }
 
 impl Hook for Stamp {
