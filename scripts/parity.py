@@ -1,17 +1,25 @@
 #!/usr/bin/env python3
-"""Builds README's generated tables from what the tests ran:
+"""Builds the generated tables of the docs from what the tests ran:
 
-- the parity table: rows are the conformance and interop behaviours, columns the backends, cells
-  `pass` (async and blocking surfaces both passed), `unsupported` (the test asserted the
-  backend's Unsupported error), `FAIL` or `-` (not run);
-- the fault table (with --faults): rows are the faults of tests/faults.rs, columns the backends,
-  cells the error kind and the measured time to it on the async / blocking surface.
+- the parity table (docs/parity.md, between `<!-- parity:begin -->` and `<!-- parity:end -->`):
+  rows are the conformance and interop behaviours, columns the backends, cells `pass` (async and
+  blocking surfaces both passed), `unsupported` (the test asserted the backend's Unsupported
+  error), `FAIL` or `-` (not run). A test named `backend::surface::name` is a row of its file's
+  suite; one named `group::backend::surface::name` (the conformance suite's `streaming` group) a
+  row of suite `group`;
+- the fault table (with --faults; docs/faults.md, between `<!-- faults:begin -->` and
+  `<!-- faults:end -->`): rows are the faults of tests/faults.rs, columns the backends, cells the
+  error kind and the measured time to it on the async / blocking surface.
 
-    python3 scripts/parity.py LOG [--unsupported FILE] [--faults FILE] --write README.md
-    python3 scripts/parity.py LOG [--unsupported FILE] [--faults FILE] --check README.md
+    python3 scripts/parity.py LOG [--unsupported FILE] [--faults FILE] --write docs/parity.md docs/faults.md
+    python3 scripts/parity.py LOG [--unsupported FILE] [--faults FILE] --check docs/parity.md docs/faults.md
 
-LOG is the output of `cargo test --all-features` (scripts/test.sh writes target/test.log); the
-other files are written by the tests into the target dir's tmp/.
+--write and --check take one or more files and replace, in each, whichever of the two sections
+it holds; each table must have a section in one of them (the fault table only with --faults).
+--check compares the fault table's kinds only (its timings differ from run to run).
+
+LOG is the output of `cargo test --all-features` (scripts/test.sh writes $CARGO_TARGET_DIR/test.log);
+the other files are written by the tests into the target dir's tmp/.
 """
 import argparse
 import json
@@ -22,6 +30,10 @@ BACKENDS = ["curl", "reqwest", "hyper", "ureq"]
 SUITES = {"conformance": "conformance", "interop": "interop"}
 BEGIN, END = "<!-- parity:begin -->", "<!-- parity:end -->"
 FBEGIN, FEND = "<!-- faults:begin -->", "<!-- faults:end -->"
+# `[group::]backend::surface::name ... outcome`; a group (a module of the suite, such as
+# `streaming`) is the row's suite.
+TEST = re.compile(
+    r"test (?:(\w+)::)?(\w+)::(async_surface|blocking_surface)::(\w+) \.\.\. (\w+)")
 
 
 def parse(log_text):
@@ -32,11 +44,12 @@ def parse(log_text):
         if m:
             suite = SUITES.get(m.group(1))
             continue
-        m = re.match(r"test (\w+)::(async_surface|blocking_surface)::(\w+) \.\.\. (\w+)", line)
+        m = TEST.match(line)
         if m and suite:
-            backend, _, name, outcome = m.groups()
+            group, backend, _, name, outcome = m.groups()
             if backend in BACKENDS:
-                results.setdefault((suite, name), {}).setdefault(backend, []).append(outcome)
+                key = (group or suite, name)
+                results.setdefault(key, {}).setdefault(backend, []).append(outcome)
     return results
 
 
@@ -82,19 +95,32 @@ def fault_table(path):
     return "\n".join(rows)
 
 
-def replace_section(text, begin, end, body, target):
-    if begin not in text or end not in text:
-        sys.exit(f"parity: {target} has no {begin} ... {end} section")
+def replace_section(text, begin, end, body):
     return text[: text.index(begin)] + f"{begin}\n{body}\n{end}" + text[text.index(end) + len(end):]
 
 
+def holds(text, begin, end):
+    return begin in text and end in text
+
+
+def strip_times(text):
+    """The text without the fault table's timings, which differ from run to run."""
+    return re.sub(r" · [^|]*", "", text)
+
+
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("log")
-    ap.add_argument("--unsupported", default="target/tmp/parity-unsupported.txt")
+    ap = argparse.ArgumentParser(
+        description="Builds the parity and fault tables from a test run, and writes them into "
+        "(--write) or checks them against (--check) the files that hold their sections.")
+    ap.add_argument("log", help="output of `cargo test --all-features` (scripts/test.sh's test.log)")
+    ap.add_argument("--unsupported", default="target/tmp/parity-unsupported.txt",
+                    help="parity-unsupported.txt written by the tests")
     ap.add_argument("--faults", help="faults-report.jsonl written by tests/faults.rs")
-    ap.add_argument("--write")
-    ap.add_argument("--check")
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--write", nargs="+", metavar="FILE",
+                      help="replace the sections each FILE holds")
+    mode.add_argument("--check", nargs="+", metavar="FILE",
+                      help="fail when a section of a FILE differs from the run")
     args = ap.parse_args()
     results = parse(open(args.log, encoding="utf-8", errors="replace").read())
     if not results:
@@ -108,31 +134,46 @@ def main():
     except FileNotFoundError:
         pass
     parity = table(results, unsupported)
-    faults = fault_table(args.faults) if args.faults else None
-    target = args.write or args.check
-    if not target:
+    try:
+        faults = fault_table(args.faults) if args.faults else None
+    except FileNotFoundError:
+        sys.exit(f"parity: no fault report at {args.faults} (tests/faults.rs writes it)")
+    targets = args.write or args.check
+    if not targets:
         print(parity)
         if faults:
             print(faults)
         return
-    text = open(target, encoding="utf-8").read()
-    new = replace_section(text, BEGIN, END, parity, target)
+    sections = [("parity", BEGIN, END, parity)]
     if faults is not None:
-        new = replace_section(new, FBEGIN, FEND, faults, target)
-    if args.write:
-        open(target, "w", encoding="utf-8").write(new)
-        print(f"parity: wrote {len(results)} rows to {target}")
-    elif args.faults is None and new != text:
-        sys.exit(f"parity: {target}'s parity table differs from what the tests ran; "
-                 f"run: python3 scripts/parity.py {args.log} --write {target}")
-    elif args.faults is not None:
-        # Timings differ from run to run: compare the fault table's kinds only.
-        strip = lambda t: re.sub(r" · [^|]*", "", t)
-        if strip(new) != strip(text):
-            sys.exit(f"parity: {target}'s tables differ from what the tests ran; "
-                     f"run: python3 scripts/parity.py {args.log} --faults FILE --write {target}")
-    else:
-        print(f"parity: {target} matches the {len(results)} behaviours the tests ran")
+        sections.append(("fault", FBEGIN, FEND, faults))
+    placed = set()
+    stale = []
+    for target in targets:
+        text = open(target, encoding="utf-8").read()
+        new = text
+        for name, begin, end, body in sections:
+            if holds(new, begin, end):
+                new = replace_section(new, begin, end, body)
+                placed.add(name)
+        if args.write:
+            if new != text:
+                open(target, "w", encoding="utf-8").write(new)
+                print(f"parity: wrote {target}")
+            else:
+                print(f"parity: {target} unchanged")
+        elif strip_times(new) != strip_times(text):
+            stale.append(target)
+    for name, begin, end, _ in sections:
+        if name not in placed:
+            sys.exit(f"parity: none of {', '.join(targets)} has a {begin} ... {end} section "
+                     f"for the {name} table")
+    if stale:
+        faults_arg = f" --faults {args.faults}" if args.faults else ""
+        sys.exit(f"parity: {', '.join(stale)} differ from what the tests ran; run: "
+                 f"python3 scripts/parity.py {args.log}{faults_arg} --write {' '.join(targets)}")
+    if args.check:
+        print(f"parity: {', '.join(targets)} match the {len(results)} behaviours the tests ran")
 
 
 if __name__ == "__main__":
