@@ -218,10 +218,14 @@ mod cases {
     }
 
     pub fn the_deadline_covers_a_body_read_slowly(fx: &Fx) {
-        let config = fx.config().timeout(Duration::from_secs(1));
+        let hose = Firehose::start();
+        let config = fx
+            .config()
+            .timeout(Duration::from_secs(1))
+            .max_response_bytes(u64::MAX);
         let s = fx.session(&config).unwrap();
         let start = Instant::now();
-        let mut resp = s.stream(|c| c.get(fx.url("/bytes/33554432"))).unwrap();
+        let mut resp = s.stream(|c| c.get(hose.url())).unwrap();
         assert!(s.chunk(&mut resp).unwrap().is_some());
         std::thread::sleep(Duration::from_millis(1200));
         let (_, end) = read_all(&s, &mut resp);

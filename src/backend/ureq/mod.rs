@@ -359,6 +359,8 @@ fn answer(parts: http::response::Parts, body: AnswerBody) -> Answer {
 struct Reading {
     inner: Arc<Inner>,
     reader: ureq::BodyReader<'static>,
+    /// The body's `Content-Length`, if it declared one.
+    declared: Option<u64>,
     buf: Vec<u8>,
 }
 
@@ -366,15 +368,36 @@ impl Reading {
     fn new(inner: Arc<Inner>, body: ureq::Body) -> Self {
         Reading {
             inner,
+            declared: body.content_length(),
             reader: body.into_reader(),
             buf: Vec::new(),
         }
     }
 
+    /// The next piece, `None` at the end: with `whole`, the rest of the body read straight
+    /// into one buffer (no more than `max_response_bytes` and a byte; the reader reports the
+    /// excess), else what one read gives.
+    fn next_piece(&mut self, whole: bool) -> Result<Option<Bytes>> {
+        if !whole {
+            return self.next();
+        }
+        let mut all = Vec::with_capacity(crate::headers::reserve_for(self.declared));
+        let limit = self.inner.max_body.saturating_add(1);
+        if let Err(e) = (&mut self.reader).take(limit).read_to_end(&mut all) {
+            return Err(self.inner.map_io_body(e));
+        }
+        if all.is_empty() {
+            return self.next();
+        }
+        Ok(Some(all.into()))
+    }
+
     /// The next piece, `None` at the end (where an invalid trailer line fails it).
     fn next(&mut self) -> Result<Option<Bytes>> {
         if self.buf.is_empty() {
-            self.buf = vec![0; 64 * 1024];
+            // As large as the declared body, up to 64 KiB: zeroing the buffer is a cost.
+            let size = self.declared.map_or(16 * 1024, |n| n.clamp(1, 64 * 1024) as usize);
+            self.buf = vec![0; size];
         }
         loop {
             match self.reader.read(&mut self.buf) {
@@ -402,8 +425,8 @@ impl RawBody for Reading {
             .with_detail("a blocking response body was read from async code")))
     }
 
-    fn piece_blocking(&mut self, _whole: bool) -> Result<Option<Bytes>> {
-        self.next()
+    fn piece_blocking(&mut self, whole: bool) -> Result<Option<Bytes>> {
+        self.next_piece(whole)
     }
 }
 
@@ -446,7 +469,7 @@ fn run_job((inner, out, done): Job) {
         return;
     }
     loop {
-        match reading.next() {
+        match reading.next_piece(writer.whole()) {
             Ok(Some(piece)) => match writer.send(piece, deadline) {
                 Ok(true) => {}
                 // The reader is gone: dropping ureq's body closes the connection.
