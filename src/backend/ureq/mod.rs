@@ -396,7 +396,9 @@ impl Reading {
     fn next(&mut self) -> Result<Option<Bytes>> {
         if self.buf.is_empty() {
             // As large as the declared body, up to 64 KiB: zeroing the buffer is a cost.
-            let size = self.declared.map_or(16 * 1024, |n| n.clamp(1, 64 * 1024) as usize);
+            let size = self
+                .declared
+                .map_or(16 * 1024, |n| n.clamp(1, 64 * 1024) as usize);
             self.buf = vec![0; size];
         }
         loop {
