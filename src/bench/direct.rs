@@ -283,6 +283,117 @@ impl Direct {
     }
 }
 
+impl Direct {
+    /// Reads `url`'s body to its end as it streams, from async code, as the client's docs show
+    /// (hyper's frames, reqwest's chunks; curl's write callback and ureq's reader on tokio's
+    /// blocking pool); its length.
+    pub async fn stream(&self, url: &str) -> u64 {
+        match &self.imp {
+            #[cfg(feature = "hyper")]
+            Imp::Hyper { client, .. } => {
+                use http_body_util::BodyExt;
+                let req = http::Request::get(url)
+                    .body(http_body_util::Full::new(Bytes::new()))
+                    .expect("valid request");
+                let mut body = client
+                    .request(req)
+                    .await
+                    .expect("hyper request")
+                    .into_body();
+                let mut n = 0;
+                while let Some(frame) = body.frame().await {
+                    if let Ok(data) = frame.expect("hyper body").into_data() {
+                        n += data.len() as u64;
+                    }
+                }
+                n
+            }
+            #[cfg(feature = "reqwest")]
+            Imp::Reqwest(client) => {
+                let mut resp = client.get(url).send().await.expect("reqwest request");
+                let mut n = 0;
+                while let Some(chunk) = resp.chunk().await.expect("reqwest body") {
+                    n += chunk.len() as u64;
+                }
+                n
+            }
+            #[allow(unreachable_patterns)]
+            _ => {
+                let (this, url) = (self.clone_blocking(), url.to_owned());
+                tokio::task::spawn_blocking(move || this.stream_thread(&url))
+                    .await
+                    .expect("blocking task")
+            }
+        }
+    }
+
+    /// [`Direct::stream`] from blocking code (hyper and reqwest on `rt`).
+    pub fn stream_blocking(&self, url: &str, rt: &tokio::runtime::Runtime) -> u64 {
+        match &self.imp {
+            #[cfg(feature = "curl")]
+            Imp::Curl(..) => self.stream_thread(url),
+            #[cfg(feature = "ureq")]
+            Imp::Ureq(_) => self.stream_thread(url),
+            #[allow(unreachable_patterns)]
+            _ => rt.block_on(self.stream(url)),
+        }
+    }
+
+    /// A second handle on a blocking client (its agent), for tokio's blocking pool.
+    fn clone_blocking(&self) -> Direct {
+        let imp = match &self.imp {
+            #[cfg(feature = "curl")]
+            Imp::Curl(pool, timeout) => Imp::Curl(pool.clone(), *timeout),
+            #[cfg(feature = "ureq")]
+            Imp::Ureq(agent) => Imp::Ureq(agent.clone()),
+            #[allow(unreachable_patterns)]
+            _ => unreachable!("hyper and reqwest read from async code"),
+        };
+        Direct { imp }
+    }
+
+    /// A streaming read of curl or ureq on this thread.
+    fn stream_thread(&self, url: &str) -> u64 {
+        match &self.imp {
+            #[cfg(feature = "curl")]
+            Imp::Curl(..) => {
+                let mut easy = curl::easy::Easy2::new(Count(0));
+                easy.url(url).expect("curl url");
+                easy.perform().expect("curl perform");
+                easy.get_ref().0
+            }
+            #[cfg(feature = "ureq")]
+            Imp::Ureq(agent) => {
+                use std::io::Read;
+                let mut resp = agent.get(url).call().expect("ureq request");
+                let mut reader = resp.body_mut().with_config().limit(u64::MAX).reader();
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut n = 0;
+                loop {
+                    match reader.read(&mut buf).expect("ureq body") {
+                        0 => return n,
+                        k => n += k as u64,
+                    }
+                }
+            }
+            #[allow(unreachable_patterns)]
+            _ => unreachable!("hyper and reqwest read from async code"),
+        }
+    }
+}
+
+/// A curl write handler that counts the body and keeps none of it.
+#[cfg(feature = "curl")]
+struct Count(u64);
+
+#[cfg(feature = "curl")]
+impl curl::easy::Handler for Count {
+    fn write(&mut self, data: &[u8]) -> Result<usize, curl::easy::WriteError> {
+        self.0 += data.len() as u64;
+        Ok(data.len())
+    }
+}
+
 #[cfg(feature = "curl")]
 trait OrDefaultEasy {
     fn unwrap_or_default_easy(self) -> curl::easy::Easy2<Collect>;

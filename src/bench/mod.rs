@@ -6,8 +6,10 @@ mod direct;
 mod fleet;
 mod runner;
 mod server;
+mod throughput;
 
 pub use direct::{Direct, Route, own_headers, same_wire};
 pub use fleet::{HedgeRow, StrategyRow, hedging, strategies};
 pub use runner::{Baseline, Row, Spec, Surface, TIMEOUT, run};
 pub use server::{BenchServer, SMALL};
+pub use throughput::{ThroughputRow, throughput};

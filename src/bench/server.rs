@@ -2,7 +2,8 @@
 //!
 //! Routes: `/small` (13 bytes), `/json1k` (1 KiB JSON), `/bytes1m` (1 MiB), `POST /echo-len`
 //! (answers the request body's length), `/exchange` (a realistic exchange round trip: 5 ms, and
-//! one answer in 50 — 2% — a further 50 ms late), anything else 404.
+//! one answer in 50 — 2% — a further 50 ms late), `/stream/N` (N bytes with their
+//! `Content-Length`, sent 256 KiB at a time from one shared buffer), anything else 404.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -114,7 +115,43 @@ impl BenchServer {
     }
 }
 
-async fn route(req: Request<Incoming>, json: Bytes, big: Bytes, n: usize) -> Response<Full<Bytes>> {
+/// A body of `left` bytes, handed out as clones of one buffer.
+pub(crate) struct Repeat {
+    piece: Bytes,
+    left: u64,
+}
+
+impl hyper::body::Body for Repeat {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        if self.left == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        let n = self.left.min(self.piece.len() as u64);
+        self.left -= n;
+        let piece = self.piece.slice(..n as usize);
+        std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(piece))))
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::SizeHint::with_exact(self.left)
+    }
+}
+
+/// The body of a route: whole, or repeated (`/stream/N`).
+type RouteBody = http_body_util::Either<Full<Bytes>, Repeat>;
+
+async fn route(req: Request<Incoming>, json: Bytes, big: Bytes, n: usize) -> Response<RouteBody> {
+    if let Some(len) = req.uri().path().strip_prefix("/stream/") {
+        let left = len.parse().unwrap_or(0);
+        let piece = big.slice(..256 * 1024);
+        return Response::new(http_body_util::Either::Right(Repeat { piece, left }));
+    }
     let (status, body) = match req.uri().path() {
         "/exchange" => {
             let slow = n % 50 == 49;
@@ -136,7 +173,7 @@ async fn route(req: Request<Incoming>, json: Bytes, big: Bytes, n: usize) -> Res
         }
         _ => (404, Bytes::new()),
     };
-    let mut resp = Response::new(Full::new(body));
+    let mut resp = Response::new(http_body_util::Either::Left(Full::new(body)));
     *resp.status_mut() = hyper::StatusCode::from_u16(status).expect("valid status");
     resp
 }

@@ -35,9 +35,13 @@ pub(crate) struct BenchArgs {
     /// Write the rows as JSON to this file.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
-    /// Run only these parts: overhead, strategies, hedging (repeatable; default: all).
+    /// Run only these parts: overhead, throughput, strategies, hedging (repeatable; default:
+    /// all).
     #[arg(long = "only")]
     only: Vec<String>,
+    /// MiB per download in the throughput part.
+    #[arg(long, default_value_t = 256)]
+    stream_mib: u64,
     /// Requests per strategy in the hedging part (each a 5 ms exchange round trip).
     #[arg(long, default_value_t = 2000)]
     hedge_requests: usize,
@@ -134,6 +138,31 @@ pub(crate) fn bench(args: BenchArgs) -> Res {
         })
     };
     json.insert("overhead".into(), serde_json::to_value(&rows)?);
+    if part("throughput") {
+        println!();
+        println!(
+            "streamed download of {} MiB, read piece by piece, {} interleaved rounds",
+            args.stream_mib, spec.rounds
+        );
+        println!(
+            "{:<8} {:<10} {:<9} {:>12} {:>12} {:>7}",
+            "backend", "surface", "baseline", "base MiB/s", "fleet MiB/s", "ratio"
+        );
+        let rows = httpfleet::bench::throughput(
+            &spec.backends,
+            &server.url(""),
+            args.stream_mib.max(1),
+            spec.rounds.min(5),
+            |r| {
+                println!(
+                    "{:<8} {:<10} {:<9} {:>12.0} {:>12.0} {:>7.3}",
+                    r.backend, r.surface, r.baseline, r.direct_mib_s, r.httpfleet_mib_s, r.ratio
+                );
+                let _ = std::io::stdout().flush();
+            },
+        );
+        json.insert("throughput".into(), serde_json::to_value(&rows)?);
+    }
     if part("strategies") {
         println!();
         println!(

@@ -1,0 +1,133 @@
+//! Streamed download throughput: a large body read piece by piece through httpfleet against
+//! each client's own streaming read, interleaved round by round, beside an A/A control (the
+//! client against itself).
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::direct::{Direct, same_wire};
+use super::runner::Surface;
+use crate::{BackendKind, Client, Config};
+
+/// One measured row: MiB/s medians and the median of the per-round ratios.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThroughputRow {
+    /// The backend.
+    pub backend: String,
+    /// The surface.
+    pub surface: String,
+    /// `direct` (httpfleet against the client) or `control` (the client against itself).
+    pub baseline: String,
+    /// Median MiB/s of the client's own read.
+    pub direct_mib_s: f64,
+    /// Median MiB/s through httpfleet (or of the client again for the control).
+    pub httpfleet_mib_s: f64,
+    /// Median of the per-round ratios httpfleet / client (throughput: above 1 is faster).
+    pub ratio: f64,
+}
+
+/// One side of a round.
+enum Reader<'a> {
+    Direct(&'a Direct),
+    Fleet(&'a Client, &'a crate::blocking::Client),
+}
+
+impl Reader<'_> {
+    /// Reads `url`'s body to its end as it streams; its length.
+    fn read(&self, url: &str, surface: Surface, rt: &tokio::runtime::Runtime) -> u64 {
+        match (self, surface) {
+            (Reader::Direct(d), Surface::Blocking) => d.stream_blocking(url, rt),
+            (Reader::Direct(d), _) => rt.block_on(d.stream(url)),
+            (Reader::Fleet(_, b), Surface::Blocking) => {
+                let mut resp = b.get(url).send().expect("httpfleet request");
+                let mut n = 0;
+                while let Some(piece) = resp.chunk().expect("httpfleet body") {
+                    n += piece.len() as u64;
+                }
+                n
+            }
+            (Reader::Fleet(c, _), _) => rt.block_on(async {
+                let mut resp = c.get(url).send().await.expect("httpfleet request");
+                let mut n = 0;
+                while let Some(piece) = resp.chunk().await.expect("httpfleet body") {
+                    n += piece.len() as u64;
+                }
+                n
+            }),
+        }
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Measures a `mib` MiB download from the bench server at `base` for each backend and surface
+/// (async and blocking), `rounds` interleaved rounds each; calls `progress` with each row.
+pub fn throughput(
+    backends: &[BackendKind],
+    base: &str,
+    mib: u64,
+    rounds: usize,
+    mut progress: impl FnMut(&ThroughputRow),
+) -> Vec<ThroughputRow> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let url = format!("{base}/stream/{}", mib << 20);
+    let mut rows = Vec::new();
+    for &kind in backends {
+        let config = same_wire(
+            kind,
+            Config::default()
+                .backend(kind)
+                .timeout(super::TIMEOUT)
+                .max_response_bytes(u64::MAX),
+        );
+        let (Ok(c), Ok(b), Some(d1), Some(d2)) = (
+            Client::from_config(&config),
+            crate::blocking::Client::from_config(&config),
+            Direct::new(kind, None),
+            Direct::new(kind, None),
+        ) else {
+            continue;
+        };
+        for surface in [Surface::Async, Surface::Blocking] {
+            let pairs = [
+                ("direct", Reader::Direct(&d1), Reader::Fleet(&c, &b)),
+                ("control", Reader::Direct(&d1), Reader::Direct(&d2)),
+            ];
+            for (baseline, a, z) in pairs {
+                let (mut av, mut zv, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+                // A warm-up round of each side, not counted.
+                for round in 0..=rounds {
+                    let timed = |r: &Reader<'_>| {
+                        let t = Instant::now();
+                        assert_eq!(r.read(&url, surface, &rt), mib << 20, "{kind} read short");
+                        mib as f64 / t.elapsed().as_secs_f64()
+                    };
+                    let (x, y) = (timed(&a), timed(&z));
+                    if round > 0 {
+                        av.push(x);
+                        zv.push(y);
+                        ratios.push(y / x);
+                    }
+                }
+                let row = ThroughputRow {
+                    backend: kind.to_string(),
+                    surface: surface.name().to_owned(),
+                    baseline: baseline.to_owned(),
+                    direct_mib_s: median(av),
+                    httpfleet_mib_s: median(zv),
+                    ratio: median(ratios),
+                };
+                progress(&row);
+                rows.push(row);
+            }
+        }
+    }
+    rows
+}
