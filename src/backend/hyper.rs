@@ -15,7 +15,7 @@ use tower_service::Service;
 use super::classify::{Stage, classify, closed_before_response};
 use super::incoming::Incoming;
 use super::sending::Sending;
-use super::{Answer, AnswerBody, AsyncTransport, BackendKind, BlockingTransport, Limits};
+use super::{Answer, AsyncTransport, BackendKind, BlockingTransport, Limits};
 use crate::config::{Config, HttpVersion, ProxyUrl};
 use crate::deadline::{Watch, race};
 use crate::error::{Error, Result};
@@ -112,21 +112,14 @@ impl AsyncTransport for HyperBackend {
             Ok(Err(e)) => return Err(map_error(e, Stage::Headers, this.proxied)),
             Err(_) => return Err(Stage::Headers.deadline_reached(BackendKind::Hyper)),
         };
-        let (parts, body) = resp.into_parts();
-        Ok(Answer {
-            status: parts.status,
-            version: parts.version,
-            headers: parts.headers.into(),
-            body: AnswerBody::Stream(Box::new(Incoming {
-                body,
-                watch,
-                read_timeout: this.limits.read_timeout,
-                idle: None,
-                backend: BackendKind::Hyper,
-                fail: |e, proxied| map_error(e, Stage::Body, proxied),
-                proxied: this.proxied,
-            })),
-        })
+        Ok(Incoming::answer(
+            resp,
+            watch,
+            this.limits.read_timeout,
+            BackendKind::Hyper,
+            |e, proxied| map_error(e, Stage::Body, proxied),
+            this.proxied,
+        ))
     }
 }
 

@@ -27,6 +27,37 @@ pub(crate) struct Incoming<B: http_body::Body> {
     pub(crate) proxied: bool,
 }
 
+impl<B> Incoming<B>
+where
+    B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+{
+    /// The answer of `resp`, its body read under `watch` and `read_timeout`.
+    pub(crate) fn answer(
+        resp: http::Response<B>,
+        watch: Watch,
+        read_timeout: Option<Duration>,
+        backend: BackendKind,
+        fail: fn(B::Error, bool) -> Error,
+        proxied: bool,
+    ) -> super::Answer {
+        let (parts, body) = resp.into_parts();
+        super::Answer {
+            status: parts.status,
+            version: parts.version,
+            headers: parts.headers.into(),
+            body: super::AnswerBody::Stream(Box::new(Incoming {
+                body,
+                watch,
+                read_timeout,
+                idle: None,
+                backend,
+                fail,
+                proxied,
+            })),
+        }
+    }
+}
+
 impl<B> RawBody for Incoming<B>
 where
     B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,

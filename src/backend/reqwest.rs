@@ -11,7 +11,7 @@ use bytes::Bytes;
 use super::classify::{Stage, classify, closed_before_response};
 use super::incoming::Incoming;
 use super::sending::Sending;
-use super::{Answer, AnswerBody, AsyncTransport, BackendKind, BlockingTransport, Limits};
+use super::{Answer, AsyncTransport, BackendKind, BlockingTransport, Limits};
 use crate::config::{Config, HttpVersion};
 use crate::deadline::{Watch, race};
 use crate::error::{Error, ErrorKind, Result};
@@ -115,21 +115,14 @@ impl AsyncTransport for ReqwestBackend {
             .map_err(|_| Stage::Headers.deadline_reached(BackendKind::Reqwest))?
             .map_err(|e| map_error(e, Stage::Headers, self.proxied))?;
         let resp = http::Response::<reqwest::Body>::from(resp);
-        let (parts, body) = resp.into_parts();
-        Ok(Answer {
-            status: parts.status,
-            version: parts.version,
-            headers: parts.headers.into(),
-            body: AnswerBody::Stream(Box::new(Incoming {
-                body,
-                watch,
-                read_timeout: self.limits.read_timeout,
-                idle: None,
-                backend: BackendKind::Reqwest,
-                fail: |e, proxied| map_error(e, Stage::Body, proxied),
-                proxied: self.proxied,
-            })),
-        })
+        Ok(Incoming::answer(
+            resp,
+            watch,
+            self.limits.read_timeout,
+            BackendKind::Reqwest,
+            |e, proxied| map_error(e, Stage::Body, proxied),
+            self.proxied,
+        ))
     }
 }
 

@@ -538,7 +538,7 @@ impl RestDataClient {
 }
 
 /// Transport failures worth another round.
-fn transient(kind: ErrorKind) -> bool {
+pub(super) fn transient(kind: ErrorKind) -> bool {
     matches!(
         kind,
         ErrorKind::Dns

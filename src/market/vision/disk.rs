@@ -9,7 +9,6 @@ use sha2::Sha256;
 
 use super::super::error::MarketError;
 use super::super::time::Timestamp;
-use crate::ErrorKind;
 
 /// A file that is removed when dropped unless kept.
 pub(super) struct TempFile {
@@ -98,18 +97,6 @@ pub(super) async fn blocking<T: Send + 'static>(
             std::io::Error::other(format!("blocking task failed: {e}")),
         ))
     })
-}
-
-pub(super) fn transient(kind: ErrorKind) -> bool {
-    matches!(
-        kind,
-        ErrorKind::Dns
-            | ErrorKind::Connect
-            | ErrorKind::Timeout(_)
-            | ErrorKind::Body
-            | ErrorKind::Protocol
-            | ErrorKind::Canceled
-    )
 }
 
 /// `bytes a-b/total` (`total` may be `*`).

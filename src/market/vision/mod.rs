@@ -16,6 +16,7 @@ mod file;
 
 use super::interval::Interval;
 use super::kline::{Kline, parse_csv};
+use super::rest::transient;
 use super::{Clock, Market};
 use crate::{BackendKind, Client, Config, FleetBuilder, Member, Strategy};
 use disk::*;
