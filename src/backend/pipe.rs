@@ -42,6 +42,8 @@ struct State {
     writer_gone: bool,
     /// The reader reads the body whole: no cap, and no wake-up before the end.
     whole: bool,
+    /// The reader has asked for a piece (so `whole` is known).
+    asked: bool,
     /// Past this many bytes a whole reader is woken all the same.
     whole_max: u64,
 }
@@ -122,6 +124,27 @@ impl Writer {
         lock(&self.0).whole
     }
 
+    /// Waits (from a thread) until the reader first asks for a piece (or is gone), so that how
+    /// it reads is known before the body is: a body read whole is then gathered in one buffer,
+    /// not joined from pieces. A `Timeout` error when `deadline` passed first.
+    pub(crate) fn first_ask(&self, deadline: Instant) -> Result<()> {
+        let mut s = lock(&self.0);
+        while !s.asked && !s.reader_gone {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::new(ErrorKind::Timeout(crate::TimeoutPhase::Body))
+                    .with_detail("deadline reached before the body was read"));
+            }
+            s = self
+                .0
+                .room
+                .wait_timeout(s, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        Ok(())
+    }
+
     /// Ends the pipe: `Ok` at the body's end, or the error that ended it.
     pub(crate) fn end(self, end: Result<()>) {
         let mut s = lock(&self.0);
@@ -179,8 +202,9 @@ impl Reader {
         whole: bool,
     ) -> Poll<Result<Option<Bytes>>> {
         let mut s = lock(&self.0);
-        if whole && !s.whole {
-            s.whole = true;
+        if !s.asked || (whole && !s.whole) {
+            s.asked = true;
+            s.whole |= whole;
             self.0.room.notify_all();
             if let Some(w) = s.writer.take() {
                 w.wake();

@@ -481,6 +481,9 @@ fn run_job((mut transfer, done): Job) {
         return;
     }
     let deadline = transfer.deadline();
+    if let Err(e) = writer.first_ask(deadline) {
+        return writer.end(Err(e.with_backend(BackendKind::Curl)));
+    }
     loop {
         if writer.reader_gone() {
             return;

@@ -138,22 +138,25 @@ impl Transfer {
     }
 
     /// The next piece of the body, `None` at its end (the pair then goes back to the pool).
-    /// `whole`: the reader reads the body whole (the transfer never pauses for it).
+    /// `whole`: the reader reads the body whole: the transfer never pauses for it, and the
+    /// body is gathered in one buffer to its end (one copy of it, not one per piece).
     pub(super) fn next_piece(&mut self, whole: bool) -> Result<Option<Bytes>> {
         let Some(c) = self.collector() else {
             return Ok(None);
         };
         c.whole |= whole;
-        if !c.body.is_empty() {
+        if !c.whole && !c.body.is_empty() {
             return Ok(Some(c.take_body()));
         }
         if self.end.is_none() {
             // A piece once some of the body has come and the socket has no more for now, or
             // once it holds `PIECE`: a fast body crosses over in fewer, larger pieces.
-            self.drive(|c| !c.body.is_empty() && (!c.received || c.body.len() >= PIECE))?;
-            if let Some(c) = self.collector().filter(|c| !c.body.is_empty()) {
-                return Ok(Some(c.take_body()));
-            }
+            self.drive(|c| {
+                !c.whole && !c.body.is_empty() && (!c.received || c.body.len() >= PIECE)
+            })?;
+        }
+        if let Some(c) = self.collector().filter(|c| !c.body.is_empty()) {
+            return Ok(Some(c.take_body()));
         }
         self.finish()?;
         Ok(None)

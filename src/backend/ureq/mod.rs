@@ -470,6 +470,13 @@ fn run_job((inner, out, done): Job) {
     {
         return;
     }
+    // Past a small body, learn how the reader reads before reading (see `Writer::first_ask`);
+    // a small one is read at once: joining it costs less than waiting.
+    if reading.declared.is_none_or(|n| n > 64 * 1024) {
+        if let Err(e) = writer.first_ask(deadline) {
+            return writer.end(Err(e.with_backend(BackendKind::Ureq)));
+        }
+    }
     loop {
         match reading.next_piece(writer.whole()) {
             Ok(Some(piece)) => match writer.send(piece, deadline) {
