@@ -140,9 +140,10 @@ pub(crate) fn bench(args: BenchArgs) -> Res {
     json.insert("overhead".into(), serde_json::to_value(&rows)?);
     if part("throughput") {
         println!();
+        let rounds = spec.rounds.min(5);
         println!(
-            "streamed download of {} MiB, read piece by piece, {} interleaved rounds",
-            args.stream_mib, spec.rounds
+            "streamed download of {} MiB, read piece by piece, {rounds} interleaved rounds",
+            args.stream_mib
         );
         println!(
             "{:<8} {:<10} {:<9} {:>12} {:>12} {:>7}",
@@ -152,7 +153,7 @@ pub(crate) fn bench(args: BenchArgs) -> Res {
             &spec.backends,
             &server.url(""),
             args.stream_mib.max(1),
-            spec.rounds.min(5),
+            rounds,
             |r| {
                 println!(
                     "{:<8} {:<10} {:<9} {:>12.0} {:>12.0} {:>7.3}",
