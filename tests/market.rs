@@ -411,6 +411,33 @@ mod rest {
         }
     }
 
+    /// An exchange that pages smaller than asked (500 rows for `limit=1000`): a short page is
+    /// not the end of a window, paging goes on from the last row, and no row is lost.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_short_page_is_not_the_end_of_a_window() {
+        for market in [Market::Spot, Market::CoinM] {
+            let ex = FakeExchange::start(
+                all_rows(),
+                ExchangeOptions {
+                    page_size: Some(500),
+                    ..ExchangeOptions::default()
+                },
+            );
+            let rest = rest_client(market, ex.urls());
+            let symbol = if market == Market::CoinM {
+                "BTCUSD_PERP"
+            } else {
+                "BTCUSDT"
+            };
+            let k = rest
+                .klines(symbol, Interval::M1, ts("2017-09-01"), ts("2017-09-03"))
+                .await
+                .unwrap_or_else(|e| panic!("{market:?}: {e}"));
+            assert_eq!(k.len(), 2880, "{market:?}");
+            assert_eq!(ms_csv(&k), two_days(), "{market:?}");
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn usd_m_two_days_in_windows_of_1500() {
         let ex = FakeExchange::start(all_rows(), ExchangeOptions::default());

@@ -45,9 +45,11 @@ pub const USED_WEIGHT_HEADER: &str = "x-mbx-used-weight-1m";
 /// `endTime=b-1ms`: consecutive windows neither overlap nor leave a hole. Because no window holds
 /// more than `limit` candles, the answer is the whole window whether the exchange pages forward
 /// (spot and USD-M: the first `limit` from `startTime`) or backward (COIN-M: the most recent
-/// `limit` before `endTime`). Should a window come back full anyway, the rest is fetched in the
-/// exchange's own direction. Every row must lie inside its window, in strictly increasing open
-/// time, or the call fails: rows are never dropped silently.
+/// `limit` before `endTime`). Should a page come back without reaching the window's end (full,
+/// or shorter than asked: a proxy, a mirror or another venue may page smaller), the rest is
+/// fetched in the exchange's own direction, until the window's end or an empty page. Every row
+/// must lie inside what was asked (so a page that overlaps the one before fails), in strictly
+/// increasing open time, or the call fails: rows are never dropped silently.
 #[derive(Clone, Debug)]
 pub struct RestDataClient {
     inner: Arc<Inner>,
@@ -377,7 +379,7 @@ impl RestDataClient {
         Ok(out)
     }
 
-    /// One window, continued in the exchange's direction should it come back full.
+    /// One window, continued in the exchange's direction until its end or an empty page.
     async fn window(
         &self,
         symbol: &str,
@@ -388,8 +390,9 @@ impl RestDataClient {
         let limit = self.inner.limit;
         let mut chunks: Vec<Vec<Kline>> = Vec::new();
         let mut cur = w;
-        // A window holds at most `limit` candles, so one request is the rule; continuations are a
-        // safety net for an exchange that pages differently.
+        // A window holds at most `limit` candles, so one request is the rule. A page shorter
+        // than asked is not the end (a proxy, a mirror or another venue may page smaller):
+        // paging goes on past the last row until the window's end or an empty page.
         for _ in 0..64 {
             let query = [
                 ("symbol", symbol.to_owned()),
@@ -408,15 +411,11 @@ impl RestDataClient {
                 .await?;
             let rows = parse_json(&body, &format_args!("window {w}"))?;
             check_rows(&rows, cur, w)?;
-            let full = rows.len() >= limit as usize;
             let (first, last) = match (rows.first(), rows.last()) {
                 (Some(f), Some(l)) => (f.open_time, l.open_time),
                 _ => break,
             };
             chunks.push(rows);
-            if !full {
-                break;
-            }
             if market.pages_backward() {
                 if first <= cur.start {
                     break;

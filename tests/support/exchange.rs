@@ -100,6 +100,9 @@ pub struct ExchangeOptions {
     pub ban: Duration,
     /// Delay before every answer.
     pub latency: Duration,
+    /// Rows per klines answer at most, whatever `limit` asked (a proxy, a mirror or a venue
+    /// that pages smaller). Defaults to none.
+    pub page_size: Option<usize>,
 }
 
 impl Default for ExchangeOptions {
@@ -112,6 +115,7 @@ impl Default for ExchangeOptions {
             tolerated_in_pause: 0,
             ban: Duration::from_secs(120),
             latency: Duration::ZERO,
+            page_size: None,
         }
     }
 }
@@ -520,6 +524,10 @@ fn handle(state: &ExState, host: usize, uri: &http::Uri) -> hyper::Response<Full
                         };
                     }
                 }
+                let limit = state
+                    .options
+                    .page_size
+                    .map_or(limit, |p| limit.min(p as i64));
                 let rows: Vec<&Row> = if interval != "1m" {
                     Vec::new()
                 } else {
