@@ -74,18 +74,24 @@ impl Writer {
     /// Adds a piece, waiting (from a thread) while the pipe is full, until `deadline`. `false`
     /// when the reader is gone; a `Timeout` error when the deadline passed first.
     pub(crate) fn send(&self, piece: Bytes, deadline: Instant) -> Result<bool> {
+        let mut s = self.wait(deadline, |s| s.len < CAP || s.whole, "to be read")?;
+        Ok(!s.reader_gone && push(&mut s, piece))
+    }
+
+    /// Waits (from a thread) until `ready` holds or the reader is gone, until `deadline` (a
+    /// `Timeout` error, saying what the body waited for).
+    fn wait(
+        &self,
+        deadline: Instant,
+        ready: impl Fn(&State) -> bool,
+        what: &str,
+    ) -> Result<MutexGuard<'_, State>> {
         let mut s = lock(&self.0);
-        loop {
-            if s.reader_gone {
-                return Ok(false);
-            }
-            if s.len < CAP || s.whole {
-                break;
-            }
+        while !ready(&s) && !s.reader_gone {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(Error::new(ErrorKind::Timeout(crate::TimeoutPhase::Body))
-                    .with_detail("deadline reached while the body waited to be read"));
+                    .with_detail(format!("deadline reached while the body waited {what}")));
             }
             s = self
                 .0
@@ -94,7 +100,7 @@ impl Writer {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
-        Ok(push(&mut s, piece))
+        Ok(s)
     }
 
     /// Adds a piece from async code: `Pending` while the pipe is full, `false` when the reader
@@ -128,21 +134,7 @@ impl Writer {
     /// it reads is known before the body is: a body read whole is then gathered in one buffer,
     /// not joined from pieces. A `Timeout` error when `deadline` passed first.
     pub(crate) fn first_ask(&self, deadline: Instant) -> Result<()> {
-        let mut s = lock(&self.0);
-        while !s.asked && !s.reader_gone {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(Error::new(ErrorKind::Timeout(crate::TimeoutPhase::Body))
-                    .with_detail("deadline reached before the body was read"));
-            }
-            s = self
-                .0
-                .room
-                .wait_timeout(s, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-        Ok(())
+        self.wait(deadline, |s| s.asked, "for its reader").map(drop)
     }
 
     /// Ends the pipe: `Ok` at the body's end, or the error that ended it.
