@@ -20,9 +20,6 @@ use super::Inner;
 use super::collector::Collector;
 use crate::error::{Error, ErrorKind, Result, TimeoutPhase};
 
-/// The body gathered before it is handed over as one piece while more keeps arriving.
-const PIECE: usize = 64 * 1024;
-
 /// The longest single wait on libcurl's sockets: libcurl's own timers are no finer.
 const MAX_WAIT: Duration = Duration::from_secs(1);
 
@@ -149,11 +146,8 @@ impl Transfer {
             return Ok(Some(c.take_body()));
         }
         if self.end.is_none() {
-            // A piece once some of the body has come and the socket has no more for now, or
-            // once it holds `PIECE`: a fast body crosses over in fewer, larger pieces.
-            self.drive(|c| {
-                !c.whole && !c.body.is_empty() && (!c.received || c.body.len() >= PIECE)
-            })?;
+            // Read whole, the transfer runs to its end before the body is taken.
+            self.drive(|c| !c.whole && !c.body.is_empty())?;
         }
         if let Some(c) = self.collector().filter(|c| !c.body.is_empty()) {
             return Ok(Some(c.take_body()));
@@ -232,8 +226,7 @@ impl Transfer {
                 .min(idle_left)
                 .min(curl_wants)
                 .min(MAX_WAIT);
-            // Bytes just came: look for more at once rather than wait (see `PIECE`).
-            if !wait.is_zero() && !c.received {
+            if !wait.is_zero() {
                 if let Err(e) = r.multi.poll(&mut [], wait) {
                     return Err(self.failed_multi(e));
                 }

@@ -470,8 +470,10 @@ fn run_job((inner, out, done): Job) {
     {
         return;
     }
-    // Past a small body, learn how the reader reads before reading (see `Writer::first_ask`);
-    // a small one is read at once: joining it costs less than waiting.
+    // Past a small body, learn how the reader reads before reading (`Writer::first_ask`). A
+    // small one is read at once: waiting for the reader's first ask costs a thread wake-up, 2.6%
+    // of a 13-byte async GET (46,098 against 47,299 instructions, `scripts/instructions.sh`),
+    // and joining a small body's pieces costs less.
     if reading.declared.is_none_or(|n| n > 64 * 1024) {
         if let Err(e) = writer.first_ask(deadline) {
             return writer.end(Err(e.with_backend(BackendKind::Ureq)));

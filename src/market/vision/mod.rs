@@ -448,25 +448,18 @@ impl VisionDataClient {
     async fn get_small(&self, path: &str) -> Result<Option<Bytes>, MarketError> {
         let mut failures = 0;
         loop {
-            match self.inner.client.get(format!("/{path}")).send().await {
+            let fault = match self.inner.client.get(format!("/{path}")).send().await {
                 Ok(resp) if resp.status().is_success() => match resp.bytes().await {
                     Ok(body) => return Ok(Some(body)),
-                    Err(e) if transient(e.kind()) && failures + 1 < self.inner.attempts => {
-                        failures += 1;
-                    }
-                    Err(e) => {
-                        return Err(MarketError::Http {
-                            window: None,
-                            what: path.to_owned(),
-                            source: e,
-                        });
-                    }
+                    Err(e) => e,
                 },
                 Ok(resp) if resp.status().as_u16() == 404 => return Ok(None),
                 Ok(resp)
                     if resp.status().is_server_error() && failures + 1 < self.inner.attempts =>
                 {
                     failures += 1;
+                    tokio::time::sleep(Duration::from_millis(100 << failures.min(5))).await;
+                    continue;
                 }
                 Ok(resp) => {
                     let status = resp.status().as_u16();
@@ -478,29 +471,20 @@ impl VisionDataClient {
                         body: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
                     });
                 }
-                Err(e) if transient(e.kind()) && failures + 1 < self.inner.attempts => {
-                    failures += 1;
-                }
-                Err(e) => {
-                    return Err(MarketError::Http {
-                        window: None,
-                        what: path.to_owned(),
-                        source: e,
-                    });
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100 << failures.min(5))).await;
+                Err(e) => e,
+            };
+            failures += 1;
+            self.again_or_fail(fault, failures, path).await?;
         }
     }
 
-    /// After a chunk's `failures`th failure `e`: waits before it is asked again, or gives up
+    /// After a request's `failures`th failure `e`: waits before it is asked again, or gives up
     /// (a fault that asking again does not mend, or too many failures).
     async fn again_or_fail(
         &self,
         e: crate::Error,
         failures: u32,
         path: &str,
-        offset: u64,
     ) -> Result<(), MarketError> {
         if !transient(e.kind()) || failures >= self.inner.attempts {
             return Err(MarketError::Http {
@@ -509,7 +493,7 @@ impl VisionDataClient {
                 source: e,
             });
         }
-        tracing::debug!(file = %path, offset, error = %e, "chunk failed; asking again");
+        tracing::debug!(file = %path, error = %e, "request failed; asking again");
         tokio::time::sleep(Duration::from_millis(100 << failures.min(5))).await;
         Ok(())
     }
@@ -549,7 +533,7 @@ impl VisionDataClient {
                 Err(e) => {
                     failures += 1;
                     resumed += 1;
-                    self.again_or_fail(e, failures, &path, offset).await?;
+                    self.again_or_fail(e, failures, &path).await?;
                     continue;
                 }
             };
@@ -572,7 +556,7 @@ impl VisionDataClient {
                         Err(e) => {
                             failures += 1;
                             resumed += 1;
-                            self.again_or_fail(e, failures, &path, offset).await?;
+                            self.again_or_fail(e, failures, &path).await?;
                             continue;
                         }
                     };
@@ -605,7 +589,7 @@ impl VisionDataClient {
                         Err(e) => {
                             failures += 1;
                             resumed += 1;
-                            self.again_or_fail(e, failures, &path, offset).await?;
+                            self.again_or_fail(e, failures, &path).await?;
                             continue;
                         }
                     };
