@@ -15,9 +15,9 @@ use std::time::Duration;
 use httpfleet::backend::{MockBackend, MockReply};
 use httpfleet::market::cli::{KlinesArgs, run_klines};
 use httpfleet::market::{
-    ChecksumPolicy, ChecksumStatus, Clock, Date, FileOutcome, Gap, Interval, Kline, KlineSource,
-    Market, MarketError, Part, Period, RestDataClient, ServedBy, SourceMode, TimeUnit, Timestamp,
-    VisionDataClient, VisionFile, Window, parse_checksum_file, write_csv,
+    ChecksumPolicy, ChecksumStatus, Clock, Date, FileOutcome, Gap, GapKind, Interval, Kline,
+    KlineSource, Market, MarketError, Part, Period, RestDataClient, ServedBy, SourceMode, TimeUnit,
+    Timestamp, VisionDataClient, VisionFile, Window, parse_checksum_file, write_csv,
 };
 use httpfleet::{Backend, BackendKind, Config, Member};
 use support::exchange::{ExchangeOptions, FakeExchange, rows_from_csv, shift_csv};
@@ -64,6 +64,23 @@ fn parse_csv_text(text: &str) -> Vec<Kline> {
     text.lines()
         .filter(|l| !l.is_empty())
         .map(|l| Kline::from_csv_row(l).unwrap())
+        .collect()
+}
+
+/// `n` one-minute candles from `from_ms`, all with the same prices.
+fn synthetic_minutes(from_ms: i64, n: i64) -> Vec<support::exchange::Row> {
+    (0..n)
+        .map(|i| {
+            let open = from_ms + i * 60_000;
+            support::exchange::Row {
+                open_ms: open,
+                json: format!(
+                    "[{open},\"1.0\",\"2.0\",\"0.5\",\"1.5\",\"10.0\",{},\"15.0\",5,\"1.0\",\"1.5\",\"0\"]",
+                    open + 59_999
+                )
+                .into(),
+            }
+        })
         .collect()
 }
 
@@ -741,6 +758,81 @@ mod rest {
         assert_eq!(ex.count_status(503), 2);
     }
 
+    /// A range with an empty stretch in the middle at an exchange that pages smaller than asked:
+    /// the windows inside the stretch answer an empty page, and every row after it still comes,
+    /// with the stretch one confirmed gap.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_empty_page_in_the_middle_is_not_the_end_of_the_range() {
+        let noon = ts("2017-09-01T12:00:00Z").as_millis_floor();
+        let rows: Vec<_> = all_rows()
+            .into_iter()
+            .filter(|r| !(noon..noon + 12 * 3_600_000).contains(&r.open_ms))
+            .collect();
+        let ex = FakeExchange::start(
+            rows,
+            ExchangeOptions {
+                page_size: Some(500),
+                ..ExchangeOptions::default()
+            },
+        );
+        let set = KlineSource::rest_only(rest_client(Market::Spot, ex.urls()))
+            .clock(Clock::Fixed(ts("2017-10-01")))
+            .klines("BTCUSDT", Interval::M1, ts("2017-09-01"), ts("2017-09-03"))
+            .await
+            .unwrap();
+        assert_eq!(set.klines.len(), 2880 - 720);
+        assert_eq!(
+            set.klines.last().unwrap().open_time,
+            ts("2017-09-02T23:59:00Z")
+        );
+        assert_eq!(
+            set.gaps,
+            [Gap {
+                start: ts("2017-09-01T12:00:00Z"),
+                end: ts("2017-09-02"),
+                missing: 720,
+                kind: GapKind::Exchange,
+            }]
+        );
+    }
+
+    /// Which candles have closed is judged on the exchange's clock: an exchange an hour behind
+    /// the local clock still has the last hour's candles open, and they are not returned.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn open_candles_are_judged_on_the_exchange_clock() {
+        let now_ms = Timestamp::now().as_millis_floor() / 60_000 * 60_000;
+        let rows = synthetic_minutes(now_ms - 3 * 3_600_000, 180);
+        let ex = FakeExchange::start(
+            rows,
+            ExchangeOptions {
+                clock_offset_ms: -3_600_000,
+                ..ExchangeOptions::default()
+            },
+        );
+        let rest = || rest_client(Market::Spot, ex.urls());
+        let (start, end) = (
+            Timestamp::from_millis(now_ms - 3 * 3_600_000),
+            Timestamp::from_millis(now_ms),
+        );
+        let set = KlineSource::rest_only(rest())
+            .klines("BTCUSDT", Interval::M1, start, end)
+            .await
+            .unwrap();
+        // Closed by the exchange's clock: the first two hours, less the minute still open.
+        let n = set.klines.len();
+        assert!((119..=120).contains(&n), "{n} candles");
+        let last = set.klines.last().unwrap().open_time;
+        assert!(last < Timestamp::from_millis(now_ms - 3_600_000), "{last}");
+        assert!(set.gaps.is_empty(), "{:?}", set.gaps);
+        // The local clock would have called them final.
+        let local = KlineSource::rest_only(rest())
+            .clock(Clock::System)
+            .klines("BTCUSDT", Interval::M1, start, end)
+            .await
+            .unwrap();
+        assert!(local.klines.len() >= 179);
+    }
+
     /// The outage day over REST: 840 rows, and the 600 missing minutes as a gap, not an error.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_outage_day_is_a_gap_not_an_error() {
@@ -757,7 +849,8 @@ mod rest {
             [Gap {
                 start: ts("2018-02-09T00:00:00Z"),
                 end: ts("2018-02-09T10:00:00Z"),
-                missing: 600
+                missing: 600,
+                kind: GapKind::Exchange,
             }]
         );
         assert_eq!(set.missing(), 600);
@@ -1454,7 +1547,7 @@ mod source {
             plan,
             [
                 Part::Rest(Window::new(start, ts("2017-09-01"))),
-                Part::Vision(sep)
+                Part::Vision(sep.clone())
             ]
         );
         let set = source
@@ -1468,16 +1561,28 @@ mod source {
                 Gap {
                     start,
                     end: ts("2017-09-01"),
-                    missing: 30
+                    missing: 30,
+                    kind: GapKind::BeforeListing,
                 },
                 Gap {
                     start: ts("2017-09-03"),
                     end,
-                    missing: 28 * 1440
+                    missing: 28 * 1440,
+                    kind: GapKind::Exchange,
                 },
             ]
         );
-        assert_eq!(ex.klines_requests().len(), 1);
+        // The monthly file holds two days only: its days come from the daily files, the rest
+        // from REST, which has none of them (confirmed), and the half hour before the first
+        // candle is the time before the listing.
+        assert_eq!(set.report.defective_files.len(), 1);
+        assert_eq!(set.report.defective_files[0].file, sep.path());
+        assert!(
+            set.report.defective_files[0].reason.contains("2017-09-03"),
+            "{:?}",
+            set.report.defective_files
+        );
+        assert_eq!(set.report.vision_rows(), 2880);
         // A range that starts and ends mid-day: REST, daily files, REST.
         let plan = source
             .plan(
@@ -1559,7 +1664,8 @@ mod source {
             [Gap {
                 start: ts("2017-09-03"),
                 end: ts("2017-10-01"),
-                missing: 28 * 1440
+                missing: 28 * 1440,
+                kind: GapKind::Exchange,
             }]
         );
         assert_eq!(set.report.vision_rows(), 2880);
@@ -1584,13 +1690,190 @@ mod source {
             [Gap {
                 start: ts("2018-02-09"),
                 end: ts("2018-02-09T10:00:00Z"),
-                missing: 600
+                missing: 600,
+                kind: GapKind::Exchange,
             }]
         );
         assert!(matches!(
             set.report.parts[0].served_by,
             ServedBy::Vision { .. }
         ));
+    }
+
+    /// `DAY1` without the rows from 06:00 to 08:00.
+    fn day1_with_a_hole() -> String {
+        let (from, to) = (
+            ts("2017-09-01T06:00:00Z").as_millis_floor(),
+            ts("2017-09-01T08:00:00Z").as_millis_floor(),
+        );
+        fixture(DAY1)
+            .lines()
+            .filter(|l| {
+                let t: i64 = l.split(',').next().unwrap().parse().unwrap();
+                !(from..to).contains(&t)
+            })
+            .map(|l| format!("{l}\n"))
+            .collect()
+    }
+
+    /// A hole in a daily file that REST has rows for: filled from REST, no gap, and the file
+    /// reported defective.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hole_in_a_file_is_asked_of_rest_and_filled() {
+        let (ex, vs) = (
+            FakeExchange::start(all_rows(), ExchangeOptions::default()),
+            vision_server(),
+        );
+        let day1 = spot_file("2017-09-01").path();
+        vs.add_csv(&day1, day1_with_a_hole().as_bytes());
+        let set = auto(&ex, &vs, "2017-10-05")
+            .klines("BTCUSDT", Interval::M1, ts("2017-09-01"), ts("2017-09-03"))
+            .await
+            .unwrap();
+        assert_eq!(ms_csv(&set.klines), two_days());
+        assert!(set.gaps.is_empty(), "{:?}", set.gaps);
+        assert_eq!(set.report.defective_files.len(), 1);
+        assert_eq!(set.report.defective_files[0].file, day1);
+        // One bounded request: the hole's two hours.
+        let asked: Vec<_> = ex.klines_requests();
+        assert_eq!(asked.len(), 1, "{asked:?}");
+    }
+
+    /// The same hole with REST unreachable: a gap, but an unconfirmed one that says why.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hole_rest_cannot_confirm_is_an_unconfirmed_gap() {
+        let vs = vision_server();
+        let day1 = spot_file("2017-09-01").path();
+        vs.add_csv(&day1, day1_with_a_hole().as_bytes());
+        let rest = RestDataClient::builder(Market::Spot)
+            .base_urls([dead_url()])
+            .attempts(1)
+            .build()
+            .unwrap();
+        let set = KlineSource::new(rest, vision_client(&vs).build().unwrap())
+            .unwrap()
+            .clock(Clock::Fixed(ts("2017-10-05")))
+            .klines("BTCUSDT", Interval::M1, ts("2017-09-01"), ts("2017-09-02"))
+            .await
+            .unwrap();
+        assert_eq!(set.klines.len(), 1440 - 120);
+        assert_eq!(set.gaps.len(), 1);
+        let gap = &set.gaps[0];
+        assert_eq!(
+            (gap.start, gap.end, gap.missing),
+            (ts("2017-09-01T06:00:00Z"), ts("2017-09-01T08:00:00Z"), 120)
+        );
+        match &gap.kind {
+            GapKind::Unconfirmed { reason } => {
+                assert!(reason.contains("REST could not be asked"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(set.unconfirmed().count(), 1);
+    }
+
+    /// A monthly file missing a day: detected, the month's daily files used instead, and the
+    /// day no daily file has is filled from REST.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_monthly_file_missing_a_day_is_detected_and_filled_from_rest() {
+        let (ex, vs) = (
+            FakeExchange::start(all_rows(), ExchangeOptions::default()),
+            vision_server(),
+        );
+        let sep = VisionFile::monthly(Market::Spot, "BTCUSDT", Interval::M1, 2017, 9).unwrap();
+        vs.add_csv(&sep.path(), fixture(DAY1).as_bytes());
+        vs.remove(&spot_file("2017-09-02").path());
+        let set = auto(&ex, &vs, "2017-10-05")
+            .klines("BTCUSDT", Interval::M1, ts("2017-09-01"), ts("2017-10-01"))
+            .await
+            .unwrap();
+        assert_eq!(ms_csv(&set.klines), two_days());
+        assert_eq!(set.report.defective_files[0].file, sep.path());
+        assert!(set.report.defective_files[0].reason.contains("2017-09-02"));
+        assert_eq!(set.report.rest_rows(), 1440);
+        assert_eq!(
+            set.gaps,
+            [Gap {
+                start: ts("2017-09-03"),
+                end: ts("2017-10-01"),
+                missing: 28 * 1440,
+                kind: GapKind::Exchange,
+            }]
+        );
+    }
+
+    /// Without a CHECKSUM, a file is used when its rows agree with REST's, REST's rows replace
+    /// it when they differ, and without REST to ask it is refused.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_file_without_a_checksum_needs_rest_to_agree() {
+        let (ex, vs) = (
+            FakeExchange::start(all_rows(), ExchangeOptions::default()),
+            vision_server(),
+        );
+        let day1 = spot_file("2017-09-01");
+        vs.drop_checksum(&day1.path());
+        let range = (ts("2017-09-01"), ts("2017-09-02"));
+        let set = auto(&ex, &vs, "2017-10-05")
+            .klines("BTCUSDT", Interval::M1, range.0, range.1)
+            .await
+            .unwrap();
+        assert_eq!(ms_csv(&set.klines), fixture(DAY1));
+        assert!(matches!(
+            set.report.parts[0].served_by,
+            ServedBy::Vision {
+                confirmed_by_rest: true,
+                ..
+            }
+        ));
+        assert_eq!(set.report.unverified_files(), [day1.path()]);
+        // A changed close price, still without a CHECKSUM: REST's rows are used.
+        let changed = fixture(DAY1).replacen("4689.91000000", "4689.92000000", 1);
+        assert_ne!(changed, fixture(DAY1));
+        vs.add_csv(&day1.path(), changed.as_bytes());
+        vs.drop_checksum(&day1.path());
+        let set = auto(&ex, &vs, "2017-10-05")
+            .klines("BTCUSDT", Interval::M1, range.0, range.1)
+            .await
+            .unwrap();
+        assert_eq!(ms_csv(&set.klines), fixture(DAY1));
+        assert_eq!(set.report.defective_files[0].file, day1.path());
+        assert_eq!(set.report.parts[0].served_by, ServedBy::Rest);
+        // Nothing to ask: refused.
+        let err = KlineSource::vision_only(vision_client(&vs).build().unwrap())
+            .clock(Clock::Fixed(ts("2017-10-05")))
+            .klines("BTCUSDT", Interval::M1, range.0, range.1)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, MarketError::ChecksumMissing { .. }), "{err}");
+    }
+
+    /// A first line that is neither the header nor a row (a byte-order mark) and a zip whose
+    /// entry is another file's are errors, never a skipped row.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_damaged_first_line_or_a_wrong_entry_is_an_error() {
+        let vs = vision_server();
+        let day1 = spot_file("2017-09-01");
+        let vision = vision_client(&vs)
+            .clock(Clock::Fixed(ts("2017-10-05")))
+            .build()
+            .unwrap();
+        vs.add_csv(
+            &day1.path(),
+            format!("\u{feff}{}", fixture(DAY1)).as_bytes(),
+        );
+        let err = vision.klines(&day1).await.unwrap_err();
+        assert!(matches!(err, MarketError::Data { .. }), "{err}");
+        assert!(err.to_string().contains("line 1"), "{err}");
+        vs.add_zip(
+            &day1.path(),
+            support::vision::zip_one("BTCUSDT-1m-2017-09-02.csv", fixture(DAY1).as_bytes()),
+        );
+        let err = vision.klines(&day1).await.unwrap_err();
+        assert!(matches!(err, MarketError::Zip { .. }), "{err}");
+        assert!(
+            err.to_string().contains("BTCUSDT-1m-2017-09-02.csv"),
+            "{err}"
+        );
     }
 
     /// A failure is an error even when the rest of the range is fine.
@@ -1741,10 +2024,19 @@ mod cli_binary {
             for u in ex.urls() {
                 cmd.arg("--rest-url").arg(u);
             }
+            cmd.arg("--progress");
             let output = cmd.output().unwrap();
             let stderr = String::from_utf8_lossy(&output.stderr);
             assert!(output.status.success(), "{source}: {stderr}");
-            assert!(stderr.contains("2880 rows"), "{source}: {stderr}");
+            for line in [
+                "2880 rows in",
+                "exchange gaps (confirmed): 0, 0 candle(s) of 1m missing",
+                "unconfirmed gaps: 0, 0 candle(s) of 1m",
+                "defective files: 0",
+                "unverified files: 0",
+            ] {
+                assert!(stderr.contains(line), "{source}: {line:?} not in {stderr}");
+            }
             assert!(stderr.contains("] "), "{source}: no progress bar: {stderr}");
             assert_eq!(
                 std::fs::read_to_string(&out).unwrap(),
@@ -1752,6 +2044,47 @@ mod cli_binary {
                 "{source}"
             );
         }
+        // The CSV's own flags, and a range with an exchange gap counted in hours.
+        let out = dir.join("flags.csv");
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_httpfleet"));
+        cmd.args(["klines", "--symbol", "BTCUSDT", "--interval", "1m"])
+            .args([
+                "--start",
+                "2017-09-01",
+                "--end",
+                "2017-09-04",
+                "--source",
+                "rest",
+            ])
+            .args(["--time-unit", "us", "--header", "--checksum", "require"])
+            .args(["--concurrency", "2", "-o"])
+            .arg(&out);
+        for u in ex.urls() {
+            cmd.arg("--rest-url").arg(u);
+        }
+        let output = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("exchange gaps (confirmed): 1, 1440 candle(s) of 1m missing"),
+            "{stderr}"
+        );
+        let csv = std::fs::read_to_string(&out).unwrap();
+        let mut lines = csv.lines();
+        assert_eq!(lines.next(), Some(httpfleet::market::CSV_HEADER));
+        let first = lines.next().unwrap();
+        assert!(first.starts_with("1504224000000000,"), "{first}");
+        assert_eq!(csv.lines().count(), 1 + 2880);
+        let bad_flag = std::process::Command::new(env!("CARGO_BIN_EXE_httpfleet"))
+            .args(["klines", "--symbol", "BTCUSDT", "--interval", "1m"])
+            .args(["--start", "2017-09-01", "--end", "2017-09-03"])
+            .args(["--checksum", "sometimes"])
+            .output()
+            .unwrap();
+        assert!(
+            !bad_flag.status.success(),
+            "an unknown checksum policy must fail"
+        );
         let bad = std::process::Command::new(env!("CARGO_BIN_EXE_httpfleet"))
             .args(["klines", "--symbol", "BTCUSDT", "--interval", "1min"])
             .args(["--start", "2017-09-01", "--end", "2017-09-03"])

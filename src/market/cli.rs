@@ -15,7 +15,9 @@
 //!     "out.csv",
 //! );
 //! let summary = run_klines(&args, None).await?;
-//! eprintln!("{} rows, {} missing at the exchange", summary.rows, summary.missing);
+//! for line in summary.lines() {
+//!     eprintln!("{line}");
+//! }
 //! # Ok(()) }
 //! ```
 
@@ -26,10 +28,10 @@ use super::error::MarketError;
 use super::interval::Interval;
 use super::kline::{TimeUnit, write_csv};
 use super::rest::RestDataClient;
-use super::source::{Gap, KlineSource, SourceMode, SourceReport};
+use super::source::{Gap, GapKind, KlineSource, ServedBy, SourceMode, SourceReport};
 use super::time::Timestamp;
-use super::vision::{ChecksumPolicy, VisionDataClient};
-use super::{Clock, Market, ProgressHook};
+use super::vision::{ChecksumPolicy, ChecksumStatus, VisionDataClient};
+use super::{Market, ProgressHook};
 use crate::BackendKind;
 
 /// The arguments of `httpfleet klines`.
@@ -116,10 +118,12 @@ pub fn parse_checksum_policy(s: &str) -> Result<ChecksumPolicy, MarketError> {
 pub struct KlinesSummary {
     /// Rows written.
     pub rows: usize,
-    /// Candles missing at the exchange (sum over `gaps`).
+    /// Candles missing (exchange gaps, confirmed or not; see [`KlineSet::missing`](super::KlineSet::missing)).
     pub missing: u64,
-    /// The exchange's gaps.
+    /// The gaps, each with what proves it.
     pub gaps: Vec<Gap>,
+    /// The interval, the unit of the gap counts.
+    pub interval: Interval,
     /// What served each span, fallbacks, unverified files.
     pub report: SourceReport,
     /// Wall time of the fetch and the write.
@@ -130,6 +134,70 @@ impl KlinesSummary {
     /// Rows per second.
     pub fn rows_per_sec(&self) -> f64 {
         self.rows as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// The summary as `httpfleet klines` prints it: rows, then each kind of gap counted in
+    /// candles of the interval, then every defective and every unverified file.
+    pub fn lines(&self) -> Vec<String> {
+        let iv = self.interval;
+        let mut out = vec![format!(
+            "{} rows in {:.1?} ({:.0} rows/s)",
+            self.rows,
+            self.elapsed,
+            self.rows_per_sec()
+        )];
+        let sum = |f: &dyn Fn(&GapKind) -> bool| -> (usize, u64) {
+            let g = self.gaps.iter().filter(|g| f(&g.kind));
+            g.fold((0, 0), |(n, m), g| (n + 1, m + g.missing))
+        };
+        let (n, m) = sum(&|k| *k == GapKind::Exchange);
+        out.push(format!(
+            "exchange gaps (confirmed): {n}, {m} candle(s) of {iv} missing"
+        ));
+        let (n, m) = sum(&|k| matches!(k, GapKind::Unconfirmed { .. }));
+        out.push(format!("unconfirmed gaps: {n}, {m} candle(s) of {iv}"));
+        for g in &self.gaps {
+            if let GapKind::Unconfirmed { reason } = &g.kind {
+                out.push(format!("  unconfirmed [{}, {}): {reason}", g.start, g.end));
+            }
+        }
+        let (n, m) = sum(&|k| *k == GapKind::BeforeListing);
+        if n > 0 {
+            out.push(format!(
+                "before the symbol's first candle: {m} candle(s) of {iv} (not an outage)"
+            ));
+        }
+        out.push(format!(
+            "defective files: {}",
+            self.report.defective_files.len()
+        ));
+        for d in &self.report.defective_files {
+            out.push(format!("  defective {}: {}", d.file, d.reason));
+        }
+        let unverified: Vec<_> = self
+            .report
+            .parts
+            .iter()
+            .filter_map(|p| match &p.served_by {
+                ServedBy::Vision {
+                    file,
+                    checksum,
+                    confirmed_by_rest,
+                    ..
+                } if *checksum != ChecksumStatus::Verified => Some((file, *confirmed_by_rest)),
+                _ => None,
+            })
+            .collect();
+        out.push(format!("unverified files: {}", unverified.len()));
+        for (file, confirmed) in unverified {
+            let how = if confirmed {
+                "no CHECKSUM; its rows agree with REST's"
+            } else {
+                "not verified (checksum policy report)"
+            };
+            out.push(format!("  unverified {file}: {how}"));
+        }
+        out
     }
 }
 
@@ -167,12 +235,12 @@ pub async fn run_klines(
         SourceMode::Vision => KlineSource::vision_only(vision()?),
         _ => KlineSource::new(rest()?, vision()?)?,
     }
-    .clock(Clock::System)
     .progress_hook(progress);
     let set = source
         .klines(&args.symbol, args.interval, args.start, args.end)
         .await?;
     let rows = set.klines.len();
+    let missing = set.missing();
     let (unit, header) = (args.time_unit, args.header);
     if args.output.as_os_str() == "-" {
         let stdout = std::io::stdout();
@@ -189,8 +257,9 @@ pub async fn run_klines(
     }
     Ok(KlinesSummary {
         rows,
-        missing: set.gaps.iter().map(|g| g.missing).sum(),
+        missing,
         gaps: set.gaps,
+        interval: args.interval,
         report: set.report,
         elapsed: started.elapsed(),
     })

@@ -166,8 +166,10 @@ pub fn write_csv<W: io::Write>(
     w.flush()
 }
 
-/// Parses a Vision CSV: an optional header line (detected per file: a first line whose first
-/// field is not a number), then one kline per line; blank lines are skipped, `\r\n` accepted.
+/// Parses a Vision CSV: an optional header line (the futures header, whose first field is
+/// `open_time`), then one kline per line; blank lines are skipped, `\r\n` accepted. A first
+/// line that is neither the header nor a valid row (a byte-order mark, a damaged first field)
+/// is an error: a row is never skipped for a header.
 pub(crate) fn parse_csv<R: BufRead>(mut r: R, what: &str) -> Result<Vec<Kline>, MarketError> {
     let mut out = Vec::new();
     let mut line = String::new();
@@ -196,8 +198,7 @@ pub(crate) fn parse_csv<R: BufRead>(mut r: R, what: &str) -> Result<Vec<Kline>, 
 }
 
 fn is_header(row: &str) -> bool {
-    let first = row.split(',').next().unwrap_or("").trim();
-    first.parse::<i64>().is_err()
+    row.split(',').next() == Some("open_time")
 }
 
 /// One kline as the REST API sends it: a 12-element array, numbers as strings.

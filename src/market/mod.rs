@@ -26,15 +26,23 @@
 //!   2025-01-01 while futures stayed in milliseconds.
 //! - **No silent holes.** A window or file that fails after its retries fails the call with an
 //!   error naming it ([`MarketError::window`], the file path); it never becomes an empty chunk.
-//!   Minutes the exchange itself has no candle for are *data*: [`KlineSet::gaps`].
+//!   Open times without a candle are *data*, [`KlineSet::gaps`], each with what proves it
+//!   ([`GapKind`]): a hole in a Vision file is asked of REST over that span first (rows REST has
+//!   fill it, and the file is listed in [`SourceReport::defective_files`]), a hole nobody could
+//!   confirm says why, and the time before the symbol's first candle is not an outage. A monthly
+//!   file with a day without rows gives way to the month's daily files.
+//! - **The exchange's clock.** Which candles have closed is judged on the exchange's time
+//!   ([`Clock::Exchange`], the default with REST), so an open candle is never returned as final.
 //! - **Rate limits per IP.** A weight governor per [`RestDataClient`] fed by
 //!   `X-MBX-USED-WEIGHT-1M` keeps under the limit; a 429 pauses every request to every host for
 //!   its `Retry-After`; a 418 ban fails every call with [`MarketError::Banned`] and sends nothing
 //!   until it ends. 4xx are never retried or failed over, and no request is hedged.
 //! - **Verified files.** Vision files are checked against their `.CHECKSUM` (a mismatch is an
-//!   error unless [`ChecksumPolicy::ReportOnly`]; a missing CHECKSUM is reported in
-//!   [`ChecksumStatus::Missing`], or an error under [`ChecksumPolicy::Require`]); a file not
-//!   published yet is [`FileOutcome::NotYetPublished`], not an error to retry.
+//!   error unless [`ChecksumPolicy::ReportOnly`]). Without a CHECKSUM, [`KlineSource`] uses a
+//!   file under the default policy only when its rows agree with REST's (else REST's rows, the
+//!   file reported defective; without REST to ask, [`MarketError::ChecksumMissing`]), and lists
+//!   it in [`SourceReport::unverified_files`]. A file not published yet is
+//!   [`FileOutcome::NotYetPublished`], not an error to retry.
 //!
 //! ## Downloads in ranges
 //!
@@ -65,7 +73,8 @@ pub use interval::Interval;
 pub use kline::{CSV_HEADER, Decimal, Kline, TimeUnit, write_csv};
 pub use rest::{RestDataClient, RestDataClientBuilder, USED_WEIGHT_HEADER};
 pub use source::{
-    Fallback, Gap, KlineSet, KlineSource, Part, PartReport, ServedBy, SourceMode, SourceReport,
+    DefectiveFile, Fallback, Gap, GapKind, KlineSet, KlineSource, Part, PartReport, ServedBy,
+    SourceMode, SourceReport,
 };
 pub use time::{Date, MICROS_THRESHOLD, Timestamp};
 pub use vision::{
@@ -257,13 +266,18 @@ pub enum Clock {
     System,
     /// A fixed instant (tests, reproducible backfills).
     Fixed(Timestamp),
+    /// The exchange's clock: [`KlineSource`] measures its offset from the local clock with
+    /// [`RestDataClient::server_time`] and judges which candles have closed by it. Anywhere
+    /// without a REST client to ask, the system clock.
+    Exchange,
 }
 
 impl Clock {
-    /// Now, by this clock.
+    /// Now, by this clock (the system clock for [`Clock::Exchange`], whose offset only a
+    /// [`KlineSource`] knows).
     pub fn now(self) -> Timestamp {
         match self {
-            Clock::System => Timestamp::now(),
+            Clock::System | Clock::Exchange => Timestamp::now(),
             Clock::Fixed(t) => t,
         }
     }

@@ -306,6 +306,33 @@ impl RestDataClient {
         Ok(Timestamp::from_exchange(t.server_time))
     }
 
+    /// The open time of the symbol's first candle at the exchange (`None` when it has none, or on
+    /// COIN-M, which answers only the most recent candles): one request, `startTime=0&limit=1`.
+    pub async fn first_open_time(
+        &self,
+        symbol: &str,
+        interval: Interval,
+    ) -> Result<Option<Timestamp>, MarketError> {
+        check_symbol(symbol)?;
+        let market = self.inner.market;
+        market.check_interval(interval)?;
+        if market.pages_backward() {
+            return Ok(None);
+        }
+        let query = [
+            ("symbol", symbol.to_owned()),
+            ("interval", interval.as_str().to_owned()),
+            ("startTime", "0".to_owned()),
+            ("limit", "1".to_owned()),
+        ];
+        let path = market.klines_path();
+        let body = self
+            .get(path, &query, market.klines_weight(1), None)
+            .await?;
+        let rows = parse_json(&body, &format_args!("the first candle of {symbol}"))?;
+        Ok(rows.first().map(|k| k.open_time))
+    }
+
     /// The windows [`RestDataClient::klines`] sends for `[start, end)`, in order.
     pub fn windows(&self, interval: Interval, start: Timestamp, end: Timestamp) -> Vec<Window> {
         plan_windows(self.inner.market, interval, start, end, self.inner.limit)

@@ -103,6 +103,9 @@ pub struct ExchangeOptions {
     /// Rows per klines answer at most, whatever `limit` asked (a proxy, a mirror or a venue
     /// that pages smaller). Defaults to none.
     pub page_size: Option<usize>,
+    /// The exchange's clock ahead of the local one (behind when negative), as its time
+    /// endpoint reports it. Defaults to 0.
+    pub clock_offset_ms: i64,
 }
 
 impl Default for ExchangeOptions {
@@ -116,6 +119,7 @@ impl Default for ExchangeOptions {
             ban: Duration::from_secs(120),
             latency: Duration::ZERO,
             page_size: None,
+            clock_offset_ms: 0,
         }
     }
 }
@@ -463,7 +467,10 @@ fn handle(state: &ExState, host: usize, uri: &http::Uri) -> hyper::Response<Full
         match path.as_str() {
             "/api/v3/time" | "/fapi/v1/time" | "/dapi/v1/time" => Answer {
                 status: 200,
-                body: format!("{{\"serverTime\":{wall}}}"),
+                body: format!(
+                    "{{\"serverTime\":{}}}",
+                    wall + state.options.clock_offset_ms
+                ),
                 retry_after: None,
             },
             "/api/v3/klines" | "/fapi/v1/klines" | "/dapi/v1/klines" => {

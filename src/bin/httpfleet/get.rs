@@ -203,7 +203,7 @@ fn progress_bar(args: &GetArgs) -> Option<ProgressBar> {
 /// Standard error as a progress bar's target when it is not a terminal (`--progress`): each
 /// redraw a line of its own, no cursor movement.
 #[derive(Debug)]
-struct Lines;
+pub(crate) struct Lines;
 
 impl indicatif::TermLike for Lines {
     fn width(&self) -> u16 {

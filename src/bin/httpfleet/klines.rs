@@ -40,12 +40,29 @@ pub(crate) struct KlinesCmd {
     /// Output CSV file (`-` for standard output).
     #[arg(short = 'o', long, default_value = "-")]
     output: std::path::PathBuf,
+    /// Timestamps of the CSV: ms (the Vision layout before 2025) or us.
+    #[arg(long, default_value = "ms")]
+    time_unit: String,
+    /// Write the futures CSV header line first.
+    #[arg(long)]
+    header: bool,
+    /// Vision checksums: require (a file without one is an error), verify (without one, its
+    /// rows must agree with REST's) or report (used, and listed as unverified).
+    #[arg(long, default_value = "verify")]
+    checksum: String,
+    /// REST windows and Vision downloads at a time.
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    /// Show progress even when standard error is not a terminal (a line per update).
+    #[arg(long)]
+    progress: bool,
 }
 
 #[cfg(feature = "market")]
 pub(crate) fn klines(cmd: KlinesCmd) -> Res {
     use httpfleet::market::cli::{KlinesArgs, run_klines};
     use httpfleet::market::{Interval, Market, Progress, SourceMode, Timestamp};
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
     use std::io::IsTerminal;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -61,37 +78,39 @@ pub(crate) fn klines(cmd: KlinesCmd) -> Res {
         args.backend = b;
     }
     args.cache_dir = cmd.cache_dir;
-    // A progress bar on standard error when a person watches, or when the CSV goes to a file.
+    args.time_unit = cmd.time_unit.parse()?;
+    args.header = cmd.header;
+    args.checksum = httpfleet::market::cli::parse_checksum_policy(&cmd.checksum)?;
+    if cmd.concurrency == 0 {
+        return Err("--concurrency must be at least 1".into());
+    }
+    args.concurrency = cmd.concurrency;
+    // A progress bar on standard error when a person watches, or when the CSV goes to a file;
+    // with `--progress`, a line per update where standard error is not a terminal.
     let to_file = cmd.output.as_os_str() != "-";
-    let show = to_file || std::io::stdout().is_terminal();
-    let planned = Arc::new(AtomicUsize::new(0));
-    let done = Arc::new(AtomicUsize::new(0));
-    let rows = Arc::new(AtomicUsize::new(0));
+    let show = cmd.progress || to_file || std::io::stdout().is_terminal();
     let hook: Option<httpfleet::market::ProgressHook> = show.then(|| {
-        let (planned, done, rows) = (planned.clone(), done.clone(), rows.clone());
-        Arc::new(move |p: Progress| {
-            match p {
-                Progress::Planned { steps } => {
-                    planned.fetch_add(steps, Ordering::Relaxed);
-                }
-                Progress::RestWindow { rows: n } | Progress::VisionFile { rows: n, .. } => {
-                    done.fetch_add(1, Ordering::Relaxed);
-                    rows.fetch_add(n, Ordering::Relaxed);
-                }
-                #[allow(unreachable_patterns)]
-                _ => {}
+        let target = if cmd.progress {
+            ProgressDrawTarget::term_like_with_hz(Box::new(super::get::Lines), 10)
+        } else {
+            ProgressDrawTarget::stderr_with_hz(10)
+        };
+        let bar = ProgressBar::with_draw_target(Some(0), target);
+        bar.set_style(
+            ProgressStyle::with_template("[{bar:30}] {pos}/{len} parts, {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("#>."),
+        );
+        let rows = AtomicUsize::new(0);
+        Arc::new(move |p: Progress| match p {
+            Progress::Planned { steps } => bar.inc_length(steps as u64),
+            Progress::RestWindow { rows: n } | Progress::VisionFile { rows: n, .. } => {
+                let total = rows.fetch_add(n, Ordering::Relaxed) + n;
+                bar.set_message(format!("{total} rows"));
+                bar.inc(1);
             }
-            let (p, d) = (
-                planned.load(Ordering::Relaxed).max(1),
-                done.load(Ordering::Relaxed),
-            );
-            let filled = (d * 30 / p).min(30);
-            eprint!(
-                "\r[{}{}] {d}/{p} parts, {} rows",
-                "#".repeat(filled),
-                ".".repeat(30 - filled),
-                rows.load(Ordering::Relaxed)
-            );
+            #[allow(unreachable_patterns)]
+            _ => {}
         }) as httpfleet::market::ProgressHook
     });
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -99,16 +118,8 @@ pub(crate) fn klines(cmd: KlinesCmd) -> Res {
         .enable_all()
         .build()?;
     let summary = rt.block_on(run_klines(&args, hook))?;
-    if show {
-        eprintln!();
+    for line in summary.lines() {
+        eprintln!("{line}");
     }
-    eprintln!(
-        "{} rows in {:?} ({:.0} rows/s); {} minutes missing at the exchange in {} gap(s)",
-        summary.rows,
-        summary.elapsed,
-        summary.rows_per_sec(),
-        summary.missing,
-        summary.gaps.len()
-    );
     Ok(())
 }

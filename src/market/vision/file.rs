@@ -164,6 +164,12 @@ impl VisionFile {
         )
     }
 
+    /// `BTCUSDT-1m-2017-09-01.csv`: the one entry of its zip.
+    pub fn csv_name(&self) -> String {
+        let zip = self.file_name();
+        format!("{}.csv", zip.trim_end_matches(".zip"))
+    }
+
     /// `data/spot/daily/klines/BTCUSDT/1m/BTCUSDT-1m-2017-09-01.zip` (no leading `/`).
     pub fn path(&self) -> String {
         format!(

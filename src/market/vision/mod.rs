@@ -239,6 +239,11 @@ impl VisionDataClient {
         self.inner.publication_lag
     }
 
+    /// The checksum policy it was built with.
+    pub fn checksum_policy(&self) -> ChecksumPolicy {
+        self.inner.checksum
+    }
+
     /// The klines of one file, or whether it is missing or not published yet.
     pub async fn file(&self, file: &VisionFile) -> Result<FileOutcome, MarketError> {
         if let Some(hit) = self.cached(file).await? {
@@ -287,7 +292,7 @@ impl VisionDataClient {
         if status == ChecksumStatus::Missing {
             tracing::warn!(file = %path, "no CHECKSUM file: the data is not verified");
         }
-        let klines = read_zip(tmp.path.clone(), path.clone()).await?;
+        let klines = read_zip(tmp.path.clone(), path.clone(), file.csv_name()).await?;
         check_span(&klines, file)?;
         let mut tmp = tmp;
         if let (Some(dir), ChecksumStatus::Verified, Some(exp)) =
@@ -408,7 +413,7 @@ impl VisionDataClient {
                 return Ok(None);
             }
         };
-        match read_zip(target.clone(), path.clone()).await {
+        match read_zip(target.clone(), path.clone(), file.csv_name()).await {
             Ok(klines) => {
                 check_span(&klines, file)?;
                 Ok(Some(FileKlines {
@@ -684,7 +689,11 @@ fn checksum_path(zip: &Path) -> PathBuf {
 }
 
 /// Reads the one CSV of the zip at `zip_path` as a stream.
-async fn read_zip(zip_path: PathBuf, what: String) -> Result<Vec<Kline>, MarketError> {
+async fn read_zip(
+    zip_path: PathBuf,
+    what: String,
+    expected: String,
+) -> Result<Vec<Kline>, MarketError> {
     blocking(move || {
         let zerr = |detail: String| MarketError::Zip {
             file: what.clone(),
@@ -698,6 +707,9 @@ async fn read_zip(zip_path: PathBuf, what: String) -> Result<Vec<Kline>, MarketE
         }
         let entry = archive.by_index(0).map_err(|e| zerr(e.to_string()))?;
         let name = entry.name().to_owned();
+        if name != expected {
+            return Err(zerr(format!("its entry is {name:?}, not {expected:?}")));
+        }
         // Inflate errors and a CRC-32 mismatch surface as read errors of the entry.
         parse_csv(
             BufReader::with_capacity(256 * 1024, entry),

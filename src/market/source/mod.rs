@@ -7,12 +7,19 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
+mod gaps;
+
+pub use gaps::{Gap, GapKind};
+use gaps::{find_gaps, missing_day};
+
 use super::error::MarketError;
 use super::interval::Interval;
 use super::kline::Kline;
 use super::rest::RestDataClient;
 use super::time::{Date, Timestamp, US_PER_DAY};
-use super::vision::{ChecksumStatus, FileOutcome, Period, VisionDataClient, VisionFile};
+use super::vision::{
+    ChecksumPolicy, ChecksumStatus, FileOutcome, Period, VisionDataClient, VisionFile,
+};
 use super::{Clock, Market, Progress, ProgressHook, Window, check_symbol};
 
 /// Where [`KlineSource`] may get data from.
@@ -72,17 +79,6 @@ impl Part {
     }
 }
 
-/// Open times with no candle at the exchange, inside the range asked for: data, not a failure.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Gap {
-    /// The first missing open time.
-    pub start: Timestamp,
-    /// The next open time that has a candle (or the end of the range).
-    pub end: Timestamp,
-    /// Candles missing.
-    pub missing: u64,
-}
-
 /// What served a span.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -97,6 +93,8 @@ pub enum ServedBy {
         from_cache: bool,
         /// Chunks asked again after a broken body or a failure.
         resumed: u32,
+        /// Without a verified checksum, its rows were checked against REST's and agree.
+        confirmed_by_rest: bool,
     },
     /// The REST API.
     Rest,
@@ -124,6 +122,17 @@ pub struct Fallback {
     pub not_yet_published: bool,
 }
 
+/// A Vision file found wrong: its rows were replaced or completed from REST or from the daily
+/// files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DefectiveFile {
+    /// The file's path.
+    pub file: String,
+    /// What was wrong with it.
+    pub reason: String,
+}
+
 /// How a [`KlineSet`] was put together.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -136,10 +145,14 @@ pub struct SourceReport {
     pub duplicates_dropped: usize,
     /// Candles dropped because they had not closed yet.
     pub open_candles_dropped: usize,
+    /// Vision files found wrong (a missing day, rows REST has and they lack, rows that differ
+    /// from REST's without a checksum), and what replaced them.
+    pub defective_files: Vec<DefectiveFile>,
 }
 
 impl SourceReport {
-    /// The Vision files used without a CHECKSUM to verify them.
+    /// The Vision files used without a verified CHECKSUM (their rows confirmed by REST, or the
+    /// policy [`ChecksumPolicy::ReportOnly`](super::ChecksumPolicy::ReportOnly)).
     pub fn unverified_files(&self) -> Vec<&str> {
         self.parts
             .iter()
@@ -179,16 +192,27 @@ impl SourceReport {
 pub struct KlineSet {
     /// Closed candles with open time in the range, in order, no duplicates.
     pub klines: Vec<Kline>,
-    /// Open times in the range with no candle at the exchange.
+    /// Open times in the range with no candle, each with what proves it.
     pub gaps: Vec<Gap>,
     /// How the set was put together.
     pub report: SourceReport,
 }
 
 impl KlineSet {
-    /// Candles missing at the exchange, over every gap.
+    /// Candles missing (exchange gaps, confirmed or not; not the time before the listing).
     pub fn missing(&self) -> u64 {
-        self.gaps.iter().map(|g| g.missing).sum()
+        self.gaps
+            .iter()
+            .filter(|g| g.is_missing())
+            .map(|g| g.missing)
+            .sum()
+    }
+
+    /// The gaps that could not be confirmed.
+    pub fn unconfirmed(&self) -> impl Iterator<Item = &Gap> {
+        self.gaps
+            .iter()
+            .filter(|g| matches!(g.kind, GapKind::Unconfirmed { .. }))
     }
 }
 
@@ -199,6 +223,8 @@ pub struct KlineSource {
     vision: Option<VisionDataClient>,
     mode: SourceMode,
     clock: Clock,
+    /// The exchange's clock less the local one (µs), and when it was measured.
+    offset: Arc<std::sync::Mutex<Option<(i64, std::time::Instant)>>>,
     progress: Option<ProgressHook>,
 }
 
@@ -227,7 +253,8 @@ impl KlineSource {
             rest: Some(rest),
             vision: Some(vision),
             mode: SourceMode::Auto,
-            clock: Clock::System,
+            clock: Clock::Exchange,
+            offset: Arc::default(),
             progress: None,
         })
     }
@@ -238,7 +265,8 @@ impl KlineSource {
             rest: Some(rest),
             vision: None,
             mode: SourceMode::Rest,
-            clock: Clock::System,
+            clock: Clock::Exchange,
+            offset: Arc::default(),
             progress: None,
         }
     }
@@ -250,6 +278,7 @@ impl KlineSource {
             vision: Some(vision),
             mode: SourceMode::Vision,
             clock: Clock::System,
+            offset: Arc::default(),
             progress: None,
         }
     }
@@ -261,6 +290,7 @@ impl KlineSource {
     }
 
     /// The clock that decides which periods are complete and which candles have closed.
+    /// Defaults to [`Clock::Exchange`] with REST (the local clock for Vision alone).
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self
@@ -294,12 +324,23 @@ impl KlineSource {
         start: Timestamp,
         end: Timestamp,
     ) -> Result<Vec<Part>, MarketError> {
+        self.plan_at(symbol, interval, start, end, self.clock.now())
+    }
+
+    /// [`KlineSource::plan`] at `now`.
+    fn plan_at(
+        &self,
+        symbol: &str,
+        interval: Interval,
+        start: Timestamp,
+        end: Timestamp,
+        now: Timestamp,
+    ) -> Result<Vec<Part>, MarketError> {
         check_symbol(symbol)?;
         let market = self
             .market()
             .ok_or_else(|| MarketError::invalid_input("no client"))?;
         market.check_interval(interval)?;
-        let now = self.clock.now();
         let end = end.min(now);
         let mut parts = Vec::new();
         if end <= start {
@@ -358,8 +399,10 @@ impl KlineSource {
         Ok(parts)
     }
 
-    /// Every closed candle of `symbol` with open time in `[start, end)`, with the exchange's gaps.
-    /// A file or window that fails fails the call; a gap is data.
+    /// Every closed candle of `symbol` with open time in `[start, end)`, with its gaps. A file or
+    /// window that fails fails the call; a gap is data, reported only with what proves it:
+    /// a hole in a Vision file is asked of REST first (rows REST has fill it, and the file is
+    /// reported defective), and the time before the symbol's first candle is told apart.
     pub async fn klines(
         &self,
         symbol: &str,
@@ -367,8 +410,8 @@ impl KlineSource {
         start: Timestamp,
         end: Timestamp,
     ) -> Result<KlineSet, MarketError> {
-        let now = self.clock.now();
-        let plan = self.plan(symbol, interval, start, end)?;
+        let now = self.now().await?;
+        let plan = self.plan_at(symbol, interval, start, end, now)?;
         let progress = self.progress.clone();
         let emit = |p: Progress| {
             if let Some(f) = &progress {
@@ -380,7 +423,7 @@ impl KlineSource {
         let mut pieces: Vec<(Window, Vec<Kline>, ServedBy)> = Vec::new();
         let mut rest_spans: Vec<Window> = Vec::new();
 
-        // Vision: planned files, then daily files for months that were not there.
+        // Vision: planned files, then daily files for months that were not there or not whole.
         let mut files: Vec<VisionFile> = plan
             .iter()
             .filter_map(|p| match p {
@@ -412,27 +455,51 @@ impl KlineSource {
                 .await?;
             let mut retry = Vec::new();
             for outcome in outcomes {
-                let (f, not_yet_published) = match outcome {
+                let f = match outcome {
                     FileOutcome::Fetched(k) => {
-                        pieces.push((
-                            k.file.span(),
-                            k.klines,
-                            ServedBy::Vision {
-                                file: k.file.path(),
-                                checksum: k.checksum,
-                                from_cache: k.from_cache,
-                                resumed: k.resumed,
-                            },
-                        ));
-                        continue;
+                        match missing_day(&k.klines, &k.file, interval, now) {
+                            Some(day) if round == 1 && interval.has_daily_files() => {
+                                report.defective_files.push(DefectiveFile {
+                                    file: k.file.path(),
+                                    reason: format!("no row for {day}: the daily files used"),
+                                });
+                                k.file
+                            }
+                            _ => {
+                                let served_by = self.verified(symbol, interval, &k).await?;
+                                pieces.push(match served_by {
+                                    Some(by) => (k.file.span(), k.klines, by),
+                                    None => {
+                                        let span = k.file.span();
+                                        report.defective_files.push(DefectiveFile {
+                                            file: k.file.path(),
+                                            reason: "no CHECKSUM, and its rows differ from \
+                                                     REST's: REST's used"
+                                                .into(),
+                                        });
+                                        let rows = self.rest_rows(symbol, interval, span).await?;
+                                        (span, rows, ServedBy::Rest)
+                                    }
+                                });
+                                continue;
+                            }
+                        }
                     }
-                    FileOutcome::NotYetPublished(f) => (f, true),
-                    FileOutcome::Missing(f) => (f, false),
+                    FileOutcome::NotYetPublished(f) => {
+                        report.fallbacks.push(Fallback {
+                            file: f.path(),
+                            not_yet_published: true,
+                        });
+                        f
+                    }
+                    FileOutcome::Missing(f) => {
+                        report.fallbacks.push(Fallback {
+                            file: f.path(),
+                            not_yet_published: false,
+                        });
+                        f
+                    }
                 };
-                report.fallbacks.push(Fallback {
-                    file: f.path(),
-                    not_yet_published,
-                });
                 match f.period() {
                     Period::Month { .. } if round == 1 && interval.has_daily_files() => {
                         let span = f.span();
@@ -471,134 +538,167 @@ impl KlineSource {
             )));
         }
         for w in joined {
-            let rest = self.rest.as_ref().ok_or_else(|| {
-                MarketError::invalid_input("the plan needs REST but there is no REST client")
-            })?;
-            let rows = rest
-                .klines_with_progress(symbol, interval, w.start, w.end, self.progress.as_deref())
-                .await?;
+            let rows = self.rest_rows(symbol, interval, w).await?;
             pieces.push((w, rows, ServedBy::Rest));
         }
 
-        // Merge in span order; drop candles still open.
-        pieces.sort_by_key(|(w, _, _)| *w);
-        let total: usize = pieces.iter().map(|(_, r, _)| r.len()).sum();
-        let mut klines: Vec<Kline> = Vec::with_capacity(total);
-        for (span, rows, served_by) in pieces {
-            let mut kept = 0;
-            for k in rows {
-                if !span.contains(k.open_time) || k.open_time < start || k.open_time >= end {
-                    continue;
-                }
-                if interval.next(k.open_time) > now {
-                    report.open_candles_dropped += 1;
-                    continue;
-                }
-                if let Some(last) = klines.last() {
-                    if k.open_time < last.open_time {
-                        return Err(MarketError::data(
-                            span,
-                            format!("{} opens before the row before it", k.open_time),
-                        ));
-                    }
-                    if k.open_time == last.open_time {
-                        if k == *last {
-                            report.duplicates_dropped += 1;
-                            continue;
-                        }
-                        return Err(MarketError::data(
-                            span,
-                            format!("two different candles open at {}", k.open_time),
-                        ));
-                    }
-                }
-                klines.push(k);
-                kept += 1;
-            }
-            report.parts.push(PartReport {
-                span,
-                served_by,
-                rows: kept,
+        let klines = merge(pieces, interval, start, end, now, &mut report)?;
+        let gaps = find_gaps(&klines, interval, start, end, now);
+        let vision_spans: Vec<(Window, String)> = report
+            .parts
+            .iter()
+            .filter_map(|p| match &p.served_by {
+                ServedBy::Vision { file, .. } => Some((p.span, file.clone())),
+                ServedBy::Rest => None,
+            })
+            .collect();
+        let mut set = KlineSet {
+            klines,
+            gaps: Vec::new(),
+            report,
+        };
+        self.prove(
+            symbol,
+            interval,
+            gaps,
+            &vision_spans,
+            &mut set,
+            start,
+            end,
+            now,
+        )
+        .await?;
+        Ok(set)
+    }
+
+    /// Every candle of `w` over REST.
+    async fn rest_rows(
+        &self,
+        symbol: &str,
+        interval: Interval,
+        w: Window,
+    ) -> Result<Vec<Kline>, MarketError> {
+        let rest = self.rest.as_ref().ok_or_else(|| {
+            MarketError::invalid_input("the plan needs REST but there is no REST client")
+        })?;
+        rest.klines_with_progress(symbol, interval, w.start, w.end, self.progress.as_deref())
+            .await
+    }
+
+    /// What served a fetched file, when its rows may be used: verified by its CHECKSUM, or
+    /// (without one, under the default policy) the same as REST's rows for its span. `None`:
+    /// they differ from REST's. Without REST to ask, a file without a verified CHECKSUM is
+    /// refused unless the policy is [`ChecksumPolicy::ReportOnly`].
+    async fn verified(
+        &self,
+        symbol: &str,
+        interval: Interval,
+        k: &super::FileKlines,
+    ) -> Result<Option<ServedBy>, MarketError> {
+        let by = |confirmed_by_rest| ServedBy::Vision {
+            file: k.file.path(),
+            checksum: k.checksum.clone(),
+            from_cache: k.from_cache,
+            resumed: k.resumed,
+            confirmed_by_rest,
+        };
+        let policy = self.vision.as_ref().map(|v| v.checksum_policy());
+        if k.checksum == ChecksumStatus::Verified || policy == Some(ChecksumPolicy::ReportOnly) {
+            return Ok(Some(by(false)));
+        }
+        if self.rest.is_none() || self.mode == SourceMode::Vision {
+            return Err(MarketError::ChecksumMissing {
+                file: k.file.path(),
             });
         }
-        let gaps = find_gaps(&klines, interval, start, end, now);
-        Ok(KlineSet {
-            klines,
-            gaps,
-            report,
-        })
+        let rows = self.rest_rows(symbol, interval, k.file.span()).await?;
+        Ok((rows == k.klines).then(|| by(true)))
+    }
+
+    /// Now, on the exchange's clock under [`Clock::Exchange`]: the local clock plus the
+    /// exchange's offset, measured once (`server_time`, half its round trip allowed for) and
+    /// again every ten minutes. A source without REST uses the local clock.
+    async fn now(&self) -> Result<Timestamp, MarketError> {
+        let (Clock::Exchange, Some(rest)) = (self.clock, &self.rest) else {
+            return Ok(self.clock.now());
+        };
+        let cached = *self
+            .offset
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let offset = match cached {
+            Some((offset, at)) if at.elapsed() < OFFSET_REFRESH => offset,
+            _ => {
+                let before = Timestamp::now();
+                let server = rest.server_time().await?;
+                let after = Timestamp::now();
+                let mid = before.as_micros() + (after.as_micros() - before.as_micros()) / 2;
+                let offset = server.as_micros() - mid;
+                *self
+                    .offset
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    Some((offset, std::time::Instant::now()));
+                offset
+            }
+        };
+        Ok(Timestamp::now().add_micros(offset))
     }
 }
 
-/// Open times in `[start, end)` of candles that have closed by `now` and are not in `klines`.
-/// Fixed intervals use the grid of the data's own open times (the phase of the first candle),
-/// the default grid when there is no data; `1M` uses month starts.
-pub(crate) fn find_gaps(
-    klines: &[Kline],
+/// How often [`KlineSource`] measures the exchange's clock again.
+const OFFSET_REFRESH: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The served pieces merged in span order: rows outside their span or the range dropped, candles
+/// still open by `now` dropped (counted), exact duplicates dropped (counted), anything else out
+/// of order an error.
+fn merge(
+    mut pieces: Vec<(Window, Vec<Kline>, ServedBy)>,
     interval: Interval,
     start: Timestamp,
     end: Timestamp,
     now: Timestamp,
-) -> Vec<Gap> {
-    let first_expected = match (interval.fixed_micros(), klines.first()) {
-        (Some(step), Some(k)) => {
-            let phase = k.open_time.as_micros().rem_euclid(step);
-            let s = start.as_micros();
-            Timestamp::from_micros(s + (phase - s).rem_euclid(step))
-        }
-        _ => interval.ceil(start),
-    };
-    let closed = |t: Timestamp| t < end && interval.next(t) <= now;
-    let count = |from: Timestamp, to: Timestamp| -> u64 {
-        match interval.fixed_micros() {
-            Some(step) => ((to.as_micros() - from.as_micros() + step - 1) / step).max(0) as u64,
-            None => {
-                let mut n = 0;
-                let mut t = from;
-                while t < to {
-                    n += 1;
-                    t = interval.next(t);
+    report: &mut SourceReport,
+) -> Result<Vec<Kline>, MarketError> {
+    pieces.sort_by_key(|(w, _, _)| *w);
+    let total: usize = pieces.iter().map(|(_, r, _)| r.len()).sum();
+    let mut klines: Vec<Kline> = Vec::with_capacity(total);
+    for (span, rows, served_by) in pieces {
+        let mut kept = 0;
+        for k in rows {
+            if !span.contains(k.open_time) || k.open_time < start || k.open_time >= end {
+                continue;
+            }
+            if interval.next(k.open_time) > now {
+                report.open_candles_dropped += 1;
+                continue;
+            }
+            if let Some(last) = klines.last() {
+                if k.open_time < last.open_time {
+                    return Err(MarketError::data(
+                        span,
+                        format!("{} opens before the row before it", k.open_time),
+                    ));
                 }
-                n
+                if k.open_time == last.open_time {
+                    if k == *last {
+                        report.duplicates_dropped += 1;
+                        continue;
+                    }
+                    return Err(MarketError::data(
+                        span,
+                        format!("two different candles open at {}", k.open_time),
+                    ));
+                }
             }
+            klines.push(k);
+            kept += 1;
         }
-    };
-    let mut gaps = Vec::new();
-    let mut expect = first_expected;
-    for k in klines {
-        if k.open_time > expect {
-            gaps.push(Gap {
-                start: expect,
-                end: k.open_time,
-                missing: count(expect, k.open_time),
-            });
-        }
-        expect = interval.next(k.open_time);
-    }
-    // The tail: expected candles that have closed, up to the end of the range.
-    let mut tail_end = expect;
-    match interval.fixed_micros() {
-        Some(step) => {
-            let limit = end.min(Timestamp::from_micros(
-                now.as_micros().saturating_sub(step) + 1,
-            ));
-            if limit > expect {
-                tail_end = expect.add_micros(step * count(expect, limit) as i64);
-            }
-        }
-        None => {
-            while closed(tail_end) {
-                tail_end = interval.next(tail_end);
-            }
-        }
-    }
-    let tail_end = tail_end.min(end);
-    if tail_end > expect {
-        gaps.push(Gap {
-            start: expect,
-            end: tail_end,
-            missing: count(expect, tail_end),
+        report.parts.push(PartReport {
+            span,
+            served_by,
+            rows: kept,
         });
     }
-    gaps
+    Ok(klines)
 }
