@@ -44,14 +44,12 @@
 //!   it in [`SourceReport::unverified_files`]. A file not published yet is
 //!   [`FileOutcome::NotYetPublished`], not an error to retry.
 //!
-//! ## Downloads in ranges
+//! ## Downloads
 //!
-//! Vision downloads still go in `Range` chunks ([`VisionDataClientBuilder::chunk_size`], 8 MiB
-//! by default), written before the core streamed: each `206` is checked against its
-//! `Content-Range` and appended to a temporary file while its sha256 is updated, so memory stays
-//! at one chunk per download in flight; a chunk whose body breaks is asked again from the first
-//! byte not yet on disk. Streaming the whole file and moving the governor onto the core's
-//! per-attempt [`Hook`](crate::Hook) are the market module's next steps.
+//! A Vision file streams to a temporary file while its SHA-256 is computed, a megabyte of it in
+//! memory at most; a body that breaks is asked again with `Range` from the first byte not yet on
+//! disk. Every REST request, klines and any other endpoint
+//! ([`RestDataClient::get_weighted`]), goes through the weight governor.
 
 mod error;
 mod governor;
@@ -61,6 +59,7 @@ mod rest;
 mod source;
 mod time;
 mod vision;
+mod weights;
 
 pub mod cli;
 

@@ -306,6 +306,42 @@ impl RestDataClient {
         Ok(Timestamp::from_exchange(t.server_time))
     }
 
+    /// `GET path?query` of any endpoint of the exchange's REST API (`/api/v3/exchangeInfo`,
+    /// `/api/v3/depth`, `/fapi/v1/fundingRate`...), through the same weight governor, 429 pause,
+    /// 418 ban, failover and retry rounds as klines; the body as it came. `weight`: the
+    /// request's weight, or `None` to look it up among Binance's published weights of the
+    /// market-data endpoints (an endpoint not listed is refused with
+    /// [`MarketError::InvalidInput`]: give its weight).
+    ///
+    /// ```no_run
+    /// # async fn run(rest: httpfleet::market::RestDataClient) -> Result<(), httpfleet::market::MarketError> {
+    /// let info = rest.get_weighted("/api/v3/exchangeInfo", &[("symbol", "BTCUSDT".into())], None).await?;
+    /// let book = rest.get_weighted("/api/v3/depth", &[("symbol", "BTCUSDT".into()), ("limit", "500".into())], Some(25)).await?;
+    /// # let _ = (info, book); Ok(()) }
+    /// ```
+    pub async fn get_weighted(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        weight: Option<u32>,
+    ) -> Result<Bytes, MarketError> {
+        if !path.starts_with('/') || path.contains("://") || path.contains('?') {
+            return Err(MarketError::invalid_input(format!(
+                "{path:?} is not a path of the API (`/api/v3/...`, query apart)"
+            )));
+        }
+        let market = self.inner.market;
+        let weight = match weight {
+            Some(w) => w,
+            None => super::weights::weight_of(market, path, query).ok_or_else(|| {
+                MarketError::invalid_input(format!(
+                    "no known weight for {path} on {market}: give it"
+                ))
+            })?,
+        };
+        self.get(path, query, weight, None).await
+    }
+
     /// The open time of the symbol's first candle at the exchange (`None` when it has none, or on
     /// COIN-M, which answers only the most recent candles): one request, `startTime=0&limit=1`.
     pub async fn first_open_time(

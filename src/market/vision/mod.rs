@@ -23,6 +23,12 @@ use disk::*;
 pub(crate) use disk::{write_atomic, write_atomic_with};
 pub use file::*;
 
+/// The largest Vision file the default configuration downloads (a 1s month is a few hundred MiB).
+const MAX_FILE_BYTES: u64 = 4 << 30;
+
+/// Bytes of a download gathered before they are written (the memory one download holds).
+const WRITE_BATCH: usize = 1 << 20;
+
 /// Data.binance.vision kline files, on a fleet of hosts. Cheap to clone.
 ///
 /// Layout: `data/{spot|futures/um|futures/cm}/{daily|monthly}/klines/{SYMBOL}/{interval}/
@@ -31,9 +37,8 @@ pub use file::*;
 /// newline). The month interval is spelled `1mo`; `3d`, `1w` and `1mo` exist as monthly files
 /// only.
 ///
-/// A download goes in `Range` chunks to a temporary file, hashed as it goes (see the
-/// [module docs](super) on downloads in ranges); a chunk whose body breaks is asked
-/// again from the first byte not yet on disk. The file is then checked against its CHECKSUM, its
+/// A download streams to a temporary file, hashed as it goes; a body that breaks is asked
+/// again with `Range` from the first byte not yet on disk. The file is then checked against its CHECKSUM, its
 /// one CSV inflated and parsed as a stream, and, with a cache directory, moved into the cache
 /// with a rename (the CHECKSUM first), so another process sees a whole verified file or none.
 #[derive(Clone, Debug)]
@@ -46,7 +51,6 @@ struct Inner {
     client: Client,
     market: Market,
     concurrency: usize,
-    chunk_size: u64,
     checksum: ChecksumPolicy,
     cache_dir: Option<PathBuf>,
     temp_dir: PathBuf,
@@ -64,7 +68,6 @@ pub struct VisionDataClientBuilder {
     members: Vec<Member>,
     config: Config,
     concurrency: usize,
-    chunk_size: u64,
     checksum: ChecksumPolicy,
     cache_dir: Option<PathBuf>,
     temp_dir: Option<PathBuf>,
@@ -91,7 +94,9 @@ impl VisionDataClientBuilder {
     }
 
     /// The HTTP configuration. Decompression is turned off whatever it says: byte ranges count
-    /// bytes of the file itself.
+    /// bytes of the file itself. Its `max_response_bytes` bounds a file (it goes to disk, not
+    /// to memory); its `timeout` bounds each request, and a download that breaks by it goes on
+    /// from where it stopped. Defaults to [`Config::default`] with `max_response_bytes` 4 GiB.
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
         self
@@ -106,13 +111,6 @@ impl VisionDataClientBuilder {
     /// Files downloaded at once. Defaults to 4, at least 1.
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
-        self
-    }
-
-    /// Bytes per `Range` request, the memory one download holds; at least 1 KiB, and keep it
-    /// under `Config::max_response_bytes`. Defaults to 8 MiB.
-    pub fn chunk_size(mut self, bytes: u64) -> Self {
-        self.chunk_size = bytes.max(1024);
         self
     }
 
@@ -183,7 +181,6 @@ impl VisionDataClientBuilder {
                 client,
                 market: self.market,
                 concurrency: self.concurrency,
-                chunk_size: self.chunk_size,
                 checksum: self.checksum,
                 cache_dir: self.cache_dir,
                 temp_dir: self.temp_dir.unwrap_or_else(std::env::temp_dir),
@@ -202,9 +199,8 @@ impl VisionDataClient {
             market,
             base_urls: vec![DEFAULT_VISION_URL.to_owned()],
             members: Vec::new(),
-            config: Config::default(),
+            config: Config::default().max_response_bytes(MAX_FILE_BYTES),
             concurrency: 4,
-            chunk_size: 8 * 1024 * 1024,
             checksum: ChecksumPolicy::Verify,
             cache_dir: None,
             temp_dir: None,
@@ -503,7 +499,11 @@ impl VisionDataClient {
         Ok(())
     }
 
-    /// Downloads `file` to `dest` in `Range` chunks; `None` on 404.
+    /// Streams `file` to `dest` while its SHA-256 is computed: one GET, and after a body that
+    /// broke, `Range: bytes=N-` from the first byte not on disk (a server that ignores it sends
+    /// the whole file again, which starts over). `None` on 404. Each attempt that brought bytes
+    /// starts the failure count again, so a long download on a poor link goes on as long as it
+    /// moves.
     async fn download(
         &self,
         file: &VisionFile,
@@ -511,7 +511,6 @@ impl VisionDataClient {
     ) -> Result<Option<Downloaded>, MarketError> {
         let path = file.path();
         let url = format!("/{path}");
-        let chunk = self.inner.chunk_size;
         let bad = |detail: String| MarketError::Download {
             file: path.clone(),
             detail,
@@ -524,16 +523,12 @@ impl VisionDataClient {
             if total == Some(offset) {
                 break;
             }
-            let range = format!("bytes={offset}-{}", offset + chunk - 1);
             requests += 1;
-            let resp = match self
-                .inner
-                .client
-                .get(&url)
-                .header("range", range.as_str())
-                .send()
-                .await
-            {
+            let mut req = self.inner.client.get(&url);
+            if offset > 0 {
+                req = req.header("range", format!("bytes={offset}-"));
+            }
+            let resp = match req.send().await {
                 Ok(resp) => resp,
                 Err(e) => {
                     failures += 1;
@@ -550,25 +545,20 @@ impl VisionDataClient {
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned)
             };
-            match status {
+            let restart = match status {
+                // The whole file: the first GET, or a server that ignored `Range`.
+                200 => {
+                    total = resp.content_length();
+                    true
+                }
                 206 => {
                     let cr = header("content-range")
                         .ok_or_else(|| bad("206 without Content-Range".into()))?;
-                    let (a, b, t) = parse_content_range(&cr)
+                    let (a, _, t) = parse_content_range(&cr)
                         .ok_or_else(|| bad(format!("bad Content-Range {cr:?}")))?;
-                    let body = match resp.bytes().await {
-                        Ok(body) => body,
-                        Err(e) => {
-                            failures += 1;
-                            resumed += 1;
-                            self.again_or_fail(e, failures, &path).await?;
-                            continue;
-                        }
-                    };
-                    if a != offset || b > offset + chunk - 1 || body.len() as u64 != b - a + 1 {
+                    if a != offset {
                         return Err(bad(format!(
-                            "asked {range}, got Content-Range {cr:?} with {} bytes",
-                            body.len()
+                            "asked from byte {offset}, got Content-Range {cr:?}"
                         )));
                     }
                     match (total, t) {
@@ -580,38 +570,15 @@ impl VisionDataClient {
                         (_, Some(new)) => total = Some(new),
                         _ => {}
                     }
-                    sink = Some(self.append(sink, dest, body, false).await?);
-                    failures = 0;
-                    if t.is_none() && (b - a + 1) < chunk {
-                        // Unknown total and a short chunk: that was the end.
-                        break;
-                    }
-                }
-                200 => {
-                    // The server ignored Range: the body is the whole file.
-                    let body = match resp.bytes().await {
-                        Ok(body) => body,
-                        Err(e) => {
-                            failures += 1;
-                            resumed += 1;
-                            self.again_or_fail(e, failures, &path).await?;
-                            continue;
-                        }
-                    };
-                    let len = body.len() as u64;
-                    sink = Some(self.append(sink, dest, body, true).await?);
-                    total = Some(len);
+                    false
                 }
                 416 => {
                     let t = header("content-range").and_then(|v| parse_unsatisfied_range(&v));
-                    if t == Some(offset) {
-                        if sink.is_none() {
-                            sink = Some(self.append(None, dest, Bytes::new(), true).await?);
-                        }
-                        total = Some(offset);
-                    } else {
-                        return Err(bad(format!("416 for {range} (size {t:?})")));
+                    if t != Some(offset) {
+                        return Err(bad(format!("416 from byte {offset} (size {t:?})")));
                     }
+                    total = Some(offset);
+                    continue;
                 }
                 404 if offset == 0 => return Ok(None),
                 404 => return Err(bad(format!("404 at byte {offset}: the file went away"))),
@@ -619,6 +586,7 @@ impl VisionDataClient {
                     failures += 1;
                     resumed += 1;
                     tokio::time::sleep(Duration::from_millis(100 << failures.min(5))).await;
+                    continue;
                 }
                 _ => {
                     let body = resp.bytes().await.unwrap_or_default();
@@ -629,11 +597,28 @@ impl VisionDataClient {
                         body: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
                     });
                 }
+            };
+            let (written, broke) = self.save(resp, sink.take(), dest, restart).await?;
+            let moved = restart || written.len > offset;
+            sink = Some(written);
+            let len = sink.as_ref().map_or(0, |s| s.len);
+            match broke {
+                Some(e) => {
+                    failures = if moved { 1 } else { failures + 1 };
+                    resumed += 1;
+                    self.again_or_fail(e, failures, &path).await?;
+                }
+                None => match total {
+                    Some(t) if len != t => {
+                        return Err(bad(format!("the body ended at byte {len} of {t}")));
+                    }
+                    _ => total = Some(len),
+                },
             }
         }
         let sink = match sink {
             Some(s) => s,
-            None => self.append(None, dest, Bytes::new(), true).await?,
+            None => self.append(None, dest, Vec::new(), true).await?,
         };
         let Sink { file, hasher, len } = sink;
         let dest_owned = dest.to_owned();
@@ -646,12 +631,46 @@ impl VisionDataClient {
         }))
     }
 
-    /// Appends `body` to the download (starting over when `restart`), hashing it.
+    /// Writes `resp`'s body after `sink` (or from the start when `restart`) as it arrives, a
+    /// batch of pieces at a time; with the error that broke it, if one did (what came before
+    /// it is on disk).
+    async fn save(
+        &self,
+        mut resp: crate::Response,
+        sink: Option<Sink>,
+        dest: &Path,
+        restart: bool,
+    ) -> Result<(Sink, Option<crate::Error>), MarketError> {
+        let mut sink = self.append(sink, dest, Vec::new(), restart).await?;
+        let mut batch: Vec<Bytes> = Vec::new();
+        let mut batched = 0;
+        loop {
+            let piece = resp.chunk().await;
+            let end = !matches!(piece, Ok(Some(_)));
+            if let Ok(Some(piece)) = piece.as_ref() {
+                batched += piece.len();
+                batch.push(piece.clone());
+            }
+            if end || batched >= WRITE_BATCH {
+                sink = self
+                    .append(Some(sink), dest, std::mem::take(&mut batch), false)
+                    .await?;
+                batched = 0;
+            }
+            match piece {
+                Ok(Some(_)) => {}
+                Ok(None) => return Ok((sink, None)),
+                Err(e) => return Ok((sink, Some(e))),
+            }
+        }
+    }
+
+    /// Appends `pieces` to the download (starting over when `restart`), hashing them.
     async fn append(
         &self,
         sink: Option<Sink>,
         dest: &Path,
-        body: Bytes,
+        pieces: Vec<Bytes>,
         restart: bool,
     ) -> Result<Sink, MarketError> {
         let dest = dest.to_owned();
@@ -670,11 +689,13 @@ impl VisionDataClient {
                     }
                 }
             };
-            sink.file
-                .write_all(&body)
-                .map_err(|e| MarketError::io(&dest, e))?;
-            sink.hasher.update(&body);
-            sink.len += body.len() as u64;
+            for body in pieces {
+                sink.file
+                    .write_all(&body)
+                    .map_err(|e| MarketError::io(&dest, e))?;
+                sink.hasher.update(&body);
+                sink.len += body.len() as u64;
+            }
             Ok(sink)
         })
         .await
