@@ -210,7 +210,7 @@ impl Client {
                 Some(hook) => {
                     let start = admit_blocking(hook.as_ref(), &mut req)?;
                     let outcome = policy.exchange_blocking(backend, &req, &req.uri);
-                    after(hook.as_ref(), start, &outcome);
+                    after(hook.as_ref(), &req, start, &outcome);
                     outcome
                 }
             },
@@ -236,7 +236,7 @@ async fn one_hooked(
     hook.before(&mut before).await?;
     let start = tokio::time::Instant::now();
     let outcome = policy.exchange(backend, &req, &req.uri).await;
-    after(hook, start, &outcome);
+    after(hook, &req, start, &outcome);
     outcome
 }
 
@@ -256,8 +256,9 @@ fn admit_blocking(hook: &dyn Hook, req: &mut Request) -> Result<tokio::time::Ins
     }
 }
 
-fn after(hook: &dyn Hook, start: tokio::time::Instant, outcome: &Result<Response>) {
+fn after(hook: &dyn Hook, req: &Request, start: tokio::time::Instant, outcome: &Result<Response>) {
     hook.after(&After {
+        request: req,
         member: None,
         number: 1,
         latency: start.elapsed(),

@@ -89,6 +89,7 @@ impl fmt::Debug for Before<'_> {
 
 /// An attempt that ended.
 pub struct After<'a> {
+    pub(crate) request: &'a Request,
     pub(crate) member: Option<&'a str>,
     pub(crate) number: u32,
     pub(crate) latency: Duration,
@@ -96,6 +97,11 @@ pub struct After<'a> {
 }
 
 impl After<'_> {
+    /// The request as it was sent (with what [`Hook::before`] changed of it).
+    pub fn request(&self) -> &Request {
+        self.request
+    }
+
     /// The fleet member it went to (`None` on a single client).
     pub fn member(&self) -> Option<&str> {
         self.member

@@ -1022,6 +1022,48 @@ mod limits_paused {
         assert_eq!(b.request_count(), 0, "a 429 is never failed over");
     }
 
+    /// A failover is an attempt like any other: the governor admits it and counts its weight,
+    /// and when the window has no room left for it, it waits for the next window.
+    #[tokio::test(start_paused = true)]
+    async fn every_failover_attempt_is_admitted_by_the_governor() {
+        for (limit, waits) in [(6000, false), (3, true)] {
+            let (a, b) = (MockBackend::new(), MockBackend::new());
+            a.push(MockReply::status(503).body("{}"));
+            b.fallback(empty_ok(0));
+            let rest = RestDataClient::builder(Market::Spot)
+                .config(Config::default().backend(BackendKind::Mock))
+                .limit(10)
+                .weight_limit(limit)
+                .member(Member::with_backend(Backend::from(a.clone())).base_url("http://h0.test"))
+                .member(Member::with_backend(Backend::from(b.clone())).base_url("http://h1.test"))
+                .build()
+                .unwrap();
+            let start = tokio::time::Instant::now();
+            let rows = rest
+                .klines(
+                    "BTCUSDT",
+                    Interval::M1,
+                    ts("2017-09-01"),
+                    ts("2017-09-01T00:10:00Z"),
+                )
+                .await
+                .unwrap();
+            assert!(rows.is_empty());
+            assert_eq!((a.request_count(), b.request_count()), (1, 1));
+            if waits {
+                // 2 of 3 spent by the first attempt: the failover waited for the next window.
+                assert!(
+                    start.elapsed() >= Duration::from_millis(100),
+                    "{:?}",
+                    start.elapsed()
+                );
+            } else {
+                assert_eq!(rest.weight().0, 2 + 2, "both attempts counted");
+                assert_eq!(start.elapsed(), Duration::ZERO);
+            }
+        }
+    }
+
     /// Any endpoint goes through the governor with its weight, given or looked up: a 429 on
     /// `depth` pauses the klines too, a ban fails it, and an endpoint without a known weight
     /// is refused before anything is sent.

@@ -108,6 +108,7 @@ impl Fleet {
         let start = Instant::now();
         let outcome = policy.exchange(&s.backend, &own, &own.uri).await;
         hook.after(&After {
+            request: &own,
             member: Some(&s.name),
             number: n,
             latency: start.elapsed(),

@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 use super::error::MarketError;
 use super::time::Timestamp;
+use crate::hook::{Admission, After, Before, Hook};
 
 /// Waits for a new window end this long after the boundary, for clock skew.
 const ROLLOVER_GRACE: Duration = Duration::from_millis(100);
@@ -132,6 +133,22 @@ impl Governor {
     /// Waits until `weight` may be sent: past any 429 pause, within the window's budget. Fails
     /// at once while banned.
     pub(crate) async fn acquire(self: &Arc<Self>, weight: u32) -> Result<Ticket, MarketError> {
+        self.wait(weight, true)
+            .await
+            .map(|t| t.expect("a ticket was asked for"))
+    }
+
+    /// Waits until `weight` could be sent, without counting it: a request waits here, out of
+    /// its own deadline, before its attempts are admitted ([`Admit`]).
+    pub(crate) async fn ready(self: &Arc<Self>, weight: u32) -> Result<(), MarketError> {
+        self.wait(weight, false).await.map(drop)
+    }
+
+    async fn wait(
+        self: &Arc<Self>,
+        weight: u32,
+        take: bool,
+    ) -> Result<Option<Ticket>, MarketError> {
         loop {
             let wake = {
                 let mut s = self.lock();
@@ -145,14 +162,17 @@ impl Governor {
                         s.pause_until = None;
                         self.roll(&mut s, now);
                         if s.used == 0 || s.used.saturating_add(weight) <= self.limit {
+                            if !take {
+                                return Ok(None);
+                            }
                             s.used = s.used.saturating_add(weight);
                             s.in_flight = s.in_flight.saturating_add(weight);
-                            return Ok(Ticket {
+                            return Ok(Some(Ticket {
                                 gov: self.clone(),
                                 weight,
                                 window: s.window,
                                 done: false,
-                            });
+                            }));
                         }
                         self.window_start(s.window + 1) + ROLLOVER_GRACE
                     }
@@ -225,4 +245,68 @@ impl Drop for Ticket {
             s.in_flight = s.in_flight.saturating_sub(self.weight);
         }
     }
+}
+
+/// A request's weight, carried in its extensions for [`Admit`] (1 when it has none).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Weight(pub(crate) u32);
+
+/// The ticket of an admitted attempt, carried in its request until the attempt ends.
+#[derive(Clone, Debug)]
+struct Admitted(Arc<Mutex<Option<Ticket>>>);
+
+/// The governor on the fleet's per-attempt hook: every attempt, the first and every failover,
+/// waits until its weight fits and is counted; after it, the exchange's used weight is read, a
+/// 429 pauses every request to every host and a 418 bans. While banned an attempt is refused
+/// ([`ErrorKind::Refused`](crate::ErrorKind::Refused)) and nothing is sent.
+#[derive(Debug)]
+pub(crate) struct Admit(pub(crate) Arc<Governor>);
+
+impl Hook for Admit {
+    fn before<'a>(&'a self, attempt: &'a mut Before<'_>) -> Admission<'a> {
+        Box::pin(async move {
+            let extensions = attempt.request().extensions();
+            let weight = extensions.get::<Weight>().map_or(1, |w| w.0);
+            let ticket = self
+                .0
+                .acquire(weight)
+                .await
+                .map_err(|e| crate::Error::refused(e.to_string()))?;
+            attempt
+                .request_mut()
+                .extensions_mut()
+                .insert(Admitted(Arc::new(Mutex::new(Some(ticket)))));
+            Ok(())
+        })
+    }
+
+    fn after(&self, attempt: &After<'_>) {
+        let ticket = attempt
+            .request()
+            .extensions()
+            .get::<Admitted>()
+            .and_then(|a| a.0.lock().unwrap_or_else(|p| p.into_inner()).take());
+        let resp = attempt.outcome().ok();
+        if let Some(ticket) = ticket {
+            // Dropped unfinished when there is no answer: out of the in-flight count.
+            if let Some(resp) = resp {
+                ticket.finish(used_weight(resp));
+            }
+        }
+        match resp.map(|r| (r.status().as_u16(), r.retry_after())) {
+            Some((429, after)) => self.0.pause(after),
+            Some((418, after)) => {
+                self.0.ban(after);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The exchange's `X-MBX-USED-WEIGHT-1M` of `resp`.
+fn used_weight(resp: &crate::Response) -> Option<u32> {
+    resp.headers()
+        .get(super::USED_WEIGHT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u32>().ok())
 }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use tokio::task::JoinSet;
 
 use super::error::MarketError;
-use super::governor::Governor;
+use super::governor::{Admit, Governor, Weight};
 use super::interval::Interval;
 use super::kline::{Kline, parse_json};
 use super::time::{Timestamp, US_PER_DAY};
@@ -31,11 +31,10 @@ pub const USED_WEIGHT_HEADER: &str = "x-mbx-used-weight-1m";
 /// and is never retried: the exchange's error JSON becomes [`MarketError::Exchange`]. Hedging is
 /// never used: every request here spends request weight.
 ///
-/// Retries between rounds go through the weight governor, so a 429 seen by one
-/// window holds back the retries of every other window too. (Within one round the fleet moves to
-/// the next host immediately; a round started before a 429 arrived can still reach one more host.
-/// A per-attempt admission hook in the fleet would close that gap: see the module docs of
-/// [`market`](super).)
+/// Every attempt, failovers included, is admitted by the weight governor (on the fleet's
+/// per-attempt [`Hook`](crate::Hook)): its weight counted, a full window waited out, a 429
+/// pausing every request to every host at once and a 418 refusing everything until it ends. A
+/// request waits for its turn before its deadline starts, so a pause does not use it up.
 ///
 /// ## Pagination
 ///
@@ -201,7 +200,12 @@ impl RestDataClientBuilder {
             self.members
         };
         let hosts = members.len() as u32;
+        let weight_limit = self
+            .weight_limit
+            .unwrap_or_else(|| self.market.default_weight_limit());
+        let governor = Governor::new(weight_limit, self.weight_window);
         let client = FleetBuilder::new(&self.config)
+            .hook(Admit(governor.clone()))
             .members(members)
             .strategy(Strategy::Failover)
             .retry(
@@ -219,14 +223,11 @@ impl RestDataClientBuilder {
                 what: "building the REST fleet".to_owned(),
                 source: e,
             })?;
-        let weight_limit = self
-            .weight_limit
-            .unwrap_or_else(|| self.market.default_weight_limit());
         Ok(RestDataClient {
             inner: Arc::new(Inner {
                 client,
                 market: self.market,
-                governor: Governor::new(weight_limit, self.weight_window),
+                governor,
                 limit,
                 concurrency: self.concurrency,
                 attempts: self.attempts,
@@ -510,12 +511,22 @@ impl RestDataClient {
         let mut failures = 0u32;
         let mut waits = 0u32;
         loop {
-            let ticket = inner.governor.acquire(weight).await?;
-            let sent = inner.client.get(path).query(query).send().await;
+            // Every attempt of the fleet, failovers included, is admitted by the governor
+            // (`Admit`, its per-attempt hook). The request waits for its turn here first, so
+            // that a pause or a full window is not spent out of its own deadline.
+            inner.governor.ready(weight).await?;
+            let sent = inner
+                .client
+                .get(path)
+                .query(query)
+                .extension(Weight(weight))
+                .send()
+                .await;
             let resp = match sent {
                 Ok(resp) => resp,
                 Err(e) => {
-                    drop(ticket);
+                    // Refused by the hook: a ban that began while the request was on its way.
+                    inner.governor.check_ban()?;
                     failures += 1;
                     if !transient(e.kind()) || failures >= inner.attempts {
                         return Err(MarketError::Http {
@@ -528,12 +539,6 @@ impl RestDataClient {
                     continue;
                 }
             };
-            let used = resp
-                .headers()
-                .get(USED_WEIGHT_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u32>().ok());
-            ticket.finish(used);
             let status = resp.status().as_u16();
             match status {
                 200..=299 => match resp.bytes().await {
@@ -551,8 +556,8 @@ impl RestDataClient {
                     }
                 },
                 429 => {
+                    // The hook paused every request; this one waits its turn again.
                     let retry_after = resp.retry_after();
-                    inner.governor.pause(retry_after);
                     waits += 1;
                     if waits > inner.max_rate_limit_waits {
                         return Err(MarketError::RateLimited {

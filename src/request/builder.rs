@@ -184,6 +184,15 @@ impl<'a, C> RequestBuilder<'a, C> {
         })
     }
 
+    /// Carries `value` with the request for a [`Hook`](crate::Hook) (see
+    /// [`Request::extensions`]); never sent. Defaults to none.
+    pub fn extension<T: Clone + Send + Sync + 'static>(self, value: T) -> Self {
+        self.map(|req| {
+            req.extensions.insert(value);
+            Ok(())
+        })
+    }
+
     /// The request built so far, or the first error met.
     pub fn build(self) -> Result<Request> {
         self.request

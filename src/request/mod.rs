@@ -34,6 +34,8 @@ pub struct Request {
     pub(crate) progress: Option<Progress>,
     /// Called as the request body is sent (see [`RequestBuilder::on_upload_progress`]).
     pub(crate) upload_progress: Option<Progress>,
+    /// Typed values carried with the request for hooks (never sent).
+    pub(crate) extensions: http::Extensions,
 }
 
 /// A progress callback: bytes so far, and the total when it is known.
@@ -70,6 +72,7 @@ impl Request {
             deadline: None,
             progress: None,
             upload_progress: None,
+            extensions: http::Extensions::new(),
         }
     }
 
@@ -98,6 +101,17 @@ impl Request {
         &mut self.uri
     }
 
+    /// Typed values carried with the request for a [`Hook`](crate::Hook) (a request weight, a
+    /// trace id); never sent. Copied into every attempt of a fleet.
+    pub fn extensions(&self) -> &http::Extensions {
+        &self.extensions
+    }
+
+    /// The extensions, mutable.
+    pub fn extensions_mut(&mut self) -> &mut http::Extensions {
+        &mut self.extensions
+    }
+
     /// The body.
     pub fn body(&self) -> &Body {
         &self.body
@@ -119,6 +133,7 @@ impl Request {
             deadline: self.deadline,
             progress: self.progress.clone(),
             upload_progress: self.upload_progress.clone(),
+            extensions: self.extensions.clone(),
         })
     }
 
@@ -134,6 +149,7 @@ impl Request {
             deadline: self.deadline,
             progress: self.progress.clone(),
             upload_progress: self.upload_progress.clone(),
+            extensions: self.extensions.clone(),
         }
     }
 
