@@ -2076,6 +2076,98 @@ mod cli_hook {
         );
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    /// An interrupted output goes on from its last whole row: the line cut short is dropped,
+    /// the rows after the last whole one fetched, and the whole file renamed into place.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_interrupted_output_resumes_after_its_last_whole_row() {
+        let ex = FakeExchange::start(all_rows(), ExchangeOptions::default());
+        let dir = temp_dir("resume");
+        let out = dir.join("out.csv");
+        let whole = two_days();
+        let kept: String = whole.lines().take(1000).map(|l| format!("{l}\n")).collect();
+        let cut = &whole.lines().nth(1000).unwrap()[..20];
+        std::fs::write(dir.join("out.csv.part"), format!("{kept}{cut}")).unwrap();
+        let mut args = KlinesArgs::new(
+            Market::Spot,
+            "BTCUSDT",
+            Interval::M1,
+            ts("2017-09-01"),
+            ts("2017-09-03"),
+            &out,
+        );
+        args.source = SourceMode::Rest;
+        args.rest_urls = ex.urls();
+        args.resume = true;
+        let summary = run_klines(&args, None).await.unwrap();
+        assert_eq!(summary.rows, 2880 - 1000);
+        let last_kept = parse_csv_text(&kept).last().unwrap().open_time;
+        assert_eq!(summary.resumed_after, Some(last_kept));
+        assert!(
+            summary
+                .lines()
+                .iter()
+                .any(|l| l.starts_with("resumed after"))
+        );
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), whole);
+        assert!(!dir.join("out.csv.part").exists());
+        // Without --resume, a leftover part file is started over.
+        std::fs::write(dir.join("out.csv.part"), "garbage\n").unwrap();
+        args.resume = false;
+        let summary = run_klines(&args, None).await.unwrap();
+        assert_eq!(summary.rows, 2880);
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), whole);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The stream hands over one batch per part of the plan, in order, each with its own
+    /// report; gathered, they are what `klines` returns.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_stream_gives_each_part_in_order() {
+        let (ex, vs) = (
+            FakeExchange::start(all_rows(), ExchangeOptions::default()),
+            vision_server(),
+        );
+        let source = KlineSource::new(
+            rest_client(Market::Spot, ex.urls()),
+            vision_client(&vs)
+                .clock(Clock::Fixed(ts("2017-10-05")))
+                .build()
+                .unwrap(),
+        )
+        .unwrap()
+        .clock(Clock::Fixed(ts("2017-10-05")));
+        let (start, end) = (ts("2017-09-01"), ts("2017-09-03T12:00:00Z"));
+        let mut stream = source.stream("BTCUSDT", Interval::M1, start, end);
+        let mut batches = Vec::new();
+        while let Some(b) = std::future::poll_fn(|cx| {
+            futures_core::Stream::poll_next(std::pin::Pin::new(&mut stream), cx)
+        })
+        .await
+        {
+            batches.push(b.unwrap());
+        }
+        // Two daily files, then half a day over REST (no rows there: a gap).
+        assert_eq!(batches.len(), 3);
+        assert_eq!(batches[0].klines.len(), 1440);
+        assert_eq!(batches[1].klines.len(), 1440);
+        assert!(batches[2].klines.is_empty());
+        assert_eq!(batches[2].gaps.len(), 1);
+        let set = source
+            .klines("BTCUSDT", Interval::M1, start, end)
+            .await
+            .unwrap();
+        assert_eq!(ms_csv(&set.klines), two_days());
+        assert_eq!(set.gaps, batches[2].gaps);
+        // Dropped after its first batch: the rest is canceled, nothing hangs.
+        let mut stream = source.stream("BTCUSDT", Interval::M1, start, end);
+        let first = std::future::poll_fn(|cx| {
+            futures_core::Stream::poll_next(std::pin::Pin::new(&mut stream), cx)
+        })
+        .await;
+        assert!(first.unwrap().is_ok());
+        drop(stream);
+    }
 }
 
 /// The `httpfleet klines` command, run as a process against the fake servers.

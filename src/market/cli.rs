@@ -26,9 +26,10 @@ use std::time::{Duration, Instant};
 
 use super::error::MarketError;
 use super::interval::Interval;
-use super::kline::{TimeUnit, write_csv};
+use super::kline::TimeUnit;
+use super::output::Output;
 use super::rest::RestDataClient;
-use super::source::{Gap, GapKind, KlineSource, ServedBy, SourceMode, SourceReport};
+use super::source::{Gap, GapKind, KlineSet, KlineSource, ServedBy, SourceMode, SourceReport};
 use super::time::Timestamp;
 use super::vision::{ChecksumPolicy, ChecksumStatus, VisionDataClient};
 use super::{Market, ProgressHook};
@@ -68,6 +69,9 @@ pub struct KlinesArgs {
     pub checksum: ChecksumPolicy,
     /// `--concurrency` of REST windows and Vision downloads. Defaults to 4.
     pub concurrency: usize,
+    /// `--resume`: go on from the last whole row of an interrupted output (`<output>.part`)
+    /// instead of starting over. Defaults to false.
+    pub resume: bool,
 }
 
 impl KlinesArgs {
@@ -96,6 +100,7 @@ impl KlinesArgs {
             header: false,
             checksum: ChecksumPolicy::Verify,
             concurrency: 4,
+            resume: false,
         }
     }
 }
@@ -128,6 +133,9 @@ pub struct KlinesSummary {
     pub report: SourceReport,
     /// Wall time of the fetch and the write.
     pub elapsed: Duration,
+    /// With `--resume`: the open time of the last row the interrupted output held (rows after
+    /// it were fetched).
+    pub resumed_after: Option<Timestamp>,
 }
 
 impl KlinesSummary {
@@ -146,6 +154,9 @@ impl KlinesSummary {
             self.elapsed,
             self.rows_per_sec()
         )];
+        if let Some(t) = self.resumed_after {
+            out.push(format!("resumed after the row of {t}"));
+        }
         let sum = |f: &dyn Fn(&GapKind) -> bool| -> (usize, u64) {
             let g = self.gaps.iter().filter(|g| f(&g.kind));
             g.fold((0, 0), |(n, m), g| (n + 1, m + g.missing))
@@ -201,8 +212,9 @@ impl KlinesSummary {
     }
 }
 
-/// Fetches the range with a [`KlineSource`] and writes it as Vision-layout CSV. Must run inside
-/// a tokio runtime. `progress` receives [`Progress`](super::Progress) events for a progress bar.
+/// Fetches the range with a [`KlineSource`] and writes it as Vision-layout CSV as its batches
+/// arrive (memory bounded whatever the range): to standard output, or to `<output>.part`, renamed
+/// to `output` once whole. Must run inside a tokio runtime. `progress` receives [`Progress`](super::Progress) events for a progress bar.
 pub async fn run_klines(
     args: &KlinesArgs,
     progress: Option<ProgressHook>,
@@ -236,31 +248,36 @@ pub async fn run_klines(
         _ => KlineSource::new(rest()?, vision()?)?,
     }
     .progress_hook(progress);
-    let set = source
-        .klines(&args.symbol, args.interval, args.start, args.end)
-        .await?;
-    let rows = set.klines.len();
-    let missing = set.missing();
-    let (unit, header) = (args.time_unit, args.header);
-    if args.output.as_os_str() == "-" {
-        let stdout = std::io::stdout();
-        write_csv(stdout.lock(), &set.klines, unit, header)
-            .map_err(|e| MarketError::io("<stdout>", e))?;
-    } else {
-        let output = args.output.clone();
-        let klines = set.klines;
-        tokio::task::spawn_blocking(move || {
-            super::vision::write_atomic_with(&output, |w| write_csv(w, &klines, unit, header))
-        })
-        .await
-        .map_err(|e| MarketError::io(&args.output, std::io::Error::other(e.to_string())))??;
+    let (unit, interval) = (args.time_unit, args.interval);
+    let mut out = Output::open(&args.output, args.header, args.resume).await?;
+    let resumed_after = out.resumed_after;
+    let start = match resumed_after {
+        Some(last) => interval.next(last).max(args.start),
+        None => args.start,
+    };
+    // Rows go out as their batches arrive; the summary keeps no rows.
+    let mut seen = KlineSet::default();
+    let mut rows = 0;
+    let mut stream = source.stream(&args.symbol, interval, start, args.end);
+    while let Some(batch) = std::future::poll_fn(|cx| {
+        futures_core::Stream::poll_next(std::pin::Pin::new(&mut stream), cx)
+    })
+    .await
+    {
+        let mut batch = batch?;
+        rows += batch.klines.len();
+        let klines = std::mem::take(&mut batch.klines);
+        out = out.write(klines, unit).await?;
+        seen.absorb(batch)?;
     }
+    out.finish().await?;
     Ok(KlinesSummary {
         rows,
-        missing,
-        gaps: set.gaps,
-        interval: args.interval,
-        report: set.report,
+        missing: seen.missing(),
+        gaps: seen.gaps,
+        interval,
+        report: seen.report,
         elapsed: started.elapsed(),
+        resumed_after,
     })
 }

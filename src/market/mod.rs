@@ -55,6 +55,7 @@ mod error;
 mod governor;
 mod interval;
 mod kline;
+mod output;
 mod rest;
 mod source;
 mod time;
@@ -72,8 +73,8 @@ pub use interval::Interval;
 pub use kline::{CSV_HEADER, Decimal, Kline, TimeUnit, write_csv};
 pub use rest::{RestDataClient, RestDataClientBuilder, USED_WEIGHT_HEADER};
 pub use source::{
-    DefectiveFile, Fallback, Gap, GapKind, KlineSet, KlineSource, Part, PartReport, ServedBy,
-    SourceMode, SourceReport,
+    DefectiveFile, Fallback, Gap, GapKind, KlineSet, KlineSource, KlineStream, Part, PartReport,
+    ServedBy, SourceMode, SourceReport,
 };
 pub use time::{Date, MICROS_THRESHOLD, Timestamp};
 pub use vision::{

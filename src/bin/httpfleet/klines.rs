@@ -56,6 +56,9 @@ pub(crate) struct KlinesCmd {
     /// Show progress even when standard error is not a terminal (a line per update).
     #[arg(long)]
     progress: bool,
+    /// Go on from the last whole row of an interrupted output (`<output>.part`).
+    #[arg(long)]
+    resume: bool,
 }
 
 #[cfg(feature = "market")]
@@ -85,6 +88,7 @@ pub(crate) fn klines(cmd: KlinesCmd) -> Res {
         return Err("--concurrency must be at least 1".into());
     }
     args.concurrency = cmd.concurrency;
+    args.resume = cmd.resume;
     // A progress bar on standard error when a person watches, or when the CSV goes to a file;
     // with `--progress`, a line per update where standard error is not a terminal.
     let to_file = cmd.output.as_os_str() != "-";

@@ -9,7 +9,7 @@ use super::super::kline::Kline;
 use super::super::time::{Date, Timestamp, US_PER_DAY};
 use super::super::vision::{Period, VisionFile};
 use super::super::{SourceMode, Window};
-use super::{DefectiveFile, KlineSet, KlineSource};
+use super::{Call, DefectiveFile, KlineSet, KlineSource};
 
 /// Open times inside the range asked for with no candle: data, not a failure, and what proves
 /// it ([`GapKind`]).
@@ -50,20 +50,19 @@ impl Gap {
 }
 
 impl KlineSource {
-    /// The gaps of `gaps` with what proves each (see [`GapKind`]), holes REST can fill filled,
+    /// The gaps of `set` with what proves each (see [`GapKind`]), holes REST can fill filled,
     /// and the Vision files with such holes reported defective; into `set`.
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn prove(
         &self,
         symbol: &str,
         interval: Interval,
-        gaps: Vec<Gap>,
         vision_spans: &[(Window, String)],
         set: &mut KlineSet,
-        start: Timestamp,
-        end: Timestamp,
-        now: Timestamp,
+        range: Window,
+        call: &Call,
     ) -> Result<(), MarketError> {
+        let (start, end, now) = (range.start, range.end, call.now);
+        let gaps = find_gaps(&set.klines, interval, start, end, now);
         let rest = self
             .rest
             .as_ref()
@@ -76,10 +75,18 @@ impl KlineSource {
             if i == 0 && set.klines.first().is_none_or(|k| k.open_time >= gap.end) {
                 // A range that opens with a hole: the part before the symbol's first candle is
                 // not an outage (asked of the exchange, never assumed).
-                if let Some(Ok(Some(first))) = match rest {
-                    Some(r) => Some(r.first_open_time(symbol, interval).await),
+                let first = match rest {
+                    Some(r) => {
+                        *call
+                            .listing
+                            .get_or_init(|| async {
+                                r.first_open_time(symbol, interval).await.ok().flatten()
+                            })
+                            .await
+                    }
                     None => None,
-                } {
+                };
+                if let Some(first) = first {
                     let listed = first.min(span.end).max(span.start);
                     if listed > span.start {
                         proven.push((Window::new(span.start, listed), GapKind::BeforeListing));
@@ -221,7 +228,7 @@ fn count(interval: Interval, from: Timestamp, to: Timestamp) -> u64 {
 /// (each called [`GapKind::Exchange`] until proven).
 /// Fixed intervals use the grid of the data's own open times (the phase of the first candle),
 /// the default grid when there is no data; `1M` uses month starts.
-pub(crate) fn find_gaps(
+fn find_gaps(
     klines: &[Kline],
     interval: Interval,
     start: Timestamp,

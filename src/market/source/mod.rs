@@ -8,9 +8,14 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 mod gaps;
+mod set;
+mod stream;
 
 pub use gaps::{Gap, GapKind};
-use gaps::{find_gaps, missing_day};
+pub use set::{DefectiveFile, Fallback, KlineSet, PartReport, ServedBy, SourceReport};
+pub use stream::KlineStream;
+
+use gaps::missing_day;
 
 use super::error::MarketError;
 use super::interval::Interval;
@@ -76,143 +81,6 @@ impl Part {
             Part::Vision(f) => f.span(),
             Part::Rest(w) => *w,
         }
-    }
-}
-
-/// What served a span.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ServedBy {
-    /// A Vision file.
-    Vision {
-        /// Its path.
-        file: String,
-        /// Its checksum verdict ([`ChecksumStatus::Missing`] is worth a warning).
-        checksum: ChecksumStatus,
-        /// Served from the on-disk cache.
-        from_cache: bool,
-        /// Chunks asked again after a broken body or a failure.
-        resumed: u32,
-        /// Without a verified checksum, its rows were checked against REST's and agree.
-        confirmed_by_rest: bool,
-    },
-    /// The REST API.
-    Rest,
-}
-
-/// One served span.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct PartReport {
-    /// The span.
-    pub span: Window,
-    /// What served it.
-    pub served_by: ServedBy,
-    /// Its rows.
-    pub rows: usize,
-}
-
-/// A Vision file that was planned but not there, and what replaced it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Fallback {
-    /// The file's path.
-    pub file: String,
-    /// True for not published yet, false for missing.
-    pub not_yet_published: bool,
-}
-
-/// A Vision file found wrong: its rows were replaced or completed from REST or from the daily
-/// files.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct DefectiveFile {
-    /// The file's path.
-    pub file: String,
-    /// What was wrong with it.
-    pub reason: String,
-}
-
-/// How a [`KlineSet`] was put together.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct SourceReport {
-    /// Every served span, in order.
-    pub parts: Vec<PartReport>,
-    /// Vision files that were not there (their spans went to daily files or REST).
-    pub fallbacks: Vec<Fallback>,
-    /// Exact duplicate rows dropped while merging.
-    pub duplicates_dropped: usize,
-    /// Candles dropped because they had not closed yet.
-    pub open_candles_dropped: usize,
-    /// Vision files found wrong (a missing day, rows REST has and they lack, rows that differ
-    /// from REST's without a checksum), and what replaced them.
-    pub defective_files: Vec<DefectiveFile>,
-}
-
-impl SourceReport {
-    /// The Vision files used without a verified CHECKSUM (their rows confirmed by REST, or the
-    /// policy [`ChecksumPolicy::ReportOnly`](super::ChecksumPolicy::ReportOnly)).
-    pub fn unverified_files(&self) -> Vec<&str> {
-        self.parts
-            .iter()
-            .filter_map(|p| match &p.served_by {
-                ServedBy::Vision { file, checksum, .. }
-                    if *checksum != ChecksumStatus::Verified =>
-                {
-                    Some(file.as_str())
-                }
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// Rows served over REST.
-    pub fn rest_rows(&self) -> usize {
-        self.parts
-            .iter()
-            .filter(|p| p.served_by == ServedBy::Rest)
-            .map(|p| p.rows)
-            .sum()
-    }
-
-    /// Rows served from Vision files.
-    pub fn vision_rows(&self) -> usize {
-        self.parts
-            .iter()
-            .filter(|p| matches!(p.served_by, ServedBy::Vision { .. }))
-            .map(|p| p.rows)
-            .sum()
-    }
-}
-
-/// The result of [`KlineSource::klines`].
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct KlineSet {
-    /// Closed candles with open time in the range, in order, no duplicates.
-    pub klines: Vec<Kline>,
-    /// Open times in the range with no candle, each with what proves it.
-    pub gaps: Vec<Gap>,
-    /// How the set was put together.
-    pub report: SourceReport,
-}
-
-impl KlineSet {
-    /// Candles missing (exchange gaps, confirmed or not; not the time before the listing).
-    pub fn missing(&self) -> u64 {
-        self.gaps
-            .iter()
-            .filter(|g| g.is_missing())
-            .map(|g| g.missing)
-            .sum()
-    }
-
-    /// The gaps that could not be confirmed.
-    pub fn unconfirmed(&self) -> impl Iterator<Item = &Gap> {
-        self.gaps
-            .iter()
-            .filter(|g| matches!(g.kind, GapKind::Unconfirmed { .. }))
     }
 }
 
@@ -358,8 +226,10 @@ impl KlineSource {
                 parts.push(Part::Rest(Window::new(from, to)));
             }
         };
+        // A month of candles shorter than a minute is too many rows for one file in memory.
+        let monthly = interval.fixed_micros().is_none_or(|us| us >= 60_000_000);
         while cursor < end {
-            if cursor == cursor.month_start() {
+            if monthly && cursor == cursor.month_start() {
                 let month_end = cursor.add_months(1);
                 if month_end <= end {
                     flush(&mut parts, &mut rest_from, cursor);
@@ -399,10 +269,13 @@ impl KlineSource {
         Ok(parts)
     }
 
-    /// Every closed candle of `symbol` with open time in `[start, end)`, with its gaps. A file or
-    /// window that fails fails the call; a gap is data, reported only with what proves it:
-    /// a hole in a Vision file is asked of REST first (rows REST has fill it, and the file is
-    /// reported defective), and the time before the symbol's first candle is told apart.
+    /// Every closed candle of `symbol` with open time in `[start, end)`, with its gaps: the
+    /// batches of [`KlineSource::stream`] gathered (gaps that run from one batch into the next
+    /// joined). A file or window that fails fails the call; a gap is data, reported only with
+    /// what proves it: a hole in a Vision file is asked of REST first (rows REST has fill it,
+    /// and the file is reported defective), and the time before the symbol's first candle is
+    /// told apart. For long ranges of short intervals, read the stream instead: this holds every
+    /// row in memory.
     pub async fn klines(
         &self,
         symbol: &str,
@@ -410,7 +283,87 @@ impl KlineSource {
         start: Timestamp,
         end: Timestamp,
     ) -> Result<KlineSet, MarketError> {
-        let now = self.now().await?;
+        let mut stream = self.stream(symbol, interval, start, end);
+        let mut set = KlineSet {
+            klines: Vec::new(),
+            gaps: Vec::new(),
+            report: SourceReport::default(),
+        };
+        while let Some(batch) = std::future::poll_fn(|cx| {
+            futures_core::Stream::poll_next(std::pin::Pin::new(&mut stream), cx)
+        })
+        .await
+        {
+            set.absorb(batch?)?;
+        }
+        Ok(set)
+    }
+
+    /// The candles of `[start, end)` as a stream of batches in open-time order, each a whole
+    /// part of the plan (a Vision file, or a day of REST windows) with its own gaps and report,
+    /// as they complete: a few parts are fetched at a time and memory stays bounded by them,
+    /// whatever the range. The first error ends the stream. Dropping it cancels what is in
+    /// flight. Read inside a tokio runtime.
+    pub fn stream(
+        &self,
+        symbol: &str,
+        interval: Interval,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> KlineStream {
+        KlineStream::new(
+            self.clone(),
+            symbol.into(),
+            interval,
+            Window::new(start, end),
+        )
+    }
+
+    /// What one call shares between its parts: now, and the symbol's first candle once asked.
+    async fn call(&self) -> Result<Call, MarketError> {
+        Ok(Call {
+            now: self.now().await?,
+            listing: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// The spans a call is fetched in: each Vision file of the plan, and its REST spans cut at
+    /// day boundaries (for intervals with daily files).
+    fn segments(
+        &self,
+        symbol: &str,
+        interval: Interval,
+        range: Window,
+        now: Timestamp,
+    ) -> Result<Vec<Window>, MarketError> {
+        let mut out = Vec::new();
+        for part in self.plan_at(symbol, interval, range.start, range.end, now)? {
+            match part {
+                Part::Vision(f) => out.push(f.span()),
+                Part::Rest(w) if interval.has_daily_files() => {
+                    let mut at = w.start;
+                    while at < w.end {
+                        let next = Timestamp::from_date(at.date().succ()).min(w.end);
+                        out.push(Window::new(at, next));
+                        at = next;
+                    }
+                }
+                Part::Rest(w) => out.push(w),
+            }
+        }
+        Ok(out)
+    }
+
+    /// One segment of a call: its plan fetched, merged and its gaps proven.
+    async fn segment(
+        &self,
+        symbol: &str,
+        interval: Interval,
+        start: Timestamp,
+        end: Timestamp,
+        call: &Call,
+    ) -> Result<KlineSet, MarketError> {
+        let now = call.now;
         let plan = self.plan_at(symbol, interval, start, end, now)?;
         let progress = self.progress.clone();
         let emit = |p: Progress| {
@@ -543,7 +496,6 @@ impl KlineSource {
         }
 
         let klines = merge(pieces, interval, start, end, now, &mut report)?;
-        let gaps = find_gaps(&klines, interval, start, end, now);
         let vision_spans: Vec<(Window, String)> = report
             .parts
             .iter()
@@ -560,12 +512,10 @@ impl KlineSource {
         self.prove(
             symbol,
             interval,
-            gaps,
             &vision_spans,
             &mut set,
-            start,
-            end,
-            now,
+            Window::new(start, end),
+            call,
         )
         .await?;
         Ok(set)
@@ -644,6 +594,15 @@ impl KlineSource {
         };
         Ok(Timestamp::now().add_micros(offset))
     }
+}
+
+/// What one call of [`KlineSource::stream`] shares between its segments.
+#[derive(Debug)]
+struct Call {
+    /// Now, on the source's clock, once for the whole call.
+    now: Timestamp,
+    /// The open time of the symbol's first candle, asked of REST at most once.
+    listing: tokio::sync::OnceCell<Option<Timestamp>>,
 }
 
 /// How often [`KlineSource`] measures the exchange's clock again.

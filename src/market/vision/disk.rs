@@ -42,7 +42,7 @@ pub(super) fn temp_beside(target: &Path) -> PathBuf {
 
 /// Writes `path` atomically: `write` fills a temporary file beside it, which is synced and
 /// renamed over `path`, so a reader sees the old file or the whole new one.
-pub(crate) fn write_atomic_with(
+fn write_atomic_with(
     path: &Path,
     write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
 ) -> Result<(), MarketError> {
@@ -88,7 +88,7 @@ pub(super) struct Downloaded {
 }
 
 /// Runs blocking file work off the async threads.
-pub(super) async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, MarketError> + Send + 'static,
 ) -> Result<T, MarketError> {
     tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {

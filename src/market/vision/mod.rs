@@ -20,7 +20,7 @@ use super::rest::transient;
 use super::{Clock, Market};
 use crate::{BackendKind, Client, Config, FleetBuilder, Member, Strategy};
 use disk::*;
-pub(crate) use disk::{write_atomic, write_atomic_with};
+pub(crate) use disk::{blocking, write_atomic};
 pub use file::*;
 
 /// The largest Vision file the default configuration downloads (a 1s month is a few hundred MiB).
