@@ -2345,3 +2345,125 @@ mod throughput {
         );
     }
 }
+
+/// A year of 1-second candles (synthetic: a fake Vision server makes each daily file when it is
+/// asked) written by the `httpfleet klines` binary, whose peak resident memory stays under
+/// 256 MiB. A measurement, run by `.ci/run`:
+/// `cargo test --all-features --test market -- --ignored year --nocapture`
+/// (`HTTPFLEET_YEAR_DAYS=N` for fewer days).
+#[cfg(feature = "cli")]
+mod year {
+    use super::*;
+    use std::fmt::Write as _;
+
+    /// The daily 1s file of `path` (`.../SYNTH-1s-YYYY-MM-DD.zip`): 86,400 rows.
+    fn second_candles(path: &str) -> Option<Vec<u8>> {
+        let name = path.rsplit('/').next()?;
+        let day: Date = name
+            .strip_prefix("SYNTH-1s-")?
+            .strip_suffix(".zip")?
+            .parse()
+            .ok()?;
+        let start = Timestamp::from_date(day).as_millis_floor();
+        let mut csv = String::with_capacity(86_400 * 110);
+        for i in 0..86_400 {
+            let t = start + i * 1000;
+            let _ = writeln!(
+                csv,
+                "{t},1.00000000,2.00000000,0.50000000,1.50000000,10.00000000,{},15.00000000,5,\
+                 1.00000000,1.50000000,0",
+                t + 999
+            );
+        }
+        Some(support::vision::zip_stored(
+            &name.replace(".zip", ".csv"),
+            csv.as_bytes(),
+        ))
+    }
+
+    /// Peak resident memory of process `pid` so far (KiB), from `/proc`.
+    fn peak_kib(pid: u32) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    #[test]
+    #[ignore = "a measurement: run by .ci/run"]
+    fn a_year_of_second_candles_is_written_in_bounded_memory() {
+        let days: i64 = std::env::var("HTTPFLEET_YEAR_DAYS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(366);
+        let vs = FakeVision::start();
+        vs.generate(second_candles);
+        let dir = temp_dir("year");
+        let out = dir.join("year.csv");
+        let start: Date = "2024-01-01".parse().unwrap();
+        let end = Timestamp::from_date(start)
+            .add_micros(days * 86_400_000_000)
+            .date();
+        let began = std::time::Instant::now();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_httpfleet"))
+            .args([
+                "klines",
+                "--symbol",
+                "SYNTH",
+                "--interval",
+                "1s",
+                "--source",
+            ])
+            .args([
+                "vision",
+                "--start",
+                &start.to_string(),
+                "--end",
+                &end.to_string(),
+            ])
+            .arg("--vision-url")
+            .arg(vs.url())
+            .arg("-o")
+            .arg(&out)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let mut peak = 0;
+        let status = loop {
+            if let Some(kib) = peak_kib(pid) {
+                peak = peak.max(kib);
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        assert!(status.success(), "{stderr}");
+        let rows = (days * 86_400) as usize;
+        assert!(stderr.contains(&format!("{rows} rows in")), "{stderr}");
+        assert!(stderr.contains("exchange gaps (confirmed): 0,"), "{stderr}");
+        let lines = std::process::Command::new("wc")
+            .arg("-l")
+            .arg(&out)
+            .output()
+            .unwrap();
+        let lines: usize = String::from_utf8_lossy(&lines.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(lines, rows);
+        let bytes = std::fs::metadata(&out).unwrap().len();
+        println!(
+            "year: {rows} rows of 1s candles ({days} days, {} MiB of CSV) in {:.0?}, peak resident \
+             {peak} KiB",
+            bytes >> 20,
+            began.elapsed()
+        );
+        assert!(peak < 256 * 1024, "peak resident {peak} KiB");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -38,6 +38,17 @@ pub fn zip_one(entry_name: &str, content: &[u8]) -> Vec<u8> {
     w.finish().expect("zip: finish").into_inner()
 }
 
+/// A zip holding one entry, `entry_name`, stored (no compression: cheap to make).
+pub fn zip_stored(entry_name: &str, content: &[u8]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .large_file(content.len() > u32::MAX as usize);
+    w.start_file(entry_name, options).expect("zip: start");
+    w.write_all(content).expect("zip: write");
+    w.finish().expect("zip: finish").into_inner()
+}
+
 /// `sha256sum` output for `bytes` named `name`: hex, two spaces, name, newline.
 pub fn checksum_text(bytes: &[u8], name: &str) -> String {
     let digest = Sha256::digest(bytes);
@@ -83,7 +94,16 @@ impl VisionRequest {
 struct VState {
     files: Mutex<HashMap<String, Entry>>,
     log: Mutex<Vec<VisionRequest>>,
+    /// Makes the zip of a path not added (see [`FakeVision::generate`]).
+    generator: Mutex<Option<Generator>>,
+    /// Paths made by the generator, oldest first (the oldest are forgotten).
+    generated: Mutex<std::collections::VecDeque<String>>,
 }
+
+type Generator = Arc<dyn Fn(&str) -> Option<Vec<u8>> + Send + Sync>;
+
+/// Files made by the generator kept at once.
+const GENERATED_KEPT: usize = 16;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -135,6 +155,12 @@ impl FakeVision {
                 break_at: None,
             },
         );
+    }
+
+    /// Serves every path not added with the zip `make(path)` returns (404 for `None`), with
+    /// its CHECKSUM; made when first asked, the last few kept.
+    pub fn generate(&self, make: impl Fn(&str) -> Option<Vec<u8>> + Send + Sync + 'static) {
+        *lock(&self.state.generator) = Some(Arc::new(make));
     }
 
     /// Zips `csv` (entry `<name>.csv`) and serves it at `path` with its CHECKSUM.
@@ -331,6 +357,7 @@ fn handle(state: &VState, req: &hyper::Request<hyper::body::Incoming>) -> hyper:
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let key = path.trim_start_matches('/');
+    generate(state, key.strip_suffix(".CHECKSUM").unwrap_or(key));
     let mut broken = false;
     let resp = {
         let mut files = lock(&state.files);
@@ -401,6 +428,39 @@ fn handle(state: &VState, req: &hyper::Request<hyper::body::Incoming>) -> hyper:
     let status = resp.status().as_u16();
     log(state, path, range, status, broken);
     resp
+}
+
+/// Makes `key`'s zip with the generator when there is one and the file was not added.
+fn generate(state: &VState, key: &str) {
+    let Some(make) = lock(&state.generator).clone() else {
+        return;
+    };
+    if lock(&state.files).contains_key(key) {
+        return;
+    }
+    let Some(zip) = make(key) else {
+        return;
+    };
+    let name = key.rsplit('/').next().unwrap_or(key);
+    let checksum = Some(checksum_text(&zip, name));
+    let mut files = lock(&state.files);
+    files.insert(
+        key.to_owned(),
+        Entry {
+            zip: zip.into(),
+            checksum,
+            missing: false,
+            ignore_range: false,
+            break_at: None,
+        },
+    );
+    let mut made = lock(&state.generated);
+    made.push_back(key.to_owned());
+    while made.len() > GENERATED_KEPT {
+        if let Some(old) = made.pop_front() {
+            files.remove(&old);
+        }
+    }
 }
 
 fn not_found() -> hyper::Response<CutBody> {

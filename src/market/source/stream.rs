@@ -17,7 +17,7 @@ use super::super::interval::Interval;
 use super::{KlineSet, KlineSource};
 
 /// Segments fetched at a time.
-const IN_FLIGHT: usize = 4;
+const IN_FLIGHT: usize = 2;
 
 /// The batches of [`KlineSource::stream`], in open-time order; a [`Stream`] of
 /// `Result<KlineSet, MarketError>` that ends after the first error.
