@@ -2467,3 +2467,164 @@ mod year {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// Aggregate trades: REST by id and by time, Vision files, and holes proven by REST.
+mod agg {
+    use super::*;
+    use httpfleet::market::{AggTradeSource, AggTradesFile, IdGap};
+    use support::exchange::AggRow;
+
+    /// Ids 1..=2500 a second apart from 2017-09-01, without the ids of the `missing` ranges
+    /// `(first, end)`.
+    fn trades(missing: &[(u64, u64)]) -> Vec<AggRow> {
+        let start = ts("2017-09-01").as_millis_floor();
+        (1..=2500u64)
+            .filter(|id| !missing.iter().any(|&(a, b)| (a..b).contains(id)))
+            .map(|id| AggRow {
+                id,
+                time_ms: start + id as i64 * 1000,
+            })
+            .collect()
+    }
+
+    fn exchange(missing: &[(u64, u64)]) -> FakeExchange {
+        FakeExchange::start(
+            Vec::new(),
+            ExchangeOptions {
+                agg_trades: trades(missing),
+                ..ExchangeOptions::default()
+            },
+        )
+    }
+
+    fn day_file(day: &str) -> AggTradesFile {
+        AggTradesFile::new(Market::Spot, "BTCUSDT", Period::Day(day.parse().unwrap())).unwrap()
+    }
+
+    fn csv_of(rows: &[AggRow]) -> String {
+        rows.iter().map(AggRow::csv).collect()
+    }
+
+    /// By id: pages of 1,000 with `fromId`; a hole at the exchange is a gap, asked for.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rest_pages_by_id_and_reports_the_ids_it_does_not_have() {
+        let ex = exchange(&[(1200, 1300)]);
+        let rest = rest_client(Market::Spot, ex.urls());
+        let set = rest.agg_trades("BTCUSDT", 1..2501).await.unwrap();
+        assert_eq!(set.trades.len(), 2400);
+        assert!(set.trades.windows(2).all(|w| w[0].id < w[1].id));
+        assert_eq!(
+            set.gaps,
+            [IdGap {
+                first: 1200,
+                end: 1300
+            }]
+        );
+        assert_eq!(set.trades[0].price.to_string(), "1001.50000000");
+        // By time: the first hour holds all 2,500, past one full page.
+        let by_time = rest
+            .agg_trades_between("BTCUSDT", ts("2017-09-01"), ts("2017-09-02"))
+            .await
+            .unwrap();
+        assert_eq!(by_time, set.trades);
+    }
+
+    /// A day's file missing trades the exchange has: filled from REST and the file reported
+    /// defective; the exchange's own hole is a gap; a day without a file comes over REST.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hole_in_a_file_is_filled_from_rest_and_an_exchange_hole_is_a_gap() {
+        let ex = exchange(&[(1200, 1300)]);
+        let vs = FakeVision::start();
+        let day = day_file("2017-09-01");
+        vs.add_csv(
+            &day.path(),
+            csv_of(&trades(&[(1200, 1300), (1500, 1600)])).as_bytes(),
+        );
+        let source = AggTradeSource::new(
+            rest_client(Market::Spot, ex.urls()),
+            vision_client(&vs)
+                .clock(Clock::Fixed(ts("2017-10-05")))
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+        let days = source
+            .days(
+                "BTCUSDT",
+                "2017-09-01".parse().unwrap(),
+                "2017-09-03".parse().unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(days.trades.len(), 2400);
+        assert!(days.trades.windows(2).all(|w| w[0].id < w[1].id));
+        assert_eq!(
+            days.gaps,
+            [IdGap {
+                first: 1200,
+                end: 1300
+            }]
+        );
+        assert!(days.unconfirmed.is_empty());
+        assert_eq!(days.defective_files.len(), 1, "{:?}", days.defective_files);
+        assert_eq!(days.defective_files[0].file, day.path());
+        assert_eq!(days.rest_days, ["2017-09-02".parse::<Date>().unwrap()]);
+        assert!(days.unverified_files.is_empty());
+    }
+
+    /// Without a CHECKSUM a file is used when REST agrees (listed unverified), and replaced by
+    /// REST's trades when it does not (defective); a monthly file reads the same way.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_file_without_a_checksum_needs_rest_to_agree() {
+        let ex = exchange(&[]);
+        let vs = FakeVision::start();
+        let day = day_file("2017-09-01");
+        vs.add_csv(&day.path(), csv_of(&trades(&[])).as_bytes());
+        vs.drop_checksum(&day.path());
+        let source = AggTradeSource::new(
+            rest_client(Market::Spot, ex.urls()),
+            vision_client(&vs)
+                .clock(Clock::Fixed(ts("2017-10-05")))
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+        let range = ("2017-09-01".parse().unwrap(), "2017-09-02".parse().unwrap());
+        let days = source.days("BTCUSDT", range.0, range.1).await.unwrap();
+        assert_eq!(days.trades.len(), 2500);
+        assert_eq!(days.unverified_files, [day.path()]);
+        let changed = csv_of(&trades(&[])).replacen("1001.50000000", "1001.60000000", 1);
+        vs.add_csv(&day.path(), changed.as_bytes());
+        vs.drop_checksum(&day.path());
+        let days = source.days("BTCUSDT", range.0, range.1).await.unwrap();
+        assert_eq!(days.trades.len(), 2500);
+        assert_eq!(days.trades[0].price.to_string(), "1001.50000000");
+        assert_eq!(days.defective_files[0].file, day.path());
+        // A monthly file, with the futures header line.
+        let month = AggTradesFile::new(
+            Market::Spot,
+            "BTCUSDT",
+            Period::Month {
+                year: 2017,
+                month: 9,
+            },
+        )
+        .unwrap();
+        let text = format!(
+            "agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker\n{}",
+            csv_of(&trades(&[]))
+        );
+        vs.add_csv(&month.path(), text.as_bytes());
+        let vision = vision_client(&vs)
+            .clock(Clock::Fixed(ts("2017-10-05")))
+            .build()
+            .unwrap();
+        let f = vision.agg_trades(&month).await.unwrap().unwrap();
+        assert_eq!(f.trades.len(), 2500);
+        assert_eq!(f.checksum, ChecksumStatus::Verified);
+        assert_eq!(
+            month.path(),
+            "data/spot/monthly/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2017-09.zip"
+        );
+    }
+}

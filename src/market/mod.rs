@@ -1,6 +1,9 @@
 //! Market data on the fleet (cargo feature `market`): Binance-compatible klines from the REST API
 //! ([`RestDataClient`]) and from the bulk files of data.binance.vision ([`VisionDataClient`]),
-//! and a [`KlineSource`] that plans between them and never leaves a silent hole.
+//! and a [`KlineSource`] that plans between them and never leaves a silent hole; aggregate
+//! trades the same way ([`RestDataClient::agg_trades`], [`VisionDataClient::agg_trades`],
+//! [`AggTradeSource`]); any other endpoint through the same governor
+//! ([`RestDataClient::get_weighted`]).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), httpfleet::market::MarketError> {
@@ -51,6 +54,7 @@
 //! disk. Every REST request, klines and any other endpoint
 //! ([`RestDataClient::get_weighted`]), goes through the weight governor.
 
+mod agg;
 mod error;
 mod governor;
 mod interval;
@@ -59,6 +63,7 @@ mod output;
 mod rest;
 mod source;
 mod time;
+mod trade;
 mod vision;
 mod weights;
 
@@ -68,6 +73,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
+pub use agg::{AggTradeDays, AggTradeSource};
 pub use error::MarketError;
 pub use interval::Interval;
 pub use kline::{CSV_HEADER, Decimal, Kline, TimeUnit, write_csv};
@@ -77,9 +83,11 @@ pub use source::{
     ServedBy, SourceMode, SourceReport,
 };
 pub use time::{Date, MICROS_THRESHOLD, Timestamp};
+pub use trade::{AggTrade, AggTradeSet, IdGap};
 pub use vision::{
-    ChecksumPolicy, ChecksumStatus, DEFAULT_VISION_URL, FileKlines, FileOutcome, Period,
-    VisionDataClient, VisionDataClientBuilder, VisionFile, parse_checksum_file,
+    AggTradesFile, ChecksumPolicy, ChecksumStatus, DEFAULT_VISION_URL, FileAggTrades, FileKlines,
+    FileOutcome, Period, VisionDataClient, VisionDataClientBuilder, VisionFile,
+    parse_checksum_file,
 };
 
 /// Which Binance market.
@@ -114,6 +122,15 @@ impl Market {
             Market::Spot => "/api/v3/klines",
             Market::UsdM => "/fapi/v1/klines",
             Market::CoinM => "/dapi/v1/klines",
+        }
+    }
+
+    /// The aggregate-trades endpoint.
+    pub const fn agg_trades_path(self) -> &'static str {
+        match self {
+            Market::Spot => "/api/v3/aggTrades",
+            Market::UsdM => "/fapi/v1/aggTrades",
+            Market::CoinM => "/dapi/v1/aggTrades",
         }
     }
 

@@ -500,7 +500,7 @@ impl RestDataClient {
 
     /// One weighted GET through the governor, with failover (in the fleet), rounds with backoff,
     /// 429 pauses and 418 bans.
-    async fn get(
+    pub(super) async fn get(
         &self,
         path: &str,
         query: &[(&str, String)],

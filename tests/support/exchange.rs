@@ -106,6 +106,45 @@ pub struct ExchangeOptions {
     /// The exchange's clock ahead of the local one (behind when negative), as its time
     /// endpoint reports it. Defaults to 0.
     pub clock_offset_ms: i64,
+    /// Aggregate trades served by `aggTrades`, in increasing id. Defaults to none.
+    pub agg_trades: Vec<AggRow>,
+}
+
+/// One aggregate trade of the fake exchange.
+#[derive(Clone, Debug)]
+pub struct AggRow {
+    pub id: u64,
+    pub time_ms: i64,
+}
+
+impl AggRow {
+    /// The trade as `aggTrades` sends it (price and quantity made from the id).
+    pub fn json(&self) -> String {
+        format!(
+            "{{\"a\":{},\"p\":\"{}.50000000\",\"q\":\"0.0{}\",\"f\":{},\"l\":{},\"T\":{},\"m\":{},\"M\":true}}",
+            self.id,
+            1000 + self.id % 97,
+            1 + self.id % 9,
+            self.id * 2,
+            self.id * 2 + 1,
+            self.time_ms,
+            self.id % 2 == 0
+        )
+    }
+
+    /// The trade as a spot Vision CSV row.
+    pub fn csv(&self) -> String {
+        format!(
+            "{},{}.50000000,0.0{},{},{},{},{},True\n",
+            self.id,
+            1000 + self.id % 97,
+            1 + self.id % 9,
+            self.id * 2,
+            self.id * 2 + 1,
+            self.time_ms,
+            if self.id % 2 == 0 { "True" } else { "False" }
+        )
+    }
 }
 
 impl Default for ExchangeOptions {
@@ -120,6 +159,7 @@ impl Default for ExchangeOptions {
             latency: Duration::ZERO,
             page_size: None,
             clock_offset_ms: 0,
+            agg_trades: Vec::new(),
         }
     }
 }
@@ -560,6 +600,46 @@ fn handle(state: &ExState, host: usize, uri: &http::Uri) -> hyper::Response<Full
                 Answer {
                     status: 200,
                     body,
+                    retry_after: None,
+                }
+            }
+            "/api/v3/aggTrades" | "/fapi/v1/aggTrades" | "/dapi/v1/aggTrades" => {
+                if !query.contains_key("symbol") {
+                    break 'answer error(-1102, "Mandatory parameter 'symbol' was not sent.");
+                }
+                let limit = query
+                    .get("limit")
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .unwrap_or(500);
+                if !(1..=1000).contains(&limit) {
+                    break 'answer error(-1130, "Invalid limit.");
+                }
+                let all = &state.options.agg_trades;
+                let from_id = query.get("fromId").and_then(|v| v.parse::<u64>().ok());
+                let start = query.get("startTime").and_then(|v| v.parse::<i64>().ok());
+                let end = query.get("endTime").and_then(|v| v.parse::<i64>().ok());
+                let picked: Vec<&AggRow> = match (from_id, start, end) {
+                    (Some(id), None, None) => {
+                        let i = all.partition_point(|t| t.id < id);
+                        all[i..].iter().take(limit).collect()
+                    }
+                    (None, Some(s), Some(e)) if e >= s && e - s <= 3_600_000 => all
+                        .iter()
+                        .filter(|t| s <= t.time_ms && t.time_ms <= e)
+                        .take(limit)
+                        .collect(),
+                    (None, Some(_), Some(_)) => {
+                        break 'answer error(
+                            -1127,
+                            "More than 1 hours between startTime and endTime.",
+                        );
+                    }
+                    _ => all.iter().rev().take(limit).rev().collect(),
+                };
+                let rows: Vec<String> = picked.iter().map(|t| t.json()).collect();
+                Answer {
+                    status: 200,
+                    body: format!("[{}]", rows.join(",")),
                     retry_after: None,
                 }
             }

@@ -114,7 +114,8 @@ impl SourceReport {
     }
 }
 
-/// The result of [`KlineSource::klines`], and each batch of [`KlineSource::stream`].
+/// The result of [`KlineSource::klines`](super::KlineSource::klines), and each batch of
+/// [`KlineSource::stream`](super::KlineSource::stream).
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub struct KlineSet {

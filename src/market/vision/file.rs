@@ -7,6 +7,7 @@ use super::super::error::MarketError;
 use super::super::interval::Interval;
 use super::super::kline::Kline;
 use super::super::time::{Date, Timestamp};
+use super::super::trade::AggTrade;
 use super::super::{Market, Window, check_symbol};
 
 /// The default host.
@@ -164,12 +165,6 @@ impl VisionFile {
         )
     }
 
-    /// `BTCUSDT-1m-2017-09-01.csv`: the one entry of its zip.
-    pub fn csv_name(&self) -> String {
-        let zip = self.file_name();
-        format!("{}.csv", zip.trim_end_matches(".zip"))
-    }
-
     /// `data/spot/daily/klines/BTCUSDT/1m/BTCUSDT-1m-2017-09-01.zip` (no leading `/`).
     pub fn path(&self) -> String {
         format!(
@@ -191,6 +186,118 @@ impl VisionFile {
 impl fmt::Display for VisionFile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.path())
+    }
+}
+
+/// A daily or monthly aggregate-trades file of data.binance.vision: `data/{segment}/{daily|
+/// monthly}/aggTrades/{SYMBOL}/{SYMBOL}-aggTrades-{YYYY-MM-DD|YYYY-MM}.zip`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AggTradesFile {
+    market: Market,
+    symbol: String,
+    period: Period,
+}
+
+impl AggTradesFile {
+    /// The file of `symbol` on `market` for `period`.
+    pub fn new(market: Market, symbol: &str, period: Period) -> Result<Self, MarketError> {
+        check_symbol(symbol)?;
+        if let Period::Month { month, .. } = period {
+            if !(1..=12).contains(&month) {
+                return Err(MarketError::invalid_input(format!(
+                    "month {month} is not 1 to 12"
+                )));
+            }
+        }
+        Ok(AggTradesFile {
+            market,
+            symbol: symbol.to_owned(),
+            period,
+        })
+    }
+
+    /// Its market.
+    pub fn market(&self) -> Market {
+        self.market
+    }
+
+    /// Its symbol.
+    pub fn symbol(&self) -> &str {
+        &self.symbol
+    }
+
+    /// Its day or month.
+    pub fn period(&self) -> Period {
+        self.period
+    }
+
+    /// The times its trades lie in.
+    pub fn span(&self) -> Window {
+        self.period.span()
+    }
+
+    /// `BTCUSDT-aggTrades-2017-09-01.zip`.
+    pub fn file_name(&self) -> String {
+        format!("{}-aggTrades-{}.zip", self.symbol, self.period)
+    }
+
+    /// `data/spot/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2017-09-01.zip`.
+    pub fn path(&self) -> String {
+        format!(
+            "data/{}/{}/aggTrades/{}/{}",
+            self.market.vision_segment(),
+            self.period.kind(),
+            self.symbol,
+            self.file_name()
+        )
+    }
+}
+
+impl fmt::Display for AggTradesFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.path())
+    }
+}
+
+/// Where a Vision file is: what the downloads, checksums and zips need of it.
+pub(crate) trait Remote {
+    /// Its path, no leading `/`.
+    fn path(&self) -> String;
+    /// Its zip's name.
+    fn file_name(&self) -> String;
+    /// The end of the period it holds (not published before it).
+    fn ends(&self) -> Timestamp;
+    /// Its `.CHECKSUM`'s path.
+    fn checksum_path(&self) -> String {
+        format!("{}.CHECKSUM", self.path())
+    }
+    /// The one CSV entry of its zip.
+    fn csv_name(&self) -> String {
+        format!("{}.csv", self.file_name().trim_end_matches(".zip"))
+    }
+}
+
+impl Remote for VisionFile {
+    fn path(&self) -> String {
+        VisionFile::path(self)
+    }
+    fn file_name(&self) -> String {
+        VisionFile::file_name(self)
+    }
+    fn ends(&self) -> Timestamp {
+        self.span().end
+    }
+}
+
+impl Remote for AggTradesFile {
+    fn path(&self) -> String {
+        AggTradesFile::path(self)
+    }
+    fn file_name(&self) -> String {
+        AggTradesFile::file_name(self)
+    }
+    fn ends(&self) -> Timestamp {
+        self.span().end
     }
 }
 
@@ -280,4 +387,16 @@ pub fn parse_checksum_file(text: &str, file_name: &str) -> Result<String, String
 
 pub(super) fn hex(digest: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The aggregate trades of one Vision file ([`VisionDataClient::agg_trades`](super::VisionDataClient::agg_trades)).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct FileAggTrades {
+    /// The file.
+    pub file: AggTradesFile,
+    /// Its trades, in increasing id, inside its period.
+    pub trades: Vec<AggTrade>,
+    /// Its checksum verdict.
+    pub checksum: ChecksumStatus,
 }

@@ -1,6 +1,6 @@
 //! [`VisionDataClient`]: the daily and monthly kline files of data.binance.vision.
 
-use std::io::{BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,15 +13,16 @@ use super::error::MarketError;
 
 mod disk;
 mod file;
+mod read;
 
 use super::interval::Interval;
-use super::kline::{Kline, parse_csv};
 use super::rest::transient;
 use super::{Clock, Market};
 use crate::{BackendKind, Client, Config, FleetBuilder, Member, Strategy};
 use disk::*;
 pub(crate) use disk::{blocking, write_atomic};
 pub use file::*;
+use read::{check_span, parse_agg_trades, parse_klines, read_zip};
 
 /// The largest Vision file the default configuration downloads (a 1s month is a few hundred MiB).
 const MAX_FILE_BYTES: u64 = 4 << 30;
@@ -252,43 +253,21 @@ impl VisionDataClient {
             },
             keep: false,
         };
-        let (checksum, download) =
-            tokio::join!(self.checksum_of(file), self.download(file, &tmp.path));
-        let Some(got) = download? else {
-            let ended = file.span().end;
-            let now = self.inner.clock.now();
-            return Ok(if now < ended + self.inner.publication_lag {
-                FileOutcome::NotYetPublished(file.clone())
-            } else {
+        let path = file.path();
+        let Some((status, expected, got)) = self.fetch(file, &tmp.path).await? else {
+            return Ok(if self.published(file) {
                 FileOutcome::Missing(file.clone())
+            } else {
+                FileOutcome::NotYetPublished(file.clone())
             });
         };
-        let expected = checksum?;
-        let path = file.path();
-        let status = match &expected {
-            Some(exp) if *exp == got.sha256 => ChecksumStatus::Verified,
-            Some(exp) => match self.inner.checksum {
-                ChecksumPolicy::ReportOnly => ChecksumStatus::Mismatch {
-                    expected: exp.clone(),
-                    actual: got.sha256.clone(),
-                },
-                _ => {
-                    return Err(MarketError::ChecksumMismatch {
-                        file: path,
-                        expected: exp.clone(),
-                        actual: got.sha256,
-                    });
-                }
-            },
-            None if self.inner.checksum == ChecksumPolicy::Require => {
-                return Err(MarketError::ChecksumMissing { file: path });
-            }
-            None => ChecksumStatus::Missing,
-        };
-        if status == ChecksumStatus::Missing {
-            tracing::warn!(file = %path, "no CHECKSUM file: the data is not verified");
-        }
-        let klines = read_zip(tmp.path.clone(), path.clone(), file.csv_name()).await?;
+        let klines = read_zip(
+            tmp.path.clone(),
+            path.clone(),
+            file.csv_name(),
+            parse_klines,
+        )
+        .await?;
         check_span(&klines, file)?;
         let mut tmp = tmp;
         if let (Some(dir), ChecksumStatus::Verified, Some(exp)) =
@@ -409,7 +388,7 @@ impl VisionDataClient {
                 return Ok(None);
             }
         };
-        match read_zip(target.clone(), path.clone(), file.csv_name()).await {
+        match read_zip(target.clone(), path.clone(), file.csv_name(), parse_klines).await {
             Ok(klines) => {
                 check_span(&klines, file)?;
                 Ok(Some(FileKlines {
@@ -429,8 +408,95 @@ impl VisionDataClient {
         }
     }
 
+    /// Downloads `file` to `dest` beside its CHECKSUM: the checksum verdict under the policy
+    /// (a mismatch, or a missing CHECKSUM under `Require`, is an error), the digest expected and
+    /// the download; `None` when the file is not there (404).
+    async fn fetch(
+        &self,
+        file: &(impl Remote + Sync),
+        dest: &Path,
+    ) -> Result<Option<(ChecksumStatus, Option<String>, Downloaded)>, MarketError> {
+        let (checksum, download) = tokio::join!(self.checksum_of(file), self.download(file, dest));
+        let Some(got) = download? else {
+            return Ok(None);
+        };
+        let expected = checksum?;
+        let path = file.path();
+        let status = match &expected {
+            Some(exp) if *exp == got.sha256 => ChecksumStatus::Verified,
+            Some(exp) => match self.inner.checksum {
+                ChecksumPolicy::ReportOnly => ChecksumStatus::Mismatch {
+                    expected: exp.clone(),
+                    actual: got.sha256.clone(),
+                },
+                _ => {
+                    return Err(MarketError::ChecksumMismatch {
+                        file: path,
+                        expected: exp.clone(),
+                        actual: got.sha256,
+                    });
+                }
+            },
+            None if self.inner.checksum == ChecksumPolicy::Require => {
+                return Err(MarketError::ChecksumMissing { file: path });
+            }
+            None => ChecksumStatus::Missing,
+        };
+        if status == ChecksumStatus::Missing {
+            tracing::warn!(file = %path, "no CHECKSUM file: the data is not verified");
+        }
+        Ok(Some((status, expected, got)))
+    }
+
+    /// Whether a file not there is missing rather than not published yet.
+    fn published(&self, file: &impl Remote) -> bool {
+        self.inner.clock.now() >= file.ends() + self.inner.publication_lag
+    }
+
+    /// The aggregate trades of one file, checked against its CHECKSUM as klines files are
+    /// (not cached); `None` when it is not there, with whether it is published yet.
+    pub async fn agg_trades(
+        &self,
+        file: &AggTradesFile,
+    ) -> Result<Result<FileAggTrades, bool>, MarketError> {
+        let tmp = TempFile {
+            path: temp_beside(&self.inner.temp_dir.join(file.file_name())),
+            keep: false,
+        };
+        let Some((status, _, _)) = self.fetch(file, &tmp.path).await? else {
+            return Ok(Err(self.published(file)));
+        };
+        let path = file.path();
+        let trades = read_zip(
+            tmp.path.clone(),
+            path.clone(),
+            file.csv_name(),
+            parse_agg_trades,
+        )
+        .await?;
+        let span = file.span();
+        let mut prev: Option<u64> = None;
+        for t in &trades {
+            if !span.contains(t.time) || prev.is_some_and(|p| t.id <= p) {
+                return Err(MarketError::data(
+                    &path,
+                    format!(
+                        "trade {} at {}: outside {span} or out of order",
+                        t.id, t.time
+                    ),
+                ));
+            }
+            prev = Some(t.id);
+        }
+        Ok(Ok(FileAggTrades {
+            file: file.clone(),
+            trades,
+            checksum: status,
+        }))
+    }
+
     /// The digest from the file's CHECKSUM, `None` when there is none (404).
-    async fn checksum_of(&self, file: &VisionFile) -> Result<Option<String>, MarketError> {
+    async fn checksum_of(&self, file: &impl Remote) -> Result<Option<String>, MarketError> {
         let path = file.checksum_path();
         let body = match self.get_small(&path).await? {
             Some(b) => b,
@@ -506,7 +572,7 @@ impl VisionDataClient {
     /// moves.
     async fn download(
         &self,
-        file: &VisionFile,
+        file: &impl Remote,
         dest: &Path,
     ) -> Result<Option<Downloaded>, MarketError> {
         let path = file.path();
@@ -707,68 +773,4 @@ fn checksum_path(zip: &Path) -> PathBuf {
     let mut s = zip.as_os_str().to_owned();
     s.push(".CHECKSUM");
     PathBuf::from(s)
-}
-
-/// Reads the one CSV of the zip at `zip_path` as a stream.
-async fn read_zip(
-    zip_path: PathBuf,
-    what: String,
-    expected: String,
-) -> Result<Vec<Kline>, MarketError> {
-    blocking(move || {
-        let zerr = |detail: String| MarketError::Zip {
-            file: what.clone(),
-            detail,
-        };
-        let f = std::fs::File::open(&zip_path).map_err(|e| MarketError::io(&zip_path, e))?;
-        let mut archive =
-            zip::ZipArchive::new(BufReader::new(f)).map_err(|e| zerr(e.to_string()))?;
-        if archive.len() != 1 {
-            return Err(zerr(format!("{} entries, expected one CSV", archive.len())));
-        }
-        let entry = archive.by_index(0).map_err(|e| zerr(e.to_string()))?;
-        let name = entry.name().to_owned();
-        if name != expected {
-            return Err(zerr(format!("its entry is {name:?}, not {expected:?}")));
-        }
-        // Inflate errors and a CRC-32 mismatch surface as read errors of the entry.
-        parse_csv(
-            BufReader::with_capacity(256 * 1024, entry),
-            &format!("{what} ({name})"),
-        )
-        .map_err(|e| match e {
-            MarketError::Data { detail, .. } if detail.contains("reading line") => zerr(detail),
-            other => other,
-        })
-    })
-    .await
-}
-
-/// Rows of a file must lie in its period, in strictly increasing open time (exact duplicate rows
-/// are tolerated here and dropped when merged).
-fn check_span(klines: &[Kline], file: &VisionFile) -> Result<(), MarketError> {
-    let span = file.span();
-    let mut prev: Option<&Kline> = None;
-    for (i, k) in klines.iter().enumerate() {
-        if !span.contains(k.open_time) {
-            return Err(MarketError::data(
-                file,
-                format!("row {} opens at {}, outside {span}", i + 1, k.open_time),
-            ));
-        }
-        if let Some(p) = prev {
-            if k.open_time < p.open_time || (k.open_time == p.open_time && k != p) {
-                return Err(MarketError::data(
-                    file,
-                    format!(
-                        "row {} opens at {}: out of order or a conflicting duplicate",
-                        i + 1,
-                        k.open_time
-                    ),
-                ));
-            }
-        }
-        prev = Some(k);
-    }
-    Ok(())
 }
