@@ -453,6 +453,22 @@ mod rest {
             assert_eq!(k.len(), 2880, "{market:?}");
             assert_eq!(ms_csv(&k), two_days(), "{market:?}");
         }
+        // The reproduction: through the source, every row and no gap reported.
+        let ex = FakeExchange::start(
+            all_rows(),
+            ExchangeOptions {
+                page_size: Some(500),
+                ..ExchangeOptions::default()
+            },
+        );
+        let set = KlineSource::rest_only(rest_client(Market::Spot, ex.urls()))
+            .clock(Clock::Fixed(ts("2017-10-01")))
+            .klines("BTCUSDT", Interval::M1, ts("2017-09-01"), ts("2017-09-03"))
+            .await
+            .unwrap();
+        assert_eq!(ms_csv(&set.klines), two_days());
+        assert!(set.gaps.is_empty(), "{:?}", set.gaps);
+        assert_eq!(set.missing(), 0);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
