@@ -12,7 +12,7 @@ use super::source::DefectiveFile;
 use super::time::{Date, Timestamp};
 use super::trade::{self, AggTrade, AggTradeSet, IdGap, check_ids, id_gaps};
 use super::vision::{AggTradesFile, ChecksumPolicy, ChecksumStatus, Period, VisionDataClient};
-use super::{Window, check_symbol, weights};
+use super::{Window, check_symbol, same_market, weights};
 
 /// Trades per `aggTrades` request at most.
 const PAGE: u64 = 1000;
@@ -145,13 +145,7 @@ pub struct AggTradeDays {
 impl AggTradeSource {
     /// Vision and REST, for the same market.
     pub fn new(rest: RestDataClient, vision: VisionDataClient) -> Result<Self, MarketError> {
-        if rest.market() != vision.market() {
-            return Err(MarketError::invalid_input(format!(
-                "REST is for {} but Vision for {}",
-                rest.market(),
-                vision.market()
-            )));
-        }
+        same_market(&rest, &vision)?;
         Ok(AggTradeSource { rest, vision })
     }
 

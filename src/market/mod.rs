@@ -331,6 +331,21 @@ pub type ProgressHook = Arc<ProgressFn>;
 
 /// Symbols are 1 to 32 of `A-Z`, `0-9` and `_` (COIN-M's `BTCUSD_PERP`): anything else is
 /// refused before it reaches a URL or a cache path.
+/// Fails unless `rest` and `vision` are for the same market.
+pub(crate) fn same_market(
+    rest: &RestDataClient,
+    vision: &VisionDataClient,
+) -> Result<(), MarketError> {
+    if rest.market() == vision.market() {
+        return Ok(());
+    }
+    Err(MarketError::invalid_input(format!(
+        "REST is for {} but Vision for {}",
+        rest.market(),
+        vision.market()
+    )))
+}
+
 pub(crate) fn check_symbol(symbol: &str) -> Result<(), MarketError> {
     let ok = (1..=32).contains(&symbol.len())
         && symbol

@@ -118,15 +118,22 @@ pub struct AggRow {
 }
 
 impl AggRow {
-    /// The trade as `aggTrades` sends it (price and quantity made from the id).
-    pub fn json(&self) -> String {
-        format!(
-            "{{\"a\":{},\"p\":\"{}.50000000\",\"q\":\"0.0{}\",\"f\":{},\"l\":{},\"T\":{},\"m\":{},\"M\":true}}",
-            self.id,
+    /// Price, quantity, first and last trade ids, made from the id.
+    fn fields(&self) -> (u64, u64, u64, u64) {
+        (
             1000 + self.id % 97,
             1 + self.id % 9,
             self.id * 2,
             self.id * 2 + 1,
+        )
+    }
+
+    /// The trade as `aggTrades` sends it.
+    pub fn json(&self) -> String {
+        let (p, q, f, l) = self.fields();
+        format!(
+            "{{\"a\":{},\"p\":\"{p}.50000000\",\"q\":\"0.0{q}\",\"f\":{f},\"l\":{l},\"T\":{},\"m\":{},\"M\":true}}",
+            self.id,
             self.time_ms,
             self.id % 2 == 0
         )
@@ -134,15 +141,11 @@ impl AggRow {
 
     /// The trade as a spot Vision CSV row.
     pub fn csv(&self) -> String {
+        let (p, q, f, l) = self.fields();
+        let maker = if self.id % 2 == 0 { "True" } else { "False" };
         format!(
-            "{},{}.50000000,0.0{},{},{},{},{},True\n",
-            self.id,
-            1000 + self.id % 97,
-            1 + self.id % 9,
-            self.id * 2,
-            self.id * 2 + 1,
-            self.time_ms,
-            if self.id % 2 == 0 { "True" } else { "False" }
+            "{},{p}.50000000,0.0{q},{f},{l},{},{maker},True\n",
+            self.id, self.time_ms
         )
     }
 }

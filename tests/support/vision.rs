@@ -56,6 +56,20 @@ pub fn checksum_text(bytes: &[u8], name: &str) -> String {
     format!("{hex}  {name}\n")
 }
 
+impl Entry {
+    /// `zip` served at `path`, with its CHECKSUM.
+    fn new(path: &str, zip: Vec<u8>) -> Entry {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        Entry {
+            checksum: Some(checksum_text(&zip, name)),
+            zip: zip.into(),
+            missing: false,
+            ignore_range: false,
+            break_at: None,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 struct Entry {
     zip: Bytes,
@@ -143,18 +157,7 @@ impl FakeVision {
 
     /// Serves `zip` at `path` (`data/spot/daily/...zip`, no leading `/`) with its CHECKSUM.
     pub fn add_zip(&self, path: &str, zip: Vec<u8>) {
-        let name = path.rsplit('/').next().expect("file name");
-        let checksum = Some(checksum_text(&zip, name));
-        lock(&self.state.files).insert(
-            path.to_owned(),
-            Entry {
-                zip: zip.into(),
-                checksum,
-                missing: false,
-                ignore_range: false,
-                break_at: None,
-            },
-        );
+        lock(&self.state.files).insert(path.to_owned(), Entry::new(path, zip));
     }
 
     /// Serves every path not added with the zip `make(path)` returns (404 for `None`), with
@@ -441,19 +444,8 @@ fn generate(state: &VState, key: &str) {
     let Some(zip) = make(key) else {
         return;
     };
-    let name = key.rsplit('/').next().unwrap_or(key);
-    let checksum = Some(checksum_text(&zip, name));
     let mut files = lock(&state.files);
-    files.insert(
-        key.to_owned(),
-        Entry {
-            zip: zip.into(),
-            checksum,
-            missing: false,
-            ignore_range: false,
-            break_at: None,
-        },
-    );
+    files.insert(key.to_owned(), Entry::new(key, zip));
     let mut made = lock(&state.generated);
     made.push_back(key.to_owned());
     while made.len() > GENERATED_KEPT {

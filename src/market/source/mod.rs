@@ -110,13 +110,7 @@ impl fmt::Debug for KlineSource {
 impl KlineSource {
     /// Vision and REST ([`SourceMode::Auto`]); both clients must be for the same market.
     pub fn new(rest: RestDataClient, vision: VisionDataClient) -> Result<Self, MarketError> {
-        if rest.market() != vision.market() {
-            return Err(MarketError::invalid_input(format!(
-                "REST is for {} but Vision for {}",
-                rest.market(),
-                vision.market()
-            )));
-        }
+        super::same_market(&rest, &vision)?;
         Ok(KlineSource {
             rest: Some(rest),
             vision: Some(vision),
@@ -284,11 +278,7 @@ impl KlineSource {
         end: Timestamp,
     ) -> Result<KlineSet, MarketError> {
         let mut stream = self.stream(symbol, interval, start, end);
-        let mut set = KlineSet {
-            klines: Vec::new(),
-            gaps: Vec::new(),
-            report: SourceReport::default(),
-        };
+        let mut set = KlineSet::default();
         while let Some(batch) = std::future::poll_fn(|cx| {
             futures_core::Stream::poll_next(std::pin::Pin::new(&mut stream), cx)
         })

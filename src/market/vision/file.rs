@@ -51,6 +51,16 @@ impl Period {
         }
     }
 
+    /// Fails unless a month is 1 to 12.
+    fn check(self) -> Result<(), MarketError> {
+        match self {
+            Period::Month { month, .. } if !(1..=12).contains(&month) => Err(
+                MarketError::invalid_input(format!("month {month} is not 1 to 12")),
+            ),
+            _ => Ok(()),
+        }
+    }
+
     fn kind(self) -> &'static str {
         match self {
             Period::Day(_) => "daily",
@@ -94,13 +104,7 @@ impl VisionFile {
                 interval.vision_str()
             )));
         }
-        if let Period::Month { month, .. } = period {
-            if !(1..=12).contains(&month) {
-                return Err(MarketError::invalid_input(format!(
-                    "month {month} is not 1 to 12"
-                )));
-            }
-        }
+        period.check()?;
         Ok(VisionFile {
             market,
             symbol: symbol.to_owned(),
@@ -202,13 +206,7 @@ impl AggTradesFile {
     /// The file of `symbol` on `market` for `period`.
     pub fn new(market: Market, symbol: &str, period: Period) -> Result<Self, MarketError> {
         check_symbol(symbol)?;
-        if let Period::Month { month, .. } = period {
-            if !(1..=12).contains(&month) {
-                return Err(MarketError::invalid_input(format!(
-                    "month {month} is not 1 to 12"
-                )));
-            }
-        }
+        period.check()?;
         Ok(AggTradesFile {
             market,
             symbol: symbol.to_owned(),
