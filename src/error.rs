@@ -131,6 +131,8 @@ struct Inner {
     attempts: u32,
     history: Vec<Attempt>,
     closed_before_response: bool,
+    /// The body arrived but could not be decoded (content coding, UTF-8, JSON).
+    decode: bool,
 }
 
 /// One attempt of a fleet request that did not succeed: which member, and how it ended.
@@ -178,6 +180,7 @@ impl Error {
                 attempts: 1,
                 history: Vec::new(),
                 closed_before_response: false,
+                decode: false,
             }),
         }
     }
@@ -242,6 +245,12 @@ impl Error {
         self
     }
 
+    /// Marks a body that arrived but could not be decoded ([`Error::is_decode`]).
+    pub(crate) fn decoding(mut self) -> Self {
+        self.inner.decode = true;
+        self
+    }
+
     /// See [`Error::closed_before_any_response`].
     pub(crate) fn closed_before_response(&self) -> bool {
         self.inner.closed_before_response
@@ -277,6 +286,30 @@ impl Error {
     /// The URL of the request that failed, without any user information (credentials).
     pub fn url(&self) -> Option<&Uri> {
         self.inner.url.as_ref()
+    }
+
+    /// The status of an [`ErrorKind::Status`] error
+    /// ([`Response::error_for_status`](crate::Response::error_for_status)).
+    pub fn status(&self) -> Option<StatusCode> {
+        match self.inner.kind {
+            ErrorKind::Status(status) => Some(status),
+            _ => None,
+        }
+    }
+
+    /// True when the server could not be reached: [`ErrorKind::Dns`], [`ErrorKind::Connect`] or
+    /// a connect timeout.
+    pub fn is_connect(&self) -> bool {
+        matches!(
+            self.inner.kind,
+            ErrorKind::Dns | ErrorKind::Connect | ErrorKind::Timeout(TimeoutPhase::Connect)
+        )
+    }
+
+    /// True when the body arrived but could not be decoded: its content coding, UTF-8 for
+    /// `text()`, JSON for `json()` (an [`ErrorKind::Body`] error).
+    pub fn is_decode(&self) -> bool {
+        self.inner.decode
     }
 
     /// True for every [`ErrorKind::Timeout`].

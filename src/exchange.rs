@@ -97,7 +97,8 @@ impl Policy {
         uri: &Uri,
     ) -> Result<Response> {
         let mut hop = Hop::first(req, uri)?;
-        let mut redirects = Redirects::new(self.max_redirects, self.allow_insecure_redirects);
+        let max = req.max_redirects.unwrap_or(self.max_redirects);
+        let mut redirects = Redirects::new(max, self.allow_insecure_redirects);
         loop {
             let outcome = backend.send(hop.outgoing(self, req)?).await;
             let next = redirects.after(&mut hop, req, outcome);
@@ -117,7 +118,8 @@ impl Policy {
         uri: &Uri,
     ) -> Result<Response> {
         let mut hop = Hop::first(req, uri)?;
-        let mut redirects = Redirects::new(self.max_redirects, self.allow_insecure_redirects);
+        let max = req.max_redirects.unwrap_or(self.max_redirects);
+        let mut redirects = Redirects::new(max, self.allow_insecure_redirects);
         loop {
             let outcome = backend.send_blocking(hop.outgoing(self, req)?);
             let next = redirects.after(&mut hop, req, outcome);

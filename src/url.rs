@@ -197,24 +197,23 @@ pub(crate) fn redact_str(url: &str) -> String {
     }
 }
 
-/// Appends `key=value` pairs (form-encoded) to the URI's query.
-pub(crate) fn append_query<K: AsRef<str>, V: AsRef<str>>(
-    uri: Uri,
-    pairs: &[(K, V)],
-) -> Result<Uri> {
-    if pairs.is_empty() {
+/// Appends `pairs` (any `Serialize` that `serde_urlencoded` takes: pairs, a map, a struct),
+/// form-encoded, to the URI's query.
+pub(crate) fn append_query<T: serde::Serialize + ?Sized>(uri: Uri, pairs: &T) -> Result<Uri> {
+    let added = serde_urlencoded::to_string(pairs)
+        .map_err(|e| Error::builder("cannot encode the query").with_source(e))?;
+    if added.is_empty() {
         return Ok(uri);
     }
     let mut parts = uri.into_parts();
     let (path, query) = match &parts.path_and_query {
-        Some(pq) => (pq.path().to_owned(), pq.query().map(str::to_owned)),
-        None => ("/".to_owned(), None),
+        Some(pq) => (pq.path(), pq.query().filter(|q| !q.is_empty())),
+        None => ("/", None),
     };
-    let mut ser = form_urlencoded::Serializer::new(query.unwrap_or_default());
-    for (k, v) in pairs {
-        ser.append_pair(k.as_ref(), v.as_ref());
-    }
-    let pq = format!("{path}?{}", ser.finish());
+    let pq = match query {
+        Some(q) => format!("{path}?{q}&{added}"),
+        None => format!("{path}?{added}"),
+    };
     parts.path_and_query = Some(
         PathAndQuery::try_from(pq)
             .map_err(|e| Error::invalid_url("invalid query").with_source(e))?,

@@ -79,6 +79,54 @@ mod behaviour {
         assert_eq!(v["args"]["x"], "a&b=c");
     }
 
+    pub fn query_and_form_from_any_serialize(fx: &Fx) {
+        #[derive(serde::Serialize)]
+        struct Ask {
+            symbol: &'static str,
+            limit: u32,
+            note: Option<&'static str>,
+        }
+        let ask = Ask {
+            symbol: "BTC USDT",
+            limit: 500,
+            note: None,
+        };
+        let v = json(&fx.go(|c| c.get(fx.url("/get?a=1")).query(&ask)).unwrap());
+        assert_eq!(v["args"]["a"], "1");
+        assert_eq!(v["args"]["symbol"], "BTC USDT");
+        assert_eq!(v["args"]["limit"], "500");
+        assert!(v["args"].get("note").is_none());
+        let v = json(&fx.go(|c| c.post(fx.url("/post")).form(&ask)).unwrap());
+        assert_eq!(v["form"]["symbol"], "BTC USDT");
+        assert_eq!(v["form"]["limit"], "500");
+        // A nested value has no form encoding: refused before anything is sent.
+        let nested = serde_json::json!({"a": {"b": 1}});
+        let err = fx.go(|c| c.get(fx.url("/get")).query(&nested)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Builder);
+        let err = fx
+            .go(|c| c.post(fx.url("/post")).form(&nested))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Builder);
+        assert_eq!(fx.server.requests_seen(), 2);
+    }
+
+    pub fn headers_replace_the_values_of_their_names(fx: &Fx) {
+        let mut map = http::HeaderMap::new();
+        map.append("x-a", "3".parse().unwrap());
+        map.append("x-a", "4".parse().unwrap());
+        fx.go(|c| {
+            c.get(fx.url("/get"))
+                .header("x-a", "1")
+                .header("x-a", "2")
+                .header("x-b", "kept")
+                .headers(map.clone())
+        })
+        .unwrap();
+        let seen = fx.server.last_request().unwrap();
+        assert_eq!(seen.header_all("x-a").join(","), "3,4");
+        assert_eq!(seen.header_all("x-b").join(","), "kept");
+    }
+
     pub fn post_sends_json_body(fx: &Fx) {
         let resp = fx
             .go(|c| {
@@ -283,6 +331,7 @@ mod behaviour {
         let resp = s.stream(|c| c.get(fx.url("/html"))).unwrap();
         let err = s.json(resp).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Body);
+        assert!(err.is_decode() && !err.is_connect() && err.status().is_none());
         assert_eq!(err.backend(), Some(fx.kind));
     }
 
@@ -376,6 +425,8 @@ mod behaviour {
             err.kind(),
             ErrorKind::Status(StatusCode::SERVICE_UNAVAILABLE)
         );
+        assert_eq!(err.status(), Some(StatusCode::SERVICE_UNAVAILABLE));
+        assert!(!err.is_decode() && !err.is_connect());
         assert_eq!(err.backend(), Some(fx.kind));
         assert!(err.url().unwrap().to_string().ends_with("/status/503"));
         match s.stream(|c| c.get(fx.url("/status/200"))).unwrap() {
@@ -425,6 +476,25 @@ mod behaviour {
         assert_eq!(resp.status(), 302);
         assert_eq!(resp.headers()["location"], "/redirect/1");
         assert_eq!(fx.server.requests_seen(), 1);
+    }
+
+    pub fn per_request_redirect_options_override_the_client(fx: &Fx) {
+        let config = fx.config().max_redirects(1);
+        let resp = fx
+            .run(&config, |c| c.get(fx.url("/redirect/3")).max_redirects(3))
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let err = fx
+            .run(&config, |c| {
+                c.get(fx.url("/redirect/3")).follow_redirects(true)
+            })
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Redirect);
+        let resp = fx
+            .go(|c| c.get(fx.url("/redirect/2")).follow_redirects(false))
+            .unwrap();
+        assert_eq!(resp.status(), 302);
+        assert_eq!(resp.headers()["location"], "/redirect/1");
     }
 
     pub fn see_other_303_turns_post_into_get(fx: &Fx) {
@@ -704,6 +774,7 @@ mod behaviour {
         let err = fx.go(|c| c.get(&url)).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Connect, "{err:?}");
         assert!(err.is_retryable());
+        assert!(err.is_connect() && !err.is_decode() && err.status().is_none());
         assert_eq!(err.backend(), Some(fx.kind));
         assert_eq!(err.url().unwrap().to_string(), url);
         assert!(
@@ -1080,6 +1151,8 @@ support::per_backend_tests!(conformance_case;
     error_for_status_turns_4xx_5xx_into_errors, not_modified_without_location_is_returned,
     relative_redirects_are_followed, absolute_redirects_are_followed,
     redirect_limit_exceeded, redirect_within_limit, zero_max_redirects_returns_the_3xx,
+    per_request_redirect_options_override_the_client, query_and_form_from_any_serialize,
+    headers_replace_the_values_of_their_names,
     see_other_303_turns_post_into_get, found_302_turns_post_into_get,
     temporary_307_keeps_method_and_body, permanent_308_keeps_method_and_body,
     moved_301_keeps_get, redirect_to_other_host_drops_credentials,

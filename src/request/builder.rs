@@ -69,9 +69,13 @@ impl<'a, C> RequestBuilder<'a, C> {
         })
     }
 
-    /// Adds every header of `headers`.
+    /// Sets every header of `headers`, each name's values replacing any already set for that
+    /// name (reqwest's meaning); names not in `headers` are kept.
     pub fn headers(self, headers: HeaderMap) -> Self {
         self.map(|req| {
+            for name in headers.keys() {
+                req.headers.remove(name);
+            }
             let mut last = None;
             for (name, value) in headers {
                 if let Some(n) = name {
@@ -85,8 +89,10 @@ impl<'a, C> RequestBuilder<'a, C> {
         })
     }
 
-    /// Appends `key=value` pairs (form-encoded) to the URL's query.
-    pub fn query<K: AsRef<str>, V: AsRef<str>>(self, pairs: &[(K, V)]) -> Self {
+    /// Appends `pairs` to the URL's query, form-encoded: any `serde::Serialize` that is a
+    /// sequence of pairs, a map or a struct of plain fields (`&[("symbol", "BTCUSDT")]`).
+    /// Anything else is an [`ErrorKind::Builder`](crate::ErrorKind::Builder) error.
+    pub fn query<T: serde::Serialize + ?Sized>(self, pairs: &T) -> Self {
         self.map(|req| {
             req.uri = crate::url::append_query(std::mem::take(&mut req.uri), pairs)?;
             Ok(())
@@ -114,14 +120,14 @@ impl<'a, C> RequestBuilder<'a, C> {
         })
     }
 
-    /// Sets a form body (`application/x-www-form-urlencoded`).
-    pub fn form<K: AsRef<str>, V: AsRef<str>>(self, pairs: &[(K, V)]) -> Self {
+    /// Sets a form body (`application/x-www-form-urlencoded`) from any `serde::Serialize` that
+    /// is a sequence of pairs, a map or a struct of plain fields; anything else is an
+    /// [`ErrorKind::Builder`](crate::ErrorKind::Builder) error.
+    pub fn form<T: serde::Serialize + ?Sized>(self, pairs: &T) -> Self {
         self.map(|req| {
-            let mut ser = form_urlencoded::Serializer::new(String::new());
-            for (k, v) in pairs {
-                ser.append_pair(k.as_ref(), v.as_ref());
-            }
-            req.body = ser.finish().into();
+            let body = serde_urlencoded::to_string(pairs)
+                .map_err(|e| Error::builder("cannot encode the form").with_source(e))?;
+            req.body = body.into();
             req.headers.insert(
                 CONTENT_TYPE,
                 HeaderValue::from_static("application/x-www-form-urlencoded"),
@@ -180,6 +186,25 @@ impl<'a, C> RequestBuilder<'a, C> {
                 return Err(Error::builder("timeout must be above zero"));
             }
             req.timeout = Some(crate::config::clamp(timeout));
+            Ok(())
+        })
+    }
+
+    /// Follows at most `max` redirects for this request, overriding
+    /// [`Config::max_redirects`](crate::Config::max_redirects); 0 returns a 3xx as the response.
+    /// Defaults to the client's.
+    pub fn max_redirects(self, max: u32) -> Self {
+        self.map(|req| {
+            req.max_redirects = Some(max);
+            Ok(())
+        })
+    }
+
+    /// Whether this request follows redirects: `false` returns a 3xx as the response (as
+    /// `max_redirects(0)`), `true` follows the client's `max_redirects`. Defaults to `true`.
+    pub fn follow_redirects(self, follow: bool) -> Self {
+        self.map(|req| {
+            req.max_redirects = (!follow).then_some(0);
             Ok(())
         })
     }

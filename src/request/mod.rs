@@ -36,6 +36,8 @@ pub struct Request {
     pub(crate) upload_progress: Option<Progress>,
     /// Typed values carried with the request for hooks (never sent).
     pub(crate) extensions: http::Extensions,
+    /// Redirects to follow, overriding the client's `max_redirects`.
+    pub(crate) max_redirects: Option<u32>,
 }
 
 /// A progress callback: bytes so far, and the total when it is known.
@@ -73,6 +75,7 @@ impl Request {
             progress: None,
             upload_progress: None,
             extensions: http::Extensions::new(),
+            max_redirects: None,
         }
     }
 
@@ -134,6 +137,7 @@ impl Request {
             progress: self.progress.clone(),
             upload_progress: self.upload_progress.clone(),
             extensions: self.extensions.clone(),
+            max_redirects: self.max_redirects,
         })
     }
 
@@ -150,6 +154,7 @@ impl Request {
             progress: self.progress.clone(),
             upload_progress: self.upload_progress.clone(),
             extensions: self.extensions.clone(),
+            max_redirects: self.max_redirects,
         }
     }
 

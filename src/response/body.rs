@@ -251,6 +251,7 @@ impl Pieces {
 fn undecodable(meta: &Meta<'_>, e: std::io::Error) -> Error {
     meta.error(ErrorKind::Body, "cannot decode the compressed body".into())
         .with_source(e)
+        .decoding()
 }
 
 /// Pieces gathered into one body: the first kept as it is, later ones appended.

@@ -193,6 +193,7 @@ pub(crate) fn text(head: &Head, bytes: Bytes) -> Result<String> {
     String::from_utf8(bytes.into()).map_err(|e| {
         head.error(ErrorKind::Body, "body is not valid UTF-8")
             .with_source(e)
+            .decoding()
     })
 }
 
@@ -201,6 +202,7 @@ pub(crate) fn json<T: serde::de::DeserializeOwned>(head: &Head, bytes: &[u8]) ->
     serde_json::from_slice(bytes).map_err(|e| {
         head.error(ErrorKind::Body, "body is not the expected JSON")
             .with_source(e)
+            .decoding()
     })
 }
 
