@@ -765,6 +765,34 @@ mod behaviour {
 
     // --- connection --------------------------------------------------------------------------
 
+    pub fn resolve_sends_a_name_to_the_given_address(fx: &Fx) {
+        let port = fx
+            .server
+            .url("/")
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .trim_end_matches('/')
+            .to_owned();
+        let loopback: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let config = fx.config().resolve("Fleet-Resolve.test", [loopback]);
+        let url = format!("http://fleet-resolve.test:{port}/get");
+        let resp = fx.run(&config, |c| c.get(&url)).unwrap();
+        assert_eq!(resp.status(), 200);
+        let seen = fx.server.last_request().unwrap();
+        assert_eq!(
+            seen.header_all("host").join(","),
+            format!("fleet-resolve.test:{port}")
+        );
+        // Another name is still looked up, and `.test` names do not exist.
+        let err = fx
+            .run(&config, |c| {
+                c.get(format!("http://other-name.test:{port}/get"))
+            })
+            .unwrap_err();
+        assert!(err.is_connect(), "{err:?}");
+    }
+
     pub fn refused_connection_is_connect_error(fx: &Fx) {
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -1167,6 +1195,7 @@ support::per_backend_tests!(conformance_case;
     slow_headers_time_out_in_headers_phase, slow_body_times_out_in_body_phase,
     request_timeout_overrides_config,
     refused_connection_is_connect_error, sequential_requests_reuse_one_connection,
+    resolve_sends_a_name_to_the_given_address,
     error_display_says_what_and_where,
     unsupported_scheme_is_invalid_url, url_without_host_is_invalid_url,
     crlf_in_url_is_builder_error, nul_in_url_is_builder_error,

@@ -7,8 +7,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use hyper_util::client::legacy::Client as LegacyClient;
+use hyper_util::client::legacy::connect::dns::{GaiResolver, Name};
 use hyper_util::client::legacy::connect::proxy::Tunnel;
-use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
+use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tower_service::Service;
 
@@ -48,7 +49,10 @@ impl HyperBackend {
     pub fn new(config: &Config) -> Result<Self> {
         let config = &config.checked()?;
         let proxy = config.proxy_url()?;
-        let mut http = HttpConnector::new();
+        let mut http = HttpConnector::new_with_resolver(Resolve {
+            overrides: std::sync::Arc::new(config.resolve_map()),
+            gai: GaiResolver::new(),
+        });
         http.set_nodelay(true);
         http.set_connect_timeout(Some(config.connect_timeout));
         http.enforce_http(false);
@@ -206,6 +210,43 @@ where
                 )
                 .into()),
             }
+        })
+    }
+}
+
+type HttpConnector = hyper_util::client::legacy::connect::HttpConnector<Resolve>;
+
+/// Host names for the hyper backend: those of `Config::resolve` from it (the port is set from
+/// the URL by the connector), the rest through `getaddrinfo`.
+#[derive(Clone)]
+struct Resolve {
+    overrides: std::sync::Arc<std::collections::BTreeMap<String, Vec<std::net::IpAddr>>>,
+    gai: GaiResolver,
+}
+
+type Addrs = std::vec::IntoIter<std::net::SocketAddr>;
+
+impl Service<Name> for Resolve {
+    type Response = Addrs;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = std::result::Result<Addrs, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<std::result::Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        if let Some(ips) = self.overrides.get(&name.as_str().to_ascii_lowercase()) {
+            let addrs: Vec<_> = ips
+                .iter()
+                .map(|ip| std::net::SocketAddr::new(*ip, 0))
+                .collect();
+            return Box::pin(std::future::ready(Ok(addrs.into_iter())));
+        }
+        let mut gai = self.gai.clone();
+        Box::pin(async move {
+            let addrs: Vec<_> = gai.call(name).await?.collect();
+            Ok(addrs.into_iter())
         })
     }
 }

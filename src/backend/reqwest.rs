@@ -66,6 +66,14 @@ impl ReqwestBackend {
             HttpVersion::Http1 => b.http1_only(),
             HttpVersion::Http2 => b.http2_prior_knowledge(),
         };
+        for (host, addrs) in &config.resolve_map() {
+            // Port 0: the URL's port is used (reqwest's rule).
+            let addrs: Vec<std::net::SocketAddr> = addrs
+                .iter()
+                .map(|ip| std::net::SocketAddr::new(*ip, 0))
+                .collect();
+            b = b.resolve_to_addrs(host, &addrs);
+        }
         let proxy = config.proxy_url()?;
         let proxied = proxy.is_some();
         if let Some(proxy) = proxy {

@@ -27,8 +27,8 @@ impl Config {
     /// `HTTPFLEET_BASIC_AUTH` (`user:password`), `HTTPFLEET_USER_AGENT`,
     /// `HTTPFLEET_POOL_MAX_IDLE_PER_HOST`, `HTTPFLEET_POOL_IDLE_TIMEOUT_MS`,
     /// `HTTPFLEET_MAX_RESPONSE_BYTES`, `HTTPFLEET_DECOMPRESS`, `HTTPFLEET_AUTO_HEADERS`,
-    /// `HTTPFLEET_ALLOW_INSECURE_REDIRECTS`. A value that does not parse is a `Builder` error
-    /// naming the variable.
+    /// `HTTPFLEET_ALLOW_INSECURE_REDIRECTS`, `HTTPFLEET_RESOLVE` (`host=ip[,ip...];...`). A value
+    /// that does not parse is a `Builder` error naming the variable.
     pub fn from_env() -> Result<Self> {
         Self::from_vars(|name| std::env::var(name).ok())
     }
@@ -117,6 +117,21 @@ impl Config {
         }
         if let Some(v) = var("HTTPFLEET_ALLOW_INSECURE_REDIRECTS") {
             c.allow_insecure_redirects = flag("HTTPFLEET_ALLOW_INSECURE_REDIRECTS", &v)?;
+        }
+        if let Some(v) = var("HTTPFLEET_RESOLVE") {
+            for entry in v.split(';').filter(|e| !e.trim().is_empty()) {
+                let bad = || {
+                    Error::builder(format!(
+                        "HTTPFLEET_RESOLVE entry {entry:?} is not host=address[,address...]"
+                    ))
+                };
+                let (host, addrs) = entry.split_once('=').ok_or_else(bad)?;
+                let addrs = addrs
+                    .split(',')
+                    .map(|a| a.trim().parse::<std::net::IpAddr>().map_err(|_| bad()))
+                    .collect::<Result<Vec<_>>>()?;
+                c = c.resolve(host.trim(), addrs);
+            }
         }
         c.validate()?;
         Ok(c)

@@ -185,6 +185,9 @@ pub struct Config {
     /// Follow redirects from `https` to `http`. Defaults to `false`: such a redirect is an
     /// [`ErrorKind::Redirect`](crate::ErrorKind::Redirect) error.
     pub allow_insecure_redirects: bool,
+    /// Host names resolved to these addresses instead of through DNS (the URL's port kept;
+    /// names compared without case); through a proxy, the proxy resolves. Defaults to none.
+    pub resolve: BTreeMap<String, Vec<std::net::IpAddr>>,
 }
 
 /// The longest duration any knob takes: one year. A longer one, up to `Duration::MAX`, from
@@ -220,6 +223,7 @@ impl Default for Config {
             max_response_bytes: 64 * 1024 * 1024,
             decompress: true,
             allow_insecure_redirects: false,
+            resolve: BTreeMap::new(),
         }
     }
 }
@@ -256,6 +260,7 @@ impl fmt::Debug for Config {
             .field("auto_headers", &self.auto_headers)
             .field("decompress", &self.decompress)
             .field("allow_insecure_redirects", &self.allow_insecure_redirects)
+            .field("resolve", &self.resolve)
             .finish()
     }
 }
@@ -397,6 +402,19 @@ impl Config {
         self
     }
 
+    /// Adds an entry to [`Config::resolve`]: `host` goes to `addrs`.
+    pub fn resolve(
+        mut self,
+        host: impl Into<String>,
+        addrs: impl IntoIterator<Item = std::net::IpAddr>,
+    ) -> Self {
+        self.resolve.insert(
+            host.into().to_ascii_lowercase(),
+            addrs.into_iter().collect(),
+        );
+        self
+    }
+
     /// Sets [`Config::allow_insecure_redirects`].
     pub fn allow_insecure_redirects(mut self, yes: bool) -> Self {
         self.allow_insecure_redirects = yes;
@@ -441,7 +459,26 @@ impl Config {
         crate::request::header_value(&self.user_agent)?;
         self.header_map()?;
         self.proxy_url()?;
+        for (host, addrs) in &self.resolve {
+            let valid = !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+            if !valid || addrs.is_empty() {
+                return Err(Error::builder(format!(
+                    "resolve: {host:?} must be a host name with at least one address"
+                )));
+            }
+        }
         Ok(())
+    }
+
+    /// [`Config::resolve`] with its names in lower case, as backends look them up.
+    pub(crate) fn resolve_map(&self) -> BTreeMap<String, Vec<std::net::IpAddr>> {
+        self.resolve
+            .iter()
+            .map(|(host, addrs)| (host.to_ascii_lowercase(), addrs.clone()))
+            .collect()
     }
 
     /// Every header a request gets unless it sets its own, validated: `default_headers`,
@@ -483,6 +520,31 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resolve_from_toml_the_environment_and_the_builder_means_the_same() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let built = Config::default().resolve("API.example", [ip("127.0.0.1"), ip("::1")]);
+        let toml = Config::from_toml_str("[resolve]\n\"Api.Example\" = [\"127.0.0.1\", \"::1\"]\n")
+            .unwrap();
+        let env = Config::from_vars(|name| {
+            (name == "HTTPFLEET_RESOLVE").then(|| "api.example=127.0.0.1, ::1".to_owned())
+        })
+        .unwrap();
+        assert_eq!(built.resolve_map(), toml.resolve_map());
+        assert_eq!(built.resolve_map(), env.resolve_map());
+        for bad in ["api.example", "api.example=not-an-ip", "=127.0.0.1"] {
+            let err =
+                Config::from_vars(|name| (name == "HTTPFLEET_RESOLVE").then(|| bad.to_owned()))
+                    .unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::Builder, "{bad}");
+        }
+        let err = Config::default()
+            .resolve("a b", [ip("127.0.0.1")])
+            .validate()
+            .unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Builder);
+    }
 
     #[test]
     fn toml_durations_take_units_and_milliseconds() {

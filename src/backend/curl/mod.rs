@@ -50,6 +50,8 @@ struct Settings {
     proxy: Option<ProxyUrl>,
     max_idle: usize,
     idle_timeout: Duration,
+    /// `Config::resolve`.
+    resolve: std::collections::BTreeMap<String, Vec<std::net::IpAddr>>,
 }
 
 impl fmt::Debug for CurlBackend {
@@ -101,6 +103,7 @@ impl CurlBackend {
             proxy: config.proxy_url()?,
             max_idle: config.pool.max_idle_per_host,
             idle_timeout: config.pool.idle_timeout,
+            resolve: config.resolve_map(),
         };
         for path in [
             &settings.tls.ca_file,
@@ -219,6 +222,26 @@ impl Inner {
         Transfer::start(self.clone(), pair, deadline).map_err(|e| e.with_backend(BackendKind::Curl))
     }
 
+    /// The `CURLOPT_RESOLVE` entry (`host:port:addr,...`) of `uri`'s host, when
+    /// [`Config::resolve`] names it.
+    fn resolve_entry(&self, uri: &http::Uri) -> Option<String> {
+        let resolve = &self.settings.resolve;
+        if resolve.is_empty() {
+            return None;
+        }
+        let host = uri.host()?;
+        let addrs = resolve.get(&host.to_ascii_lowercase())?;
+        let port = crate::url::port_or_default(uri);
+        let addrs: Vec<String> = addrs
+            .iter()
+            .map(|a| match a {
+                std::net::IpAddr::V4(v4) => v4.to_string(),
+                std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+            })
+            .collect();
+        Some(format!("{host}:{port}:{}", addrs.join(",")))
+    }
+
     /// Sets this request's options on a reused handle (see [`Sent`]).
     fn prepare(&self, pair: &mut Pair, out: Outgoing<'_>, remaining: Duration) -> Result<()> {
         let refused = |e: curl::Error| Error::builder("libcurl refused the request").with_source(e);
@@ -236,6 +259,11 @@ impl Inner {
             .is_some_and(|last| same_uri(last, out.uri))
         {
             easy.url(&crate::url::to_text(out.uri)).map_err(refused)?;
+            if let Some(entry) = self.resolve_entry(out.uri) {
+                let mut list = curl::easy::List::new();
+                list.append(&entry).map_err(refused)?;
+                easy.resolve(list).map_err(refused)?;
+            }
             sent.url = Some(out.uri.clone());
         }
         easy.timeout(remaining.max(Duration::from_millis(1)))

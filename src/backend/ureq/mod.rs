@@ -128,7 +128,7 @@ impl UreqBackend {
         let agent = ureq::Agent::with_parts(
             agent_config,
             wire::Watching(ureq::unversioned::transport::DefaultConnector::default()),
-            Resolver::default(),
+            Resolver::new(config.resolve_map()),
         );
         Ok(UreqBackend {
             inner: Arc::new(Inner {

@@ -15,10 +15,23 @@ const DNS_TTL: Duration = Duration::from_secs(30);
 /// literal and even when a pooled connection is then reused (11-12k instructions per request).
 /// This one answers IP literals in place and reuses a name's addresses for [`DNS_TTL`]; a lookup
 /// that needs DNS still goes through ureq's resolver, with its thread and its timeout.
+///
+/// Names of `Config::resolve` get their addresses without any lookup.
 #[derive(Debug, Default)]
 pub(super) struct Resolver {
     dns: DefaultResolver,
     cache: Mutex<HashMap<String, (std::time::Instant, ResolvedSocketAddrs)>>,
+    overrides: std::collections::BTreeMap<String, Vec<IpAddr>>,
+}
+
+impl Resolver {
+    /// A resolver that sends the names of `overrides` to their addresses.
+    pub(super) fn new(overrides: std::collections::BTreeMap<String, Vec<IpAddr>>) -> Self {
+        Resolver {
+            overrides,
+            ..Resolver::default()
+        }
+    }
 }
 
 impl ureq::unversioned::resolver::Resolver for Resolver {
@@ -36,6 +49,13 @@ impl ureq::unversioned::resolver::Resolver for Resolver {
             _ => 80,
         });
         let host = authority.host();
+        if let Some(ips) = self.overrides.get(&host.to_ascii_lowercase()) {
+            let mut addrs = self.empty();
+            for ip in ips.iter().take(16) {
+                addrs.push(SocketAddr::new(*ip, port));
+            }
+            return Ok(addrs);
+        }
         let literal = host.trim_start_matches('[').trim_end_matches(']');
         if let Ok(ip) = literal.parse::<IpAddr>() {
             let mut addrs = self.empty();
