@@ -793,6 +793,23 @@ mod behaviour {
         assert!(err.is_connect(), "{err:?}");
     }
 
+    pub fn local_address_is_where_connections_come_from(fx: &Fx) {
+        let from: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+        let config = fx.config().local_address(Some(from));
+        if fx.kind == BackendKind::Ureq {
+            let err = httpfleet::Backend::from_config(&config).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Unsupported);
+            assert_eq!(err.backend(), Some(BackendKind::Ureq));
+            nothing_sent(fx, err, ErrorKind::Unsupported);
+            unsupported("local_address_is_where_connections_come_from", fx.kind);
+            return;
+        }
+        let v = json(&fx.run(&config, |c| c.get(fx.url("/get"))).unwrap());
+        assert_eq!(v["origin"], "127.0.0.2");
+        let v = json(&fx.go(|c| c.get(fx.url("/get"))).unwrap());
+        assert_eq!(v["origin"], "127.0.0.1");
+    }
+
     pub fn refused_connection_is_connect_error(fx: &Fx) {
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -1195,7 +1212,7 @@ support::per_backend_tests!(conformance_case;
     slow_headers_time_out_in_headers_phase, slow_body_times_out_in_body_phase,
     request_timeout_overrides_config,
     refused_connection_is_connect_error, sequential_requests_reuse_one_connection,
-    resolve_sends_a_name_to_the_given_address,
+    resolve_sends_a_name_to_the_given_address, local_address_is_where_connections_come_from,
     error_display_says_what_and_where,
     unsupported_scheme_is_invalid_url, url_without_host_is_invalid_url,
     crlf_in_url_is_builder_error, nul_in_url_is_builder_error,

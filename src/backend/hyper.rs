@@ -54,6 +54,7 @@ impl HyperBackend {
             gai: GaiResolver::new(),
         });
         http.set_nodelay(true);
+        http.set_local_address(config.local_address);
         http.set_connect_timeout(Some(config.connect_timeout));
         http.enforce_http(false);
         let proxy_authorization = proxy.as_ref().and_then(|p| {

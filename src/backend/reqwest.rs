@@ -66,6 +66,7 @@ impl ReqwestBackend {
             HttpVersion::Http1 => b.http1_only(),
             HttpVersion::Http2 => b.http2_prior_knowledge(),
         };
+        b = b.local_address(config.local_address);
         for (host, addrs) in &config.resolve_map() {
             // Port 0: the URL's port is used (reqwest's rule).
             let addrs: Vec<std::net::SocketAddr> = addrs

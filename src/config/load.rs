@@ -27,7 +27,8 @@ impl Config {
     /// `HTTPFLEET_BASIC_AUTH` (`user:password`), `HTTPFLEET_USER_AGENT`,
     /// `HTTPFLEET_POOL_MAX_IDLE_PER_HOST`, `HTTPFLEET_POOL_IDLE_TIMEOUT_MS`,
     /// `HTTPFLEET_MAX_RESPONSE_BYTES`, `HTTPFLEET_DECOMPRESS`, `HTTPFLEET_AUTO_HEADERS`,
-    /// `HTTPFLEET_ALLOW_INSECURE_REDIRECTS`, `HTTPFLEET_RESOLVE` (`host=ip[,ip...];...`). A value
+    /// `HTTPFLEET_ALLOW_INSECURE_REDIRECTS`, `HTTPFLEET_RESOLVE` (`host=ip[,ip...];...`),
+    /// `HTTPFLEET_LOCAL_ADDRESS`. A value
     /// that does not parse is a `Builder` error naming the variable.
     pub fn from_env() -> Result<Self> {
         Self::from_vars(|name| std::env::var(name).ok())
@@ -132,6 +133,9 @@ impl Config {
                     .collect::<Result<Vec<_>>>()?;
                 c = c.resolve(host.trim(), addrs);
             }
+        }
+        if let Some(v) = var("HTTPFLEET_LOCAL_ADDRESS") {
+            c.local_address = Some(parse("HTTPFLEET_LOCAL_ADDRESS", &v)?);
         }
         c.validate()?;
         Ok(c)

@@ -188,6 +188,9 @@ pub struct Config {
     /// Host names resolved to these addresses instead of through DNS (the URL's port kept;
     /// names compared without case); through a proxy, the proxy resolves. Defaults to none.
     pub resolve: BTreeMap<String, Vec<std::net::IpAddr>>,
+    /// The local address connections are made from (on a host with several). ureq cannot bind
+    /// one: `Unsupported` there. Defaults to `None` (the system's choice).
+    pub local_address: Option<std::net::IpAddr>,
 }
 
 /// The longest duration any knob takes: one year. A longer one, up to `Duration::MAX`, from
@@ -224,6 +227,7 @@ impl Default for Config {
             decompress: true,
             allow_insecure_redirects: false,
             resolve: BTreeMap::new(),
+            local_address: None,
         }
     }
 }
@@ -261,6 +265,7 @@ impl fmt::Debug for Config {
             .field("decompress", &self.decompress)
             .field("allow_insecure_redirects", &self.allow_insecure_redirects)
             .field("resolve", &self.resolve)
+            .field("local_address", &self.local_address)
             .finish()
     }
 }
@@ -412,6 +417,12 @@ impl Config {
             host.into().to_ascii_lowercase(),
             addrs.into_iter().collect(),
         );
+        self
+    }
+
+    /// Sets [`Config::local_address`].
+    pub fn local_address(mut self, addr: Option<std::net::IpAddr>) -> Self {
+        self.local_address = addr;
         self
     }
 

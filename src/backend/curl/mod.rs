@@ -52,6 +52,7 @@ struct Settings {
     idle_timeout: Duration,
     /// `Config::resolve`.
     resolve: std::collections::BTreeMap<String, Vec<std::net::IpAddr>>,
+    local_address: Option<std::net::IpAddr>,
 }
 
 impl fmt::Debug for CurlBackend {
@@ -104,6 +105,7 @@ impl CurlBackend {
             max_idle: config.pool.max_idle_per_host,
             idle_timeout: config.pool.idle_timeout,
             resolve: config.resolve_map(),
+            local_address: config.local_address,
         };
         for path in [
             &settings.tls.ca_file,
@@ -143,6 +145,9 @@ impl Inner {
         setup(easy.max_redirections(0))?;
         setup(easy.connect_timeout(s.connect_timeout))?;
         setup(easy.tcp_nodelay(true))?;
+        if let Some(ip) = s.local_address {
+            setup(easy.interface(&format!("host!{ip}")))?;
+        }
         setup(easy.http_09_allowed(false))?;
         setup(easy.maxage_conn(s.idle_timeout))?;
         setup(easy.forbid_reuse(s.max_idle == 0))?;

@@ -53,14 +53,21 @@ fn read_file(path: &std::path::Path) -> Result<Vec<u8>> {
 }
 
 impl UreqBackend {
-    /// Builds the agent with every knob of `config` set explicitly. `http_version = Http2` is
-    /// refused with [`ErrorKind::Unsupported`]: ureq speaks HTTP/1.1 only.
+    /// Builds the agent with every knob of `config` set explicitly. `http_version = Http2` and
+    /// a `local_address` are refused with [`ErrorKind::Unsupported`]: ureq speaks HTTP/1.1 only
+    /// and cannot bind a local address.
     pub fn new(config: &Config) -> Result<Self> {
         let config = &config.checked()?;
         if config.http_version == HttpVersion::Http2 {
             return Err(Error::unsupported(
                 BackendKind::Ureq,
                 "ureq speaks HTTP/1.1 only; http_version = Http2 cannot be honoured",
+            ));
+        }
+        if config.local_address.is_some() {
+            return Err(Error::unsupported(
+                BackendKind::Ureq,
+                "ureq cannot bind a local address; local_address cannot be honoured",
             ));
         }
         let mut tls = TlsConfig::builder()
