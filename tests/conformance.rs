@@ -320,6 +320,33 @@ mod behaviour {
         assert_eq!(resp.text().unwrap(), "Hello, World!");
     }
 
+    pub fn text_honours_the_declared_charset(fx: &Fx) {
+        let s = fx.session(&fx.config()).unwrap();
+        for (label, words, quoted) in [
+            ("utf-8", "café € 日本", "0"),
+            ("UTF-8", "café € 日本", "1"),
+            ("iso-8859-1", "café €", "0"),
+            ("shift_jis", "日本語のテキスト", "0"),
+            ("euc-jp", "日本語のテキスト", "1"),
+        ] {
+            let url = format!("/charset/{label}");
+            let mut query = vec![("text", words)];
+            if quoted == "1" {
+                query.push(("quoted", quoted));
+            }
+            let resp = s.stream(|c| c.get(fx.url(&url)).query(&query)).unwrap();
+            assert_eq!(s.text(resp).unwrap(), words, "{label}");
+        }
+        let resp = s.stream(|c| c.get(fx.url("/charset/x-nothing"))).unwrap();
+        let err = s.text(resp).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Body);
+        assert!(err.is_decode(), "{err:?}");
+        // Bytes not valid in the charset declared.
+        let resp = s.stream(|c| c.get(fx.url("/bytes/256"))).unwrap();
+        let err = s.text(resp).unwrap_err();
+        assert!(err.is_decode(), "{err:?}");
+    }
+
     pub fn json_body(fx: &Fx) {
         let resp = fx.go(|c| c.get(fx.url("/json"))).unwrap();
         let v: Value = resp.json().unwrap();
@@ -1190,7 +1217,8 @@ support::per_backend_tests!(conformance_case;
     same_headers_on_the_wire_everywhere, repeated_request_headers_are_all_sent,
     without_auto_headers_the_wire_carries_only_the_callers,
     response_headers_are_exposed, version_is_http11_on_plain_http,
-    text_body, json_body, invalid_json_is_a_body_error, binary_body_is_exact,
+    text_body, text_honours_the_declared_charset, json_body, invalid_json_is_a_body_error,
+    binary_body_is_exact,
     chunked_body_is_exact, one_mebibyte_body,
     no_content_204, client_errors_are_responses, server_errors_are_responses,
     error_for_status_turns_4xx_5xx_into_errors, not_modified_without_location_is_returned,

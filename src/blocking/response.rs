@@ -117,7 +117,8 @@ impl Response {
         Ok(whole.finish())
     }
 
-    /// The body as UTF-8 text; invalid UTF-8 is an [`ErrorKind::Body`] error.
+    /// The body as text, in the charset its `Content-Type` declares (UTF-8 by default); bytes
+    /// not valid in it are an [`ErrorKind::Body`] error.
     pub fn text(mut self) -> Result<String> {
         let bytes = self.whole()?;
         crate::response::text(&self.inner.head, bytes)

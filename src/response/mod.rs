@@ -40,6 +40,10 @@ impl Head {
     }
 
     fn error(&self, kind: ErrorKind, detail: &'static str) -> Error {
+        self.error_owned(kind, detail.to_owned())
+    }
+
+    fn error_owned(&self, kind: ErrorKind, detail: String) -> Error {
         Error::new(kind)
             .with_detail(detail)
             .with_backend(self.backend)
@@ -129,7 +133,8 @@ impl Response {
         self.whole().await
     }
 
-    /// The body as UTF-8 text; invalid UTF-8 is an [`ErrorKind::Body`] error.
+    /// The body as text, in the charset its `Content-Type` declares (UTF-8 by default); bytes
+    /// not valid in it are an [`ErrorKind::Body`] error.
     pub async fn text(mut self) -> Result<String> {
         let bytes = self.whole().await?;
         text(&self.head, bytes)
@@ -188,12 +193,34 @@ impl Response {
     }
 }
 
-/// A whole body as text: invalid UTF-8 is an [`ErrorKind::Body`] error.
+/// A whole body as text, in the charset its `Content-Type` declares (UTF-8 when it declares
+/// none): bytes that are not valid in it, or a charset nobody knows, are an [`ErrorKind::Body`]
+/// error ([`Error::is_decode`]).
 pub(crate) fn text(head: &Head, bytes: Bytes) -> Result<String> {
-    String::from_utf8(bytes.into()).map_err(|e| {
-        head.error(ErrorKind::Body, "body is not valid UTF-8")
-            .with_source(e)
-            .decoding()
+    let fail = |detail: String| head.error_owned(ErrorKind::Body, detail).decoding();
+    let encoding = match charset(head.headers.map()) {
+        None => encoding_rs::UTF_8,
+        Some(label) => encoding_rs::Encoding::for_label(label.as_bytes())
+            .ok_or_else(|| fail(format!("body is in charset {label:?}, which is not known")))?,
+    };
+    if encoding == encoding_rs::UTF_8 {
+        return String::from_utf8(bytes.into())
+            .map_err(|e| fail("body is not valid UTF-8".into()).with_source(e));
+    }
+    encoding
+        .decode_without_bom_handling_and_without_replacement(&bytes)
+        .map(std::borrow::Cow::into_owned)
+        .ok_or_else(|| fail(format!("body is not valid {}", encoding.name())))
+}
+
+/// The `charset` parameter of a `Content-Type`, if it has one.
+fn charset(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(http::header::CONTENT_TYPE)?.to_str().ok()?;
+    value.split(';').skip(1).find_map(|param| {
+        let (name, v) = param.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| v.trim().trim_matches('"').to_owned())
     })
 }
 

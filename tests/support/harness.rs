@@ -278,6 +278,14 @@ impl Session<'_> {
         }
     }
 
+    /// The rest of `resp`'s body as text, through the surface's own `text`.
+    pub fn text(&self, resp: Streamed) -> httpfleet::Result<String> {
+        match resp {
+            Streamed::Async(r) => self.h.rt.block_on(r.text()),
+            Streamed::Blocking(r) => r.text(),
+        }
+    }
+
     /// The async client.
     pub fn client(&self) -> &Client {
         &self.client

@@ -232,6 +232,27 @@ async fn route(ctx: &Ctx) -> Resp {
             );
             r
         }
+        ["charset", label] => {
+            // `?text=` in the charset named, declared in `Content-Type`; a label nobody knows
+            // gets UTF-8 bytes.
+            let words = ctx.query_param("text").unwrap_or_default();
+            let words = words.as_str();
+            let body = match encoding_rs::Encoding::for_label(label.as_bytes()) {
+                Some(enc) => enc.encode(words).0.into_owned(),
+                None => words.as_bytes().to_vec(),
+            };
+            // `?quoted=1`: the label in quotes, as RFC 9110 allows.
+            let label = match ctx.query_param("quoted") {
+                Some(_) => format!("\"{label}\""),
+                None => (*label).to_owned(),
+            };
+            let Ok(ct) = HeaderValue::from_str(&format!("text/plain; charset={label}")) else {
+                return text(StatusCode::BAD_REQUEST, "invalid charset");
+            };
+            let mut r = bytes_resp(StatusCode::OK, "text/plain", body);
+            r.headers_mut().insert(header::CONTENT_TYPE, ct);
+            r
+        }
         ["bytes", n] => {
             let Ok(n) = n.parse::<usize>() else {
                 return text(StatusCode::BAD_REQUEST, "invalid byte count");
