@@ -97,8 +97,7 @@ impl Policy {
         uri: &Uri,
     ) -> Result<Response> {
         let mut hop = Hop::first(req, uri)?;
-        let max = req.max_redirects.unwrap_or(self.max_redirects);
-        let mut redirects = Redirects::new(max, self.allow_insecure_redirects);
+        let mut redirects = self.redirects(req);
         loop {
             let outcome = backend.send(hop.outgoing(self, req)?).await;
             let next = redirects.after(&mut hop, req, outcome);
@@ -118,8 +117,7 @@ impl Policy {
         uri: &Uri,
     ) -> Result<Response> {
         let mut hop = Hop::first(req, uri)?;
-        let max = req.max_redirects.unwrap_or(self.max_redirects);
-        let mut redirects = Redirects::new(max, self.allow_insecure_redirects);
+        let mut redirects = self.redirects(req);
         loop {
             let outcome = backend.send_blocking(hop.outgoing(self, req)?);
             let next = redirects.after(&mut hop, req, outcome);
@@ -196,6 +194,12 @@ impl Policy {
             member: None,
         };
         Ok(Response::new(head, body))
+    }
+
+    /// The redirect state of `req`: its own `max_redirects`, else the client's.
+    fn redirects(&self, req: &Request) -> Redirects {
+        let max = req.max_redirects.unwrap_or(self.max_redirects);
+        Redirects::new(max, self.allow_insecure_redirects)
     }
 
     /// The default headers of a hop: without credentials once a redirect left the origin.

@@ -1038,6 +1038,38 @@ mod limits_paused {
         assert_eq!(b.request_count(), 0, "a 429 is never failed over");
     }
 
+    /// A page with a row outside the window asked, or rows out of order (an overlap with the
+    /// page before included), is a typed `Data` error naming the window: never rows dropped.
+    #[tokio::test(start_paused = true)]
+    async fn a_page_outside_the_window_or_out_of_order_is_a_data_error() {
+        let row = |t: &str| {
+            let open = ts(t).as_millis_floor();
+            format!(
+                "[{open},\"1.0\",\"2.0\",\"0.5\",\"1.5\",\"10.0\",{},\"15.0\",5,\"1.0\",\"1.5\",\"0\"]",
+                open + 59_999
+            )
+        };
+        for rows in [
+            vec![row("2017-09-01T00:00:00Z"), row("2017-09-01T00:30:00Z")],
+            vec![row("2017-09-01T00:02:00Z"), row("2017-09-01T00:01:00Z")],
+            vec![row("2017-09-01T00:01:00Z"), row("2017-09-01T00:01:00Z")],
+        ] {
+            let a = MockBackend::new();
+            a.fallback(MockReply::ok(format!("[{}]", rows.join(","))));
+            let err = mock_rest(&[&a], 1)
+                .klines(
+                    "BTCUSDT",
+                    Interval::M1,
+                    ts("2017-09-01"),
+                    ts("2017-09-01T00:10:00Z"),
+                )
+                .await
+                .unwrap_err();
+            assert!(matches!(err, MarketError::Data { .. }), "{err}");
+            assert!(err.to_string().contains("window"), "{err}");
+        }
+    }
+
     /// A failover is an attempt like any other: the governor admits it and counts its weight,
     /// and when the window has no room left for it, it waits for the next window.
     #[tokio::test(start_paused = true)]

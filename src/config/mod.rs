@@ -413,10 +413,8 @@ impl Config {
         host: impl Into<String>,
         addrs: impl IntoIterator<Item = std::net::IpAddr>,
     ) -> Self {
-        self.resolve.insert(
-            host.into().to_ascii_lowercase(),
-            addrs.into_iter().collect(),
-        );
+        self.resolve
+            .insert(host.into(), addrs.into_iter().collect());
         self
     }
 

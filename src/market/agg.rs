@@ -78,15 +78,14 @@ impl RestDataClient {
             loop {
                 let after = out.last().map_or(0, |t| t.id + 1);
                 let page = self.agg_page(path, &query, after).await?;
-                let full = page.len() as u64 == PAGE;
                 check_ids(&page, after, u64::MAX, &format_args!("aggTrades of {hour}"))?;
                 let before = out.len();
                 out.extend(page.into_iter().take_while(|t| t.time < to));
                 if out[before..].iter().any(|t| !hour.contains(t.time)) {
                     return Err(MarketError::data(hour, "a trade outside the hour asked"));
                 }
-                let ended = out.len() - before < PAGE as usize;
-                if !full || ended {
+                // A short page, or one that ran past the hour: the hour is whole.
+                if out.len() - before < PAGE as usize {
                     break;
                 }
                 let next = out.last().map_or(0, |t| t.id + 1);
@@ -158,12 +157,13 @@ impl AggTradeSource {
     ) -> Result<AggTradeDays, MarketError> {
         check_symbol(symbol)?;
         let mut out = AggTradeDays::default();
-        // Each day's trades, with the file that served them.
-        let mut days: Vec<(Option<String>, Vec<AggTrade>)> = Vec::new();
+        // The trades of every day in order, and the file that served each day (`None`: REST).
+        let mut trades: Vec<AggTrade> = Vec::new();
+        let mut files: Vec<Option<String>> = Vec::new();
         let mut day = first;
         while day < end {
             let file = AggTradesFile::new(self.vision.market(), symbol, Period::Day(day))?;
-            let trades = match self.vision.agg_trades(&file).await? {
+            let served = match self.vision.agg_trades(&file).await? {
                 Ok(f) => match self.confirmed(symbol, &f.trades, &f.checksum).await? {
                     Some(true) => {
                         out.unverified_files.push(file.path());
@@ -184,7 +184,7 @@ impl AggTradeSource {
                     None
                 }
             };
-            let served = match trades {
+            let (file, served) = match served {
                 Some(t) => (Some(file.path()), t),
                 None => {
                     let span = Period::Day(day).span();
@@ -195,17 +195,14 @@ impl AggTradeSource {
                     (None, t)
                 }
             };
-            days.push(served);
-            day = day.succ();
-        }
-        let mut trades: Vec<AggTrade> = Vec::new();
-        for (_, t) in &days {
-            if let (Some(last), Some(next)) = (trades.last(), t.first()) {
+            if let (Some(last), Some(next)) = (trades.last(), served.first()) {
                 if next.id <= last.id {
                     return Err(MarketError::data(next.time, "days overlap in trade ids"));
                 }
             }
-            trades.extend(t.iter().cloned());
+            trades.extend(served);
+            files.push(file);
+            day = day.succ();
         }
         let (Some(lo), Some(hi)) = (trades.first().map(|t| t.id), trades.last().map(|t| t.id))
         else {
@@ -234,7 +231,7 @@ impl AggTradeSource {
             }
         }
         for (i, id) in lacking {
-            if let Some((Some(file), _)) = days.get(i) {
+            if let Some(Some(file)) = files.get(i) {
                 out.defective_files.push(DefectiveFile {
                     file: file.clone(),
                     reason: format!("trades missing that REST has (from id {id}): filled"),

@@ -133,9 +133,12 @@ impl Governor {
     /// Waits until `weight` may be sent: past any 429 pause, within the window's budget. Fails
     /// at once while banned.
     pub(crate) async fn acquire(self: &Arc<Self>, weight: u32) -> Result<Ticket, MarketError> {
-        self.wait(weight, true)
-            .await
-            .map(|t| t.expect("a ticket was asked for"))
+        loop {
+            // Asked with `take`, a wait that ends without an error ends with a ticket.
+            if let Some(ticket) = self.wait(weight, true).await? {
+                return Ok(ticket);
+            }
+        }
     }
 
     /// Waits until `weight` could be sent, without counting it: a request waits here, out of
