@@ -9,9 +9,10 @@
 # ${HTTPFLEET_INTEROP_CACHE:-DIR}/venv and is reused across runs.
 #
 # Servers: httpbin (gunicorn), nginx TLS + nginx mTLS (HTTP/1.1 + h2, proxying
-# to httpbin), tinyproxy open + tinyproxy with BasicAuth, and proxy.py with a
+# to httpbin), tinyproxy open + tinyproxy with BasicAuth, proxy.py with a
 # password full of URL syntax (tinyproxy's BasicAuth takes letters and digits
-# only).
+# only), and microsocks (SOCKS5) open, connecting out from 127.0.0.2 so the
+# origin can tell it was used, and with a username and password.
 set -euo pipefail
 
 CMD=${1:-}
@@ -27,7 +28,10 @@ PROXY_PASS=s3cret-proxy
 # proxy.py's password, and the same percent-encoded for a proxy URL.
 SPECIAL_PASS='p@ss:w/rd%41#x'
 SPECIAL_PASS_ENCODED='p%40ss%3Aw%2Frd%2541%23x'
-SERVICES="httpbin nginx proxy proxy-auth proxy-special"
+# microsocks' password, and the same percent-encoded for a proxy URL.
+SOCKS_PASS='s0cks:p@ss/%'
+SOCKS_PASS_ENCODED='s0cks%3Ap%40ss%2F%25'
+SERVICES="httpbin nginx proxy proxy-auth proxy-special socks socks-auth"
 
 log() { echo "interop: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -41,6 +45,8 @@ pidfile() {
         proxy) echo "$RUN/tinyproxy.pid" ;;
         proxy-auth) echo "$RUN/tinyproxy-auth.pid" ;;
         proxy-special) echo "$RUN/proxypy.pid" ;;
+        socks) echo "$RUN/socks.pid" ;;
+        socks-auth) echo "$RUN/socks-auth.pid" ;;
     esac
 }
 
@@ -51,6 +57,7 @@ proc_pattern() {
         nginx) echo nginx ;;
         proxy | proxy-auth) echo tinyproxy ;;
         proxy-special) echo bin/proxy ;;
+        socks | socks-auth) echo microsocks ;;
     esac
 }
 
@@ -132,7 +139,7 @@ have_venv() { python3 -c 'import venv, ensurepip' >/dev/null 2>&1; }
 ensure_tools() {
     local missing=()
     local c
-    for c in nginx tinyproxy openssl curl python3; do
+    for c in nginx tinyproxy microsocks openssl curl python3; do
         command -v "$c" >/dev/null 2>&1 || missing+=("$c")
     done
     # Debian's python3 ships `venv` without ensurepip unless python3-venv is
@@ -143,10 +150,10 @@ ensure_tools() {
     [[ $(id -u) == 0 ]] || die "need root to apt-get install (missing: ${missing[*]})"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq nginx-light tinyproxy openssl python3-venv curl >/dev/null
+    apt-get install -y -qq nginx-light tinyproxy microsocks openssl python3-venv curl >/dev/null
     # Package post-install may start system-wide nginx/tinyproxy services; they
     # listen on fixed ports (80/8888) and do not interfere with ours.
-    for c in nginx tinyproxy openssl curl python3; do
+    for c in nginx tinyproxy microsocks openssl curl python3; do
         command -v "$c" >/dev/null 2>&1 || die "$c still missing after apt-get install"
     done
 }
@@ -358,6 +365,14 @@ start_proxypy() {
         </dev/null >>"$LOGS/proxy-special.out" 2>&1 &)
 }
 
+# microsocks stays in the foreground: started in the background, its pid written here.
+start_socks() { # name port [microsocks args...]
+    local name=$1 port=$2
+    shift 2
+    nohup microsocks -i 127.0.0.1 -p "$port" "$@" </dev/null >>"$LOGS/$name.log" 2>&1 &
+    echo $! >"$(pidfile "$name")"
+}
+
 # wait_for NAME deadline CURL-ARGS...  (retries until 2xx or the deadline)
 wait_for() {
     local name=$1 deadline=$2
@@ -402,7 +417,8 @@ do_start() {
     mkdir -p "$LOGS" "$RUN"
     ensure_venv
     gen_pki
-    read -r P_HTTPBIN P_NGINX P_NGINX_MTLS P_PROXY P_PROXY_AUTH P_PROXY_SPECIAL <<<"$(free_ports 6)"
+    read -r P_HTTPBIN P_NGINX P_NGINX_MTLS P_PROXY P_PROXY_AUTH P_PROXY_SPECIAL P_SOCKS P_SOCKS_AUTH \
+        <<<"$(free_ports 8)"
 
     { start_httpbin && wait_pid httpbin; } || fail_with_logs httpbin "$LOGS/httpbin.out" "$LOGS/httpbin.log"
     { start_nginx && wait_pid nginx; } || fail_with_logs nginx "$LOGS/nginx.out" "$LOGS/nginx-error.log"
@@ -411,6 +427,9 @@ do_start() {
         fail_with_logs tinyproxy-auth "$LOGS/proxy-auth.log"
     { start_proxypy && wait_pid proxy-special; } ||
         fail_with_logs proxy.py "$LOGS/proxy-special.out" "$LOGS/proxy-special.log"
+    { start_socks socks "$P_SOCKS" -b 127.0.0.2 && wait_pid socks; } || fail_with_logs socks "$LOGS/socks.log"
+    { start_socks socks-auth "$P_SOCKS_AUTH" -u "$PROXY_USER" -P "$SOCKS_PASS" && wait_pid socks-auth; } ||
+        fail_with_logs socks-auth "$LOGS/socks-auth.log"
 
     local deadline=$((SECONDS + 30))
     local httpbin=http://127.0.0.1:$P_HTTPBIN
@@ -427,6 +446,9 @@ do_start() {
         fail_with_logs tinyproxy-auth "$LOGS/proxy-auth.log"
     wait_for proxy.py $deadline -x "http://$PROXY_USER:$SPECIAL_PASS_ENCODED@127.0.0.1:$P_PROXY_SPECIAL" \
         "$httpbin/get" || fail_with_logs proxy.py "$LOGS/proxy-special.out" "$LOGS/proxy-special.log"
+    wait_for socks $deadline -x "socks5h://127.0.0.1:$P_SOCKS" "$httpbin/get" || fail_with_logs socks "$LOGS/socks.log"
+    wait_for socks-auth $deadline -x "socks5h://$PROXY_USER:$SOCKS_PASS_ENCODED@127.0.0.1:$P_SOCKS_AUTH" \
+        "$httpbin/get" || fail_with_logs socks-auth "$LOGS/socks-auth.log"
 
     cat >"$DIR/env.tmp" <<EOF
 export HTTPFLEET_HTTPBIN_URL=$httpbin
@@ -440,6 +462,9 @@ export HTTPFLEET_PROXY_URL=http://127.0.0.1:$P_PROXY
 export HTTPFLEET_PROXY_AUTH_URL=http://$PROXY_USER:$PROXY_PASS@127.0.0.1:$P_PROXY_AUTH
 export HTTPFLEET_PROXY_AUTH_WRONG_URL=http://$PROXY_USER:wrong@127.0.0.1:$P_PROXY_AUTH
 export HTTPFLEET_PROXY_SPECIAL_URL=http://$PROXY_USER:$SPECIAL_PASS_ENCODED@127.0.0.1:$P_PROXY_SPECIAL
+export HTTPFLEET_SOCKS_ADDR=127.0.0.1:$P_SOCKS
+export HTTPFLEET_SOCKS_AUTH_ADDR=127.0.0.1:$P_SOCKS_AUTH
+export HTTPFLEET_SOCKS_CREDENTIALS=$PROXY_USER:$SOCKS_PASS_ENCODED
 EOF
     mv "$DIR/env.tmp" "$DIR/env"
     cat "$DIR/env"

@@ -31,7 +31,7 @@ pub(crate) struct Policy {
     /// origin.
     default_headers: HeaderMap,
     cross_origin_headers: HeaderMap,
-    proxied: bool,
+    proxies: crate::config::Proxies,
 }
 
 impl Default for Policy {
@@ -46,7 +46,7 @@ impl Default for Policy {
             max_response_bytes: config.max_response_bytes,
             default_headers: HeaderMap::new(),
             cross_origin_headers: HeaderMap::new(),
-            proxied: false,
+            proxies: Default::default(),
         })
     }
 }
@@ -73,7 +73,7 @@ impl Policy {
             max_response_bytes: config.max_response_bytes,
             default_headers: headers,
             cross_origin_headers: cross,
-            proxied: config.proxy_url()?.is_some(),
+            proxies: config.proxies()?,
         })
     }
 
@@ -146,7 +146,12 @@ impl Policy {
             mut headers,
             body,
         } = answer;
-        if self.proxied && status == http::StatusCode::PROXY_AUTHENTICATION_REQUIRED {
+        let via_http_proxy = || {
+            self.proxies
+                .for_uri(&url)
+                .is_some_and(|p| p.kind == crate::config::ProxyKind::Http)
+        };
+        if status == http::StatusCode::PROXY_AUTHENTICATION_REQUIRED && via_http_proxy() {
             // Every backend reports a refused CONNECT as an error; a plain-http request gets
             // the proxy's 407 as a response. Both mean the same: the proxy refused the
             // credentials.

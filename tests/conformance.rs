@@ -793,14 +793,7 @@ mod behaviour {
     // --- connection --------------------------------------------------------------------------
 
     pub fn resolve_sends_a_name_to_the_given_address(fx: &Fx) {
-        let port = fx
-            .server
-            .url("/")
-            .rsplit(':')
-            .next()
-            .unwrap()
-            .trim_end_matches('/')
-            .to_owned();
+        let port = fx.server.addr().port();
         let loopback: std::net::IpAddr = "127.0.0.1".parse().unwrap();
         let config = fx.config().resolve("Fleet-Resolve.test", [loopback]);
         let url = format!("http://fleet-resolve.test:{port}/get");
@@ -835,6 +828,65 @@ mod behaviour {
         assert_eq!(v["origin"], "127.0.0.2");
         let v = json(&fx.go(|c| c.get(fx.url("/get"))).unwrap());
         assert_eq!(v["origin"], "127.0.0.1");
+    }
+
+    /// Through a proxy that is not there: what goes through it fails with `Proxy`, what
+    /// `no_proxy` names goes direct, for an HTTP and a SOCKS5 proxy alike.
+    pub fn no_proxy_hosts_go_direct_and_the_rest_through_the_proxy(fx: &Fx) {
+        let port = fx.server.addr().port();
+        let loopback: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        for dead in ["http://127.0.0.1:9", "socks5h://127.0.0.1:9"] {
+            let base = fx
+                .config()
+                .proxy(dead)
+                .resolve("api.fleet-direct.test", [loopback])
+                .resolve("no-proxy-env.test", [loopback]);
+            let direct = format!("http://127.0.0.1:{port}/get");
+            let err = fx.run(&base, |c| c.get(&direct)).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Proxy, "{dead}: {err:?}");
+            for rule in ["127.0.0.1", "127.0.0.0/8", "*", "localhost, 127.0.0.1"] {
+                let rules: Vec<&str> = rule.split(", ").collect();
+                let config = base.clone().no_proxy(rules);
+                let resp = fx.run(&config, |c| c.get(&direct)).unwrap();
+                assert_eq!(resp.status(), 200, "{dead} with no_proxy {rule}");
+            }
+            let suffix = base.clone().no_proxy(["fleet-direct.test"]);
+            let resp = fx
+                .run(&suffix, |c| {
+                    c.get(format!("http://api.fleet-direct.test:{port}/get"))
+                })
+                .unwrap();
+            assert_eq!(resp.status(), 200, "{dead}: a name under a no_proxy domain");
+            let err = fx.run(&suffix, |c| c.get(&direct)).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Proxy, "{dead}: {err:?}");
+            // `NO_PROXY` of the environment counts only with proxy_from_env.
+            let err = fx
+                .run(&base, |c| {
+                    c.get(format!("http://no-proxy-env.test:{port}/get"))
+                })
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Proxy, "{dead}: {err:?}");
+        }
+    }
+
+    /// With `proxy_from_env`, the environment's (dead) proxies are used, and `NO_PROXY` too.
+    pub fn proxy_from_env_honours_no_proxy(fx: &Fx) {
+        let port = fx.server.addr().port();
+        let loopback: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let config = fx
+            .config()
+            .proxy_from_env(true)
+            .resolve("no-proxy-env.test", [loopback]);
+        let resp = fx
+            .run(&config, |c| {
+                c.get(format!("http://no-proxy-env.test:{port}/get"))
+            })
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let err = fx
+            .run(&config, |c| c.get(format!("http://127.0.0.1:{port}/get")))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Proxy, "{err:?}");
     }
 
     pub fn refused_connection_is_connect_error(fx: &Fx) {
@@ -1241,6 +1293,7 @@ support::per_backend_tests!(conformance_case;
     request_timeout_overrides_config,
     refused_connection_is_connect_error, sequential_requests_reuse_one_connection,
     resolve_sends_a_name_to_the_given_address, local_address_is_where_connections_come_from,
+    no_proxy_hosts_go_direct_and_the_rest_through_the_proxy, proxy_from_env_honours_no_proxy,
     error_display_says_what_and_where,
     unsupported_scheme_is_invalid_url, url_without_host_is_invalid_url,
     crlf_in_url_is_builder_error, nul_in_url_is_builder_error,
@@ -1273,6 +1326,8 @@ fn set_dead_proxy_env() {
             // concurrently (the Once blocks other tests until it has run).
             unsafe { std::env::set_var(var, dead) };
         }
+        // SAFETY: as above.
+        unsafe { std::env::set_var("NO_PROXY", "no-proxy-env.test") };
     });
 }
 

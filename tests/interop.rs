@@ -4,7 +4,8 @@
 //! - httpbin (PyPI) under gunicorn,
 //! - nginx terminating TLS (HTTP/2 on) in front of httpbin, with a CA made at setup, plus an
 //!   mTLS server block,
-//! - tinyproxy as a forward proxy, with and without basic auth.
+//! - tinyproxy as a forward proxy, with and without basic auth,
+//! - microsocks as a SOCKS5 proxy, with and without a username and password.
 //!
 //! Every case runs on every backend, async and blocking; where a backend cannot do what a case
 //! asks, the case asserts the `Unsupported` error instead. When `CI` is set and a server is
@@ -578,6 +579,86 @@ mod case {
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Proxy, "https: {err:?}");
     }
+
+    // --- microsocks ------------------------------------------------------------------------------
+
+    /// The open microsocks connects out from 127.0.0.2, so httpbin's `origin` shows it was used;
+    /// https goes through it too, verified end to end.
+    pub fn socks5_and_socks5h_carry_http_and_https(fx: &Fx) {
+        let (Some(socks), Some(base), Some(url), Some(config)) = (
+            server("HTTPFLEET_SOCKS_ADDR"),
+            server("HTTPFLEET_HTTPBIN_URL"),
+            server("HTTPFLEET_NGINX_URL"),
+            fx.tls_config(),
+        ) else {
+            return;
+        };
+        for scheme in ["socks5", "socks5h"] {
+            let config = config.clone().proxy(format!("{scheme}://{socks}"));
+            let resp = fx.run(&config, |c| c.get(format!("{base}/get"))).unwrap();
+            assert_eq!(json(&resp)["origin"], "127.0.0.2", "{scheme}");
+            let resp = fx.run(&config, |c| c.get(format!("{url}/get"))).unwrap();
+            assert_eq!(resp.status(), 200, "{scheme}");
+        }
+    }
+
+    /// `socks5://` resolves names here (`resolve` included) and sends the proxy an address;
+    /// `socks5h://` sends the name, which only this client can resolve: the proxy fails.
+    pub fn socks5_resolves_here_and_socks5h_at_the_proxy(fx: &Fx) {
+        let (Some(socks), Some(base)) = (
+            server("HTTPFLEET_SOCKS_ADDR"),
+            server("HTTPFLEET_HTTPBIN_URL"),
+        ) else {
+            return;
+        };
+        let port = base.rsplit(':').next().unwrap();
+        let url = format!("http://socks-only.test:{port}/get");
+        let loopback: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let config = fx.config().resolve("socks-only.test", [loopback]);
+        let local = config.clone().proxy(format!("socks5://{socks}"));
+        let resp = fx.run(&local, |c| c.get(&url)).unwrap();
+        assert_eq!(json(&resp)["origin"], "127.0.0.2");
+        let remote = config.proxy(format!("socks5h://{socks}"));
+        let err = fx.run(&remote, |c| c.get(&url)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Proxy, "{err:?}");
+    }
+
+    /// microsocks with a password holding `: @ / %`: the credentials reach it as given, for
+    /// http and https; none, or a wrong password, is a `Proxy` error that never prints it.
+    pub fn socks_credentials_reach_the_proxy_as_given(fx: &Fx) {
+        let (Some(socks), Some(credentials), Some(base), Some(url), Some(config)) = (
+            server("HTTPFLEET_SOCKS_AUTH_ADDR"),
+            server("HTTPFLEET_SOCKS_CREDENTIALS"),
+            server("HTTPFLEET_HTTPBIN_URL"),
+            server("HTTPFLEET_NGINX_URL"),
+            fx.tls_config(),
+        ) else {
+            return;
+        };
+        for scheme in ["socks5", "socks5h"] {
+            let good = config
+                .clone()
+                .proxy(format!("{scheme}://{credentials}@{socks}"));
+            for target in [format!("{base}/get"), format!("{url}/get")] {
+                let resp = fx.run(&good, |c| c.get(&target)).unwrap();
+                assert_eq!(resp.status(), 200, "{scheme} {target}");
+            }
+            let wrong = credentials.replace("%25", "-wrong");
+            for proxy in [
+                format!("{scheme}://{socks}"),
+                format!("{scheme}://{wrong}@{socks}"),
+            ] {
+                let bad = config.clone().proxy(&proxy);
+                for target in [format!("{base}/get"), format!("{url}/get")] {
+                    let err = fx.run(&bad, |c| c.get(&target)).unwrap_err();
+                    assert_eq!(err.kind(), ErrorKind::Proxy, "{scheme} {target}: {err:?}");
+                    for text in [format!("{err}"), format!("{err:?}")] {
+                        assert!(!text.contains("-wrong"), "proxy password leaked: {text}");
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// One interop case for one backend and surface.
@@ -601,6 +682,8 @@ support::per_backend_tests!(interop_case;
     proxy_plain_http, proxy_https_through_connect, proxy_with_credentials,
     proxy_without_credentials_is_proxy_error, proxy_wrong_password_is_refused,
     proxy_dead_is_proxy_error, proxy_credentials_with_url_syntax_reach_the_proxy_as_given,
+    socks5_and_socks5h_carry_http_and_https, socks5_resolves_here_and_socks5h_at_the_proxy,
+    socks_credentials_reach_the_proxy_as_given,
 );
 
 /// Blocking calls made from inside a tokio runtime work on every backend (reqwest's own

@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 
 use hyper_util::client::legacy::Client as LegacyClient;
 use hyper_util::client::legacy::connect::dns::{GaiResolver, Name};
-use hyper_util::client::legacy::connect::proxy::Tunnel;
+use hyper_util::client::legacy::connect::proxy::{SocksV5, Tunnel};
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tower_service::Service;
@@ -17,7 +17,7 @@ use super::classify::{Stage, classify, closed_before_response};
 use super::incoming::Incoming;
 use super::sending::Sending;
 use super::{Answer, AsyncTransport, BackendKind, BlockingTransport, Limits};
-use crate::config::{Config, HttpVersion, ProxyUrl};
+use crate::config::{Config, HttpVersion, Proxies, ProxyKind};
 use crate::deadline::{Watch, race};
 use crate::error::{Error, Result};
 use crate::request::Outgoing;
@@ -33,9 +33,7 @@ pub struct HyperBackend {
 struct Inner {
     client: LegacyClient<Connector, Sending>,
     limits: Limits,
-    /// `Proxy-Authorization` for plain-http requests sent to the proxy (never over a tunnel).
-    proxy_authorization: Option<http::HeaderValue>,
-    proxied: bool,
+    proxies: Proxies,
 }
 
 impl fmt::Debug for HyperBackend {
@@ -48,21 +46,21 @@ impl HyperBackend {
     /// Builds the client with every knob of `config` set explicitly.
     pub fn new(config: &Config) -> Result<Self> {
         let config = &config.checked()?;
-        let proxy = config.proxy_url()?;
-        let mut http = HttpConnector::new_with_resolver(Resolve {
+        let proxies = config.proxies()?;
+        let resolve = Resolve {
             overrides: std::sync::Arc::new(config.resolve_map()),
             gai: GaiResolver::new(),
-        });
+        };
+        let mut http = HttpConnector::new_with_resolver(resolve.clone());
         http.set_nodelay(true);
         http.set_local_address(config.local_address);
         http.set_connect_timeout(Some(config.connect_timeout));
         http.enforce_http(false);
-        let proxy_authorization = proxy.as_ref().and_then(|p| {
-            p.credentials
-                .as_ref()
-                .map(|(u, pw)| crate::url::basic_auth_value(u, pw))
-        });
-        let http = ProxyAware::new(http, proxy.as_ref());
+        let http = ProxyAware {
+            http,
+            resolve,
+            proxies: proxies.clone(),
+        };
         let tls = crate::tls::client_config(&config.tls, &[])?;
         let builder = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
@@ -88,8 +86,7 @@ impl HyperBackend {
             inner: std::sync::Arc::new(Inner {
                 client: b.build(connector),
                 limits: Limits::new(config),
-                proxied: proxy.is_some(),
-                proxy_authorization,
+                proxies,
             }),
         })
     }
@@ -98,23 +95,27 @@ impl HyperBackend {
 impl AsyncTransport for HyperBackend {
     async fn send(&self, out: Outgoing<'_>) -> Result<Answer> {
         let this = &*self.inner;
-        // Room for `Proxy-Authorization`, only when it goes in (else the map may be a copy).
-        let headers = out.header_map(usize::from(this.proxy_authorization.is_some()));
+        let proxy = this.proxies.for_uri(out.uri);
+        let proxied = proxy.is_some();
+        // `Proxy-Authorization` for plain http sent to an HTTP proxy (never over a tunnel).
+        let proxy_authorization = proxy
+            .filter(|_| out.uri.scheme_str() == Some("http"))
+            .and_then(|p| p.authorization());
+        // Room for it, only when it goes in (else the map may be a copy).
+        let headers = out.header_map(usize::from(proxy_authorization.is_some()));
         let body = Sending::new(out.body, out.body_len, out.upload_progress, out.deadline)?;
         let mut hreq = http::Request::new(body);
         *hreq.method_mut() = out.method.clone();
         *hreq.uri_mut() = out.uri.clone();
         *hreq.headers_mut() = headers;
-        if let Some(auth) = &this.proxy_authorization {
-            if out.uri.scheme_str() == Some("http") {
-                hreq.headers_mut()
-                    .insert(http::header::PROXY_AUTHORIZATION, auth.clone());
-            }
+        if let Some(auth) = proxy_authorization {
+            hreq.headers_mut()
+                .insert(http::header::PROXY_AUTHORIZATION, auth);
         }
         let mut watch = Watch::new(out.deadline.into_std());
         let resp = match race(this.client.request(hreq), &mut watch).await {
             Ok(Ok(resp)) => resp,
-            Ok(Err(e)) => return Err(map_error(e, Stage::Headers, this.proxied)),
+            Ok(Err(e)) => return Err(map_error(e, Stage::Headers, proxied)),
             Err(_) => return Err(Stage::Headers.deadline_reached(BackendKind::Hyper)),
         };
         Ok(Incoming::answer(
@@ -123,7 +124,7 @@ impl AsyncTransport for HyperBackend {
             this.limits.read_timeout,
             BackendKind::Hyper,
             |e, proxied| map_error(e, Stage::Body, proxied),
-            this.proxied,
+            proxied,
         ))
     }
 }
@@ -252,25 +253,15 @@ impl Service<Name> for Resolve {
     }
 }
 
-/// The TCP layer of the hyper backend: direct, or through an HTTP proxy (absolute-form requests
-/// for `http://`, a `CONNECT` tunnel for `https://`, under TLS added by hyper-rustls).
+/// The TCP layer of the hyper backend: direct, or through the request's proxy: an HTTP proxy
+/// (absolute-form requests for `http://`, a `CONNECT` tunnel for `https://`) or SOCKS5; TLS is
+/// added above it by hyper-rustls.
 #[derive(Clone)]
 struct ProxyAware {
     http: HttpConnector,
-    proxy: Option<(http::Uri, Tunnel<HttpConnector>)>,
-}
-
-impl ProxyAware {
-    fn new(http: HttpConnector, proxy: Option<&ProxyUrl>) -> Self {
-        let proxy = proxy.map(|p| {
-            let mut tunnel = Tunnel::new(p.uri.clone(), http.clone());
-            if let Some((user, pass)) = &p.credentials {
-                tunnel = tunnel.with_auth(crate::url::basic_auth_value(user, pass));
-            }
-            (p.uri.clone(), tunnel)
-        });
-        ProxyAware { http, proxy }
-    }
+    /// Names for `socks5://`, which sends the proxy an address resolved here.
+    resolve: Resolve,
+    proxies: Proxies,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -286,32 +277,70 @@ impl Service<http::Uri> for ProxyAware {
 
     fn call(&mut self, dst: http::Uri) -> Self::Future {
         let mut http = self.http.clone();
-        match &self.proxy {
-            None => Box::pin(async move {
+        let Some(proxy) = self.proxies.for_uri(&dst).cloned() else {
+            return Box::pin(async move {
                 Ok(Stream {
                     io: http.call(dst).await?,
                     proxied: false,
                 })
-            }),
-            Some((proxy_uri, tunnel)) => {
-                let proxy_uri = proxy_uri.clone();
-                let mut tunnel = tunnel.clone();
-                let https = dst.scheme_str() == Some("https");
-                Box::pin(async move {
-                    if https {
-                        let io = tunnel.call(dst).await.map_err(|e| ProxyFailure(e.into()))?;
-                        Ok(Stream { io, proxied: false })
-                    } else {
-                        let io = http
-                            .call(proxy_uri)
-                            .await
-                            .map_err(|e| ProxyFailure(e.into()))?;
-                        Ok(Stream { io, proxied: true })
+            });
+        };
+        let mut resolve = self.resolve.clone();
+        Box::pin(async move {
+            let failed = |e: BoxError| ProxyFailure(e);
+            let io = match proxy.kind {
+                ProxyKind::Http if crate::url::is_https(&dst) => {
+                    let mut tunnel = Tunnel::new(proxy.uri.clone(), http);
+                    if let Some(auth) = proxy.authorization() {
+                        tunnel = tunnel.with_auth(auth);
                     }
-                })
-            }
-        }
+                    tunnel.call(dst).await.map_err(|e| failed(e.into()))?
+                }
+                ProxyKind::Http => {
+                    let io = http.call(proxy.uri).await.map_err(|e| failed(e.into()))?;
+                    return Ok(Stream { io, proxied: true });
+                }
+                ProxyKind::Socks5 | ProxyKind::Socks5h => {
+                    let dst = if proxy.kind == ProxyKind::Socks5 {
+                        resolved(&mut resolve, dst).await?
+                    } else {
+                        dst
+                    };
+                    let mut socks = SocksV5::new(proxy.uri.clone(), http);
+                    if let Some((user, pass)) = proxy.credentials.clone() {
+                        socks = socks.with_auth(user, pass);
+                    }
+                    socks.call(dst).await.map_err(|e| failed(e.into()))?
+                }
+            };
+            Ok(Stream { io, proxied: false })
+        })
     }
+}
+
+/// `dst` with its host replaced by the first address it resolves to (overrides included).
+async fn resolved(
+    resolve: &mut Resolve,
+    dst: http::Uri,
+) -> std::result::Result<http::Uri, BoxError> {
+    let host = dst.host().unwrap_or("");
+    if host.starts_with('[') || host.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(dst);
+    }
+    let name: Name = host.parse()?;
+    let ip = resolve
+        .call(name)
+        .await?
+        .next()
+        .ok_or("the name resolved to no address")?
+        .ip();
+    let host = match ip {
+        std::net::IpAddr::V4(ip) => ip.to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+    };
+    let scheme = dst.scheme_str().unwrap_or("http");
+    let port = crate::url::port_or_default(&dst);
+    Ok(format!("{scheme}://{host}:{port}/").parse()?)
 }
 
 /// A failure to reach or use the proxy.

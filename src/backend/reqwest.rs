@@ -12,7 +12,7 @@ use super::classify::{Stage, classify, closed_before_response};
 use super::incoming::Incoming;
 use super::sending::Sending;
 use super::{Answer, AsyncTransport, BackendKind, BlockingTransport, Limits};
-use crate::config::{Config, HttpVersion};
+use crate::config::{Config, HttpVersion, Proxies};
 use crate::deadline::{Watch, race};
 use crate::error::{Error, ErrorKind, Result};
 use crate::request::{Outgoing, SendBody};
@@ -22,7 +22,7 @@ use crate::request::{Outgoing, SendBody};
 pub struct ReqwestBackend {
     client: reqwest::Client,
     limits: Limits,
-    proxied: bool,
+    proxies: std::sync::Arc<Proxies>,
 }
 
 impl fmt::Debug for ReqwestBackend {
@@ -75,15 +75,22 @@ impl ReqwestBackend {
                 .collect();
             b = b.resolve_to_addrs(host, &addrs);
         }
-        let proxy = config.proxy_url()?;
-        let proxied = proxy.is_some();
-        if let Some(proxy) = proxy {
-            let mut p = reqwest::Proxy::all(proxy.uri.to_string())
-                .map_err(|e| Error::builder("invalid proxy URL").with_source(e))?;
-            if let Some((u, pw)) = &proxy.credentials {
-                // `Proxy::basic_auth` puts them in a URL and percent-decodes them again: the
-                // header itself keeps them exactly as given.
-                p = p.custom_http_auth(crate::url::basic_auth_value(u, pw));
+        let proxies = config.proxies()?;
+        for (https, proxy) in [(false, &proxies.http), (true, &proxies.https)] {
+            let Some(proxy) = proxy.clone() else { continue };
+            // httpfleet decides which requests go through a proxy (`no_proxy` included), so
+            // every backend routes alike.
+            let decide = proxies.clone();
+            let target = proxy.url_with_credentials();
+            let mut p = reqwest::Proxy::custom(move |url| {
+                (url.scheme() == if https { "https" } else { "http" })
+                    .then(|| decide.for_target(https, url.host_str().unwrap_or("")))
+                    .flatten()
+                    .map(|_| target.clone())
+            });
+            if let Some(auth) = proxy.authorization() {
+                // The header itself keeps the credentials exactly as given.
+                p = p.custom_http_auth(auth);
             }
             b = b.proxy(p);
         }
@@ -96,7 +103,7 @@ impl ReqwestBackend {
         Ok(ReqwestBackend {
             client,
             limits: Limits::new(config),
-            proxied,
+            proxies: std::sync::Arc::new(proxies),
         })
     }
 }
@@ -118,11 +125,12 @@ impl AsyncTransport for ReqwestBackend {
             }
         };
         *rreq.body_mut() = body;
+        let proxied = self.proxies.for_uri(out.uri).is_some();
         let mut watch = Watch::new(out.deadline.into_std());
         let resp = race(self.client.execute(rreq), &mut watch)
             .await
             .map_err(|_| Stage::Headers.deadline_reached(BackendKind::Reqwest))?
-            .map_err(|e| map_error(e, Stage::Headers, self.proxied))?;
+            .map_err(|e| map_error(e, Stage::Headers, proxied))?;
         let resp = http::Response::<reqwest::Body>::from(resp);
         Ok(Incoming::answer(
             resp,
@@ -130,7 +138,7 @@ impl AsyncTransport for ReqwestBackend {
             self.limits.read_timeout,
             BackendKind::Reqwest,
             |e, proxied| map_error(e, Stage::Body, proxied),
-            self.proxied,
+            proxied,
         ))
     }
 }

@@ -23,7 +23,7 @@ mod load;
 mod proxy;
 
 use duration::opt as opt_duration;
-pub(crate) use proxy::ProxyUrl;
+pub(crate) use proxy::{Proxies, ProxyKind, ProxyUrl};
 
 /// The HTTP version a client asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, serde::Serialize)]
@@ -155,13 +155,22 @@ pub struct Config {
     pub http_version: HttpVersion,
     /// TLS settings. Defaults to verification on with the built-in roots.
     pub tls: TlsConfig,
-    /// A proxy URL (`http://user:pass@host:port`) for every request, plain HTTP through it and
-    /// HTTPS through `CONNECT`. Defaults to `None` (no proxy).
+    /// A proxy for every request not excluded by `no_proxy`: `http://user:pass@host:port`
+    /// (plain HTTP in absolute form, HTTPS through `CONNECT`), `socks5://` (names resolved
+    /// here, `resolve` included) or `socks5h://` (names resolved by the proxy), with or without
+    /// credentials. Defaults to `None` (no proxy).
     pub proxy: Option<String>,
-    /// Read the proxy from `HTTPS_PROXY`/`https_proxy`, `HTTP_PROXY`/`http_proxy` or
-    /// `ALL_PROXY`/`all_proxy` when `proxy` is not set. Defaults to `false`: environment proxy
-    /// variables are ignored.
+    /// When `proxy` is not set, read proxies from the environment: `http_proxy` (or
+    /// `HTTP_PROXY`, ignored under CGI where it is a request header) for `http://` URLs,
+    /// `https_proxy`/`HTTPS_PROXY` for `https://`, `all_proxy`/`ALL_PROXY` for either when its
+    /// own is unset, and `no_proxy`/`NO_PROXY` added to `no_proxy`. Defaults to `false`:
+    /// environment proxy variables are ignored.
     pub proxy_from_env: bool,
+    /// Hosts reached directly, never through the proxy: a name (`example.com`, which also
+    /// covers every name under it; a leading `.` or `*.` means the same), an address
+    /// (`10.1.2.3`, `::1`), a CIDR block (`10.0.0.0/8`), or `*` for every host. Names are not
+    /// resolved to match address rules. Defaults to none.
+    pub no_proxy: Vec<String>,
     /// Basic-auth credentials sent with every request (unless the request sets its own
     /// `Authorization`). Defaults to `None`.
     pub basic_auth: Option<BasicAuth>,
@@ -218,6 +227,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             proxy: None,
             proxy_from_env: false,
+            no_proxy: Vec::new(),
             basic_auth: None,
             user_agent: DEFAULT_USER_AGENT.to_owned(),
             auto_headers: true,
@@ -256,6 +266,7 @@ impl fmt::Debug for Config {
             .field("tls", &self.tls)
             .field("proxy", &self.proxy.as_deref().map(crate::url::redact_str))
             .field("proxy_from_env", &self.proxy_from_env)
+            .field("no_proxy", &self.no_proxy)
             .field("basic_auth", &self.basic_auth)
             .field("user_agent", &self.user_agent)
             .field("default_headers", &headers)
@@ -356,6 +367,12 @@ impl Config {
         self
     }
 
+    /// Sets [`Config::no_proxy`].
+    pub fn no_proxy(mut self, hosts: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.no_proxy = hosts.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Sets [`Config::basic_auth`].
     pub fn basic_auth(mut self, username: impl Into<String>, password: impl Into<String>) -> Self {
         self.basic_auth = Some(BasicAuth {
@@ -446,7 +463,7 @@ impl Config {
     }
 
     /// Checks the parts of the configuration that do not depend on a backend: timeouts above
-    /// zero, valid default headers, a parsable proxy URL, TLS files given in pairs.
+    /// zero, valid default headers, parsable proxy URLs and `no_proxy` entries, TLS files given in pairs.
     pub fn validate(&self) -> Result<()> {
         if self.timeout.is_zero() {
             return Err(Error::builder("timeout must be above zero"));
@@ -467,7 +484,7 @@ impl Config {
         }
         crate::request::header_value(&self.user_agent)?;
         self.header_map()?;
-        self.proxy_url()?;
+        self.proxies()?;
         for (host, addrs) in &self.resolve {
             let valid = !host.is_empty()
                 && host

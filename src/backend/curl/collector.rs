@@ -52,6 +52,8 @@ pub(super) struct Collector {
     pub(super) too_large: bool,
     /// A proxy's reply to `CONNECT` comes before the origin's head.
     tunnel: bool,
+    /// The transfer goes through a proxy (its failures to connect are the proxy's).
+    pub(super) proxied: bool,
     head_only: bool,
     /// Bytes received since the reader last looked (head or body): the transfer moves.
     pub(super) received: bool,
@@ -86,6 +88,7 @@ impl Collector {
             max,
             too_large: false,
             tunnel: false,
+            proxied: false,
             head_only: false,
             received: false,
             upload: Upload::None,
@@ -102,6 +105,7 @@ impl Collector {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn reset(
         &mut self,
+        proxied: bool,
         tunnel: bool,
         head_only: bool,
         upload: Upload,
@@ -123,6 +127,7 @@ impl Collector {
         self.whole = false;
         self.paused = false;
         self.too_large = false;
+        self.proxied = proxied;
         self.tunnel = tunnel;
         self.head_only = head_only;
         self.received = false;

@@ -24,7 +24,7 @@ use self::collector::{Collector, Upload};
 use self::transfer::{Pair, Transfer};
 use super::worker::Workers;
 use super::{Answer, AnswerBody, AsyncTransport, BackendKind, BlockingTransport, Limits};
-use crate::config::{Config, HttpVersion, ProxyUrl, TlsConfig};
+use crate::config::{Config, HttpVersion, Proxies, ProxyKind, TlsConfig};
 use crate::error::{Error, ErrorKind, Result, TimeoutPhase};
 use crate::request::{Outgoing, SendBody};
 use crate::response::RawBody;
@@ -47,7 +47,7 @@ struct Settings {
     connect_timeout: Duration,
     http_version: HttpVersion,
     tls: TlsConfig,
-    proxy: Option<ProxyUrl>,
+    proxies: Proxies,
     max_idle: usize,
     idle_timeout: Duration,
     /// `Config::resolve`.
@@ -101,7 +101,7 @@ impl CurlBackend {
             connect_timeout: config.connect_timeout,
             http_version: config.http_version,
             tls: config.tls.clone(),
-            proxy: config.proxy_url()?,
+            proxies: config.proxies()?,
             max_idle: config.pool.max_idle_per_host,
             idle_timeout: config.pool.idle_timeout,
             resolve: config.resolve_map(),
@@ -167,18 +167,10 @@ impl Inner {
             setup(easy.ssl_key(key))?;
             setup(easy.ssl_key_type("PEM"))?;
         }
-        match &s.proxy {
-            // An empty proxy string disables proxies, environment variables included.
-            None => setup(easy.proxy(""))?,
-            Some(p) => {
-                setup(easy.proxy(&format!("http://{}", p.host_port())))?;
-                if let Some((user, pass)) = &p.credentials {
-                    // libcurl percent-decodes these: encoded, they arrive as given.
-                    setup(easy.proxy_username(&crate::url::percent_encode(user)))?;
-                    setup(easy.proxy_password(&crate::url::percent_encode(pass)))?;
-                }
-            }
-        }
+        // Proxies are set per URL (see `prepare`); an empty string means none, environment
+        // variables included, and an empty `noproxy` keeps `NO_PROXY` out too.
+        setup(easy.proxy(""))?;
+        setup(easy.noproxy(""))?;
         let mut multi = Multi::new();
         multi.set_max_connects(s.max_idle.max(1)).map_err(|e| {
             Error::unsupported(BackendKind::Curl, "libcurl refused an option").with_source(e)
@@ -269,6 +261,13 @@ impl Inner {
                 list.append(&entry).map_err(refused)?;
                 easy.resolve(list).map_err(refused)?;
             }
+            if !self.settings.proxies.is_empty() {
+                // libcurl percent-decodes the credentials of a proxy URL: encoded, they arrive
+                // as given.
+                let proxy = self.settings.proxies.for_uri(out.uri);
+                easy.proxy(&proxy.map_or(String::new(), |p| p.url_with_credentials()))
+                    .map_err(refused)?;
+            }
             sent.url = Some(out.uri.clone());
         }
         easy.timeout(remaining.max(Duration::from_millis(1)))
@@ -327,8 +326,10 @@ impl Inner {
                 ));
             }
         };
-        let tunnel = self.settings.proxy.is_some() && crate::url::is_https(out.uri);
+        let proxy = self.settings.proxies.for_uri(out.uri).map(|p| p.kind);
+        let tunnel = proxy == Some(ProxyKind::Http) && crate::url::is_https(out.uri);
         easy.get_mut().reset(
+            proxy.is_some(),
             tunnel,
             head_only,
             upload,

@@ -255,9 +255,8 @@ impl Transfer {
     fn fail(&mut self, e: curl::Error) -> Error {
         let total_hit = self.started.elapsed() + Duration::from_millis(10)
             >= self.deadline.saturating_duration_since(self.started);
-        let proxied = self.inner.settings.proxy.is_some();
         let err = match self.collector() {
-            Some(c) => super::map_error(e, c, proxied, total_hit),
+            Some(c) => super::map_error(e, c, c.proxied, total_hit),
             None => Error::new(ErrorKind::Protocol).with_source(e),
         };
         self.running = None;

@@ -20,7 +20,7 @@ mod wire;
 use super::classify::{Stage, classify};
 use super::worker::Workers;
 use super::{Answer, AnswerBody, AsyncTransport, BackendKind, BlockingTransport};
-use crate::config::{Config, HttpVersion};
+use crate::config::{Config, HttpVersion, Proxies, ProxyKind, ProxyUrl};
 use crate::error::{Error, ErrorKind, Result, TimeoutPhase};
 use crate::request::{Outgoing, Progress, SendBody};
 use crate::response::RawBody;
@@ -34,7 +34,9 @@ pub struct UreqBackend {
 
 struct Inner {
     agent: ureq::Agent,
-    proxied: bool,
+    proxies: Proxies,
+    /// ureq's form of `proxies.http` and `proxies.https`, set on each request that uses one.
+    via: [Option<ureq::Proxy>; 2],
     /// The threads that run exchanges for async callers.
     workers: Workers<Job>,
     /// `max_response_bytes`: what an async body read whole may gather.
@@ -94,24 +96,11 @@ impl UreqBackend {
             })?;
             tls = tls.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
         }
-        let proxy = match config.proxy_url()? {
-            // Built from its parts: credentials reach the proxy exactly as given, whatever
-            // characters they hold.
-            Some(p) => {
-                let mut b = ureq::Proxy::builder(ureq::ProxyProtocol::Http)
-                    .host(p.uri.host().unwrap_or_default())
-                    .port(crate::url::port_or_default(&p.uri));
-                if let Some((u, pw)) = &p.credentials {
-                    b = b.username(u).password(pw);
-                }
-                Some(
-                    b.build()
-                        .map_err(|e| Error::builder("invalid proxy").with_source(e))?,
-                )
-            }
-            None => None,
-        };
-        let proxied = proxy.is_some();
+        let proxies = config.proxies()?;
+        let via = [
+            proxies.http.as_ref().map(ureq_proxy).transpose()?,
+            proxies.https.as_ref().map(ureq_proxy).transpose()?,
+        ];
         let agent_config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .https_only(false)
@@ -123,7 +112,7 @@ impl UreqBackend {
             .accept_encoding(ureq::config::AutoHeaderValue::None)
             .no_delay(true)
             .max_response_header_size(super::MAX_HEADER_BYTES)
-            .proxy(proxy)
+            .proxy(None)
             .tls_config(tls.build())
             .timeout_connect(Some(config.connect_timeout))
             .timeout_per_read(config.read_timeout)
@@ -140,7 +129,8 @@ impl UreqBackend {
         Ok(UreqBackend {
             inner: Arc::new(Inner {
                 agent,
-                proxied,
+                proxies,
+                via,
                 workers: Workers::new(config.pool.max_idle_per_host, run_job),
                 max_body: config.max_response_bytes,
             }),
@@ -169,6 +159,8 @@ impl Inner {
             upload_progress,
             ..
         } = out;
+        let proxy = self.proxies.for_uri(&uri).map(|p| p.kind);
+        let via = proxy.and_then(|_| self.via[usize::from(crate::url::is_https(&uri))].clone());
         let mut hreq = http::Request::new(());
         *hreq.method_mut() = method;
         *hreq.uri_mut() = uri;
@@ -178,10 +170,10 @@ impl Inner {
         let result = match body {
             // `()` sends no body and no `Content-Length`, like the other backends.
             SendBody::Bytes(b) if b.is_empty() && !sends_body => {
-                self.run(http::Request::from_parts(parts, ()), timeout)
+                self.run(http::Request::from_parts(parts, ()), timeout, via)
             }
             SendBody::Bytes(b) if upload_progress.is_none() => {
-                self.run(http::Request::from_parts(parts, &b[..]), timeout)
+                self.run(http::Request::from_parts(parts, &b[..]), timeout, via)
             }
             other => {
                 let reader = Counted {
@@ -198,11 +190,11 @@ impl Inner {
                         .insert(http::header::CONTENT_LENGTH, len.into());
                 }
                 let body = ureq::SendBody::from_owned_reader(reader);
-                self.run(http::Request::from_parts(parts, body), timeout)
+                self.run(http::Request::from_parts(parts, body), timeout, via)
             }
         };
         result.map_err(|e| {
-            let err = self.map_error(e, Stage::Headers);
+            let err = self.map_error(e, Stage::Headers, proxy.is_some());
             // ureq names the phase it was in when its global budget ran out; a connection still
             // being set up when the total deadline hits is `Headers` on every backend, and
             // `Connect` only when connect_timeout fired.
@@ -221,12 +213,13 @@ impl Inner {
         &self,
         hreq: http::Request<B>,
         timeout: Option<Duration>,
+        proxy: Option<ureq::Proxy>,
     ) -> std::result::Result<http::Response<ureq::Body>, ureq::Error> {
-        let hreq = self
-            .agent
-            .configure_request(hreq)
-            .timeout_global(timeout)
-            .build();
+        let mut hreq = self.agent.configure_request(hreq).timeout_global(timeout);
+        if proxy.is_some() {
+            hreq = hreq.proxy(proxy);
+        }
+        let hreq = hreq.build();
         self.agent.run(hreq)
     }
 
@@ -234,7 +227,7 @@ impl Inner {
     fn map_io_body(&self, e: std::io::Error) -> Error {
         match e.into_inner() {
             Some(inner) => match inner.downcast::<ureq::Error>() {
-                Ok(ue) => self.map_error(*ue, Stage::Body),
+                Ok(ue) => self.map_error(*ue, Stage::Body, false),
                 Err(other) => {
                     let kind = classify(&*other, Stage::Body);
                     Error::new(kind)
@@ -246,8 +239,9 @@ impl Inner {
         }
     }
 
-    /// Maps a ureq error met at `stage` to an httpfleet error.
-    fn map_error(&self, e: ureq::Error, stage: Stage) -> Error {
+    /// Maps a ureq error met at `stage` to an httpfleet error (`proxied`: the request went
+    /// through a proxy).
+    fn map_error(&self, e: ureq::Error, stage: Stage, proxied: bool) -> Error {
         let connecting = crate::error::chain(&e).any(|e| e.is::<wire::ConnectFailed>());
         let stage = if connecting { Stage::Connect } else { stage };
         use ureq::Timeout as T;
@@ -258,7 +252,7 @@ impl Inner {
                 _ => stage.timeout(),
             },
             ureq::Error::HostNotFound => {
-                if self.proxied {
+                if proxied {
                     ErrorKind::Proxy
                 } else {
                     ErrorKind::Dns
@@ -275,7 +269,9 @@ impl Inner {
             ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => ErrorKind::Tls,
             ureq::Error::Io(io) => {
                 let k = classify(io, stage);
-                if self.proxied && k == ErrorKind::Connect {
+                // A SOCKS handshake the proxy refused fails while connecting, as an I/O error.
+                let setup = io.get_ref().is_some_and(|e| e.is::<wire::ConnectFailed>());
+                if proxied && (k == ErrorKind::Connect || setup && k == ErrorKind::Protocol) {
                     ErrorKind::Proxy
                 } else {
                     k
@@ -287,6 +283,25 @@ impl Inner {
             .with_backend(BackendKind::Ureq)
             .with_source(e)
     }
+}
+
+/// ureq's form of one of httpfleet's proxies, built from its parts: credentials reach the proxy
+/// exactly as given, whatever characters they hold.
+fn ureq_proxy(p: &ProxyUrl) -> Result<ureq::Proxy> {
+    let protocol = match p.kind {
+        ProxyKind::Http => ureq::ProxyProtocol::Http,
+        ProxyKind::Socks5 => ureq::ProxyProtocol::Socks5,
+        ProxyKind::Socks5h => ureq::ProxyProtocol::Socks5h,
+    };
+    let mut b = ureq::Proxy::builder(protocol)
+        .host(p.uri.host().unwrap_or_default())
+        .port(p.uri.port_u16().unwrap_or(80))
+        .resolve_target(p.kind == ProxyKind::Socks5);
+    if let Some((u, pw)) = &p.credentials {
+        b = b.username(u).password(pw);
+    }
+    b.build()
+        .map_err(|e| Error::builder("invalid proxy").with_source(e))
 }
 
 /// A request's hop, owned: what crosses to a transfer thread.
