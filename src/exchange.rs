@@ -174,7 +174,13 @@ impl Policy {
                 let map = headers.map_mut();
                 map.remove(http::header::CONTENT_ENCODING);
                 map.remove(http::header::CONTENT_LENGTH);
-                Some(Decoder::new(coding))
+                Some(Decoder::new(coding).map_err(|e| {
+                    fail(
+                        Error::new(ErrorKind::Body)
+                            .with_detail("cannot start decoding the body")
+                            .with_source(e),
+                    )
+                })?)
             }
             _ => None,
         };

@@ -40,6 +40,14 @@ impl Fx {
     }
 }
 
+/// The `Accept-Encoding` of a default request: exactly the codings enabled.
+const ACCEPT_ENCODING: &str = match (cfg!(feature = "brotli"), cfg!(feature = "zstd")) {
+    (true, true) => "gzip, deflate, br, zstd",
+    (true, false) => "gzip, deflate, br",
+    (false, true) => "gzip, deflate, zstd",
+    (false, false) => "gzip, deflate",
+};
+
 fn json(resp: &Got) -> Value {
     resp.json::<Value>().expect("JSON body")
 }
@@ -256,7 +264,7 @@ mod behaviour {
             "{seen:?}"
         );
         assert_eq!(seen.header("accept"), Some("*/*"));
-        assert_eq!(seen.header("accept-encoding"), Some("gzip, deflate"));
+        assert_eq!(seen.header("accept-encoding"), Some(ACCEPT_ENCODING));
     }
 
     /// With `auto_headers(false)` a request carries exactly the headers the caller set, as a
@@ -669,6 +677,25 @@ mod behaviour {
         assert_eq!(json(&resp)["deflated"], true);
     }
 
+    /// `br` and `zstd`, each with its feature: decoded, and advertised exactly when enabled.
+    pub fn brotli_and_zstd_are_decoded_when_enabled(fx: &Fx) {
+        for (path, flag, enabled) in [
+            ("/brotli", "brotli", cfg!(feature = "brotli")),
+            ("/zstd", "zstd", cfg!(feature = "zstd")),
+        ] {
+            let resp = fx.go(|c| c.get(fx.url(path))).unwrap();
+            if enabled {
+                assert_eq!(json(&resp)[flag], true, "{path}");
+                assert!(resp.headers().get("content-encoding").is_none());
+            } else {
+                // A coding httpfleet does not decode comes as it was sent.
+                assert!(resp.headers().get("content-encoding").is_some(), "{path}");
+            }
+            let seen = fx.server.last_request().unwrap();
+            assert_eq!(seen.header("accept-encoding"), Some(ACCEPT_ENCODING));
+        }
+    }
+
     pub fn decompress_off_returns_raw_bytes(fx: &Fx) {
         let config = fx.config().decompress(false);
         let resp = fx.run(&config, |c| c.get(fx.url("/gzip"))).unwrap();
@@ -887,6 +914,32 @@ mod behaviour {
             .run(&config, |c| c.get(format!("http://127.0.0.1:{port}/get")))
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Proxy, "{err:?}");
+    }
+
+    /// `tcp_keepalive` arms the kernel's keepalive timer on the client's socket (seen in
+    /// `/proc/net/tcp`, idle time included); without it no backend arms one (reqwest's own 15 s
+    /// default never applies). ureq cannot set it and refuses it when built.
+    pub fn tcp_keepalive_arms_the_socket_timer_or_is_refused(fx: &Fx) {
+        let idle = Duration::from_secs(45);
+        let config = fx.config().tcp_keepalive(Some(idle));
+        if fx.kind == BackendKind::Ureq {
+            let err = httpfleet::Backend::from_config(&config).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Unsupported);
+            unsupported("tcp_keepalive_arms_the_socket_timer_or_is_refused", fx.kind);
+        } else {
+            let s = fx.session(&config).unwrap();
+            let port = json(&s.run(|c| c.get(fx.url("/peer"))).unwrap())["port"].clone();
+            let (timer, seconds) = socket_timer(port.as_u64().unwrap() as u16).unwrap();
+            assert_eq!(timer, 2, "the keepalive timer");
+            assert!(
+                (40..=45).contains(&seconds),
+                "{seconds} s to the first probe"
+            );
+        }
+        let s = fx.session(&fx.config()).unwrap();
+        let port = json(&s.run(|c| c.get(fx.url("/peer"))).unwrap())["port"].clone();
+        let (timer, _) = socket_timer(port.as_u64().unwrap() as u16).unwrap();
+        assert_eq!(timer, 0, "no timer on an idle socket without keepalive");
     }
 
     pub fn refused_connection_is_connect_error(fx: &Fx) {
@@ -1284,7 +1337,8 @@ support::per_backend_tests!(conformance_case;
     default_credentials_stay_behind_on_a_cross_origin_redirect,
     redirect_to_same_origin_keeps_credentials,
     redirect_to_unsupported_scheme_is_a_redirect_error,
-    gzip_is_decoded, deflate_is_decoded, decompress_off_returns_raw_bytes,
+    gzip_is_decoded, deflate_is_decoded, brotli_and_zstd_are_decoded_when_enabled,
+    decompress_off_returns_raw_bytes,
     body_over_limit_is_body_too_large, body_at_limit_is_fine,
     limit_applies_to_the_decoded_size,
     basic_auth_from_request, basic_auth_wrong_password_is_401, basic_auth_from_config,
@@ -1294,6 +1348,7 @@ support::per_backend_tests!(conformance_case;
     refused_connection_is_connect_error, sequential_requests_reuse_one_connection,
     resolve_sends_a_name_to_the_given_address, local_address_is_where_connections_come_from,
     no_proxy_hosts_go_direct_and_the_rest_through_the_proxy, proxy_from_env_honours_no_proxy,
+    tcp_keepalive_arms_the_socket_timer_or_is_refused,
     error_display_says_what_and_where,
     unsupported_scheme_is_invalid_url, url_without_host_is_invalid_url,
     crlf_in_url_is_builder_error, nul_in_url_is_builder_error,
@@ -1307,6 +1362,25 @@ support::per_backend_tests!(conformance_case;
     durations_past_any_deadline_are_clamped, secrets_stay_out_of_every_text,
     proxy_credentials_reach_the_proxy_exactly_as_given,
 );
+
+/// The timer the kernel has armed on this process's established loopback socket from local
+/// `port` (`/proc/net/tcp`: 0 none, 2 keepalive), and the seconds until it fires.
+fn socket_timer(port: u16) -> Option<(u8, u64)> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let local = format!("0100007F:{port:04X}");
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.get(1) != Some(&local.as_str()) || f.get(3) != Some(&"01") {
+            return None;
+        }
+        let (timer, when) = f.get(5)?.split_once(':')?;
+        // In clock ticks of 1/100 s (USER_HZ).
+        Some((
+            timer.parse().ok()?,
+            u64::from_str_radix(when, 16).ok()? / 100,
+        ))
+    })
+}
 
 /// Points every proxy variable at a closed port, once per process, so a backend that honoured
 /// them silently would fail.

@@ -80,6 +80,20 @@ mod matrix {
         c.timeout(Duration::from_millis(600))
     }
 
+    /// 80 MiB of zeros in `coding`, over the default 64 MiB `max_response_bytes`.
+    fn bomb(coding: &'static str) -> Case {
+        Case {
+            fault: Fault::Bomb {
+                coding,
+                decoded: 80 * 1024 * 1024,
+                times: 1,
+            },
+            config: |c| c,
+            expect: Err(ErrorKind::BodyTooLarge),
+            within: Duration::from_millis(8000),
+        }
+    }
+
     pub fn case(name: &str) -> Case {
         let ms = Duration::from_millis;
         match name {
@@ -173,14 +187,9 @@ mod matrix {
                 expect: Err(ErrorKind::Connect),
                 within: ms(1500),
             },
-            "gzip_inflating_past_the_limit" => Case {
-                fault: Fault::GzipBomb {
-                    decoded: 80 * 1024 * 1024,
-                },
-                config: |c| c,
-                expect: Err(ErrorKind::BodyTooLarge),
-                within: ms(8000),
-            },
+            "gzip_inflating_past_the_limit" => bomb("gzip"),
+            "brotli_inflating_past_the_limit" => bomb("br"),
+            "zstd_inflating_past_the_limit" => bomb("zstd"),
             "tls_handshake_stalls" => Case {
                 fault: Fault::TlsHandshakeStall,
                 config: |c| {
@@ -245,6 +254,12 @@ mod matrix {
     }
 
     pub fn run(name: &'static str, kind: BackendKind, surface: Surface) {
+        // A coding whose feature is off is not decoded (nor asked for): nothing to test.
+        if name.starts_with("brotli") && !cfg!(feature = "brotli")
+            || name.starts_with("zstd") && !cfg!(feature = "zstd")
+        {
+            return;
+        }
         let _shared = shared();
         let case = case(name);
         let server = FaultServer::start(case.fault.clone());
@@ -336,11 +351,24 @@ support::per_backend_tests!(matrix_cell;
                 body_dripped_slower_than_deadline, reset_during_headers, reset_during_body,
                 close_before_content_length, malformed_status_line, malformed_chunked_encoding,
                 header_block_over_the_limit, endless_redirect_loop, redirect_to_closed_port,
-                gzip_inflating_past_the_limit, tls_handshake_stalls, tls_certificate_for_wrong_host,
+                gzip_inflating_past_the_limit, brotli_inflating_past_the_limit,
+                zstd_inflating_past_the_limit, tls_handshake_stalls, tls_certificate_for_wrong_host,
     stale_pooled_connection_is_retried_on_a_fresh_one,
     declared_length_over_the_limit, declared_length_with_no_limit, content_length_past_u64,
     valid_trailer, invalid_trailer, trailer_like_a_status_line,
 );
+
+/// The content codings httpfleet decodes in this build, with the names the report uses.
+fn enabled_codings() -> Vec<(&'static str, &'static str)> {
+    let mut codings = vec![("gzip", "gzip")];
+    if cfg!(feature = "brotli") {
+        codings.push(("br", "brotli"));
+    }
+    if cfg!(feature = "zstd") {
+        codings.push(("zstd", "zstd"));
+    }
+    codings
+}
 
 /// Open file descriptors of this process.
 fn open_fds() -> usize {
@@ -597,8 +625,16 @@ mod security {
 
     #[test]
     fn decompression_bomb_ends_in_body_too_large_with_memory_bounded() {
-        let server = FaultServer::start(Fault::GzipBomb {
+        for (coding, _) in enabled_codings() {
+            bomb_ends_in_body_too_large_with_memory_bounded(coding);
+        }
+    }
+
+    fn bomb_ends_in_body_too_large_with_memory_bounded(coding: &'static str) {
+        let server = FaultServer::start(Fault::Bomb {
+            coding,
             decoded: 80 * 1024 * 1024,
+            times: 1,
         });
         each_backend(|kind| {
             let client = httpfleet::blocking::Client::from_config(
@@ -614,10 +650,10 @@ mod security {
                 .and_then(|r| r.bytes())
                 .unwrap_err();
             let growth = rss_kib().saturating_sub(before);
-            assert_eq!(err.kind(), ErrorKind::BodyTooLarge, "{kind}");
+            assert_eq!(err.kind(), ErrorKind::BodyTooLarge, "{coding} {kind}");
             assert!(
                 growth < 32 * 1024,
-                "{kind}: resident memory grew by {growth} KiB"
+                "{coding} {kind}: resident memory grew by {growth} KiB"
             );
         });
     }
@@ -949,49 +985,61 @@ mod hardening {
         );
     }
 
-    /// A gzip body that inflates to 640 MiB (under its 1 GiB limit), about 60 KiB on the wire,
-    /// with a 500 ms deadline: the request ends in `Timeout(Body)` by its deadline rather than
-    /// decoding on past it.
+    /// A body that inflates to 640 MiB (under its 1 GiB limit), a few KiB on the wire, in each
+    /// coding enabled, with a 500 ms deadline: the request ends in `Timeout(Body)` by its
+    /// deadline rather than decoding on past it.
     pub fn decompression_ends_by_the_deadline(kind: BackendKind, surface: Surface) {
         let _shared = shared();
-        let server = FaultServer::start(Fault::GzipMembers {
-            decoded: 64 << 20,
-            times: 10,
-        });
-        let url = server.url("/bomb");
-        let (result, took) = watchdog("decode", move || {
-            let h = Harness::new(kind, surface);
-            let config = h
-                .config()
-                .timeout(Duration::from_millis(500))
-                .max_response_bytes(1 << 30);
-            let start = Instant::now();
-            let r = h.run(&config, |c| c.get(&url)).map(|r| r.bytes().len());
-            (r.map_err(|e| e.kind()), start.elapsed())
-        });
-        report(
-            "gzip_decoding_past_the_deadline",
-            kind,
-            surface,
-            &match &result {
-                Ok(n) => format!("{n} bytes (ok)"),
-                Err(k) => format!("{k:?}"),
-            },
-            took,
-        );
-        assert_eq!(
-            result,
-            Err(ErrorKind::Timeout(TimeoutPhase::Body)),
-            "{kind}"
-        );
-        assert!(took < Duration::from_millis(1100), "{kind}: took {took:?}");
+        for (coding, name) in enabled_codings() {
+            // gzip members and zstd frames may follow one another; brotli is one stream.
+            let (decoded, times) = match coding {
+                "br" => (640 << 20, 1),
+                _ => (64 << 20, 10),
+            };
+            let server = FaultServer::start(Fault::Bomb {
+                coding,
+                decoded,
+                times,
+            });
+            let url = server.url("/bomb");
+            let (result, took) = watchdog("decode", move || {
+                let h = Harness::new(kind, surface);
+                let config = h
+                    .config()
+                    .timeout(Duration::from_millis(500))
+                    .max_response_bytes(1 << 30);
+                let start = Instant::now();
+                let r = h.run(&config, |c| c.get(&url)).map(|r| r.bytes().len());
+                (r.map_err(|e| e.kind()), start.elapsed())
+            });
+            report(
+                &format!("{name}_decoding_past_the_deadline"),
+                kind,
+                surface,
+                &match &result {
+                    Ok(n) => format!("{n} bytes (ok)"),
+                    Err(k) => format!("{k:?}"),
+                },
+                took,
+            );
+            assert_eq!(
+                result,
+                Err(ErrorKind::Timeout(TimeoutPhase::Body)),
+                "{coding} {kind}"
+            );
+            assert!(
+                took < Duration::from_millis(1100),
+                "{coding} {kind}: took {took:?}"
+            );
+        }
     }
 
     /// While one request decodes a large body (64 MiB, four times), another task on the same
     /// current-thread runtime still runs every few milliseconds.
     pub fn decompression_does_not_stall_the_runtime(kind: BackendKind) {
         let _shared = shared();
-        let server = FaultServer::start(Fault::GzipMembers {
+        let server = FaultServer::start(Fault::Bomb {
+            coding: "gzip",
             decoded: 64 << 20,
             times: 4,
         });

@@ -190,6 +190,20 @@ mod case {
         assert_eq!(json(&resp)["deflated"], true);
     }
 
+    /// httpbin's `/brotli` (encoded by brotlicffi), decoded with the `brotli` feature.
+    pub fn httpbin_brotli(fx: &Fx) {
+        let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else {
+            return;
+        };
+        let resp = fx.go(|c| c.get(format!("{base}/brotli"))).unwrap();
+        if cfg!(feature = "brotli") {
+            assert_eq!(json(&resp)["brotli"], true);
+            assert!(resp.headers().get("content-encoding").is_none());
+        } else {
+            assert_eq!(resp.headers()["content-encoding"], "br");
+        }
+    }
+
     pub fn httpbin_basic_auth(fx: &Fx) {
         let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else {
             return;
@@ -671,7 +685,8 @@ macro_rules! interop_case {
 support::per_backend_tests!(interop_case;
     httpbin_get_with_args, httpbin_headers_echo, httpbin_bodies_on_every_method,
     httpbin_status_of_every_class, httpbin_redirect_chains,
-    httpbin_redirect_to_every_status, httpbin_gzip_and_deflate, httpbin_basic_auth,
+    httpbin_redirect_to_every_status, httpbin_gzip_and_deflate, httpbin_brotli,
+    httpbin_basic_auth,
     httpbin_delay_beyond_timeout, httpbin_drip_slower_than_deadline,
     httpbin_bytes_and_stream_bytes, httpbin_response_headers_user_agent_and_head,
     nginx_tls_with_ca_file, nginx_http2_negotiated,

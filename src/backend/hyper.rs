@@ -54,6 +54,8 @@ impl HyperBackend {
         let mut http = HttpConnector::new_with_resolver(resolve.clone());
         http.set_nodelay(true);
         http.set_local_address(config.local_address);
+        http.set_keepalive(config.tcp_keepalive);
+        http.set_keepalive_interval(config.tcp_keepalive);
         http.set_connect_timeout(Some(config.connect_timeout));
         http.enforce_http(false);
         let http = ProxyAware {

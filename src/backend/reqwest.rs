@@ -67,6 +67,11 @@ impl ReqwestBackend {
             HttpVersion::Http2 => b.http2_prior_knowledge(),
         };
         b = b.local_address(config.local_address);
+        // reqwest's own default (15 s, 15 s, 3 probes) never applies.
+        b = b
+            .tcp_keepalive(config.tcp_keepalive)
+            .tcp_keepalive_interval(config.tcp_keepalive)
+            .tcp_keepalive_retries(None);
         for (host, addrs) in &config.resolve_map() {
             // Port 0: the URL's port is used (reqwest's rule).
             let addrs: Vec<std::net::SocketAddr> = addrs

@@ -189,7 +189,9 @@ pub struct Config {
     /// Largest decoded response body buffered, in bytes; past it the request fails with
     /// [`ErrorKind::BodyTooLarge`](crate::ErrorKind::BodyTooLarge). Defaults to 64 MiB.
     pub max_response_bytes: u64,
-    /// Ask for and decode `gzip` and `deflate` bodies. Defaults to `true`.
+    /// Ask for and decode `gzip` and `deflate` bodies, and `br` and `zstd` with the `brotli` and
+    /// `zstd` features, as they stream (bounded memory, `max_response_bytes` on the decoded
+    /// size). Defaults to `true`.
     pub decompress: bool,
     /// Follow redirects from `https` to `http`. Defaults to `false`: such a redirect is an
     /// [`ErrorKind::Redirect`](crate::ErrorKind::Redirect) error.
@@ -200,6 +202,11 @@ pub struct Config {
     /// The local address connections are made from (on a host with several). ureq cannot bind
     /// one: `Unsupported` there. Defaults to `None` (the system's choice).
     pub local_address: Option<std::net::IpAddr>,
+    /// TCP keepalive on every connection: probes start after it has been idle this long and
+    /// repeat at the same interval. ureq cannot set it: `Unsupported` there. Defaults to `None`
+    /// (keepalive off, whatever a backend's own default: reqwest's 15 s never applies).
+    #[serde(with = "opt_duration")]
+    pub tcp_keepalive: Option<Duration>,
 }
 
 /// The longest duration any knob takes: one year. A longer one, up to `Duration::MAX`, from
@@ -238,6 +245,7 @@ impl Default for Config {
             allow_insecure_redirects: false,
             resolve: BTreeMap::new(),
             local_address: None,
+            tcp_keepalive: None,
         }
     }
 }
@@ -277,6 +285,7 @@ impl fmt::Debug for Config {
             .field("allow_insecure_redirects", &self.allow_insecure_redirects)
             .field("resolve", &self.resolve)
             .field("local_address", &self.local_address)
+            .field("tcp_keepalive", &self.tcp_keepalive)
             .finish()
     }
 }
@@ -441,6 +450,12 @@ impl Config {
         self
     }
 
+    /// Sets [`Config::tcp_keepalive`].
+    pub fn tcp_keepalive(mut self, idle: Option<Duration>) -> Self {
+        self.tcp_keepalive = idle.map(clamp);
+        self
+    }
+
     /// Sets [`Config::allow_insecure_redirects`].
     pub fn allow_insecure_redirects(mut self, yes: bool) -> Self {
         self.allow_insecure_redirects = yes;
@@ -458,6 +473,7 @@ impl Config {
         c.timeout = clamp(c.timeout);
         c.connect_timeout = clamp(c.connect_timeout);
         c.read_timeout = c.read_timeout.map(clamp);
+        c.tcp_keepalive = c.tcp_keepalive.map(clamp);
         c.pool.idle_timeout = clamp(c.pool.idle_timeout);
         Ok(c)
     }
@@ -470,6 +486,12 @@ impl Config {
         }
         if self.connect_timeout.is_zero() {
             return Err(Error::builder("connect_timeout must be above zero"));
+        }
+        if self
+            .tcp_keepalive
+            .is_some_and(|d| d < Duration::from_secs(1))
+        {
+            return Err(Error::builder("tcp_keepalive must be at least 1 s"));
         }
         if self.read_timeout.is_some_and(|d| d.is_zero()) {
             return Err(Error::builder("read_timeout must be above zero"));

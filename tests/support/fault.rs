@@ -73,14 +73,16 @@ pub enum Fault {
     /// `302 Found`, `Location: http://127.0.0.1:<closed port>/` (a port nothing listens on).
     /// Keep-alive.
     RedirectToClosedPort,
-    /// 200, `Content-Encoding: gzip`, `Content-Type: application/octet-stream`, body = gzip of
-    /// `decoded` zero bytes (one gzip member, `Compression::best`), `Content-Length` set.
-    /// Keep-alive. Building the body takes ~1 s per 64 MiB decoded in a debug build, once per
-    /// size per test process (cached).
-    GzipBomb { decoded: usize },
-    /// Like `GzipBomb`, with a body of `times` gzip members of `decoded` zero bytes each: a
-    /// long decode from a body built once.
-    GzipMembers { decoded: usize, times: usize },
+    /// 200, `Content-Encoding: <coding>` (`gzip`, `br` or `zstd`), `Content-Type:
+    /// application/octet-stream`, body = `decoded` zero bytes in that coding (one gzip member,
+    /// brotli stream or zstd frame), `times` over (gzip members and zstd frames follow one
+    /// another; brotli takes `times: 1`), `Content-Length` set. Keep-alive. The encoded body is
+    /// built once per coding and size per test process (cached).
+    Bomb {
+        coding: &'static str,
+        decoded: usize,
+        times: usize,
+    },
     /// Accept TCP, read the ClientHello record, never answer.
     TlsHandshakeStall,
     /// Real TLS with a certificate for `wrong.example` only (issued by [`CA_PEM`], which no
@@ -131,8 +133,10 @@ impl Fault {
             Fault::RedirectLoop,
             Fault::RedirectToClosedPort,
             // Over the default `max_response_bytes` (64 MiB).
-            Fault::GzipBomb {
+            Fault::Bomb {
+                coding: "gzip",
                 decoded: 80 * 1024 * 1024,
+                times: 1,
             },
             Fault::TlsHandshakeStall,
             Fault::TlsWrongHost,
@@ -376,8 +380,8 @@ fn fill_accept_queue(addr: SocketAddr) -> Vec<StdTcpStream> {
 /// Per-server data the connection tasks share.
 struct Shared {
     counters: Arc<Counters>,
-    /// `GzipBomb` body.
-    gzip: Arc<Vec<u8>>,
+    /// `Bomb` body.
+    encoded: Arc<Vec<u8>>,
     /// `RedirectToClosedPort` target port.
     closed_port: u16,
     tls: Option<tokio_rustls::TlsAcceptor>,
@@ -385,9 +389,12 @@ struct Shared {
 
 impl Shared {
     fn new(fault: &Fault, counters: Arc<Counters>) -> Shared {
-        let gzip = match fault {
-            Fault::GzipBomb { decoded } => gzip_zeros(*decoded),
-            Fault::GzipMembers { decoded, times } => Arc::new(gzip_zeros(*decoded).repeat(*times)),
+        let encoded = match fault {
+            Fault::Bomb {
+                coding,
+                decoded,
+                times,
+            } => Arc::new(zeros_in(coding, *decoded).repeat(*times)),
             _ => Arc::default(),
         };
         let closed_port = match fault {
@@ -400,7 +407,7 @@ impl Shared {
         };
         Shared {
             counters,
-            gzip,
+            encoded,
             closed_port,
             tls,
         }
@@ -409,27 +416,38 @@ impl Shared {
 
 /// Gzip of `decoded` zero bytes, built once per size per test process (Compression::best runs
 /// at ~60 MiB/s decoded in a debug build).
-fn gzip_zeros(decoded: usize) -> Arc<Vec<u8>> {
+/// `decoded` zero bytes in `coding` (`gzip`, `br`, `zstd`), best compression, cached.
+fn zeros_in(coding: &'static str, decoded: usize) -> Arc<Vec<u8>> {
     use flate2::{Compression, write::GzEncoder};
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
-    static CACHE: OnceLock<Mutex<HashMap<usize, Arc<Vec<u8>>>>> = OnceLock::new();
+    type Cache = HashMap<(&'static str, usize), Arc<Vec<u8>>>;
+    static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
     let mut cache = CACHE
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|e| e.into_inner());
     cache
-        .entry(decoded)
+        .entry((coding, decoded))
         .or_insert_with(|| {
-            let mut enc = GzEncoder::new(Vec::new(), Compression::best());
-            let chunk = vec![0u8; 1 << 20];
-            let mut left = decoded;
-            while left > 0 {
-                let n = left.min(chunk.len());
-                enc.write_all(&chunk[..n]).expect("gzip");
-                left -= n;
+            let mut out = Vec::new();
+            {
+                let mut enc: Box<dyn std::io::Write + '_> = match coding {
+                    "gzip" => Box::new(GzEncoder::new(&mut out, Compression::best())),
+                    "br" => Box::new(brotli::CompressorWriter::new(&mut out, 1 << 16, 5, 22)),
+                    "zstd" => Box::new(zstd::Encoder::new(&mut out, 19).unwrap().auto_finish()),
+                    other => panic!("no encoder for {other}"),
+                };
+                let chunk = vec![0u8; 1 << 20];
+                let mut left = decoded;
+                while left > 0 {
+                    let n = left.min(chunk.len());
+                    enc.write_all(&chunk[..n]).expect("encode");
+                    left -= n;
+                }
+                enc.flush().expect("encode");
             }
-            Arc::new(enc.finish().expect("gzip"))
+            Arc::new(out)
         })
         .clone()
 }
@@ -849,12 +867,12 @@ async fn serve(fault: &Fault, stream: TcpStream, index: usize, shared: &Shared) 
             );
             c.keep_alive(|_| (head.clone(), b"")).await;
         }
-        Fault::GzipBomb { .. } | Fault::GzipMembers { .. } => {
+        Fault::Bomb { coding, .. } => {
             let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Encoding: gzip\r\nContent-Type: application/octet-stream\r\n\r\n",
-                shared.gzip.len()
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Encoding: {coding}\r\nContent-Type: application/octet-stream\r\n\r\n",
+                shared.encoded.len()
             );
-            c.keep_alive(|_| (head.clone(), &shared.gzip[..])).await;
+            c.keep_alive(|_| (head.clone(), &shared.encoded[..])).await;
         }
         Fault::TlsHandshakeStall => {
             // A TLS record: 5-byte header (type, version, length), then `length` bytes.

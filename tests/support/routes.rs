@@ -151,6 +151,10 @@ async fn route(ctx: &Ctx) -> Resp {
             StatusCode::OK,
             json!({ "user-agent": ctx.header_str(header::USER_AGENT) }),
         ),
+        ["peer"] => json_resp(
+            StatusCode::OK,
+            json!({ "ip": ctx.peer.ip().to_string(), "port": ctx.peer.port() }),
+        ),
         ["ip"] => json_resp(
             StatusCode::OK,
             json!({ "origin": ctx.peer.ip().to_string() }),
@@ -205,33 +209,10 @@ async fn route(ctx: &Ctx) -> Resp {
             json_resp(StatusCode::OK, Value::Object(echo_with_body(ctx)))
         }
         ["drip"] => drip(ctx).await,
-        ["gzip"] => {
-            let mut obj = echo(ctx);
-            obj.insert("gzipped".into(), Value::Bool(true));
-            let raw = serde_json::to_vec_pretty(&Value::Object(obj)).unwrap();
-            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-            enc.write_all(&raw).unwrap();
-            let z = enc.finish().unwrap();
-            let mut r = bytes_resp(StatusCode::OK, "application/json", z);
-            r.headers_mut()
-                .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-            r
-        }
-        ["deflate"] => {
-            let mut obj = echo(ctx);
-            obj.insert("deflated".into(), Value::Bool(true));
-            let raw = serde_json::to_vec_pretty(&Value::Object(obj)).unwrap();
-            let mut enc =
-                flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-            enc.write_all(&raw).unwrap();
-            let z = enc.finish().unwrap();
-            let mut r = bytes_resp(StatusCode::OK, "application/json", z);
-            r.headers_mut().insert(
-                header::CONTENT_ENCODING,
-                HeaderValue::from_static("deflate"),
-            );
-            r
-        }
+        ["gzip"] => encoded(ctx, "gzip", "gzipped"),
+        ["deflate"] => encoded(ctx, "deflate", "deflated"),
+        ["brotli"] => encoded(ctx, "br", "brotli"),
+        ["zstd"] => encoded(ctx, "zstd", "zstd"),
         ["charset", label] => {
             // `?text=` in the charset named, declared in `Content-Type`; a label nobody knows
             // gets UTF-8 bytes.
@@ -616,3 +597,35 @@ fn slideshow() -> Value {
 }
 
 const HTML: &str = "<!DOCTYPE html>\n<html>\n  <head>\n    <title>httpfleet test page</title>\n  </head>\n  <body>\n    <h1>Herman Melville - Moby-Dick</h1>\n    <p>Call me Ishmael.</p>\n  </body>\n</html>\n";
+
+/// The echo with `flag: true`, encoded in `coding` (`gzip`, `deflate` as zlib, `br`, `zstd`).
+fn encoded(ctx: &Ctx, coding: &'static str, flag: &str) -> Resp {
+    let mut obj = echo(ctx);
+    obj.insert(flag.into(), Value::Bool(true));
+    let raw = serde_json::to_vec_pretty(&Value::Object(obj)).unwrap();
+    let body = match coding {
+        "gzip" => {
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            enc.write_all(&raw).unwrap();
+            enc.finish().unwrap()
+        }
+        "deflate" => {
+            let mut enc =
+                flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+            enc.write_all(&raw).unwrap();
+            enc.finish().unwrap()
+        }
+        "br" => {
+            let mut out = Vec::new();
+            let mut enc = brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
+            enc.write_all(&raw).unwrap();
+            drop(enc);
+            out
+        }
+        _ => zstd::encode_all(&raw[..], 3).unwrap(),
+    };
+    let mut r = bytes_resp(StatusCode::OK, "application/json", body);
+    r.headers_mut()
+        .insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
+    r
+}

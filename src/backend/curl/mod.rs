@@ -53,6 +53,7 @@ struct Settings {
     /// `Config::resolve`.
     resolve: std::collections::BTreeMap<String, Vec<std::net::IpAddr>>,
     local_address: Option<std::net::IpAddr>,
+    tcp_keepalive: Option<Duration>,
 }
 
 impl fmt::Debug for CurlBackend {
@@ -106,6 +107,7 @@ impl CurlBackend {
             idle_timeout: config.pool.idle_timeout,
             resolve: config.resolve_map(),
             local_address: config.local_address,
+            tcp_keepalive: config.tcp_keepalive,
         };
         for path in [
             &settings.tls.ca_file,
@@ -145,6 +147,11 @@ impl Inner {
         setup(easy.max_redirections(0))?;
         setup(easy.connect_timeout(s.connect_timeout))?;
         setup(easy.tcp_nodelay(true))?;
+        setup(easy.tcp_keepalive(s.tcp_keepalive.is_some()))?;
+        if let Some(idle) = s.tcp_keepalive {
+            setup(easy.tcp_keepidle(idle))?;
+            setup(easy.tcp_keepintvl(idle))?;
+        }
         if let Some(ip) = s.local_address {
             setup(easy.interface(&format!("host!{ip}")))?;
         }

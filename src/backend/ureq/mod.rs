@@ -72,6 +72,12 @@ impl UreqBackend {
                 "ureq cannot bind a local address; local_address cannot be honoured",
             ));
         }
+        if config.tcp_keepalive.is_some() {
+            return Err(Error::unsupported(
+                BackendKind::Ureq,
+                "ureq cannot set TCP keepalive; tcp_keepalive cannot be honoured",
+            ));
+        }
         let mut tls = TlsConfig::builder()
             .provider(TlsProvider::Rustls)
             .unversioned_rustls_crypto_provider(crate::tls::provider())
