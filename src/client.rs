@@ -131,6 +131,26 @@ impl Client {
         }
     }
 
+    /// The same client keeping its cookies in `jar`, which other clients and fleets may share
+    /// (see [`CookieJar`](crate::CookieJar)). Every member of a fleet uses the fleet's jar.
+    #[cfg(feature = "cookies")]
+    pub fn with_cookie_jar(&self, jar: crate::CookieJar) -> Client {
+        let mut inner = (*self.inner).clone();
+        let mut policy = (*inner.policy).clone();
+        policy.cookies = Some(jar);
+        inner.policy = Arc::new(policy);
+        Client {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The jar this client keeps cookies in: `Config::cookies`' own or one given with
+    /// [`Client::with_cookie_jar`]; `None` when it keeps none.
+    #[cfg(feature = "cookies")]
+    pub fn cookie_jar(&self) -> Option<&crate::CookieJar> {
+        self.inner.policy.cookies.as_ref()
+    }
+
     /// The backend (a fleet's first member's).
     pub fn backend(&self) -> &Backend {
         match &self.inner.route {

@@ -20,7 +20,7 @@ use crate::request::{Outgoing, Request, check_headers};
 use crate::response::{Head, Pieces, Reading, Response};
 
 /// The request policy of a client, resolved once from its [`Config`].
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Policy {
     timeout: std::time::Duration,
     max_redirects: u32,
@@ -32,6 +32,9 @@ pub(crate) struct Policy {
     default_headers: HeaderMap,
     cross_origin_headers: HeaderMap,
     proxies: crate::config::Proxies,
+    /// Where cookies are kept, with `Config::cookies` or a jar given to the client.
+    #[cfg(feature = "cookies")]
+    pub(crate) cookies: Option<crate::CookieJar>,
 }
 
 impl Default for Policy {
@@ -47,6 +50,8 @@ impl Default for Policy {
             default_headers: HeaderMap::new(),
             cross_origin_headers: HeaderMap::new(),
             proxies: Default::default(),
+            #[cfg(feature = "cookies")]
+            cookies: None,
         })
     }
 }
@@ -74,6 +79,8 @@ impl Policy {
             default_headers: headers,
             cross_origin_headers: cross,
             proxies: config.proxies()?,
+            #[cfg(feature = "cookies")]
+            cookies: config.cookies.then(crate::CookieJar::new),
         })
     }
 
@@ -99,7 +106,9 @@ impl Policy {
         let mut hop = Hop::first(req, uri)?;
         let mut redirects = self.redirects(req);
         loop {
+            self.cookies_before(&mut hop, req);
             let outcome = backend.send(hop.outgoing(self, req)?).await;
+            self.cookies_after(&hop, &outcome);
             let next = redirects.after(&mut hop, req, outcome);
             match next.map_err(|e| e.or_backend(backend.kind()).or_url(&hop.uri))? {
                 Next::Done(answer) => return self.response(answer, req, hop, backend),
@@ -119,7 +128,9 @@ impl Policy {
         let mut hop = Hop::first(req, uri)?;
         let mut redirects = self.redirects(req);
         loop {
+            self.cookies_before(&mut hop, req);
             let outcome = backend.send_blocking(hop.outgoing(self, req)?);
+            self.cookies_after(&hop, &outcome);
             let next = redirects.after(&mut hop, req, outcome);
             match next.map_err(|e| e.or_backend(backend.kind()).or_url(&hop.uri))? {
                 Next::Done(answer) => return self.response(answer, req, hop, backend),
@@ -206,6 +217,39 @@ impl Policy {
         };
         Ok(Response::new(head, body))
     }
+
+    /// Puts the jar's cookies for `hop` in its `Cookie` header, unless the caller set one that
+    /// still applies (a redirect to another origin drops the caller's).
+    #[cfg(feature = "cookies")]
+    fn cookies_before(&self, hop: &mut Hop<'_>, req: &Request) {
+        let Some(jar) = &self.cookies else { return };
+        if req.headers.contains_key(http::header::COOKIE) && !hop.crossed_origin {
+            return;
+        }
+        match jar.header_for(&hop.uri) {
+            Some(line) => {
+                hop.headers.to_mut().insert(http::header::COOKIE, line);
+            }
+            None if hop.headers.contains_key(http::header::COOKIE) => {
+                hop.headers.to_mut().remove(http::header::COOKIE);
+            }
+            None => {}
+        }
+    }
+
+    /// Keeps the cookies `hop`'s answer set.
+    #[cfg(feature = "cookies")]
+    fn cookies_after(&self, hop: &Hop<'_>, outcome: &Result<Answer>) {
+        if let (Some(jar), Ok(answer)) = (&self.cookies, outcome) {
+            jar.store_from(&hop.uri, answer.headers.map());
+        }
+    }
+
+    #[cfg(not(feature = "cookies"))]
+    fn cookies_before(&self, _: &mut Hop<'_>, _: &Request) {}
+
+    #[cfg(not(feature = "cookies"))]
+    fn cookies_after(&self, _: &Hop<'_>, _: &Result<Answer>) {}
 
     /// The redirect state of `req`: its own `max_redirects`, else the client's.
     fn redirects(&self, req: &Request) -> Redirects {

@@ -61,6 +61,8 @@ pub mod bench;
 pub mod blocking;
 mod client;
 mod config;
+#[cfg(feature = "cookies")]
+mod cookies;
 mod deadline;
 mod decode;
 mod error;
@@ -83,6 +85,8 @@ pub use client::Client;
 pub use config::{
     BasicAuth, Config, DEFAULT_USER_AGENT, HttpVersion, MAX_DURATION, PoolConfig, TlsConfig,
 };
+#[cfg(feature = "cookies")]
+pub use cookies::CookieJar;
 pub use error::{Attempt, Error, ErrorKind, Result, TimeoutPhase};
 pub use fleet::{FleetBuilder, Member, Strategy};
 pub use hook::Hook;

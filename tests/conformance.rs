@@ -942,6 +942,83 @@ mod behaviour {
         assert_eq!(timer, 0, "no timer on an idle socket without keepalive");
     }
 
+    /// `cookies`: what a server sets is sent back, on later requests and on redirects, within
+    /// its path, domain, `Secure` and expiry; a jar given to two clients is shared; the caller's
+    /// own `Cookie` header wins; off by default.
+    pub fn cookies_are_kept_across_requests_and_redirects(fx: &Fx) {
+        let cookies = |got: &Got| json(got)["cookies"].clone();
+        // Off by default: the redirect's cookie is not sent on.
+        let got = fx.go(|c| c.get(fx.url("/cookies/set?off=1"))).unwrap();
+        assert_eq!(cookies(&got), serde_json::json!({}));
+        let config = fx.config().cookies(true);
+        #[cfg(not(feature = "cookies"))]
+        {
+            let err = httpfleet::Client::from_config(&config).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Builder);
+        }
+        #[cfg(feature = "cookies")]
+        cookie_rules(fx, &config, cookies);
+    }
+
+    #[cfg(feature = "cookies")]
+    fn cookie_rules(fx: &Fx, config: &Config, cookies: impl Fn(&Got) -> Value) {
+        // A name, not loopback: cookie_store counts http://127.0.0.1 as a secure origin.
+        let port = fx.server.addr().port();
+        let loopback: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let config = config.clone().resolve("cookies.test", [loopback]);
+        let url = |path: &str| format!("http://cookies.test:{port}{path}");
+        let s = fx.session(&config).unwrap();
+        // Set on a 302, sent on the hop it leads to, and on the next request.
+        let got = s.run(|c| c.get(url("/cookies/set?a=1&b=2"))).unwrap();
+        assert_eq!(cookies(&got), serde_json::json!({"a": "1", "b": "2"}));
+        let got = s.run(|c| c.get(url("/cookies"))).unwrap();
+        assert_eq!(cookies(&got), serde_json::json!({"a": "1", "b": "2"}));
+        let set = |line: &str| {
+            let to = url(&format!("/set-cookie?line={}", query_encode(line)));
+            assert_eq!(s.run(|c| c.get(&to)).unwrap().status(), 200, "{line}");
+        };
+        set("p=1; Path=/only");
+        set("s=1; Secure");
+        set("d=1; Domain=other.test");
+        set("a=gone; Max-Age=0");
+        let got = s.run(|c| c.get(url("/cookies"))).unwrap();
+        assert_eq!(
+            cookies(&got),
+            serde_json::json!({"b": "2"}),
+            "path, secure, domain, expiry"
+        );
+        s.run(|c| c.get(url("/only/x"))).unwrap();
+        let seen = fx.server.last_request().unwrap();
+        assert_eq!(
+            seen.header("cookie"),
+            Some("p=1; b=2"),
+            "longer paths first"
+        );
+        // The caller's own header wins.
+        let got = s
+            .run(|c| c.get(url("/cookies")).header("cookie", "mine=1"))
+            .unwrap();
+        assert_eq!(cookies(&got), serde_json::json!({"mine": "1"}));
+        // Another host gets none, even through a redirect.
+        let elsewhere = format!("http://127.0.0.1:{port}/cookies");
+        let got = s
+            .run(|c| c.get(url(&format!("/redirect-to?url={elsewhere}"))))
+            .unwrap();
+        assert_eq!(cookies(&got), serde_json::json!({}));
+        // One jar, two clients.
+        let jar = httpfleet::CookieJar::new();
+        let plain = fx.config().resolve("cookies.test", [loopback]);
+        let one = fx.session(&plain).unwrap().with_cookie_jar(jar.clone());
+        let two = fx.session(&plain).unwrap().with_cookie_jar(jar.clone());
+        one.run(|c| c.get(url("/cookies/set?shared=yes"))).unwrap();
+        let got = two.run(|c| c.get(url("/cookies"))).unwrap();
+        assert_eq!(cookies(&got), serde_json::json!({"shared": "yes"}));
+        assert_eq!(
+            jar.cookies_for(&url("/")),
+            [("shared".to_owned(), "yes".to_owned())]
+        );
+    }
+
     pub fn refused_connection_is_connect_error(fx: &Fx) {
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -1348,7 +1425,7 @@ support::per_backend_tests!(conformance_case;
     refused_connection_is_connect_error, sequential_requests_reuse_one_connection,
     resolve_sends_a_name_to_the_given_address, local_address_is_where_connections_come_from,
     no_proxy_hosts_go_direct_and_the_rest_through_the_proxy, proxy_from_env_honours_no_proxy,
-    tcp_keepalive_arms_the_socket_timer_or_is_refused,
+    tcp_keepalive_arms_the_socket_timer_or_is_refused, cookies_are_kept_across_requests_and_redirects,
     error_display_says_what_and_where,
     unsupported_scheme_is_invalid_url, url_without_host_is_invalid_url,
     crlf_in_url_is_builder_error, nul_in_url_is_builder_error,
@@ -1362,6 +1439,12 @@ support::per_backend_tests!(conformance_case;
     durations_past_any_deadline_are_clamped, secrets_stay_out_of_every_text,
     proxy_credentials_reach_the_proxy_exactly_as_given,
 );
+
+/// `s` percent-encoded for a query value.
+#[cfg(feature = "cookies")]
+fn query_encode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
 
 /// The timer the kernel has armed on this process's established loopback socket from local
 /// `port` (`/proc/net/tcp`: 0 none, 2 keepalive), and the seconds until it fires.

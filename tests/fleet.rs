@@ -1291,6 +1291,34 @@ mod loopback {
     use super::*;
     use support::TestServer;
 
+    /// A fleet keeps one jar: a cookie one member's server set goes to the next member's
+    /// (another server on the same host), on every backend.
+    #[cfg(feature = "cookies")]
+    #[tokio::test]
+    async fn a_fleet_shares_its_cookies_between_members() {
+        let (a, b) = (TestServer::start(), TestServer::start());
+        for kind in BackendKind::enabled().filter(|k| *k != BackendKind::Mock) {
+            let config = Config::default().cookies(true);
+            let c = FleetBuilder::new(&config)
+                .members([
+                    Member::new(kind).base_url(a.url("")),
+                    Member::new(kind).base_url(b.url("")),
+                ])
+                .strategy(Strategy::RoundRobin)
+                .build()
+                .unwrap();
+            let port = |s: &TestServer| s.addr().port().to_string();
+            let first = c.get("/cookies/set?from=a").send().await.unwrap();
+            assert!(first.member().unwrap().ends_with(&port(&a)), "{kind}");
+            let second = c.get("/cookies").send().await.unwrap();
+            assert!(second.member().unwrap().ends_with(&port(&b)), "{kind}");
+            let v: serde_json::Value = second.json().await.unwrap();
+            assert_eq!(v["cookies"]["from"], "a", "{kind}");
+            let jar = c.cookie_jar().unwrap();
+            assert_eq!(jar.cookies_for(&a.url("/")).len(), 1);
+        }
+    }
+
     #[test]
     fn failover_answers_every_request_while_a_member_dies() {
         let rt = tokio::runtime::Builder::new_current_thread()

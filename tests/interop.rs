@@ -190,6 +190,33 @@ mod case {
         assert_eq!(json(&resp)["deflated"], true);
     }
 
+    /// httpbin's cookie endpoints: set on a 302 and sent on the hop it leads to, sent on the
+    /// next request, deleted by an expired one.
+    pub fn httpbin_cookies_set_sent_and_deleted(fx: &Fx) {
+        let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else {
+            return;
+        };
+        let config = fx.config().cookies(true);
+        if !cfg!(feature = "cookies") {
+            assert!(httpfleet::Client::from_config(&config).is_err());
+            return;
+        }
+        let s = fx.session(&config).unwrap();
+        let got = s
+            .run(|c| c.get(format!("{base}/cookies/set?k1=v1&k2=v2")))
+            .unwrap();
+        assert_eq!(
+            json(&got)["cookies"],
+            serde_json::json!({"k1": "v1", "k2": "v2"})
+        );
+        let got = s
+            .run(|c| c.get(format!("{base}/cookies/delete?k1")))
+            .unwrap();
+        assert_eq!(json(&got)["cookies"], serde_json::json!({"k2": "v2"}));
+        let got = s.run(|c| c.get(format!("{base}/cookies"))).unwrap();
+        assert_eq!(json(&got)["cookies"], serde_json::json!({"k2": "v2"}));
+    }
+
     /// httpbin's `/brotli` (encoded by brotlicffi), decoded with the `brotli` feature.
     pub fn httpbin_brotli(fx: &Fx) {
         let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else {
@@ -686,6 +713,7 @@ support::per_backend_tests!(interop_case;
     httpbin_get_with_args, httpbin_headers_echo, httpbin_bodies_on_every_method,
     httpbin_status_of_every_class, httpbin_redirect_chains,
     httpbin_redirect_to_every_status, httpbin_gzip_and_deflate, httpbin_brotli,
+    httpbin_cookies_set_sent_and_deleted,
     httpbin_basic_auth,
     httpbin_delay_beyond_timeout, httpbin_drip_slower_than_deadline,
     httpbin_bytes_and_stream_bytes, httpbin_response_headers_user_agent_and_head,

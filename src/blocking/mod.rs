@@ -62,6 +62,20 @@ impl Client {
         }
     }
 
+    /// The same client keeping its cookies in `jar` (see [`crate::Client::with_cookie_jar`]).
+    #[cfg(feature = "cookies")]
+    pub fn with_cookie_jar(&self, jar: crate::CookieJar) -> Client {
+        Client {
+            inner: self.inner.with_cookie_jar(jar),
+        }
+    }
+
+    /// The jar this client keeps cookies in, if any.
+    #[cfg(feature = "cookies")]
+    pub fn cookie_jar(&self) -> Option<&crate::CookieJar> {
+        self.inner.cookie_jar()
+    }
+
     /// The backend (a fleet's first member's).
     pub fn backend(&self) -> &Backend {
         self.inner.backend()

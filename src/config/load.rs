@@ -24,7 +24,7 @@ impl Config {
     /// `HTTPFLEET_READ_TIMEOUT_MS`, `HTTPFLEET_MAX_REDIRECTS`, `HTTPFLEET_HTTP_VERSION`,
     /// `HTTPFLEET_TLS_VERIFY`, `HTTPFLEET_TLS_CA_FILE`, `HTTPFLEET_TLS_CLIENT_CERT`,
     /// `HTTPFLEET_TLS_CLIENT_KEY`, `HTTPFLEET_PROXY`, `HTTPFLEET_PROXY_FROM_ENV`,
-    /// `HTTPFLEET_NO_PROXY` (comma-separated), `HTTPFLEET_TCP_KEEPALIVE_MS`,
+    /// `HTTPFLEET_NO_PROXY` (comma-separated), `HTTPFLEET_TCP_KEEPALIVE_MS`, `HTTPFLEET_COOKIES`,
     /// `HTTPFLEET_BASIC_AUTH` (`user:password`), `HTTPFLEET_USER_AGENT`,
     /// `HTTPFLEET_POOL_MAX_IDLE_PER_HOST`, `HTTPFLEET_POOL_IDLE_TIMEOUT_MS`,
     /// `HTTPFLEET_MAX_RESPONSE_BYTES`, `HTTPFLEET_DECOMPRESS`, `HTTPFLEET_AUTO_HEADERS`,
@@ -105,6 +105,9 @@ impl Config {
         }
         if let Some(v) = var("HTTPFLEET_TCP_KEEPALIVE_MS") {
             c.tcp_keepalive = Some(ms("HTTPFLEET_TCP_KEEPALIVE_MS", &v)?);
+        }
+        if let Some(v) = var("HTTPFLEET_COOKIES") {
+            c.cookies = flag("HTTPFLEET_COOKIES", &v)?;
         }
         if let Some(v) = var("HTTPFLEET_BASIC_AUTH") {
             let (u, p) = v.split_once(':').unwrap_or((v.as_str(), ""));

@@ -207,6 +207,10 @@ pub struct Config {
     /// (keepalive off, whatever a backend's own default: reqwest's 15 s never applies).
     #[serde(with = "opt_duration")]
     pub tcp_keepalive: Option<Duration>,
+    /// Keep the cookies servers set in a jar of the client's own and send them back (see
+    /// `CookieJar`; `Client::with_cookie_jar` shares one between clients). Needs the `cookies`
+    /// feature: without it, `true` is a `Builder` error. Defaults to `false`.
+    pub cookies: bool,
 }
 
 /// The longest duration any knob takes: one year. A longer one, up to `Duration::MAX`, from
@@ -246,6 +250,7 @@ impl Default for Config {
             resolve: BTreeMap::new(),
             local_address: None,
             tcp_keepalive: None,
+            cookies: false,
         }
     }
 }
@@ -286,6 +291,7 @@ impl fmt::Debug for Config {
             .field("resolve", &self.resolve)
             .field("local_address", &self.local_address)
             .field("tcp_keepalive", &self.tcp_keepalive)
+            .field("cookies", &self.cookies)
             .finish()
     }
 }
@@ -447,6 +453,12 @@ impl Config {
     /// Sets [`Config::local_address`].
     pub fn local_address(mut self, addr: Option<std::net::IpAddr>) -> Self {
         self.local_address = addr;
+        self
+    }
+
+    /// Sets [`Config::cookies`].
+    pub fn cookies(mut self, yes: bool) -> Self {
+        self.cookies = yes;
         self
     }
 

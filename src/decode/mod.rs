@@ -163,6 +163,7 @@ mod tests {
             flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
         raw.write_all(&data).unwrap();
         let raw = raw.finish().unwrap();
+        #[cfg_attr(not(any(feature = "brotli", feature = "zstd")), allow(unused_mut))]
         let mut cases = vec![
             (Coding::Gzip, gz),
             (Coding::Deflate, zl),
@@ -232,6 +233,7 @@ mod tests {
         let zeros = vec![0u8; 64 << 20];
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         gz.write_all(&zeros).unwrap();
+        #[cfg_attr(not(any(feature = "brotli", feature = "zstd")), allow(unused_mut))]
         let mut bombs = vec![(Coding::Gzip, gz.finish().unwrap(), 8 << 20)];
         #[cfg(feature = "brotli")]
         bombs.push((Coding::Brotli, brotli_of(&zeros), OUT));

@@ -227,6 +227,16 @@ pub enum Streamed {
 }
 
 impl Session<'_> {
+    /// Both surfaces' clients keeping their cookies in `jar`.
+    #[cfg(feature = "cookies")]
+    pub fn with_cookie_jar(self, jar: httpfleet::CookieJar) -> Self {
+        Session {
+            h: self.h,
+            client: self.client.with_cookie_jar(jar.clone()),
+            blocking: self.blocking.with_cookie_jar(jar),
+        }
+    }
+
     pub fn run<F>(&self, build: F) -> httpfleet::Result<Got>
     where
         F: for<'a> FnOnce(&'a Client) -> RequestBuilder<'a, Client>,

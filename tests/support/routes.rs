@@ -317,6 +317,17 @@ async fn route(ctx: &Ctx) -> Resp {
             }
             b.body(RespBody::empty()).unwrap()
         }
+        ["set-cookie"] => {
+            // Each `?line=` as a `Set-Cookie` line, as given.
+            let mut b = Response::builder().status(StatusCode::OK);
+            for line in ctx.query_pairs().into_iter().filter(|(k, _)| k == "line") {
+                let Ok(val) = HeaderValue::from_str(&line.1) else {
+                    return text(StatusCode::BAD_REQUEST, "invalid cookie");
+                };
+                b = b.header(header::SET_COOKIE, val);
+            }
+            b.body(RespBody::empty()).unwrap()
+        }
         ["cookies"] => {
             let mut obj = Map::new();
             for v in ctx.headers.get_all(header::COOKIE) {
