@@ -82,6 +82,13 @@ mod url;
 
 pub use backend::Backend;
 pub use client::Client;
+
+/// `multipart/form-data` request bodies (feature `multipart`): [`Form`](multipart::Form) and
+/// [`Part`](multipart::Part), sent with [`RequestBuilder::multipart`].
+#[cfg(feature = "multipart")]
+pub mod multipart {
+    pub use crate::request::multipart::{Form, Part};
+}
 pub use config::{
     BasicAuth, Config, DEFAULT_USER_AGENT, HttpVersion, MAX_DURATION, PoolConfig, TlsConfig,
 };

@@ -1019,6 +1019,76 @@ mod behaviour {
         );
     }
 
+    /// A multipart form of a text field, a file streamed from disk and bytes goes on the wire
+    /// byte for byte as RFC 7578 lays it out, with `Content-Length`, and again after a 307.
+    #[cfg(feature = "multipart")]
+    pub fn multipart_form_sends_text_and_files_exactly(fx: &Fx) {
+        use httpfleet::multipart::{Form, Part};
+        let path = std::env::temp_dir().join(format!(
+            "httpfleet-multipart-{}-{:?}-{:?}.csv",
+            std::process::id(),
+            fx.kind,
+            fx.surface
+        ));
+        let content: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &content).unwrap();
+        let form = || {
+            Form::new()
+                .text("sym\"bol", "BTCUSDT")
+                .file("rows", &path)
+                .unwrap()
+                .part(
+                    "raw",
+                    Part::bytes(vec![0u8, 255])
+                        .file_name("r.bin")
+                        .mime("application/x-raw"),
+                )
+        };
+        let file_name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let expected = |b: &str| {
+            let mut e = format!(
+                "--{b}\r\nContent-Disposition: form-data; name=\"sym%22bol\"\r\n\r\nBTCUSDT\r\n\
+                 --{b}\r\nContent-Disposition: form-data; name=\"rows\"; filename=\"{file_name}\"\r\n\
+                 Content-Type: text/csv\r\n\r\n"
+            )
+            .into_bytes();
+            e.extend(&content);
+            e.extend(
+                format!(
+                    "\r\n--{b}\r\nContent-Disposition: form-data; name=\"raw\"; filename=\"r.bin\"\r\n\
+                     Content-Type: application/x-raw\r\n\r\n"
+                )
+                .bytes(),
+            );
+            e.extend([0u8, 255]);
+            e.extend(format!("\r\n--{b}--\r\n").bytes());
+            e
+        };
+        for target in ["/post", "/redirect-to?url=/post&status_code=307"] {
+            let f = form();
+            let boundary = f.boundary().to_owned();
+            let got = fx.go(|c| c.post(fx.url(target)).multipart(f)).unwrap();
+            assert_eq!(got.status(), 200, "{target}");
+            let seen = fx.server.last_request().unwrap();
+            assert_eq!(
+                seen.header("content-type"),
+                Some(format!("multipart/form-data; boundary={boundary}").as_str())
+            );
+            assert!(
+                seen.body == expected(&boundary),
+                "{target}: the wire differs"
+            );
+            assert_eq!(
+                seen.header("content-length"),
+                Some(seen.body.len().to_string().as_str())
+            );
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[cfg(not(feature = "multipart"))]
+    pub fn multipart_form_sends_text_and_files_exactly(_: &Fx) {}
+
     pub fn refused_connection_is_connect_error(fx: &Fx) {
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -1426,6 +1496,7 @@ support::per_backend_tests!(conformance_case;
     resolve_sends_a_name_to_the_given_address, local_address_is_where_connections_come_from,
     no_proxy_hosts_go_direct_and_the_rest_through_the_proxy, proxy_from_env_honours_no_proxy,
     tcp_keepalive_arms_the_socket_timer_or_is_refused, cookies_are_kept_across_requests_and_redirects,
+    multipart_form_sends_text_and_files_exactly,
     error_display_says_what_and_where,
     unsupported_scheme_is_invalid_url, url_without_host_is_invalid_url,
     crlf_in_url_is_builder_error, nul_in_url_is_builder_error,

@@ -217,6 +217,37 @@ mod case {
         assert_eq!(json(&got)["cookies"], serde_json::json!({"k2": "v2"}));
     }
 
+    /// A multipart form with a text field and a file streamed from disk, as httpbin's `/post`
+    /// (werkzeug's parser) reads it.
+    pub fn httpbin_multipart_form_with_a_file(fx: &Fx) {
+        let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else {
+            return;
+        };
+        #[cfg(feature = "multipart")]
+        {
+            let path = std::env::temp_dir().join(format!(
+                "httpfleet-interop-{}-{:?}-{:?}.csv",
+                std::process::id(),
+                fx.kind,
+                fx.surface
+            ));
+            std::fs::write(&path, "open_time,close\n1,2\n").unwrap();
+            let form = httpfleet::multipart::Form::new()
+                .text("symbol", "BTCUSDT")
+                .file("rows", &path)
+                .unwrap();
+            let got = fx
+                .go(|c| c.post(format!("{base}/post")).multipart(form))
+                .unwrap();
+            let v = json(&got);
+            assert_eq!(v["form"]["symbol"], "BTCUSDT", "{v}");
+            assert_eq!(v["files"]["rows"], "open_time,close\n1,2\n", "{v}");
+            let _ = std::fs::remove_file(&path);
+        }
+        #[cfg(not(feature = "multipart"))]
+        let _ = (fx, base);
+    }
+
     /// httpbin's `/brotli` (encoded by brotlicffi), decoded with the `brotli` feature.
     pub fn httpbin_brotli(fx: &Fx) {
         let Some(base) = server("HTTPFLEET_HTTPBIN_URL") else {
@@ -713,7 +744,7 @@ support::per_backend_tests!(interop_case;
     httpbin_get_with_args, httpbin_headers_echo, httpbin_bodies_on_every_method,
     httpbin_status_of_every_class, httpbin_redirect_chains,
     httpbin_redirect_to_every_status, httpbin_gzip_and_deflate, httpbin_brotli,
-    httpbin_cookies_set_sent_and_deleted,
+    httpbin_cookies_set_sent_and_deleted, httpbin_multipart_form_with_a_file,
     httpbin_basic_auth,
     httpbin_delay_beyond_timeout, httpbin_drip_slower_than_deadline,
     httpbin_bytes_and_stream_bytes, httpbin_response_headers_user_agent_and_head,

@@ -237,7 +237,12 @@ fn read_body_blocking(body: SendBody) -> Result<Bytes> {
     let failed = |e: std::io::Error| Error::new(ErrorKind::Body).with_source(e);
     match body {
         SendBody::Bytes(b) => Ok(b),
-        SendBody::File(p) => std::fs::read(p).map(Bytes::from).map_err(failed),
+        SendBody::Parts(p) => {
+            let mut all = Vec::new();
+            std::io::Read::read_to_end(&mut p.reader(), &mut all)
+                .map(|_| Bytes::from(all))
+                .map_err(failed)
+        }
         SendBody::Reader(mut r) => {
             let mut all = Vec::new();
             r.read_to_end(&mut all).map_err(failed)?;

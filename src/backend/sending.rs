@@ -12,7 +12,7 @@ use http_body::{Frame, SizeHint};
 
 use super::pipe;
 use crate::error::{BoxError, Result};
-use crate::request::{Body, PieceStream, Progress, SendBody};
+use crate::request::{PieceStream, Progress, SendBody};
 
 /// A request body being sent.
 pub(crate) struct Sending {
@@ -40,16 +40,7 @@ impl Sending {
         let kind = match body {
             SendBody::Bytes(b) => Kind::Bytes((!b.is_empty()).then_some(b)),
             SendBody::Stream(s) => Kind::Stream(s),
-            SendBody::File(path) => {
-                let file = std::fs::File::open(&path).map_err(|e| {
-                    crate::Error::builder(format!("cannot open {}", path.display())).with_source(e)
-                })?;
-                let file = tokio::fs::File::from_std(file);
-                match Body::async_reader(file, len).for_send()? {
-                    SendBody::Stream(s) => Kind::Stream(s),
-                    _ => Kind::Bytes(None),
-                }
-            }
+            SendBody::Parts(parts) => Kind::Stream(Box::pin(parts.stream())),
             SendBody::Reader(reader) => Kind::Pipe(pump(reader, deadline.into_std())),
         };
         Ok(Sending {

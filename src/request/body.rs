@@ -1,6 +1,6 @@
-//! [`Body`]: what a request sends. Bytes in memory and files can be sent again (after a
-//! redirect, a stale connection, a failed attempt); a reader or a stream is read once, as it is
-//! sent, and never sent again.
+//! [`Body`]: what a request sends. Bytes in memory and files (one, or the parts of a multipart
+//! form) can be sent again (after a redirect, a stale connection, a failed attempt); a reader or
+//! a stream is read once, as it is sent, and never sent again.
 
 use std::fmt;
 use std::io::Read;
@@ -12,6 +12,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use futures_core::Stream;
 
+use super::parts::{Parts, Segment};
 use crate::error::{BoxError, Error, ErrorKind, Result};
 
 /// A stream of body pieces, as a request sends it from async code.
@@ -32,7 +33,8 @@ pub struct Body {
 
 enum Kind {
     Bytes(Bytes),
-    File(PathBuf),
+    /// Files and bytes, read from disk as they are sent.
+    Parts(Parts),
     /// A blocking reader, taken when the request is sent.
     Reader(Mutex<Option<Box<dyn Read + Send>>>),
     /// An async stream, taken when the request is sent.
@@ -43,7 +45,7 @@ enum Kind {
 /// itself (taken out of the request, which cannot send it again).
 pub(crate) enum SendBody {
     Bytes(Bytes),
-    File(PathBuf),
+    Parts(Parts),
     Reader(Box<dyn Read + Send>),
     Stream(PieceStream),
 }
@@ -52,7 +54,10 @@ impl fmt::Debug for SendBody {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SendBody::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
-            SendBody::File(p) => write!(f, "File({})", p.display()),
+            SendBody::Parts(p) => {
+                let files: Vec<_> = p.files().map(|p| p.display().to_string()).collect();
+                write!(f, "Parts(files: {files:?})")
+            }
             SendBody::Reader(_) => f.write_str("Reader"),
             SendBody::Stream(_) => f.write_str("Stream"),
         }
@@ -70,10 +75,15 @@ impl Body {
     pub fn file(path: impl Into<PathBuf>) -> std::io::Result<Self> {
         let path = path.into();
         let len = std::fs::metadata(&path)?.len();
-        Ok(Body {
-            kind: Kind::File(path),
+        Ok(Body::from_parts(vec![Segment::File(path)], len))
+    }
+
+    /// Bytes and files sent one after the other, `len` bytes in all. Replayable.
+    pub(crate) fn from_parts(segments: Vec<Segment>, len: u64) -> Self {
+        Body {
+            kind: Kind::Parts(Parts::new(segments)),
             len: Some(len),
-        })
+        }
     }
 
     /// A blocking reader, read as the request is sent, for the blocking client; `len` is its
@@ -105,11 +115,7 @@ impl Body {
         reader: impl tokio::io::AsyncRead + Send + 'static,
         len: Option<u64>,
     ) -> Self {
-        let stream = ReaderStream {
-            reader: Box::pin(reader),
-            buf: Vec::new(),
-            done: false,
-        };
+        let stream = ReaderStream::new(reader);
         Body {
             kind: Kind::Stream(Mutex::new(Some(Box::pin(stream)))),
             len,
@@ -128,7 +134,7 @@ impl Body {
 
     /// Whether it can be sent again: bytes and files can; readers and streams cannot.
     pub fn is_replayable(&self) -> bool {
-        matches!(self.kind, Kind::Bytes(_) | Kind::File(_))
+        matches!(self.kind, Kind::Bytes(_) | Kind::Parts(_))
     }
 
     /// The bytes, when the body is in memory.
@@ -153,7 +159,15 @@ impl Body {
         };
         Ok(match &self.kind {
             Kind::Bytes(b) => SendBody::Bytes(b.clone()),
-            Kind::File(p) => SendBody::File(p.clone()),
+            Kind::Parts(p) => {
+                // A file gone or unreadable is refused before anything is sent.
+                for path in p.files() {
+                    std::fs::File::open(path).map_err(|e| {
+                        Error::builder(format!("cannot open {}", path.display())).with_source(e)
+                    })?;
+                }
+                SendBody::Parts(p.clone())
+            }
             Kind::Reader(r) => SendBody::Reader(lock(r).take().ok_or_else(taken)?),
             Kind::Stream(s) => SendBody::Stream(lock(s).take().ok_or_else(taken)?),
         })
@@ -169,7 +183,7 @@ impl Body {
             Kind::Reader(r) => Kind::Reader(Mutex::new(lock(r).take())),
             Kind::Stream(s) => Kind::Stream(Mutex::new(lock(s).take())),
             Kind::Bytes(b) => Kind::Bytes(b.clone()),
-            Kind::File(p) => Kind::File(p.clone()),
+            Kind::Parts(p) => Kind::Parts(p.clone()),
         };
         Body {
             kind,
@@ -181,7 +195,7 @@ impl Body {
     pub(crate) fn try_clone(&self) -> Option<Body> {
         let kind = match &self.kind {
             Kind::Bytes(b) => Kind::Bytes(b.clone()),
-            Kind::File(p) => Kind::File(p.clone()),
+            Kind::Parts(p) => Kind::Parts(p.clone()),
             _ => return None,
         };
         Some(Body {
@@ -205,7 +219,7 @@ impl fmt::Debug for Body {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match &self.kind {
             Kind::Bytes(_) => "bytes",
-            Kind::File(_) => "file",
+            Kind::Parts(_) => "files",
             Kind::Reader(_) => "reader",
             Kind::Stream(_) => "stream",
         };
@@ -286,10 +300,20 @@ where
 
 /// An `AsyncRead` as a stream of pieces of up to 64 KiB (each copied out of one reused
 /// buffer).
-struct ReaderStream {
+pub(crate) struct ReaderStream {
     reader: Pin<Box<dyn tokio::io::AsyncRead + Send>>,
     buf: Vec<u8>,
     done: bool,
+}
+
+impl ReaderStream {
+    pub(crate) fn new(reader: impl tokio::io::AsyncRead + Send + 'static) -> Self {
+        ReaderStream {
+            reader: Box::pin(reader),
+            buf: Vec::new(),
+            done: false,
+        }
+    }
 }
 
 impl Stream for ReaderStream {

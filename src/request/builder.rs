@@ -136,6 +136,18 @@ impl<'a, C> RequestBuilder<'a, C> {
         })
     }
 
+    /// Sets a `multipart/form-data` body and its `Content-Type` (with the form's boundary).
+    #[cfg(feature = "multipart")]
+    pub fn multipart(self, form: crate::multipart::Form) -> Self {
+        self.map(|req| {
+            let content_type = HeaderValue::from_str(&form.content_type())
+                .map_err(|e| Error::builder("invalid multipart boundary").with_source(e))?;
+            req.body = form.into_body()?;
+            req.headers.insert(CONTENT_TYPE, content_type);
+            Ok(())
+        })
+    }
+
     /// Sets `Authorization: Basic ...`.
     pub fn basic_auth(self, username: &str, password: &str) -> Self {
         self.map(|req| {

@@ -3,6 +3,9 @@
 
 mod body;
 mod builder;
+#[cfg(feature = "multipart")]
+pub(crate) mod multipart;
+mod parts;
 
 use std::fmt;
 use std::sync::Arc;
@@ -18,6 +21,7 @@ pub use body::Body;
 pub(crate) use body::{PieceStream, SendBody};
 pub use builder::RequestBuilder;
 pub(crate) use builder::{method, request_verbs};
+pub(crate) use parts::PartsReader;
 
 /// One HTTP request: method, URL, headers, body and an optional own deadline.
 ///

@@ -3,7 +3,7 @@
 //! the reader takes them (pausing the transfer when it is behind), and hands libcurl the request
 //! body through the read callback.
 
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Read, SeekFrom};
 
 use bytes::{Bytes, BytesMut};
 use curl::easy::{Handler, ReadError, SeekResult, WriteError};
@@ -22,7 +22,7 @@ pub(super) const PAUSE_AT: usize = 256 * 1024;
 pub(super) enum Upload {
     None,
     Bytes(Bytes, usize),
-    File(std::fs::File),
+    Parts(crate::request::PartsReader),
     Reader(Box<dyn Read + Send>),
 }
 
@@ -189,7 +189,7 @@ impl Handler for Collector {
                 *at += n;
                 n
             }
-            Upload::File(f) => read_once(f, data).map_err(|e| self.fail_upload(e))?,
+            Upload::Parts(p) => read_once(p, data).map_err(|e| self.fail_upload(e))?,
             Upload::Reader(r) => read_once(r, data).map_err(|e| self.fail_upload(e))?,
         };
         self.sent += n as u64;
@@ -211,7 +211,10 @@ impl Handler for Collector {
                 *at = 0;
                 true
             }
-            (Upload::File(f), SeekFrom::Start(0)) => f.seek(SeekFrom::Start(0)).is_ok(),
+            (Upload::Parts(p), SeekFrom::Start(0)) => {
+                p.rewind();
+                true
+            }
             _ => false,
         };
         if rewound {

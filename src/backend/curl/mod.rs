@@ -323,9 +323,7 @@ impl Inner {
         let upload = match out.body {
             SendBody::Bytes(b) if b.is_empty() => Upload::None,
             SendBody::Bytes(b) => Upload::Bytes(b, 0),
-            SendBody::File(path) => Upload::File(std::fs::File::open(&path).map_err(|e| {
-                Error::builder(format!("cannot open {}", path.display())).with_source(e)
-            })?),
+            SendBody::Parts(parts) => Upload::Parts(parts.reader()),
             SendBody::Reader(r) => Upload::Reader(r),
             SendBody::Stream(_) => {
                 return Err(Error::builder(

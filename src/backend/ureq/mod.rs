@@ -341,9 +341,7 @@ impl Owned {
 fn reader_of(body: SendBody) -> Result<Box<dyn Read + Send>> {
     Ok(match body {
         SendBody::Bytes(b) => Box::new(std::io::Cursor::new(b)),
-        SendBody::File(path) => Box::new(std::fs::File::open(&path).map_err(|e| {
-            Error::builder(format!("cannot open {}", path.display())).with_source(e)
-        })?),
+        SendBody::Parts(parts) => Box::new(parts.reader()),
         SendBody::Reader(r) => r,
         SendBody::Stream(_) => {
             return Err(Error::builder(
