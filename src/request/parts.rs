@@ -18,6 +18,8 @@ pub(crate) struct Parts(Arc<[Segment]>);
 
 /// One part of a [`Parts`].
 pub(crate) enum Segment {
+    /// Bytes from memory (the heads and fields of a multipart form).
+    #[cfg_attr(not(feature = "multipart"), allow(dead_code))]
     Bytes(Bytes),
     File(PathBuf),
 }
