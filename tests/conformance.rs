@@ -1965,6 +1965,127 @@ mod cli_get {
         }
     }
 
+    /// Runs `httpfleet get ARGS`, whatever its exit status.
+    fn run(args: &[&str]) -> std::process::Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_httpfleet"))
+            .arg("get")
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// `httpfleet get` takes the knobs of `Config` as flags, in curl's spelling, over a TOML
+    /// `--config` file; `-F` sends a multipart form and `-c` writes the cookie jar.
+    #[test]
+    fn config_knobs_are_flags_in_curls_spelling() {
+        let server = TestServer::start();
+        let port = server.addr().port().to_string();
+        let stdout = |out: std::process::Output| -> Value {
+            assert!(out.status.success(), "{out:?}");
+            serde_json::from_slice(&out.stdout).unwrap()
+        };
+        // A TOML file, and a flag over it.
+        let toml = temp_file("config.toml");
+        std::fs::write(&toml, "user_agent = \"from-toml\"\nmax_redirects = 0\n").unwrap();
+        let v = stdout(get(&[
+            &server.url("/headers"),
+            "--config",
+            toml.to_str().unwrap(),
+        ]));
+        assert_eq!(v["headers"]["user-agent"], "from-toml");
+        let v = stdout(get(&[
+            &server.url("/headers"),
+            "--config",
+            toml.to_str().unwrap(),
+            "-A",
+            "from-flag",
+            "-u",
+            "ann:pw",
+            "--raw",
+        ]));
+        assert_eq!(v["headers"]["user-agent"], "from-flag");
+        assert_eq!(v["headers"]["authorization"], "Basic YW5uOnB3");
+        assert!(
+            v["headers"]["accept-encoding"].is_null(),
+            "--raw asks for no coding"
+        );
+        // max_redirects = 0 from the file: the 302 comes back.
+        let out = get(&[
+            &server.url("/redirect/1"),
+            "--config",
+            toml.to_str().unwrap(),
+            "-v",
+        ]);
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("302"),
+            "{out:?}"
+        );
+        std::fs::remove_file(&toml).unwrap();
+        // --resolve in curl's form, and --http1.1.
+        let url = format!("http://cli.fleet.test:{port}/get");
+        let spec = format!("cli.fleet.test:{port}:127.0.0.1");
+        stdout(get(&[&url, "--resolve", &spec, "--http1.1"]));
+        // A dead proxy, and --noproxy around it; a dead SOCKS proxy.
+        let direct = server.url("/get");
+        assert!(!run(&[&direct, "-x", "http://127.0.0.1:9"]).status.success());
+        stdout(get(&[
+            &direct,
+            "-x",
+            "http://127.0.0.1:9",
+            "--noproxy",
+            "localhost,127.0.0.1",
+        ]));
+        let out = run(&[&direct, "--socks5-hostname", "127.0.0.1:9"]);
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("proxy"),
+            "{out:?}"
+        );
+        // -m in seconds.
+        let started = Instant::now();
+        let out = run(&[&server.url("/delay/3000"), "-m", "0.3"]);
+        assert!(!out.status.success());
+        assert!(started.elapsed() < Duration::from_millis(2500));
+        // -F: a text field and a file with its type.
+        let csv = temp_file("rows.csv");
+        std::fs::write(&csv, "a,b\n").unwrap();
+        let file = format!("rows=@{};type=text/x-rows", csv.display());
+        stdout(get(&[
+            &server.url("/post"),
+            "-F",
+            "symbol=BTCUSDT",
+            "-F",
+            &file,
+        ]));
+        let seen = server.last_request().unwrap();
+        assert_eq!(seen.method, "POST");
+        assert!(
+            seen.header("content-type")
+                .unwrap()
+                .starts_with("multipart/form-data; boundary=")
+        );
+        let body = String::from_utf8_lossy(&seen.body);
+        assert!(
+            body.contains("name=\"symbol\"\r\n\r\nBTCUSDT\r\n"),
+            "{body}"
+        );
+        assert!(
+            body.contains("Content-Type: text/x-rows\r\n\r\na,b\n\r\n"),
+            "{body}"
+        );
+        std::fs::remove_file(&csv).unwrap();
+        // -c: cookies kept across the redirect and written out.
+        let jar = temp_file("jar");
+        let v = stdout(get(&[
+            &server.url("/cookies/set?k=v"),
+            "-c",
+            jar.to_str().unwrap(),
+        ]));
+        assert_eq!(v["cookies"]["k"], "v");
+        let written = std::fs::read_to_string(&jar).unwrap();
+        assert!(written.ends_with("\tk=v\n"), "{written}");
+        std::fs::remove_file(&jar).unwrap();
+    }
+
     #[test]
     fn no_progress_bar_when_asked_or_for_a_small_body() {
         let server = TestServer::start();

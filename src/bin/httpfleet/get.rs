@@ -1,22 +1,24 @@
 //! `httpfleet get`: one request through a backend or a fleet, its body streamed to standard
 //! output or a file as it arrives (with a progress bar), its request body from the command line
-//! or streamed from a file (`--data @FILE`).
+//! or streamed from a file (`--data @FILE`) or a multipart form (`-F`); every `Config` knob is a
+//! flag ([`ConfigArgs`]).
 
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use httpfleet::{BackendKind, Body, Client, Config, FleetBuilder, Member};
+use httpfleet::multipart::{Form, Part};
+use httpfleet::{Body, Client, Config, FleetBuilder, Member};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::config_args::ConfigArgs;
 use super::{Res, parse_kind, strategy};
 
 #[derive(clap::Args)]
 pub(crate) struct GetArgs {
     /// The URL (a path such as `/get` with `--fleet` members that have base URLs).
     url: String,
-    /// The backend.
-    #[arg(long, value_parser = parse_kind)]
-    backend: Option<BackendKind>,
+    #[command(flatten)]
+    config: ConfigArgs,
     /// A fleet: comma-separated backends, each optionally `kind=BASE_URL`.
     #[arg(long)]
     fleet: Option<String>,
@@ -28,14 +30,16 @@ pub(crate) struct GetArgs {
     headers: Vec<String>,
     /// A request body, or `@FILE` to stream one from a file (makes the request a POST unless
     /// --method says otherwise).
-    #[arg(short = 'd', long)]
+    #[arg(short = 'd', long, conflicts_with = "form")]
     data: Option<String>,
+    /// A multipart form field, `name=value`, or `name=@FILE` to send a file streamed from disk,
+    /// optionally followed by `;type=MIME` and `;filename=NAME` (repeatable; makes the request
+    /// a POST unless --method says otherwise).
+    #[arg(short = 'F', long = "form", value_name = "NAME=VALUE")]
+    form: Vec<String>,
     /// The method.
     #[arg(short = 'X', long)]
     method: Option<String>,
-    /// Total deadline in milliseconds.
-    #[arg(long, default_value_t = 30_000)]
-    timeout: u64,
     /// Write the body to this file instead of standard output, as it arrives. No size limit
     /// applies but `HTTPFLEET_MAX_RESPONSE_BYTES`, if set.
     #[arg(short = 'o', long)]
@@ -55,16 +59,16 @@ pub(crate) struct GetArgs {
 const LARGE: u64 = 1 << 20;
 
 pub(crate) fn get(args: GetArgs) -> Res {
-    let mut config = Config::from_env()?.timeout(Duration::from_millis(args.timeout));
-    if args.output.is_some() && std::env::var_os("HTTPFLEET_MAX_RESPONSE_BYTES").is_none() {
+    let mut config = args.config.config()?;
+    if args.output.is_some()
+        && !args.config.sets_max_filesize()
+        && std::env::var_os("HTTPFLEET_MAX_RESPONSE_BYTES").is_none()
+    {
         config = config.max_response_bytes(u64::MAX);
-    }
-    if let Some(kind) = args.backend {
-        config = config.backend(kind);
     }
     let client = client(&args, &config)?;
     let method = args.method.clone().unwrap_or_else(|| {
-        if args.data.is_some() {
+        if args.data.is_some() || !args.form.is_empty() {
             "POST".into()
         } else {
             "GET".into()
@@ -82,6 +86,9 @@ pub(crate) fn get(args: GetArgs) -> Res {
             Some(path) => req.body(Body::file(path)?),
             None => req.body(d.clone()),
         };
+    }
+    if !args.form.is_empty() {
+        req = req.multipart(form(&args.form)?);
     }
     let bar = progress_bar(&args);
     if let Some(bar) = &bar {
@@ -147,10 +154,37 @@ pub(crate) fn get(args: GetArgs) -> Res {
             );
         }
     }
+    args.config.save_cookies(&client, &resp.url().to_string())?;
     if let Some(path) = &args.output {
         eprintln!("wrote {written} bytes to {}", path.display());
     }
     Ok(())
+}
+
+/// The multipart form of `-F` fields, in curl's spelling: `name=value`, `name=@FILE`, each
+/// with optional `;type=MIME` and `;filename=NAME`.
+fn form(fields: &[String]) -> Result<Form, Box<dyn std::error::Error>> {
+    let mut form = Form::new();
+    for field in fields {
+        let (name, spec) = field
+            .split_once('=')
+            .ok_or_else(|| format!("-F {field:?} is not NAME=VALUE or NAME=@FILE"))?;
+        let mut pieces = spec.split(';');
+        let value = pieces.next().unwrap_or("");
+        let mut part = match value.strip_prefix('@') {
+            Some(path) => Part::file(path).map_err(|e| format!("-F {name}: {path}: {e}"))?,
+            None => Part::text(value),
+        };
+        for modifier in pieces {
+            match modifier.split_once('=') {
+                Some(("type", mime)) => part = part.mime(mime),
+                Some(("filename", file_name)) => part = part.file_name(file_name),
+                _ => return Err(format!("-F {field:?}: unknown {modifier:?}").into()),
+            }
+        }
+        form = form.part(name, part);
+    }
+    Ok(form)
 }
 
 fn client(args: &GetArgs, config: &Config) -> Result<Client, Box<dyn std::error::Error>> {

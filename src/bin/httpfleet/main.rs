@@ -4,6 +4,7 @@
 //! loop for instruction counting).
 
 mod bench;
+mod config_args;
 mod get;
 mod instr;
 #[cfg(feature = "market")]
@@ -32,7 +33,7 @@ enum Command {
     /// Measure httpfleet's overhead against each client used directly, on a loopback server.
     Bench(bench::BenchArgs),
     /// Send one request through a backend or a fleet.
-    Get(get::GetArgs),
+    Get(Box<get::GetArgs>),
     /// Run the benchmark server alone and print its URL.
     Serve {
         /// Worker threads.
@@ -59,7 +60,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bench(args) => bench::bench(args),
-        Command::Get(args) => get::get(args),
+        Command::Get(args) => get::get(*args),
         Command::Serve { workers } => instr::serve(workers),
         #[cfg(feature = "market")]
         Command::Klines(args) => klines::klines(args),
