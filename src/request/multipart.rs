@@ -16,7 +16,7 @@ use super::parts::Segment;
 /// body's `Content-Length`), and read again if the request is sent again (a redirect, a retry).
 ///
 /// ```no_run
-/// # async fn run(client: httpfleet::Client) -> httpfleet::Result<()> {
+/// # async fn run(client: httpfleet::Client) -> Result<(), Box<dyn std::error::Error>> {
 /// use httpfleet::multipart::{Form, Part};
 /// let form = Form::new()
 ///     .text("symbol", "BTCUSDT")
