@@ -6,6 +6,8 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
+use tracing::Instrument;
+
 use crate::backend::{Backend, BackendKind};
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -199,11 +201,13 @@ impl Client {
         } = &*self.inner;
         policy.prepare(&mut req)?;
         match route {
-            Route::One(backend) => match hook {
-                None => policy.exchange(backend, &req, &req.uri).await,
-                // Boxed: a request without a hook does not carry the hook's state.
-                Some(hook) => Box::pin(one_hooked(policy, backend, hook.as_ref(), req)).await,
-            },
+            Route::One(backend) if hook.is_none() && !crate::trace::wanted() => {
+                policy.exchange(backend, &req, &req.uri).await
+            }
+            // Boxed: a request without a hook or a trace does not carry their state.
+            Route::One(backend) => {
+                Box::pin(one_observed(policy, backend, hook.as_deref(), req)).await
+            }
             // Boxed: a single backend's request future does not carry the fleet's state.
             Route::Fleet(fleet) => Box::pin(fleet.run(policy, hook.as_deref(), req)).await,
         }
@@ -225,15 +229,22 @@ impl Client {
         } = &*self.inner;
         policy.prepare(&mut req)?;
         match route {
-            Route::One(backend) => match hook {
-                None => policy.exchange_blocking(backend, &req, &req.uri),
-                Some(hook) => {
-                    let start = admit_blocking(hook.as_ref(), &mut req)?;
-                    let outcome = policy.exchange_blocking(backend, &req, &req.uri);
-                    after(hook.as_ref(), &req, start, &outcome);
-                    outcome
+            Route::One(backend) if hook.is_none() && !crate::trace::wanted() => {
+                policy.exchange_blocking(backend, &req, &req.uri)
+            }
+            Route::One(backend) => {
+                if let Some(hook) = hook {
+                    admit_blocking(hook.as_ref(), &mut req)?;
                 }
-            },
+                let start = tokio::time::Instant::now();
+                let span = crate::trace::span(&req, backend.kind());
+                let outcome = span.in_scope(|| policy.exchange_blocking(backend, &req, &req.uri));
+                if let Some(hook) = hook {
+                    after(hook.as_ref(), &req, start, &outcome);
+                }
+                crate::trace::ended(&span, start, &outcome);
+                outcome
+            }
             Route::Fleet(fleet) => {
                 crate::backend::block_on(fleet.run(policy, hook.as_deref(), req))?
             }
@@ -241,27 +252,36 @@ impl Client {
     }
 }
 
-/// A single backend's attempt with its hook around it.
-async fn one_hooked(
+/// A single backend's attempt with its hook around it, in its trace span.
+async fn one_observed(
     policy: &Policy,
     backend: &Backend,
-    hook: &dyn Hook,
+    hook: Option<&dyn Hook>,
     mut req: Request,
 ) -> Result<Response> {
-    let mut before = Before {
-        member: None,
-        number: 1,
-        request: &mut req,
-    };
-    hook.before(&mut before).await?;
+    if let Some(hook) = hook {
+        let mut before = Before {
+            member: None,
+            number: 1,
+            request: &mut req,
+        };
+        hook.before(&mut before).await?;
+    }
     let start = tokio::time::Instant::now();
-    let outcome = policy.exchange(backend, &req, &req.uri).await;
-    after(hook, &req, start, &outcome);
+    let span = crate::trace::span(&req, backend.kind());
+    let outcome = policy
+        .exchange(backend, &req, &req.uri)
+        .instrument(span.clone())
+        .await;
+    if let Some(hook) = hook {
+        after(hook, &req, start, &outcome);
+    }
+    crate::trace::ended(&span, start, &outcome);
     outcome
 }
 
 /// Runs `hook.before` for a blocking request, on the blocking bridge; when it admitted it.
-fn admit_blocking(hook: &dyn Hook, req: &mut Request) -> Result<tokio::time::Instant> {
+fn admit_blocking(hook: &dyn Hook, req: &mut Request) -> Result<()> {
     let admitted = crate::backend::block_on(async {
         let mut before = Before {
             member: None,
@@ -271,7 +291,7 @@ fn admit_blocking(hook: &dyn Hook, req: &mut Request) -> Result<tokio::time::Ins
         hook.before(&mut before).await
     });
     match admitted {
-        Ok(Ok(())) => Ok(tokio::time::Instant::now()),
+        Ok(Ok(())) => Ok(()),
         Ok(Err(e)) | Err(e) => Err(e),
     }
 }

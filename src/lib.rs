@@ -78,6 +78,7 @@ mod request;
 mod response;
 #[cfg(feature = "rustls")]
 mod tls;
+mod trace;
 mod url;
 
 pub use backend::Backend;

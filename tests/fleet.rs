@@ -1257,6 +1257,73 @@ mod traces {
     /// No password or token reaches a span or an event: not from the URL, the auth headers or
     /// the error an attempt ended in.
     #[tokio::test(start_paused = true)]
+    async fn stats_give_each_members_latency_percentiles() {
+        let (a, b) = (MockBackend::new(), MockBackend::new());
+        a.fallback(MockReply::ok("a").delay(Duration::from_millis(10)));
+        b.fallback(MockReply::ok("b").delay(Duration::from_millis(30)));
+        let c = fleet(&[&a, &b], Strategy::RoundRobin).build().unwrap();
+        assert_eq!(c.stats()[0].latency, None, "nothing ended yet");
+        for _ in 0..20 {
+            get(&c).await.unwrap();
+        }
+        let stats = c.stats();
+        for (s, ms) in stats.iter().zip([10, 30]) {
+            let l = s.latency.unwrap();
+            assert_eq!(l.samples, 10, "{s:?}");
+            let want = Duration::from_millis(ms);
+            for q in [l.p50, l.p90, l.p99, l.max] {
+                assert!(q >= want && q < want + Duration::from_millis(1), "{s:?}");
+            }
+        }
+    }
+
+    /// A single client's request is one `httpfleet.request` span (method, URL without its
+    /// query, backend) closed by an event with the status and latency, on both surfaces; an
+    /// error closes it too; no secret of the URL, its query or a header shows.
+    #[tokio::test(start_paused = true)]
+    async fn a_single_clients_request_is_a_span_with_its_status_and_latency() {
+        let mock = MockBackend::new();
+        mock.push(MockReply::ok("x").delay(Duration::from_millis(7)))
+            .push(MockReply::error(ErrorKind::Connect));
+        let c = Client::new(Backend::from(mock.clone()));
+        let spans = Spans::default();
+        let _traced = tracing::subscriber::set_default(spans.clone());
+        let url = "http://carol:hunter2@exchange.test/api?signature=hunter2";
+        c.get(url).bearer_auth("hunter2").send().await.unwrap();
+        c.get(url).send().await.unwrap_err();
+        let blocking = httpfleet::blocking::Client::new(Backend::from(mock.clone()));
+        mock.push(MockReply::status(503));
+        blocking.get(url).send().unwrap();
+        let spans = spans.0.lock().unwrap();
+        let requests: Vec<_> = spans
+            .iter()
+            .filter(|s| field(s, "name") == "httpfleet.request")
+            .collect();
+        assert_eq!(requests.len(), 3, "{spans:?}");
+        for r in &requests {
+            assert_eq!(field(r, "method"), "GET");
+            assert_eq!(field(r, "url"), "http://exchange.test/api");
+            assert_eq!(field(r, "backend"), "mock");
+        }
+        let events: Vec<_> = spans
+            .iter()
+            .filter(|s| field(s, "name") == "event")
+            .collect();
+        assert_eq!(field(events[0], "status"), "200");
+        let latency: u64 = field(events[0], "latency_us").parse().unwrap();
+        assert!(latency >= 7_000, "{latency} µs");
+        assert!(
+            field(events[1], "error").contains("connect"),
+            "{:?}",
+            events[1]
+        );
+        assert_eq!(field(events[2], "status"), "503");
+        for (name, value) in spans.iter().flatten() {
+            assert!(!value.contains("hunter2"), "{name} = {value}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn no_secret_reaches_a_trace() {
         let (a, b) = (MockBackend::new(), MockBackend::new());
         a.fallback(MockReply::error(ErrorKind::Connect));

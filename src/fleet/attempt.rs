@@ -123,6 +123,7 @@ impl Fleet {
         let s = &self.slots[slot];
         let verdict = self.classifier.judge(&outcome);
         let latency = record.start.elapsed();
+        s.counters.ended(latency);
         if self.adaptive() {
             s.ewma.finish(
                 u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX),

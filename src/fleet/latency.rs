@@ -5,66 +5,106 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-/// Recomputes the quantile after this many new samples: a request reads it without the lock,
-/// and the selection over the window costs once per this many requests.
+/// Recomputes the hedge quantile after this many new samples: a request reads it without the
+/// lock, and the sort of the window costs once per this many requests.
 const REFRESH_EVERY: usize = 16;
 
-/// The last `capacity` latencies, and one quantile of them kept current for hedge delays.
+/// The last `capacity` latencies (microsecond resolution), their quantiles computed when asked.
+#[derive(Debug)]
+pub(crate) struct Window {
+    samples: Mutex<Ring>,
+    capacity: usize,
+}
+
+#[derive(Debug, Default)]
+struct Ring {
+    ring: Vec<u32>,
+    next: usize,
+}
+
+impl Window {
+    pub(crate) fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        Window {
+            samples: Mutex::new(Ring {
+                ring: Vec::with_capacity(capacity),
+                next: 0,
+            }),
+            capacity,
+        }
+    }
+
+    /// Records one latency; returns how many are held.
+    pub(crate) fn record(&self, latency: Duration) -> usize {
+        let us = latency.as_micros().min(u32::MAX as u128) as u32;
+        let mut s = self.samples.lock().unwrap_or_else(|p| p.into_inner());
+        if s.ring.len() < self.capacity {
+            s.ring.push(us);
+        } else {
+            let next = s.next;
+            s.ring[next] = us;
+        }
+        s.next = (s.next + 1) % self.capacity;
+        s.ring.len()
+    }
+
+    /// How many latencies are held, and the `ps` quantiles (each `0.0..=1.0`, nearest rank) of
+    /// them; `None` when there are none.
+    pub(crate) fn quantiles<const N: usize>(&self, ps: [f64; N]) -> Option<(usize, [Duration; N])> {
+        let mut sorted = self
+            .samples
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .ring
+            .clone();
+        if sorted.is_empty() {
+            return None;
+        }
+        sorted.sort_unstable();
+        let n = sorted.len();
+        let at = |p: f64| {
+            let rank = ((n - 1) as f64 * p.clamp(0.0, 1.0)).round() as usize;
+            Duration::from_micros(u64::from(sorted[rank]))
+        };
+        Some((n, ps.map(at)))
+    }
+}
+
+/// A [`Window`] whose one quantile is kept current for hedge delays.
 #[derive(Debug)]
 pub(crate) struct Histogram {
-    samples: Mutex<Samples>,
-    capacity: usize,
+    window: Window,
     /// The quantile the fleet asks for (`0.0..=1.0`).
     p: f64,
     /// Samples needed before the quantile is given.
     min: usize,
+    since_refresh: AtomicUsize,
     /// The quantile in µs, `u64::MAX` until `min` samples are in.
     quantile_us: AtomicU64,
-}
-
-#[derive(Debug, Default)]
-struct Samples {
-    ring: Vec<u32>,
-    next: usize,
-    since_refresh: usize,
-    scratch: Vec<u32>,
 }
 
 impl Histogram {
     /// A window of `capacity` latencies whose `p` quantile is given once `min` are recorded.
     pub(crate) fn new(capacity: usize, p: f64, min: usize) -> Self {
         Histogram {
-            samples: Mutex::new(Samples {
-                ring: Vec::with_capacity(capacity),
-                ..Samples::default()
-            }),
-            capacity: capacity.max(1),
+            window: Window::new(capacity),
             p: p.clamp(0.0, 1.0),
             min: min.max(1),
+            since_refresh: AtomicUsize::new(0),
             quantile_us: AtomicU64::new(u64::MAX),
         }
     }
 
     /// Records one latency (microsecond resolution).
     pub(crate) fn record(&self, latency: Duration) {
-        let us = latency.as_micros().min(u32::MAX as u128) as u32;
-        let mut s = self.samples.lock().unwrap_or_else(|p| p.into_inner());
-        let s = &mut *s;
-        if s.ring.len() < self.capacity {
-            s.ring.push(us);
-        } else {
-            s.ring[s.next] = us;
-        }
-        s.next = (s.next + 1) % self.capacity;
-        s.since_refresh += 1;
-        let n = s.ring.len();
-        if n >= self.min && (s.since_refresh >= REFRESH_EVERY || n == self.min) {
-            s.since_refresh = 0;
-            s.scratch.clear();
-            s.scratch.extend_from_slice(&s.ring);
-            let rank = ((n - 1) as f64 * self.p).round() as usize;
-            let (_, q, _) = s.scratch.select_nth_unstable(rank);
-            self.quantile_us.store(u64::from(*q), Ordering::Relaxed);
+        let n = self.window.record(latency);
+        let since = self.since_refresh.fetch_add(1, Ordering::Relaxed) + 1;
+        if n >= self.min && (since >= REFRESH_EVERY || n == self.min) {
+            self.since_refresh.store(0, Ordering::Relaxed);
+            if let Some((_, [q])) = self.window.quantiles([self.p]) {
+                let us = u64::try_from(q.as_micros()).unwrap_or(u64::MAX - 1);
+                self.quantile_us.store(us, Ordering::Relaxed);
+            }
         }
     }
 
@@ -172,6 +212,19 @@ mod tests {
             h.record(ms(50));
         }
         assert_eq!(h.quantile(), Some(ms(50)));
+    }
+
+    #[test]
+    fn a_window_gives_nearest_rank_quantiles_of_its_last_samples() {
+        let w = Window::new(100);
+        assert_eq!(w.quantiles([0.5]), None);
+        for i in (1..=200).rev() {
+            w.record(ms(i));
+        }
+        // The last 100 recorded: 100 ms down to 1 ms.
+        let (n, [p50, p90, p99, max]) = w.quantiles([0.5, 0.9, 0.99, 1.0]).unwrap();
+        assert_eq!(n, 100);
+        assert_eq!((p50, p90, p99, max), (ms(51), ms(90), ms(99), ms(100)));
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub use builder::FleetBuilder;
 pub use classify::Classifier;
 pub use member::Member;
 pub use retry::{BudgetConfig, MAX_ATTEMPTS, RetryPolicy};
-pub use stats::MemberStats;
+pub use stats::{Latency, MemberStats};
 pub use strategy::{HedgeDelay, Strategy};
 
 use self::classify::{Judge, Verdict};

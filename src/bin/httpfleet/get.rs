@@ -148,8 +148,11 @@ pub(crate) fn get(args: GetArgs) -> Res {
             resp.url()
         );
         for s in client.stats() {
+            let latency = s.latency.map_or(String::new(), |l| {
+                format!(", latency p50 {:?} p99 {:?}", l.p50, l.p99)
+            });
             eprintln!(
-                "* member {}: {} requests, {} failures, {} retries, {} hedges, breaker {:?}",
+                "* member {}: {} requests, {} failures, {} retries, {} hedges, breaker {:?}{latency}",
                 s.name, s.requests, s.failures, s.retries, s.hedges, s.breaker
             );
         }
