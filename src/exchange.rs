@@ -149,6 +149,13 @@ impl Policy {
         backend: &Backend,
     ) -> Result<Response> {
         let kind = backend.kind();
+        // `prepare` set the deadline when the request was sent: its start is the deadline less
+        // the timeout (no clock read for it).
+        let now = tokio::time::Instant::now();
+        let started = req
+            .deadline
+            .and_then(|d| d.checked_sub(self.timeout_of(req)))
+            .map_or(now, |s| s.min(now));
         let url = hop.uri.into_owned();
         let fail = |e: Error| e.or_backend(kind).or_url(&url);
         let Answer {
@@ -214,6 +221,8 @@ impl Policy {
             backend: kind,
             attempts: 1,
             member: None,
+            started,
+            first_byte: now - started,
         };
         Ok(Response::new(head, body))
     }

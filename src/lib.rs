@@ -100,7 +100,7 @@ pub use fleet::{FleetBuilder, Member, Strategy};
 pub use hook::Hook;
 pub use kind::BackendKind;
 pub use request::{Body, Request, RequestBuilder};
-pub use response::{BytesStream, Response};
+pub use response::{BytesStream, Response, Timings};
 
 /// The `http` crate types httpfleet's API uses.
 pub use http::{self, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};

@@ -1089,6 +1089,34 @@ mod behaviour {
     #[cfg(not(feature = "multipart"))]
     pub fn multipart_form_sends_text_and_files_exactly(_: &Fx) {}
 
+    /// `Response::timings`: the time to the head (a 300 ms delay, a redirect included), then,
+    /// once the body has been read to its end, the time to it (a body dripped over 300 ms).
+    pub fn timings_measure_the_head_and_the_body_end(fx: &Fx) {
+        let s = fx.session(&fx.config()).unwrap();
+        let ms = Duration::from_millis;
+        let started = Instant::now();
+        let mut resp = s
+            .stream(|c| c.get(fx.url("/redirect-to?url=/delay/300")))
+            .unwrap();
+        let t = resp.timings();
+        assert!(
+            t.first_byte >= ms(300) && t.first_byte <= started.elapsed(),
+            "{t:?}"
+        );
+        assert_eq!(t.total, None, "the body is not read yet");
+        while s.chunk(&mut resp).unwrap().is_some() {}
+        let t = resp.timings();
+        assert!(t.total.unwrap() >= t.first_byte, "{t:?}");
+        let mut resp = s
+            .stream(|c| c.get(fx.url("/drip?bytes=10&duration_ms=300")))
+            .unwrap();
+        let head = resp.timings().first_byte;
+        while s.chunk(&mut resp).unwrap().is_some() {}
+        let t = resp.timings();
+        assert!(t.total.unwrap() >= head + ms(250), "{t:?}");
+        assert!(t.total.unwrap() <= started.elapsed(), "{t:?}");
+    }
+
     pub fn refused_connection_is_connect_error(fx: &Fx) {
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -1496,7 +1524,7 @@ support::per_backend_tests!(conformance_case;
     resolve_sends_a_name_to_the_given_address, local_address_is_where_connections_come_from,
     no_proxy_hosts_go_direct_and_the_rest_through_the_proxy, proxy_from_env_honours_no_proxy,
     tcp_keepalive_arms_the_socket_timer_or_is_refused, cookies_are_kept_across_requests_and_redirects,
-    multipart_form_sends_text_and_files_exactly,
+    multipart_form_sends_text_and_files_exactly, timings_measure_the_head_and_the_body_end,
     error_display_says_what_and_where,
     unsupported_scheme_is_invalid_url, url_without_host_is_invalid_url,
     crlf_in_url_is_builder_error, nul_in_url_is_builder_error,

@@ -68,6 +68,11 @@ impl Response {
         self.inner.attempts()
     }
 
+    /// How long the response took: to its head, and to its body's end once read.
+    pub fn timings(&self) -> crate::Timings {
+        self.inner.timings()
+    }
+
     /// The fleet member that served the response (`None` outside a fleet).
     pub fn member(&self) -> Option<&str> {
         self.inner.member()

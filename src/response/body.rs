@@ -77,6 +77,8 @@ pub(crate) struct Pieces {
     progress: Option<Progress>,
     /// Checked between decoded slices (the transport ends the wait for pieces by it).
     deadline: Option<Instant>,
+    /// When the end of the body was handed out.
+    ended_at: Option<Instant>,
 }
 
 /// How a body's pieces are read: the limits and callbacks around them.
@@ -109,7 +111,13 @@ impl Pieces {
             declared: reading.declared,
             progress: reading.progress,
             deadline: reading.deadline,
+            ended_at: None,
         }
+    }
+
+    /// When the end of the body was handed out, if it was.
+    pub(crate) fn ended_at(&self) -> Option<Instant> {
+        self.ended_at
     }
 
     /// Whether it is being decoded (slices of output may come without a new piece).
@@ -198,10 +206,14 @@ impl Pieces {
                 }
             }
         };
-        if result.is_err() {
-            // An error ends the body: what is left of it is dropped (its connection closed).
-            self.raw = Raw::Done;
-            self.decoder = None;
+        match &result {
+            Err(_) => {
+                // An error ends the body: what is left of it is dropped (its connection closed).
+                self.raw = Raw::Done;
+                self.decoder = None;
+            }
+            Ok(None) if self.ended_at.is_none() => self.ended_at = Some(Instant::now()),
+            Ok(_) => {}
         }
         Poll::Ready(result)
     }

@@ -29,6 +29,21 @@ pub(crate) struct Head {
     pub(crate) backend: BackendKind,
     pub(crate) attempts: u32,
     pub(crate) member: Option<Arc<str>>,
+    /// When the request was sent (`send()` called), and how long its head took from then.
+    pub(crate) started: tokio::time::Instant,
+    pub(crate) first_byte: std::time::Duration,
+}
+
+/// How long a response took, measured by httpfleet the same way on every backend, from the
+/// start of the request's deadline (when it was sent; a fleet's retries and hedges included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Timings {
+    /// Until the response head arrived (redirects included).
+    pub first_byte: std::time::Duration,
+    /// Until the body was read to its end through this response (`chunk`, `bytes_stream`,
+    /// `Read`); `None` before that.
+    pub total: Option<std::time::Duration>,
 }
 
 impl Head {
@@ -111,6 +126,14 @@ impl Response {
     /// How many attempts the request took (1 when the first one succeeded).
     pub fn attempts(&self) -> u32 {
         self.head.attempts
+    }
+
+    /// How long the response took: to its head, and to its body's end once read.
+    pub fn timings(&self) -> Timings {
+        Timings {
+            first_byte: self.head.first_byte,
+            total: self.body.ended_at().map(|at| at - self.head.started),
+        }
     }
 
     /// The fleet member that served the response (`None` outside a fleet).

@@ -226,6 +226,16 @@ pub enum Streamed {
     Blocking(httpfleet::blocking::Response),
 }
 
+impl Streamed {
+    /// The response's timings so far.
+    pub fn timings(&self) -> httpfleet::Timings {
+        match self {
+            Streamed::Async(r) => r.timings(),
+            Streamed::Blocking(r) => r.timings(),
+        }
+    }
+}
+
 impl Session<'_> {
     /// Both surfaces' clients keeping their cookies in `jar`.
     #[cfg(feature = "cookies")]
