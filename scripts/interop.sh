@@ -8,8 +8,8 @@
 # DIR defaults to $PWD/target/interop. The Python venv lives in
 # ${HTTPFLEET_INTEROP_CACHE:-DIR}/venv and is reused across runs.
 #
-# Servers: httpbin (gunicorn), nginx TLS + nginx mTLS (HTTP/1.1 + h2, proxying
-# to httpbin), tinyproxy open + tinyproxy with BasicAuth, proxy.py with a
+# Servers: httpbin (gunicorn), nginx TLS, nginx TLS 1.2 only and nginx mTLS
+# (HTTP/1.1 + h2, proxying to httpbin), tinyproxy open + tinyproxy with BasicAuth, proxy.py with a
 # password full of URL syntax (tinyproxy's BasicAuth takes letters and digits
 # only), and microsocks (SOCKS5) open, connecting out from 127.0.0.2 so the
 # origin can tell it was used, and with a username and password.
@@ -274,7 +274,6 @@ start_nginx() {
     server_common="
         ssl_certificate     $PKI/server.pem;
         ssl_certificate_key $PKI/server.key;
-        ssl_protocols TLSv1.2 TLSv1.3;
         $h2_directive
         location / {
             proxy_pass http://127.0.0.1:$P_HTTPBIN;
@@ -310,11 +309,19 @@ http {
     server {
         listen 127.0.0.1:$P_NGINX ssl$h2_listen;
         server_name localhost;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        $server_common
+    }
+    server {
+        listen 127.0.0.1:$P_NGINX_TLS12 ssl$h2_listen;
+        server_name localhost;
+        ssl_protocols TLSv1.2;
         $server_common
     }
     server {
         listen 127.0.0.1:$P_NGINX_MTLS ssl$h2_listen;
         server_name localhost;
+        ssl_protocols TLSv1.2 TLSv1.3;
         ssl_client_certificate $PKI/ca.pem;
         ssl_verify_client on;
         $server_common
@@ -418,7 +425,7 @@ do_start() {
     ensure_venv
     gen_pki
     read -r P_HTTPBIN P_NGINX P_NGINX_MTLS P_PROXY P_PROXY_AUTH P_PROXY_SPECIAL P_SOCKS P_SOCKS_AUTH \
-        <<<"$(free_ports 8)"
+        P_NGINX_TLS12 <<<"$(free_ports 9)"
 
     { start_httpbin && wait_pid httpbin; } || fail_with_logs httpbin "$LOGS/httpbin.out" "$LOGS/httpbin.log"
     { start_nginx && wait_pid nginx; } || fail_with_logs nginx "$LOGS/nginx.out" "$LOGS/nginx-error.log"
@@ -436,6 +443,8 @@ do_start() {
     wait_for httpbin $deadline "$httpbin/get" || fail_with_logs httpbin "$LOGS/httpbin.out" "$LOGS/httpbin.log"
     wait_for nginx $deadline --cacert "$PKI/ca.pem" "https://localhost:$P_NGINX/get" ||
         fail_with_logs nginx "$LOGS/nginx.out" "$LOGS/nginx-error.log"
+    wait_for nginx-tls12 $deadline --cacert "$PKI/ca.pem" --tls-max 1.2 "https://localhost:$P_NGINX_TLS12/get" ||
+        fail_with_logs nginx-tls12 "$LOGS/nginx.out" "$LOGS/nginx-error.log"
     wait_for nginx-mtls $deadline --cacert "$PKI/ca.pem" --cert "$PKI/client.pem" --key "$PKI/client.key" \
         "https://localhost:$P_NGINX_MTLS/get" || fail_with_logs nginx-mtls "$LOGS/nginx.out" "$LOGS/nginx-error.log"
     wait_for tinyproxy $deadline -x "http://127.0.0.1:$P_PROXY" "$httpbin/get" ||
@@ -455,6 +464,7 @@ export HTTPFLEET_HTTPBIN_URL=$httpbin
 export HTTPFLEET_NGINX_URL=https://localhost:$P_NGINX
 export HTTPFLEET_NGINX_IP_URL=https://127.0.0.1:$P_NGINX
 export HTTPFLEET_NGINX_MTLS_URL=https://localhost:$P_NGINX_MTLS
+export HTTPFLEET_NGINX_TLS12_URL=https://localhost:$P_NGINX_TLS12
 export HTTPFLEET_TLS_CA=$PKI/ca.pem
 export HTTPFLEET_TLS_CLIENT_CERT=$PKI/client.pem
 export HTTPFLEET_TLS_CLIENT_KEY=$PKI/client.key

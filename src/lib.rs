@@ -92,6 +92,7 @@ pub mod multipart {
 }
 pub use config::{
     BasicAuth, Config, DEFAULT_USER_AGENT, HttpVersion, MAX_DURATION, PoolConfig, TlsConfig,
+    TlsVersion,
 };
 #[cfg(feature = "cookies")]
 pub use cookies::CookieJar;

@@ -9,7 +9,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 
-use crate::config::TlsConfig;
+use crate::config::{TlsConfig, TlsVersion};
 use crate::error::{Error, Result};
 
 /// The crypto provider of the whole crate.
@@ -37,11 +37,30 @@ pub(crate) fn load_certs(path: &std::path::Path) -> Result<Vec<CertificateDer<'s
     Ok(certs)
 }
 
+/// The crypto provider for `tls`: the crate's, without its TLS 1.2 cipher suites when
+/// `min_version` is 1.3 (so that a client whose TLS versions cannot be set, ureq, offers none
+/// a TLS 1.2 server could choose).
+pub(crate) fn provider_for(tls: &TlsConfig) -> Arc<CryptoProvider> {
+    match tls.min_version {
+        TlsVersion::Tls12 => provider(),
+        TlsVersion::Tls13 => {
+            let mut p = (*provider()).clone();
+            p.cipher_suites
+                .retain(|s| s.version() == &rustls::version::TLS13);
+            Arc::new(p)
+        }
+    }
+}
+
 /// A rustls client configuration for `tls`, offering `alpn` protocols in order.
 pub(crate) fn client_config(tls: &TlsConfig, alpn: &[&[u8]]) -> Result<rustls::ClientConfig> {
-    let provider = provider();
+    let provider = provider_for(tls);
+    let versions: &[&rustls::SupportedProtocolVersion] = match tls.min_version {
+        TlsVersion::Tls12 => rustls::DEFAULT_VERSIONS,
+        TlsVersion::Tls13 => &[&rustls::version::TLS13],
+    };
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .map_err(|e| Error::builder("TLS configuration").with_source(e))?;
     let builder = if tls.verify {
         let mut roots = RootCertStore::empty();

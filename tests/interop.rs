@@ -421,6 +421,29 @@ mod case {
         assert_eq!(resp.status(), 200);
     }
 
+    /// `tls.min_version`: TLS 1.3 refuses a server that speaks TLS 1.2 only (`Tls`), and still
+    /// reaches one that speaks 1.3; the default (1.2) reaches both.
+    pub fn nginx_tls_min_version_is_honoured(fx: &Fx) {
+        let (Some(old), Some(new), Some(config)) = (
+            server("HTTPFLEET_NGINX_TLS12_URL"),
+            server("HTTPFLEET_NGINX_URL"),
+            fx.tls_config(),
+        ) else {
+            return;
+        };
+        for url in [&old, &new] {
+            let resp = fx.run(&config, |c| c.get(format!("{url}/get"))).unwrap();
+            assert_eq!(resp.status(), 200, "{url}");
+        }
+        let strict = config.tls_min_version(httpfleet::TlsVersion::Tls13);
+        let err = fx
+            .run(&strict, |c| c.get(format!("{old}/get")))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Tls, "{err:?}");
+        let resp = fx.run(&strict, |c| c.get(format!("{new}/get"))).unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+
     pub fn nginx_mtls_accepts_client_certificate(fx: &Fx) {
         let (Some(url), Some(config), Some(cert), Some(key)) = (
             server("HTTPFLEET_NGINX_MTLS_URL"),
@@ -750,7 +773,8 @@ support::per_backend_tests!(interop_case;
     httpbin_bytes_and_stream_bytes, httpbin_response_headers_user_agent_and_head,
     nginx_tls_with_ca_file, nginx_http2_negotiated,
     nginx_default_roots_refuse_private_ca, nginx_hostname_mismatch_is_tls_error,
-    nginx_verify_off_accepts_anything, nginx_mtls_accepts_client_certificate,
+    nginx_verify_off_accepts_anything, nginx_tls_min_version_is_honoured,
+    nginx_mtls_accepts_client_certificate,
     nginx_mtls_rejects_missing_certificate,
     nginx_https_to_http_redirect_is_refused_and_credentials_never_cross,
     proxy_plain_http, proxy_https_through_connect, proxy_with_credentials,

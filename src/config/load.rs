@@ -22,7 +22,7 @@ impl Config {
     /// The default configuration with `HTTPFLEET_*` environment variables applied:
     /// `HTTPFLEET_BACKEND`, `HTTPFLEET_TIMEOUT_MS`, `HTTPFLEET_CONNECT_TIMEOUT_MS`,
     /// `HTTPFLEET_READ_TIMEOUT_MS`, `HTTPFLEET_MAX_REDIRECTS`, `HTTPFLEET_HTTP_VERSION`,
-    /// `HTTPFLEET_TLS_VERIFY`, `HTTPFLEET_TLS_CA_FILE`, `HTTPFLEET_TLS_CLIENT_CERT`,
+    /// `HTTPFLEET_TLS_VERIFY`, `HTTPFLEET_TLS_MIN_VERSION` (`1.2`, `1.3`), `HTTPFLEET_TLS_CA_FILE`, `HTTPFLEET_TLS_CLIENT_CERT`,
     /// `HTTPFLEET_TLS_CLIENT_KEY`, `HTTPFLEET_PROXY`, `HTTPFLEET_PROXY_FROM_ENV`,
     /// `HTTPFLEET_NO_PROXY` (comma-separated), `HTTPFLEET_TCP_KEEPALIVE_MS`, `HTTPFLEET_COOKIES`,
     /// `HTTPFLEET_BASIC_AUTH` (`user:password`), `HTTPFLEET_USER_AGENT`,
@@ -79,6 +79,12 @@ impl Config {
         }
         if let Some(v) = var("HTTPFLEET_TLS_VERIFY") {
             c.tls.verify = flag("HTTPFLEET_TLS_VERIFY", &v)?;
+        }
+        if let Some(v) = var("HTTPFLEET_TLS_MIN_VERSION") {
+            c.tls.min_version = serde_json::from_value(serde_json::Value::String(v.clone()))
+                .map_err(|_| {
+                    Error::builder(format!("HTTPFLEET_TLS_MIN_VERSION={v:?} is not 1.2 or 1.3"))
+                })?;
         }
         if let Some(v) = var("HTTPFLEET_TLS_CA_FILE") {
             c.tls.ca_file = Some(v.into());

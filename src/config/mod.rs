@@ -43,6 +43,20 @@ pub enum HttpVersion {
     Http2,
 }
 
+/// The oldest TLS version a client accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum TlsVersion {
+    /// TLS 1.2 and 1.3.
+    #[default]
+    #[serde(alias = "1.2", alias = "tlsv1.2")]
+    Tls12,
+    /// TLS 1.3 only.
+    #[serde(alias = "1.3", alias = "tlsv1.3")]
+    Tls13,
+}
+
 /// TLS settings. `TlsConfig::default()` verifies certificates against the built-in roots.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -58,6 +72,9 @@ pub struct TlsConfig {
     pub client_cert: Option<PathBuf>,
     /// A PEM file with the private key of `client_cert`. Defaults to `None`.
     pub client_key: Option<PathBuf>,
+    /// The oldest TLS version accepted: a server that offers only older ones fails with
+    /// `ErrorKind::Tls`. Defaults to [`TlsVersion::Tls12`].
+    pub min_version: TlsVersion,
 }
 
 impl Default for TlsConfig {
@@ -67,6 +84,7 @@ impl Default for TlsConfig {
             ca_file: None,
             client_cert: None,
             client_key: None,
+            min_version: TlsVersion::Tls12,
         }
     }
 }
@@ -78,6 +96,7 @@ impl fmt::Debug for TlsConfig {
             .field("ca_file", &self.ca_file)
             .field("client_cert", &self.client_cert)
             .field("client_key", &self.client_key.as_ref().map(|_| "<path>"))
+            .field("min_version", &self.min_version)
             .finish()
     }
 }
@@ -370,6 +389,12 @@ impl Config {
         self
     }
 
+    /// Sets [`TlsConfig::min_version`].
+    pub fn tls_min_version(mut self, version: TlsVersion) -> Self {
+        self.tls.min_version = version;
+        self
+    }
+
     /// Sets [`Config::proxy`].
     pub fn proxy(mut self, url: impl Into<String>) -> Self {
         self.proxy = Some(url.into());
@@ -580,6 +605,19 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_min_version_from_toml_the_environment_and_the_builder_means_the_same() {
+        let built = Config::default().tls_min_version(TlsVersion::Tls13);
+        let toml = Config::from_toml_str("[tls]\nmin_version = \"1.3\"\n").unwrap();
+        let env = Config::from_vars(|n| (n == "HTTPFLEET_TLS_MIN_VERSION").then(|| "1.3".into()))
+            .unwrap();
+        assert_eq!(built, toml);
+        assert_eq!(built, env);
+        assert_eq!(Config::default().tls.min_version, TlsVersion::Tls12);
+        let bad = Config::from_vars(|n| (n == "HTTPFLEET_TLS_MIN_VERSION").then(|| "1.1".into()));
+        assert_eq!(bad.unwrap_err().kind(), crate::ErrorKind::Builder);
+    }
 
     #[test]
     fn resolve_from_toml_the_environment_and_the_builder_means_the_same() {

@@ -163,6 +163,13 @@ impl Inner {
             HttpVersion::Http1 => CurlVersion::V11,
             HttpVersion::Http2 => CurlVersion::V2PriorKnowledge,
         }))?;
+        setup(easy.ssl_min_max_version(
+            match s.tls.min_version {
+                crate::config::TlsVersion::Tls12 => curl::easy::SslVersion::Tlsv12,
+                crate::config::TlsVersion::Tls13 => curl::easy::SslVersion::Tlsv13,
+            },
+            curl::easy::SslVersion::Default,
+        ))?;
         setup(easy.ssl_verify_peer(s.tls.verify))?;
         setup(easy.ssl_verify_host(s.tls.verify))?;
         if let Some(ca) = &s.tls.ca_file {

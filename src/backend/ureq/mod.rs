@@ -80,7 +80,7 @@ impl UreqBackend {
         }
         let mut tls = TlsConfig::builder()
             .provider(TlsProvider::Rustls)
-            .unversioned_rustls_crypto_provider(crate::tls::provider())
+            .unversioned_rustls_crypto_provider(crate::tls::provider_for(&config.tls))
             .disable_verification(!config.tls.verify);
         if let Some(ca) = &config.tls.ca_file {
             let certs = crate::tls::load_certs(ca)?

@@ -38,6 +38,12 @@ pub(crate) struct ConfigArgs {
     /// Speak HTTP/2 only (prior knowledge on http, ALPN h2 on https).
     #[arg(long)]
     http2_prior_knowledge: bool,
+    /// Accept TLS 1.3 only (`--tlsv1.2`, the default, accepts 1.2 and 1.3).
+    #[arg(long = "tlsv1.3", conflicts_with = "tlsv1_2")]
+    tlsv1_3: bool,
+    /// Accept TLS 1.2 and later (the default).
+    #[arg(long = "tlsv1.2")]
+    tlsv1_2: bool,
     /// Do not verify the server's certificate.
     #[arg(short = 'k', long)]
     insecure: bool,
@@ -139,6 +145,12 @@ impl ConfigArgs {
         }
         if self.http2_prior_knowledge {
             c = c.http_version(HttpVersion::Http2);
+        }
+        if self.tlsv1_3 {
+            c = c.tls_min_version(httpfleet::TlsVersion::Tls13);
+        }
+        if self.tlsv1_2 {
+            c = c.tls_min_version(httpfleet::TlsVersion::Tls12);
         }
         if self.insecure {
             c = c.tls_verify(false);
