@@ -81,8 +81,8 @@ pub(crate) fn client_config(tls: &TlsConfig, alpn: &[&[u8]]) -> Result<rustls::C
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NoVerifier(provider)))
     };
-    let mut config = match (&tls.client_cert, &tls.client_key) {
-        (Some(cert), Some(key)) => {
+    let mut config = match tls.identity() {
+        Some((cert, key)) => {
             let chain = load_certs(cert)?;
             let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
                 Error::builder(format!("cannot read private key from {}", key.display()))
@@ -92,7 +92,7 @@ pub(crate) fn client_config(tls: &TlsConfig, alpn: &[&[u8]]) -> Result<rustls::C
                 .with_client_auth_cert(chain, key)
                 .map_err(|e| Error::builder("invalid client certificate or key").with_source(e))?
         }
-        _ => builder.with_no_client_auth(),
+        None => builder.with_no_client_auth(),
     };
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(config)

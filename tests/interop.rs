@@ -454,11 +454,27 @@ mod case {
             return;
         };
         let resp = fx
-            .run(&config.tls_client_identity(cert, key), |c| {
+            .run(&config.clone().tls_client_identity(&cert, &key), |c| {
                 c.get(format!("{url}/get"))
             })
             .unwrap();
         assert_eq!(resp.status(), 200);
+        // The same identity from one PEM file holding the chain and the key.
+        let both = std::env::temp_dir().join(format!(
+            "httpfleet-identity-{}-{:?}-{:?}.pem",
+            std::process::id(),
+            fx.kind,
+            fx.surface
+        ));
+        let pem = [std::fs::read(&cert).unwrap(), std::fs::read(&key).unwrap()].concat();
+        std::fs::write(&both, pem).unwrap();
+        let resp = fx
+            .run(&config.tls_client_identity_pem(&both), |c| {
+                c.get(format!("{url}/get"))
+            })
+            .unwrap();
+        assert_eq!(resp.status(), 200, "one PEM file");
+        let _ = std::fs::remove_file(&both);
     }
 
     pub fn nginx_mtls_rejects_missing_certificate(fx: &Fx) {

@@ -68,13 +68,24 @@ pub struct TlsConfig {
     /// A PEM file of CA certificates to trust instead of the built-in Mozilla roots. Defaults to
     /// `None` (the built-in roots; curl uses the system store).
     pub ca_file: Option<PathBuf>,
-    /// A PEM file with the client certificate chain for mutual TLS. Defaults to `None`.
+    /// A PEM file with the client certificate chain for mutual TLS, and its private key too
+    /// when `client_key` is not set. Defaults to `None`.
     pub client_cert: Option<PathBuf>,
-    /// A PEM file with the private key of `client_cert`. Defaults to `None`.
+    /// A PEM file with the private key of `client_cert`. Defaults to `None` (the key is in the
+    /// `client_cert` file).
     pub client_key: Option<PathBuf>,
     /// The oldest TLS version accepted: a server that offers only older ones fails with
     /// `ErrorKind::Tls`. Defaults to [`TlsVersion::Tls12`].
     pub min_version: TlsVersion,
+}
+
+impl TlsConfig {
+    /// The client identity: the certificate file, and the file with its key (the same one when
+    /// `client_key` is not set).
+    pub(crate) fn identity(&self) -> Option<(&std::path::Path, &std::path::Path)> {
+        let cert = self.client_cert.as_deref()?;
+        Some((cert, self.client_key.as_deref().unwrap_or(cert)))
+    }
 }
 
 impl Default for TlsConfig {
@@ -378,6 +389,14 @@ impl Config {
         self
     }
 
+    /// Sets [`TlsConfig::client_cert`] to one PEM file holding the certificate chain and its
+    /// private key.
+    pub fn tls_client_identity_pem(mut self, cert_and_key: impl Into<PathBuf>) -> Self {
+        self.tls.client_cert = Some(cert_and_key.into());
+        self.tls.client_key = None;
+        self
+    }
+
     /// Sets [`TlsConfig::client_cert`] and [`TlsConfig::client_key`].
     pub fn tls_client_identity(
         mut self,
@@ -536,9 +555,9 @@ impl Config {
         if self.pool.idle_timeout.is_zero() {
             return Err(Error::builder("pool.idle_timeout must be above zero"));
         }
-        if self.tls.client_cert.is_some() != self.tls.client_key.is_some() {
+        if self.tls.client_key.is_some() && self.tls.client_cert.is_none() {
             return Err(Error::builder(
-                "tls.client_cert and tls.client_key must be given together",
+                "tls.client_key needs tls.client_cert, the certificate it is the key of",
             ));
         }
         crate::request::header_value(&self.user_agent)?;

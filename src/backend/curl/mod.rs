@@ -175,7 +175,7 @@ impl Inner {
         if let Some(ca) = &s.tls.ca_file {
             setup(easy.cainfo(ca))?;
         }
-        if let (Some(cert), Some(key)) = (&s.tls.client_cert, &s.tls.client_key) {
+        if let Some((cert, key)) = s.tls.identity() {
             setup(easy.ssl_cert(cert))?;
             setup(easy.ssl_cert_type("PEM"))?;
             setup(easy.ssl_key(key))?;

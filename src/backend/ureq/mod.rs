@@ -91,7 +91,7 @@ impl UreqBackend {
         } else {
             tls = tls.root_certs(RootCerts::WebPki);
         }
-        if let (Some(cert), Some(key)) = (&config.tls.client_cert, &config.tls.client_key) {
+        if let Some((cert, key)) = config.tls.identity() {
             let chain = crate::tls::load_certs(cert)?
                 .into_iter()
                 .map(|c| Certificate::from_der(&c).to_owned())

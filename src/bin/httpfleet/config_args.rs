@@ -50,8 +50,8 @@ pub(crate) struct ConfigArgs {
     /// Trust the CA certificates of this PEM file instead of the built-in roots.
     #[arg(long, value_name = "FILE")]
     cacert: Option<PathBuf>,
-    /// A client certificate (PEM), with `--key`.
-    #[arg(long, value_name = "FILE", requires = "key")]
+    /// A client certificate chain (PEM), its key in the same file unless `--key` is given.
+    #[arg(long, value_name = "FILE")]
     cert: Option<PathBuf>,
     /// The client certificate's private key (PEM).
     #[arg(long, value_name = "FILE", requires = "cert")]
@@ -158,8 +158,10 @@ impl ConfigArgs {
         if let Some(ca) = &self.cacert {
             c = c.tls_ca_file(ca);
         }
-        if let (Some(cert), Some(key)) = (&self.cert, &self.key) {
-            c = c.tls_client_identity(cert, key);
+        match (&self.cert, &self.key) {
+            (Some(cert), Some(key)) => c = c.tls_client_identity(cert, key),
+            (Some(both), None) => c = c.tls_client_identity_pem(both),
+            _ => {}
         }
         let proxy = match (&self.proxy, &self.socks5, &self.socks5_hostname) {
             (Some(p), _, _) => Some(p.clone()),
