@@ -73,9 +73,63 @@ pub(crate) struct Decoder {
 enum Codec {
     Flate(flate::Flate),
     #[cfg(feature = "brotli")]
-    Brotli(brotli::Brotli),
+    Brotli(Buffered<brotli::Brotli>),
     #[cfg(feature = "zstd")]
-    Zstd(zstd::Zstd),
+    Zstd(Buffered<zstd::Zstd>),
+}
+
+/// One step of a decoder that writes into its caller's buffer (brotli, zstd).
+#[cfg(any(feature = "brotli", feature = "zstd"))]
+trait Step {
+    /// Decodes from `input` into `out`.
+    fn step(&mut self, input: &[u8], out: &mut [u8]) -> std::io::Result<Stepped>;
+    /// The end of the body: an error if the encoded stream stopped short.
+    fn finish(&self) -> std::io::Result<()>;
+}
+
+/// What one [`Step`] did.
+#[cfg(any(feature = "brotli", feature = "zstd"))]
+struct Stepped {
+    read: usize,
+    written: usize,
+    /// It filled the output: more may come without input.
+    more: bool,
+}
+
+/// A [`Step`] decoder handing out slices of at most `OUT` bytes.
+#[cfg(any(feature = "brotli", feature = "zstd"))]
+struct Buffered<D> {
+    decoder: D,
+    more: bool,
+}
+
+#[cfg(any(feature = "brotli", feature = "zstd"))]
+impl<D: Step> Buffered<D> {
+    fn new(decoder: D) -> Self {
+        Buffered {
+            decoder,
+            more: false,
+        }
+    }
+
+    /// The next slice of output from `pending`, or `None` once the input is used up and
+    /// nothing is left inside.
+    fn next(&mut self, pending: &mut Bytes) -> std::io::Result<Option<Bytes>> {
+        let mut buf = vec![0u8; OUT];
+        while !pending.is_empty() || self.more {
+            let step = self.decoder.step(pending, &mut buf)?;
+            bytes::Buf::advance(pending, step.read);
+            self.more = step.more;
+            if step.written > 0 {
+                buf.truncate(step.written);
+                return Ok(Some(buf.into()));
+            }
+            if step.read == 0 {
+                break;
+            }
+        }
+        Ok(None)
+    }
 }
 
 impl Decoder {
@@ -85,9 +139,9 @@ impl Decoder {
             Coding::Gzip => Codec::Flate(flate::Flate::gzip()),
             Coding::Deflate => Codec::Flate(flate::Flate::deflate()),
             #[cfg(feature = "brotli")]
-            Coding::Brotli => Codec::Brotli(brotli::Brotli::new()),
+            Coding::Brotli => Codec::Brotli(Buffered::new(brotli::Brotli::new())),
             #[cfg(feature = "zstd")]
-            Coding::Zstd => Codec::Zstd(zstd::Zstd::new()?),
+            Coding::Zstd => Codec::Zstd(Buffered::new(zstd::Zstd::new()?)),
         };
         Ok(Decoder {
             codec,
@@ -113,9 +167,9 @@ impl Decoder {
         match &mut self.codec {
             Codec::Flate(d) => d.next(&mut self.pending),
             #[cfg(feature = "brotli")]
-            Codec::Brotli(d) => d.next(&mut self.pending, OUT),
+            Codec::Brotli(d) => d.next(&mut self.pending),
             #[cfg(feature = "zstd")]
-            Codec::Zstd(d) => d.next(&mut self.pending, OUT),
+            Codec::Zstd(d) => d.next(&mut self.pending),
         }
     }
 
@@ -125,9 +179,9 @@ impl Decoder {
         match &mut self.codec {
             Codec::Flate(d) => d.finish(),
             #[cfg(feature = "brotli")]
-            Codec::Brotli(d) => d.finish().map(|()| Bytes::new()),
+            Codec::Brotli(d) => d.decoder.finish().map(|()| Bytes::new()),
             #[cfg(feature = "zstd")]
-            Codec::Zstd(d) => d.finish().map(|()| Bytes::new()),
+            Codec::Zstd(d) => d.decoder.finish().map(|()| Bytes::new()),
         }
     }
 }
