@@ -48,6 +48,9 @@ struct Mailbox<J> {
     wanted: AtomicBool,
     /// Cleared when the thread ends (panics included).
     alive: AtomicBool,
+    /// Set when a job is handed over, cleared when the thread has run it to its end (a
+    /// transfer goes on past its head, streaming the body, long after its caller has it).
+    busy: AtomicBool,
 }
 
 /// The handle on one worker thread; dropping it lets the thread end after its job.
@@ -60,6 +63,7 @@ impl<J> Worker<J> {
     /// Hands `job`, and the slot it runs in, to the thread; `false` if the thread is gone (the
     /// job and its slot are then dropped).
     fn hand(&self, job: J, slot: OwnedSemaphorePermit) -> bool {
+        self.mailbox.busy.store(true, Ordering::Release);
         *lock(&self.mailbox.job) = Some((job, slot));
         self.thread.unpark();
         if self.mailbox.alive.load(Ordering::Acquire) {
@@ -116,7 +120,13 @@ impl<J: Send + 'static> Workers<J> {
             // Boxed: only a request that must wait carries the wait's timer.
             Err(_) => Box::pin(self.wait_for_slot(deadline)).await?,
         };
-        let idle = lock(&self.idle).pop();
+        // A worker whose thread still runs its last transfer (streaming a body) is not free.
+        let idle = {
+            let mut idle = lock(&self.idle);
+            idle.iter()
+                .rposition(|w| !w.mailbox.busy.load(Ordering::Acquire))
+                .map(|i| idle.swap_remove(i))
+        };
         let worker = match idle {
             Some(worker) => worker,
             None => self.spawn()?,
@@ -155,6 +165,7 @@ impl<J: Send + 'static> Workers<J> {
             job: Mutex::new(None),
             wanted: AtomicBool::new(true),
             alive: AtomicBool::new(true),
+            busy: AtomicBool::new(false),
         });
         let exit = Exit(mailbox.clone());
         let run = self.run;
@@ -166,7 +177,10 @@ impl<J: Send + 'static> Workers<J> {
                     let job = lock(&mailbox.job).take();
                     match job {
                         // The slot is given back when the transfer has ended.
-                        Some((job, _slot)) => run(job),
+                        Some((job, _slot)) => {
+                            run(job);
+                            mailbox.busy.store(false, Ordering::Release);
+                        }
                         None if !mailbox.wanted.load(Ordering::Acquire) => break,
                         None => std::thread::park(),
                     }

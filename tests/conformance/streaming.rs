@@ -25,6 +25,7 @@ support::per_backend_tests!(streaming_case;
     a_slow_reader_holds_the_sender_back_and_a_drop_closes_the_connection,
     a_body_read_to_its_end_returns_the_connection_to_the_pool,
     a_dropped_response_does_not_return_its_connection,
+    a_held_body_does_not_hold_up_the_next_request,
     the_deadline_covers_a_body_read_slowly,
     read_timeout_ends_an_idle_body,
     the_limit_holds_as_the_body_streams,
@@ -215,6 +216,28 @@ mod cases {
         let got = s.run(|c| c.get(fx.url("/small"))).unwrap();
         assert_eq!(got.text().unwrap(), "Hello, World!");
         assert_eq!(fx.server.connections_accepted(), 2);
+    }
+
+    /// A response whose body is still coming, held unread, does not hold up the next requests
+    /// of the same client: each is answered at once, and the held body still reads to its end.
+    pub fn a_held_body_does_not_hold_up_the_next_request(fx: &Fx) {
+        let s = fx.session(&fx.config()).unwrap();
+        let mut held = s
+            .stream(|c| c.get(fx.url("/drip?bytes=10&duration_ms=1500")))
+            .unwrap();
+        for _ in 0..3 {
+            let start = Instant::now();
+            let got = s.run(|c| c.get(fx.url("/small"))).unwrap();
+            assert_eq!(got.text().unwrap(), "Hello, World!");
+            assert!(
+                start.elapsed() < Duration::from_millis(700),
+                "{:?}",
+                start.elapsed()
+            );
+        }
+        let (n, end) = read_all(&s, &mut held);
+        end.unwrap();
+        assert_eq!(n, 10);
     }
 
     pub fn the_deadline_covers_a_body_read_slowly(fx: &Fx) {
