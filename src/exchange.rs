@@ -32,6 +32,8 @@ pub(crate) struct Policy {
     default_headers: HeaderMap,
     cross_origin_headers: HeaderMap,
     proxies: crate::config::Proxies,
+    /// `pool.max_connections_per_host`, when set.
+    host_limit: Option<std::sync::Arc<crate::host_limit::HostLimit>>,
     /// Where cookies are kept, with `Config::cookies` or a jar given to the client.
     #[cfg(feature = "cookies")]
     pub(crate) cookies: Option<crate::CookieJar>,
@@ -50,6 +52,7 @@ impl Default for Policy {
             default_headers: HeaderMap::new(),
             cross_origin_headers: HeaderMap::new(),
             proxies: Default::default(),
+            host_limit: None,
             #[cfg(feature = "cookies")]
             cookies: None,
         })
@@ -79,6 +82,10 @@ impl Policy {
             default_headers: headers,
             cross_origin_headers: cross,
             proxies: config.proxies()?,
+            host_limit: config
+                .pool
+                .max_connections_per_host
+                .map(|max| std::sync::Arc::new(crate::host_limit::HostLimit::new(max))),
             #[cfg(feature = "cookies")]
             cookies: config.cookies.then(crate::CookieJar::new),
         })
@@ -107,11 +114,20 @@ impl Policy {
         let mut redirects = self.redirects(req);
         loop {
             self.cookies_before(&mut hop, req);
+            let permit = match &self.host_limit {
+                Some(limit) => Some(
+                    limit
+                        .acquire(&hop.uri, req.deadline_or(self.timeout))
+                        .await
+                        .map_err(|e| e.or_backend(backend.kind()))?,
+                ),
+                None => None,
+            };
             let outcome = backend.send(hop.outgoing(self, req)?).await;
             self.cookies_after(&hop, &outcome);
             let next = redirects.after(&mut hop, req, outcome);
             match next.map_err(|e| e.or_backend(backend.kind()).or_url(&hop.uri))? {
-                Next::Done(answer) => return self.response(answer, req, hop, backend),
+                Next::Done(answer) => return self.response(answer, req, hop, backend, permit),
                 Next::Again(Some(body)) => drain(body).await,
                 Next::Again(None) => {}
             }
@@ -129,11 +145,19 @@ impl Policy {
         let mut redirects = self.redirects(req);
         loop {
             self.cookies_before(&mut hop, req);
+            let permit = match &self.host_limit {
+                Some(limit) => Some(
+                    limit
+                        .acquire_blocking(&hop.uri, req.deadline_or(self.timeout))
+                        .map_err(|e| e.or_backend(backend.kind()))?,
+                ),
+                None => None,
+            };
             let outcome = backend.send_blocking(hop.outgoing(self, req)?);
             self.cookies_after(&hop, &outcome);
             let next = redirects.after(&mut hop, req, outcome);
             match next.map_err(|e| e.or_backend(backend.kind()).or_url(&hop.uri))? {
-                Next::Done(answer) => return self.response(answer, req, hop, backend),
+                Next::Done(answer) => return self.response(answer, req, hop, backend, permit),
                 Next::Again(Some(body)) => drain_blocking(body),
                 Next::Again(None) => {}
             }
@@ -147,6 +171,7 @@ impl Policy {
         req: &Request,
         hop: Hop<'_>,
         backend: &Backend,
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
     ) -> Result<Response> {
         let kind = backend.kind();
         // `prepare` set the deadline when the request was sent: its start is the deadline less
@@ -208,6 +233,7 @@ impl Policy {
             declared,
             progress: req.progress.clone(),
             deadline: req.deadline,
+            permit,
         };
         let body = match body {
             AnswerBody::Full(bytes) => Pieces::full(bytes, reading),

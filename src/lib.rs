@@ -70,6 +70,7 @@ mod exchange;
 pub mod fleet;
 mod headers;
 pub mod hook;
+mod host_limit;
 mod kind;
 #[cfg(feature = "market")]
 pub mod market;

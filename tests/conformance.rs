@@ -1117,6 +1117,39 @@ mod behaviour {
         assert!(t.total.unwrap() <= started.elapsed(), "{t:?}");
     }
 
+    /// `pool.max_connections_per_host(1)`: while a response's body is still coming, a second
+    /// request to its host waits (past its deadline: `Timeout(Headers)`), another host does not;
+    /// the body read to its end, or the response dropped, frees the host again.
+    pub fn max_connections_per_host_makes_requests_wait_their_turn(fx: &Fx) {
+        let config = fx.config().pool_max_connections_per_host(Some(1));
+        let s = fx.session(&config).unwrap();
+        let port = fx.server.addr().port();
+        let slow = fx.url("/drip?bytes=10&duration_ms=400");
+        let mut held = s.stream(|c| c.get(&slow)).unwrap();
+        let started = Instant::now();
+        let err = s
+            .run(|c| c.get(fx.url("/get")).timeout(Duration::from_millis(300)))
+            .unwrap_err();
+        assert_eq!(
+            err.kind(),
+            ErrorKind::Timeout(TimeoutPhase::Headers),
+            "{err:?}"
+        );
+        assert!(started.elapsed() >= Duration::from_millis(280));
+        let other = format!("http://localhost:{port}/get");
+        assert_eq!(s.run(|c| c.get(&other)).unwrap().status(), 200);
+        while s.chunk(&mut held).unwrap().is_some() {}
+        assert_eq!(s.run(|c| c.get(fx.url("/get"))).unwrap().status(), 200);
+        let held = s.stream(|c| c.get(&slow)).unwrap();
+        drop(held);
+        let started = Instant::now();
+        assert_eq!(s.run(|c| c.get(fx.url("/get"))).unwrap().status(), 200);
+        assert!(
+            started.elapsed() < Duration::from_millis(300),
+            "the dropped one freed it"
+        );
+    }
+
     pub fn refused_connection_is_connect_error(fx: &Fx) {
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -1525,6 +1558,7 @@ support::per_backend_tests!(conformance_case;
     no_proxy_hosts_go_direct_and_the_rest_through_the_proxy, proxy_from_env_honours_no_proxy,
     tcp_keepalive_arms_the_socket_timer_or_is_refused, cookies_are_kept_across_requests_and_redirects,
     multipart_form_sends_text_and_files_exactly, timings_measure_the_head_and_the_body_end,
+    max_connections_per_host_makes_requests_wait_their_turn,
     error_display_says_what_and_where,
     unsupported_scheme_is_invalid_url, url_without_host_is_invalid_url,
     crlf_in_url_is_builder_error, nul_in_url_is_builder_error,

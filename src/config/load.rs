@@ -26,7 +26,8 @@ impl Config {
     /// `HTTPFLEET_TLS_CLIENT_KEY`, `HTTPFLEET_PROXY`, `HTTPFLEET_PROXY_FROM_ENV`,
     /// `HTTPFLEET_NO_PROXY` (comma-separated), `HTTPFLEET_TCP_KEEPALIVE_MS`, `HTTPFLEET_COOKIES`,
     /// `HTTPFLEET_BASIC_AUTH` (`user:password`), `HTTPFLEET_USER_AGENT`,
-    /// `HTTPFLEET_POOL_MAX_IDLE_PER_HOST`, `HTTPFLEET_POOL_IDLE_TIMEOUT_MS`,
+    /// `HTTPFLEET_POOL_MAX_IDLE_PER_HOST`, `HTTPFLEET_POOL_MAX_CONNECTIONS_PER_HOST`,
+    /// `HTTPFLEET_POOL_IDLE_TIMEOUT_MS`,
     /// `HTTPFLEET_MAX_RESPONSE_BYTES`, `HTTPFLEET_DECOMPRESS`, `HTTPFLEET_AUTO_HEADERS`,
     /// `HTTPFLEET_ALLOW_INSECURE_REDIRECTS`, `HTTPFLEET_RESOLVE` (`host=ip[,ip...];...`),
     /// `HTTPFLEET_LOCAL_ADDRESS`. A value
@@ -124,6 +125,10 @@ impl Config {
         }
         if let Some(v) = var("HTTPFLEET_POOL_MAX_IDLE_PER_HOST") {
             c.pool.max_idle_per_host = parse("HTTPFLEET_POOL_MAX_IDLE_PER_HOST", &v)?;
+        }
+        if let Some(v) = var("HTTPFLEET_POOL_MAX_CONNECTIONS_PER_HOST") {
+            c.pool.max_connections_per_host =
+                Some(parse("HTTPFLEET_POOL_MAX_CONNECTIONS_PER_HOST", &v)?);
         }
         if let Some(v) = var("HTTPFLEET_POOL_IDLE_TIMEOUT_MS") {
             c.pool.idle_timeout = ms("HTTPFLEET_POOL_IDLE_TIMEOUT_MS", &v)?;

@@ -124,6 +124,13 @@ pub struct PoolConfig {
     /// its pool in the background). Defaults to 90 s.
     #[serde(with = "duration")]
     pub idle_timeout: Duration,
+    /// Requests of one client in flight to one host (scheme, host, port) at once: over
+    /// HTTP/1.1 its connections to that host. A request past it waits, within its deadline
+    /// (then `Timeout(Headers)`), until a response before it has its whole body (read to the
+    /// end, or arrived with the head) or is dropped.
+    /// httpfleet's own limit on every backend (none of them has one). Must be above zero.
+    /// Defaults to `None` (no limit).
+    pub max_connections_per_host: Option<usize>,
 }
 
 impl Default for PoolConfig {
@@ -131,6 +138,7 @@ impl Default for PoolConfig {
         PoolConfig {
             max_idle_per_host: 32,
             idle_timeout: Duration::from_secs(90),
+            max_connections_per_host: None,
         }
     }
 }
@@ -459,6 +467,12 @@ impl Config {
         self
     }
 
+    /// Sets [`PoolConfig::max_connections_per_host`].
+    pub fn pool_max_connections_per_host(mut self, max: Option<usize>) -> Self {
+        self.pool.max_connections_per_host = max;
+        self
+    }
+
     /// Sets [`PoolConfig::idle_timeout`] (at most [`MAX_DURATION`]).
     pub fn pool_idle_timeout(mut self, timeout: Duration) -> Self {
         self.pool.idle_timeout = clamp(timeout);
@@ -552,6 +566,11 @@ impl Config {
         if self.read_timeout.is_some_and(|d| d.is_zero()) {
             return Err(Error::builder("read_timeout must be above zero"));
         }
+        if self.pool.max_connections_per_host == Some(0) {
+            return Err(Error::builder(
+                "pool.max_connections_per_host must be above zero",
+            ));
+        }
         if self.pool.idle_timeout.is_zero() {
             return Err(Error::builder("pool.idle_timeout must be above zero"));
         }
@@ -624,6 +643,23 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn max_connections_per_host_from_toml_and_the_environment_and_zero_refused() {
+        let built = Config::default().pool_max_connections_per_host(Some(4));
+        let toml = Config::from_toml_str("[pool]\nmax_connections_per_host = 4\n").unwrap();
+        let env = Config::from_vars(|n| {
+            (n == "HTTPFLEET_POOL_MAX_CONNECTIONS_PER_HOST").then(|| "4".into())
+        })
+        .unwrap();
+        assert_eq!(built, toml);
+        assert_eq!(built, env);
+        let zero = Config::default().pool_max_connections_per_host(Some(0));
+        assert_eq!(
+            zero.validate().unwrap_err().kind(),
+            crate::ErrorKind::Builder
+        );
+    }
 
     #[test]
     fn tls_min_version_from_toml_the_environment_and_the_builder_means_the_same() {

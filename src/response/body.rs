@@ -79,6 +79,8 @@ pub(crate) struct Pieces {
     deadline: Option<Instant>,
     /// When the end of the body was handed out.
     ended_at: Option<Instant>,
+    /// The host's connection permit (`pool.max_connections_per_host`), given back at the end.
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// How a body's pieces are read: the limits and callbacks around them.
@@ -88,6 +90,7 @@ pub(crate) struct Reading {
     pub(crate) declared: Option<u64>,
     pub(crate) progress: Option<Progress>,
     pub(crate) deadline: Option<Instant>,
+    pub(crate) permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl Pieces {
@@ -96,8 +99,9 @@ impl Pieces {
         Pieces::with(Raw::Stream(std::sync::Mutex::new(raw)), reading)
     }
 
-    /// A body already whole in memory.
-    pub(crate) fn full(bytes: Bytes, reading: Reading) -> Self {
+    /// A body already whole in memory (its connection is free: no permit is kept).
+    pub(crate) fn full(bytes: Bytes, mut reading: Reading) -> Self {
+        reading.permit = None;
         Pieces::with(Raw::Full(bytes), reading)
     }
 
@@ -112,6 +116,7 @@ impl Pieces {
             progress: reading.progress,
             deadline: reading.deadline,
             ended_at: None,
+            permit: reading.permit,
         }
     }
 
@@ -211,8 +216,12 @@ impl Pieces {
                 // An error ends the body: what is left of it is dropped (its connection closed).
                 self.raw = Raw::Done;
                 self.decoder = None;
+                self.permit = None;
             }
-            Ok(None) if self.ended_at.is_none() => self.ended_at = Some(Instant::now()),
+            Ok(None) if self.ended_at.is_none() => {
+                self.ended_at = Some(Instant::now());
+                self.permit = None;
+            }
             Ok(_) => {}
         }
         Poll::Ready(result)

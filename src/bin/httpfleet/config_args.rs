@@ -106,6 +106,9 @@ pub(crate) struct ConfigArgs {
     /// Idle connections kept per host.
     #[arg(long, value_name = "N")]
     pool_max_idle: Option<usize>,
+    /// Requests in flight to one host at once (its connections over HTTP/1.1).
+    #[arg(long, value_name = "N")]
+    pool_max_connections_per_host: Option<usize>,
     /// How long an idle connection is kept, in seconds.
     #[arg(long, value_name = "SECONDS")]
     pool_idle_timeout: Option<f64>,
@@ -212,6 +215,9 @@ impl ConfigArgs {
         }
         if let Some(n) = self.pool_max_idle {
             c = c.pool_max_idle_per_host(n);
+        }
+        if let Some(n) = self.pool_max_connections_per_host {
+            c = c.pool_max_connections_per_host(Some(n));
         }
         if let Some(s) = self.pool_idle_timeout {
             c = c.pool_idle_timeout(seconds("--pool-idle-timeout", s)?);
