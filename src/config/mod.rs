@@ -645,36 +645,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn max_connections_per_host_from_toml_and_the_environment_and_zero_refused() {
-        let built = Config::default().pool_max_connections_per_host(Some(4));
-        let toml = Config::from_toml_str("[pool]\nmax_connections_per_host = 4\n").unwrap();
-        let env = Config::from_vars(|n| {
-            (n == "HTTPFLEET_POOL_MAX_CONNECTIONS_PER_HOST").then(|| "4".into())
-        })
-        .unwrap();
-        assert_eq!(built, toml);
-        assert_eq!(built, env);
-        let zero = Config::default().pool_max_connections_per_host(Some(0));
-        assert_eq!(
-            zero.validate().unwrap_err().kind(),
-            crate::ErrorKind::Builder
-        );
-    }
-
-    #[test]
-    fn tls_min_version_from_toml_the_environment_and_the_builder_means_the_same() {
-        let built = Config::default().tls_min_version(TlsVersion::Tls13);
-        let toml = Config::from_toml_str("[tls]\nmin_version = \"1.3\"\n").unwrap();
-        let env = Config::from_vars(|n| (n == "HTTPFLEET_TLS_MIN_VERSION").then(|| "1.3".into()))
-            .unwrap();
-        assert_eq!(built, toml);
-        assert_eq!(built, env);
-        assert_eq!(Config::default().tls.min_version, TlsVersion::Tls12);
-        let bad = Config::from_vars(|n| (n == "HTTPFLEET_TLS_MIN_VERSION").then(|| "1.1".into()));
-        assert_eq!(bad.unwrap_err().kind(), crate::ErrorKind::Builder);
-    }
-
-    #[test]
     fn resolve_from_toml_the_environment_and_the_builder_means_the_same() {
         let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
         let built = Config::default().resolve("API.example", [ip("127.0.0.1"), ip("::1")]);
