@@ -71,6 +71,9 @@ impl Proxies {
 
     /// The proxy a request to `uri` goes through, if any.
     pub(crate) fn for_uri(&self, uri: &http::Uri) -> Option<&ProxyUrl> {
+        if self.is_empty() {
+            return None;
+        }
         self.for_target(crate::url::is_https(uri), uri.host().unwrap_or(""))
     }
 
