@@ -115,6 +115,10 @@ impl<D: Step> Buffered<D> {
     /// The next slice of output from `pending`, or `None` once the input is used up and
     /// nothing is left inside.
     fn next(&mut self, pending: &mut Bytes) -> std::io::Result<Option<Bytes>> {
+        if pending.is_empty() && !self.more {
+            // Nothing to decode: no output buffer to make.
+            return Ok(None);
+        }
         let mut buf = vec![0u8; OUT];
         while !pending.is_empty() || self.more {
             let step = self.decoder.step(pending, &mut buf)?;
