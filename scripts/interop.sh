@@ -11,8 +11,10 @@
 # Servers: httpbin (gunicorn), nginx TLS, nginx TLS 1.2 only and nginx mTLS
 # (HTTP/1.1 + h2, proxying to httpbin), tinyproxy open + tinyproxy with BasicAuth, proxy.py with a
 # password full of URL syntax (tinyproxy's BasicAuth takes letters and digits
-# only), and microsocks (SOCKS5) open, connecting out from 127.0.0.2 so the
-# origin can tell it was used, and with a username and password.
+# only), microsocks (SOCKS5) open, connecting out from 127.0.0.2 so the
+# origin can tell it was used, and with a username and password, and dnsmasq
+# (DNS on UDP/TCP) answering fleet-dns.test with 127.0.0.1 and missing.test with
+# NXDOMAIN.
 set -euo pipefail
 
 CMD=${1:-}
@@ -31,7 +33,7 @@ SPECIAL_PASS_ENCODED='p%40ss%3Aw%2Frd%2541%23x'
 # microsocks' password, and the same percent-encoded for a proxy URL.
 SOCKS_PASS='s0cks:p@ss/%'
 SOCKS_PASS_ENCODED='s0cks%3Ap%40ss%2F%25'
-SERVICES="httpbin nginx proxy proxy-auth proxy-special socks socks-auth"
+SERVICES="httpbin nginx proxy proxy-auth proxy-special socks socks-auth dns"
 
 log() { echo "interop: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -47,6 +49,7 @@ pidfile() {
         proxy-special) echo "$RUN/proxypy.pid" ;;
         socks) echo "$RUN/socks.pid" ;;
         socks-auth) echo "$RUN/socks-auth.pid" ;;
+        dns) echo "$RUN/dnsmasq.pid" ;;
     esac
 }
 
@@ -58,6 +61,7 @@ proc_pattern() {
         proxy | proxy-auth) echo tinyproxy ;;
         proxy-special) echo bin/proxy ;;
         socks | socks-auth) echo microsocks ;;
+        dns) echo dnsmasq ;;
     esac
 }
 
@@ -139,7 +143,7 @@ have_venv() { python3 -c 'import venv, ensurepip' >/dev/null 2>&1; }
 ensure_tools() {
     local missing=()
     local c
-    for c in nginx tinyproxy microsocks openssl curl python3; do
+    for c in nginx tinyproxy microsocks dnsmasq openssl curl python3; do
         command -v "$c" >/dev/null 2>&1 || missing+=("$c")
     done
     # Debian's python3 ships `venv` without ensurepip unless python3-venv is
@@ -150,10 +154,10 @@ ensure_tools() {
     [[ $(id -u) == 0 ]] || die "need root to apt-get install (missing: ${missing[*]})"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq nginx-light tinyproxy microsocks openssl python3-venv curl >/dev/null
+    apt-get install -y -qq nginx-light tinyproxy microsocks dnsmasq-base openssl python3-venv curl >/dev/null
     # Package post-install may start system-wide nginx/tinyproxy services; they
     # listen on fixed ports (80/8888) and do not interfere with ours.
-    for c in nginx tinyproxy microsocks openssl curl python3; do
+    for c in nginx tinyproxy microsocks dnsmasq openssl curl python3; do
         command -v "$c" >/dev/null 2>&1 || die "$c still missing after apt-get install"
     done
 }
@@ -380,6 +384,14 @@ start_socks() { # name port [microsocks args...]
     echo $! >"$(pidfile "$name")"
 }
 
+# dnsmasq as a daemon: no upstream, no hosts file, only the names the tests ask for.
+start_dns() { # port
+    dnsmasq --conf-file=/dev/null --no-resolv --no-hosts --user=root --bind-interfaces \
+        --listen-address=127.0.0.1 --port="$1" --address=/fleet-dns.test/127.0.0.1 \
+        --address=/missing.test/ --pid-file="$(pidfile dns)" --log-facility="$LOGS/dns.log" \
+        </dev/null >>"$LOGS/dns.out" 2>&1
+}
+
 # wait_for NAME deadline CURL-ARGS...  (retries until 2xx or the deadline)
 wait_for() {
     local name=$1 deadline=$2
@@ -425,7 +437,7 @@ do_start() {
     ensure_venv
     gen_pki
     read -r P_HTTPBIN P_NGINX P_NGINX_MTLS P_PROXY P_PROXY_AUTH P_PROXY_SPECIAL P_SOCKS P_SOCKS_AUTH \
-        P_NGINX_TLS12 <<<"$(free_ports 9)"
+        P_NGINX_TLS12 P_DNS <<<"$(free_ports 10)"
 
     { start_httpbin && wait_pid httpbin; } || fail_with_logs httpbin "$LOGS/httpbin.out" "$LOGS/httpbin.log"
     { start_nginx && wait_pid nginx; } || fail_with_logs nginx "$LOGS/nginx.out" "$LOGS/nginx-error.log"
@@ -437,6 +449,7 @@ do_start() {
     { start_socks socks "$P_SOCKS" -b 127.0.0.2 && wait_pid socks; } || fail_with_logs socks "$LOGS/socks.log"
     { start_socks socks-auth "$P_SOCKS_AUTH" -u "$PROXY_USER" -P "$SOCKS_PASS" && wait_pid socks-auth; } ||
         fail_with_logs socks-auth "$LOGS/socks-auth.log"
+    { start_dns "$P_DNS" && wait_pid dns; } || fail_with_logs dns "$LOGS/dns.out" "$LOGS/dns.log"
 
     local deadline=$((SECONDS + 30))
     local httpbin=http://127.0.0.1:$P_HTTPBIN
@@ -475,6 +488,7 @@ export HTTPFLEET_PROXY_SPECIAL_URL=http://$PROXY_USER:$SPECIAL_PASS_ENCODED@127.
 export HTTPFLEET_SOCKS_ADDR=127.0.0.1:$P_SOCKS
 export HTTPFLEET_SOCKS_AUTH_ADDR=127.0.0.1:$P_SOCKS_AUTH
 export HTTPFLEET_SOCKS_CREDENTIALS=$PROXY_USER:$SOCKS_PASS_ENCODED
+export HTTPFLEET_DNS_ADDR=127.0.0.1:$P_DNS
 EOF
     mv "$DIR/env.tmp" "$DIR/env"
     cat "$DIR/env"

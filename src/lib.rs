@@ -34,6 +34,12 @@
 //! | `curl` | yes | libcurl (system library) |
 //! | `ureq` | yes | ureq 3 |
 //! | `rustls` | yes | rustls with the ring provider, shared by hyper, reqwest and ureq |
+//! | `brotli`, `zstd` | no | decode `br` and `zstd` bodies |
+//! | `cookies` | no | an opt-in cookie jar ([`CookieJar`]) |
+//! | `multipart` | no | `multipart/form-data` bodies |
+//! | `hickory` | no | hickory's DNS resolver as [`dns::Resolver::hickory`] |
+//! | `market` | no | Binance-compatible market-data clients |
+//! | `cli` | no | the `httpfleet` binary |
 //!
 //! The [`MockBackend`](backend::MockBackend) is always there.
 
@@ -65,6 +71,7 @@ mod config;
 mod cookies;
 mod deadline;
 mod decode;
+pub mod dns;
 mod error;
 mod exchange;
 pub mod fleet;

@@ -840,6 +840,48 @@ mod behaviour {
         assert!(err.is_connect(), "{err:?}");
     }
 
+    /// `Config::resolver` is asked for every name a connection goes to, but for names of
+    /// `resolve` and addresses; a name it cannot resolve is a `Dns` error.
+    pub fn a_configured_resolver_is_asked_for_names(fx: &Fx) {
+        use httpfleet::dns::{Resolve, Resolver, Resolving};
+        struct Book(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+        impl Resolve for Book {
+            fn resolve(&self, host: &str) -> Resolving {
+                self.0.lock().unwrap().push(host.to_owned());
+                let found = match host {
+                    "book.test" => Ok(vec!["127.0.0.1".parse().unwrap()]),
+                    _ => Err(std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "no such name",
+                    )),
+                };
+                Box::pin(std::future::ready(found))
+            }
+        }
+        let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let port = fx.server.addr().port();
+        let loopback: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let config = fx
+            .config()
+            .resolver(Some(Resolver::new(Book(asked.clone()))))
+            .resolve("pinned.test", [loopback]);
+        for host in ["book.test", "pinned.test", "127.0.0.1"] {
+            let url = format!("http://{host}:{port}/get");
+            let resp = fx.run(&config, |c| c.get(&url)).unwrap();
+            assert_eq!(resp.status(), 200, "{host}");
+            let seen = fx.server.last_request().unwrap();
+            assert_eq!(seen.header_all("host").join(","), format!("{host}:{port}"));
+        }
+        assert_eq!(asked.lock().unwrap().as_slice(), ["book.test"]);
+        let err = fx
+            .run(&config, |c| {
+                c.get(format!("http://nowhere.test:{port}/get"))
+            })
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Dns, "{err:?}");
+        assert!(asked.lock().unwrap().contains(&"nowhere.test".to_owned()));
+    }
+
     pub fn local_address_is_where_connections_come_from(fx: &Fx) {
         let from: std::net::IpAddr = "127.0.0.2".parse().unwrap();
         let config = fx.config().local_address(Some(from));
@@ -1554,7 +1596,8 @@ support::per_backend_tests!(conformance_case;
     slow_headers_time_out_in_headers_phase, slow_body_times_out_in_body_phase,
     request_timeout_overrides_config,
     refused_connection_is_connect_error, sequential_requests_reuse_one_connection,
-    resolve_sends_a_name_to_the_given_address, local_address_is_where_connections_come_from,
+    resolve_sends_a_name_to_the_given_address, a_configured_resolver_is_asked_for_names,
+    local_address_is_where_connections_come_from,
     no_proxy_hosts_go_direct_and_the_rest_through_the_proxy, proxy_from_env_honours_no_proxy,
     tcp_keepalive_arms_the_socket_timer_or_is_refused, cookies_are_kept_across_requests_and_redirects,
     multipart_form_sends_text_and_files_exactly, timings_measure_the_head_and_the_body_end,
@@ -2087,6 +2130,18 @@ mod cli_get {
         let url = format!("http://cli.fleet.test:{port}/get");
         let spec = format!("cli.fleet.test:{port}:127.0.0.1");
         stdout(get(&[&url, "--resolve", &spec, "--http1.1"]));
+        // --resolver system finds localhost; a resolver of no such name is refused.
+        stdout(get(&[
+            &format!("http://localhost:{port}/get"),
+            "--resolver",
+            "system",
+        ]));
+        let out = run(&[&url, "--resolver", "dns"]);
+        assert!(!out.status.success(), "{out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("resolver"),
+            "{out:?}"
+        );
         // A dead proxy, and --noproxy around it; a dead SOCKS proxy.
         let direct = server.url("/get");
         assert!(!run(&[&direct, "-x", "http://127.0.0.1:9"]).status.success());

@@ -5,7 +5,8 @@
 //! - nginx terminating TLS (HTTP/2 on) in front of httpbin, with a CA made at setup, plus an
 //!   mTLS server block,
 //! - tinyproxy as a forward proxy, with and without basic auth,
-//! - microsocks as a SOCKS5 proxy, with and without a username and password.
+//! - microsocks as a SOCKS5 proxy, with and without a username and password,
+//! - dnsmasq as a DNS server for hickory's resolver.
 //!
 //! Every case runs on every backend, async and blocking; where a backend cannot do what a case
 //! asks, the case asserts the `Unsupported` error instead. When `CI` is set and a server is
@@ -734,6 +735,40 @@ mod case {
         assert_eq!(err.kind(), ErrorKind::Proxy, "{err:?}");
     }
 
+    /// hickory asking dnsmasq: its name reaches httpbin, directly and through `socks5://`
+    /// (resolved here); its NXDOMAIN is a `Dns` error.
+    pub fn hickory_asks_a_real_dns_server(fx: &Fx) {
+        #[cfg(not(feature = "hickory"))]
+        let _ = (fx, eprintln!("skipped: needs the hickory feature"));
+        #[cfg(feature = "hickory")]
+        {
+            let (Some(dns), Some(socks), Some(base)) = (
+                server("HTTPFLEET_DNS_ADDR"),
+                server("HTTPFLEET_SOCKS_ADDR"),
+                server("HTTPFLEET_HTTPBIN_URL"),
+            ) else {
+                return;
+            };
+            let dns = dns.parse().unwrap();
+            let resolver = httpfleet::dns::Resolver::hickory_with_nameservers(&[dns]).unwrap();
+            let port = base.rsplit(':').next().unwrap();
+            let url = format!("http://fleet-dns.test:{port}/get");
+            let config = fx.config().resolver(Some(resolver));
+            let v = json(&fx.run(&config, |c| c.get(&url)).unwrap());
+            assert_eq!(v["headers"]["Host"], format!("fleet-dns.test:{port}"));
+            assert_eq!(v["origin"], "127.0.0.1");
+            let socks5 = config.clone().proxy(format!("socks5://{socks}"));
+            let v = json(&fx.run(&socks5, |c| c.get(&url)).unwrap());
+            assert_eq!(v["origin"], "127.0.0.2");
+            let err = fx
+                .run(&config, |c| {
+                    c.get(format!("http://missing.test:{port}/get"))
+                })
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Dns, "{err:?}");
+        }
+    }
+
     /// microsocks with a password holding `: @ / %`: the credentials reach it as given, for
     /// http and https; none, or a wrong password, is a `Proxy` error that never prints it.
     pub fn socks_credentials_reach_the_proxy_as_given(fx: &Fx) {
@@ -797,7 +832,7 @@ support::per_backend_tests!(interop_case;
     proxy_without_credentials_is_proxy_error, proxy_wrong_password_is_refused,
     proxy_dead_is_proxy_error, proxy_credentials_with_url_syntax_reach_the_proxy_as_given,
     socks5_and_socks5h_carry_http_and_https, socks5_resolves_here_and_socks5h_at_the_proxy,
-    socks_credentials_reach_the_proxy_as_given,
+    socks_credentials_reach_the_proxy_as_given, hickory_asks_a_real_dns_server,
 );
 
 /// Blocking calls made from inside a tokio runtime work on every backend (reqwest's own

@@ -50,6 +50,7 @@ impl HyperBackend {
         let resolve = Resolve {
             overrides: std::sync::Arc::new(config.resolve_map()),
             gai: GaiResolver::new(),
+            custom: config.resolver.clone(),
         };
         let mut http = HttpConnector::new_with_resolver(resolve.clone());
         http.set_nodelay(true);
@@ -221,11 +222,12 @@ where
 type HttpConnector = hyper_util::client::legacy::connect::HttpConnector<Resolve>;
 
 /// Host names for the hyper backend: those of `Config::resolve` from it (the port is set from
-/// the URL by the connector), the rest through `getaddrinfo`.
+/// the URL by the connector), the rest through `Config::resolver` or `getaddrinfo`.
 #[derive(Clone)]
 struct Resolve {
     overrides: std::sync::Arc<std::collections::BTreeMap<String, Vec<std::net::IpAddr>>>,
     gai: GaiResolver,
+    custom: Option<crate::dns::Resolver>,
 }
 
 type Addrs = std::vec::IntoIter<std::net::SocketAddr>;
@@ -240,12 +242,15 @@ impl Service<Name> for Resolve {
     }
 
     fn call(&mut self, name: Name) -> Self::Future {
-        if let Some(ips) = self.overrides.get(&name.as_str().to_ascii_lowercase()) {
-            let addrs: Vec<_> = ips
-                .iter()
-                .map(|ip| std::net::SocketAddr::new(*ip, 0))
-                .collect();
+        let host = name.as_str().to_ascii_lowercase();
+        if let Some(ips) = self.overrides.get(&host) {
+            let addrs = crate::dns::any_port(ips.iter().copied());
             return Box::pin(std::future::ready(Ok(addrs.into_iter())));
+        }
+        if let Some(custom) = self.custom.clone() {
+            return Box::pin(async move {
+                Ok(crate::dns::any_port(custom.lookup(&host).await?).into_iter())
+            });
         }
         let mut gai = self.gai.clone();
         Box::pin(async move {

@@ -74,11 +74,10 @@ impl ReqwestBackend {
             .tcp_keepalive_retries(None);
         for (host, addrs) in &config.resolve_map() {
             // Port 0: the URL's port is used (reqwest's rule).
-            let addrs: Vec<std::net::SocketAddr> = addrs
-                .iter()
-                .map(|ip| std::net::SocketAddr::new(*ip, 0))
-                .collect();
-            b = b.resolve_to_addrs(host, &addrs);
+            b = b.resolve_to_addrs(host, &crate::dns::any_port(addrs.iter().copied()));
+        }
+        if let Some(resolver) = &config.resolver {
+            b = b.dns_resolver(std::sync::Arc::new(Dns(resolver.clone())));
         }
         let proxies = config.proxies()?;
         for (https, proxy) in [(false, &proxies.http), (true, &proxies.https)] {
@@ -205,5 +204,19 @@ fn map_error(e: reqwest::Error, stage: Stage, proxied: bool) -> Error {
         err.closed_before_any_response()
     } else {
         err
+    }
+}
+
+/// `Config::resolver` as reqwest's resolver.
+struct Dns(crate::dns::Resolver);
+
+impl reqwest::dns::Resolve for Dns {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let resolver = self.0.clone();
+        let host = name.as_str().to_ascii_lowercase();
+        Box::pin(async move {
+            let addrs = crate::dns::any_port(resolver.lookup(&host).await?);
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
     }
 }

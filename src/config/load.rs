@@ -30,7 +30,7 @@ impl Config {
     /// `HTTPFLEET_POOL_IDLE_TIMEOUT_MS`,
     /// `HTTPFLEET_MAX_RESPONSE_BYTES`, `HTTPFLEET_DECOMPRESS`, `HTTPFLEET_AUTO_HEADERS`,
     /// `HTTPFLEET_ALLOW_INSECURE_REDIRECTS`, `HTTPFLEET_RESOLVE` (`host=ip[,ip...];...`),
-    /// `HTTPFLEET_LOCAL_ADDRESS`. A value
+    /// `HTTPFLEET_LOCAL_ADDRESS`, `HTTPFLEET_RESOLVER`. A value
     /// that does not parse is a `Builder` error naming the variable.
     pub fn from_env() -> Result<Self> {
         Self::from_vars(|name| std::env::var(name).ok())
@@ -162,6 +162,9 @@ impl Config {
         }
         if let Some(v) = var("HTTPFLEET_LOCAL_ADDRESS") {
             c.local_address = Some(parse("HTTPFLEET_LOCAL_ADDRESS", &v)?);
+        }
+        if let Some(v) = var("HTTPFLEET_RESOLVER") {
+            c.resolver = Some(crate::dns::Resolver::named(v.trim())?);
         }
         c.validate()?;
         Ok(c)

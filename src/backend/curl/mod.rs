@@ -8,6 +8,7 @@
 //! request wakes its transfer thread at once and the transfer stops.
 
 mod collector;
+mod names;
 mod transfer;
 
 use std::fmt;
@@ -50,8 +51,8 @@ struct Settings {
     proxies: Proxies,
     max_idle: usize,
     idle_timeout: Duration,
-    /// `Config::resolve`.
-    resolve: std::collections::BTreeMap<String, Vec<std::net::IpAddr>>,
+    /// `Config::resolve` and `Config::resolver`.
+    names: names::Names,
     local_address: Option<std::net::IpAddr>,
     tcp_keepalive: Option<Duration>,
 }
@@ -72,6 +73,8 @@ struct Sent {
     headers: Option<(HeaderMap, HeaderMap, Framing)>,
     posted: bool,
     fresh: bool,
+    /// The `CURLOPT_RESOLVE` entries last set.
+    resolved: Vec<String>,
     body_len: Option<u64>,
 }
 
@@ -105,7 +108,7 @@ impl CurlBackend {
             proxies: config.proxies()?,
             max_idle: config.pool.max_idle_per_host,
             idle_timeout: config.pool.idle_timeout,
-            resolve: config.resolve_map(),
+            names: names::Names::new(config.resolve_map(), config.resolver.clone()),
             local_address: config.local_address,
             tcp_keepalive: config.tcp_keepalive,
         };
@@ -215,7 +218,8 @@ impl Inner {
     }
 
     /// Takes a pair and sets its handle up for `out`: everything before the transfer itself.
-    fn start(self: &Arc<Self>, out: Outgoing<'_>) -> Result<Transfer> {
+    /// `entries`: the answers of `Config::resolver` for it ([`names::Names::entries`]).
+    fn start(self: &Arc<Self>, out: Outgoing<'_>, entries: Vec<String>) -> Result<Transfer> {
         let remaining = out
             .deadline
             .saturating_duration_since(tokio::time::Instant::now());
@@ -225,7 +229,7 @@ impl Inner {
             );
         }
         let mut pair = self.take_pair()?;
-        if let Err(e) = self.prepare(&mut pair, out, remaining) {
+        if let Err(e) = self.prepare(&mut pair, out, remaining, entries) {
             self.put_back(pair);
             return Err(e.with_backend(BackendKind::Curl));
         }
@@ -233,28 +237,15 @@ impl Inner {
         Transfer::start(self.clone(), pair, deadline).map_err(|e| e.with_backend(BackendKind::Curl))
     }
 
-    /// The `CURLOPT_RESOLVE` entry (`host:port:addr,...`) of `uri`'s host, when
-    /// [`Config::resolve`] names it.
-    fn resolve_entry(&self, uri: &http::Uri) -> Option<String> {
-        let resolve = &self.settings.resolve;
-        if resolve.is_empty() {
-            return None;
-        }
-        let host = uri.host()?;
-        let addrs = resolve.get(&host.to_ascii_lowercase())?;
-        let port = crate::url::port_or_default(uri);
-        let addrs: Vec<String> = addrs
-            .iter()
-            .map(|a| match a {
-                std::net::IpAddr::V4(v4) => v4.to_string(),
-                std::net::IpAddr::V6(v6) => format!("[{v6}]"),
-            })
-            .collect();
-        Some(format!("{host}:{port}:{}", addrs.join(",")))
-    }
-
     /// Sets this request's options on a reused handle (see [`Sent`]).
-    fn prepare(&self, pair: &mut Pair, out: Outgoing<'_>, remaining: Duration) -> Result<()> {
+    /// `entries` are the `CURLOPT_RESOLVE` entries of `Config::resolver` (see `names.rs`).
+    fn prepare(
+        &self,
+        pair: &mut Pair,
+        out: Outgoing<'_>,
+        remaining: Duration,
+        mut entries: Vec<String>,
+    ) -> Result<()> {
         let refused = |e: curl::Error| Error::builder("libcurl refused the request").with_source(e);
         let Pair { easy, sent, .. } = pair;
         let head_only = *out.method == Method::HEAD;
@@ -270,11 +261,7 @@ impl Inner {
             .is_some_and(|last| same_uri(last, out.uri))
         {
             easy.url(&crate::url::to_text(out.uri)).map_err(refused)?;
-            if let Some(entry) = self.resolve_entry(out.uri) {
-                let mut list = curl::easy::List::new();
-                list.append(&entry).map_err(refused)?;
-                easy.resolve(list).map_err(refused)?;
-            }
+            entries.extend(self.settings.names.override_entry(out.uri));
             if !self.settings.proxies.is_empty() {
                 // libcurl percent-decodes the credentials of a proxy URL: encoded, they arrive
                 // as given.
@@ -283,6 +270,14 @@ impl Inner {
                     .map_err(refused)?;
             }
             sent.url = Some(out.uri.clone());
+        }
+        if !entries.is_empty() && sent.resolved != entries {
+            let mut list = curl::easy::List::new();
+            for entry in &entries {
+                list.append(entry).map_err(refused)?;
+            }
+            easy.resolve(list).map_err(refused)?;
+            sent.resolved = entries;
         }
         easy.timeout(remaining.max(Duration::from_millis(1)))
             .map_err(refused)?;
@@ -435,7 +430,15 @@ fn answer(transfer: &mut Transfer, rest: impl FnOnce() -> AnswerBody) -> Result<
 
 impl BlockingTransport for CurlBackend {
     fn send_blocking(&self, out: Outgoing<'_>) -> Result<Answer> {
-        let mut transfer = self.inner.start(out)?;
+        let s = &self.inner.settings;
+        let within = out
+            .deadline
+            .saturating_duration_since(tokio::time::Instant::now());
+        let entries = s
+            .names
+            .entries_blocking(out.uri, &s.proxies, within)
+            .map_err(|e| e.with_backend(BackendKind::Curl))?;
+        let mut transfer = self.inner.start(out, entries)?;
         transfer
             .until_head()
             .map_err(|e| e.with_backend(BackendKind::Curl))?;
@@ -558,8 +561,14 @@ impl CurlBackend {
     /// [`AsyncTransport::send`]: the exchange on a transfer thread, the head handed back.
     async fn on_transfer_thread(&self, out: Outgoing<'_>) -> Result<Answer> {
         let deadline = out.deadline;
+        let s = &self.inner.settings;
+        let entries = s
+            .names
+            .entries(out.uri, &s.proxies)
+            .await
+            .map_err(|e| e.with_backend(BackendKind::Curl))?;
         let (out, mut pump) = super::pipe::pump_stream(out);
-        let transfer = self.inner.start(out)?;
+        let transfer = self.inner.start(out, entries)?;
         // Dropped before the head, the request cancels its transfer (its thread wakes at once).
         let cancel = CancelOnDrop(transfer.canceler());
         let head = self

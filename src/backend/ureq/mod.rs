@@ -130,7 +130,7 @@ impl UreqBackend {
         let agent = ureq::Agent::with_parts(
             agent_config,
             wire::Watching(ureq::unversioned::transport::DefaultConnector::default()),
-            Resolver::new(config.resolve_map()),
+            Resolver::new(config.resolve_map(), config.resolver.clone()),
         );
         Ok(UreqBackend {
             inner: Arc::new(Inner {

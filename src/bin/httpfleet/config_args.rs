@@ -76,6 +76,13 @@ pub(crate) struct ConfigArgs {
     /// then goes there): names sent to these addresses (repeatable).
     #[arg(long, value_name = "HOST:[PORT:]ADDR")]
     resolve: Vec<String>,
+    /// Who resolves host names: `system` or `hickory` (with the `hickory` feature).
+    #[arg(long, value_name = "NAME")]
+    resolver: Option<String>,
+    /// hickory's resolver asking these name servers, `ADDR[:PORT][,...]` (the `hickory`
+    /// feature).
+    #[arg(long, value_name = "ADDRS")]
+    dns_servers: Option<String>,
     /// The local address connections come from.
     #[arg(long, value_name = "ADDR")]
     interface: Option<IpAddr>,
@@ -185,6 +192,12 @@ impl ConfigArgs {
             let (host, addrs) = resolve_entry(entry)?;
             c = c.resolve(host, addrs);
         }
+        if let Some(name) = &self.resolver {
+            c = c.resolver(Some(httpfleet::dns::Resolver::named(name)?));
+        }
+        if let Some(list) = &self.dns_servers {
+            c = c.resolver(Some(dns_servers(list)?));
+        }
         if let Some(ip) = self.interface {
             c = c.local_address(Some(ip));
         }
@@ -257,6 +270,28 @@ fn seconds(flag: &str, s: f64) -> Res<Duration> {
 }
 
 /// `HOST:ADDR[,ADDR...]` or `HOST:PORT:ADDR[,ADDR...]`, an IPv6 address in brackets or not.
+/// hickory asking the name servers of `--dns-servers` (port 53 unless given).
+fn dns_servers(list: &str) -> Res<httpfleet::dns::Resolver> {
+    let servers = list
+        .split(',')
+        .map(|s| {
+            let s = s.trim();
+            s.parse::<std::net::SocketAddr>()
+                .or_else(|_| s.parse::<IpAddr>().map(|ip| (ip, 53).into()))
+                .map_err(|_| format!("--dns-servers {s:?} is not ADDR[:PORT]"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    #[cfg(feature = "hickory")]
+    return Ok(httpfleet::dns::Resolver::hickory_with_nameservers(
+        &servers,
+    )?);
+    #[cfg(not(feature = "hickory"))]
+    {
+        let _ = servers;
+        Err("--dns-servers needs httpfleet built with the hickory feature".into())
+    }
+}
+
 fn resolve_entry(entry: &str) -> Res<(String, Vec<IpAddr>)> {
     let bad = || format!("--resolve {entry:?} is not HOST:[PORT:]ADDR[,ADDR...]");
     let (host, rest) = entry.split_once(':').ok_or_else(bad)?;
