@@ -37,6 +37,7 @@
 //! | `brotli`, `zstd` | no | decode `br` and `zstd` bodies |
 //! | `cookies` | no | an opt-in cookie jar ([`CookieJar`]) |
 //! | `multipart` | no | `multipart/form-data` bodies |
+//! | `pkcs12` | no | client identities from PKCS#12 files |
 //! | `hickory` | no | hickory's DNS resolver as [`dns::Resolver::hickory`] |
 //! | `market` | no | Binance-compatible market-data clients |
 //! | `cli` | no | the `httpfleet` binary |
@@ -87,6 +88,7 @@ mod response;
 #[cfg(feature = "rustls")]
 mod tls;
 mod trace;
+mod trust;
 mod url;
 
 pub use backend::Backend;
@@ -99,7 +101,7 @@ pub mod multipart {
     pub use crate::request::multipart::{Form, Part};
 }
 pub use config::{
-    BasicAuth, Config, DEFAULT_USER_AGENT, HttpVersion, MAX_DURATION, PoolConfig, TlsConfig,
+    BasicAuth, Config, DEFAULT_USER_AGENT, HttpVersion, MAX_DURATION, PoolConfig, Roots, TlsConfig,
     TlsVersion,
 };
 #[cfg(feature = "cookies")]

@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use crate::config::{TlsConfig, TlsVersion};
@@ -18,23 +17,6 @@ pub(crate) fn provider() -> Arc<CryptoProvider> {
     PROVIDER
         .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
         .clone()
-}
-
-/// The certificates of a PEM file.
-pub(crate) fn load_certs(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>> {
-    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| {
-            Error::builder(format!("cannot read certificates from {}", path.display()))
-                .with_source(e)
-        })?;
-    if certs.is_empty() {
-        return Err(Error::builder(format!(
-            "no certificate in {}",
-            path.display()
-        )));
-    }
-    Ok(certs)
 }
 
 /// The crypto provider for `tls`: the crate's, without its TLS 1.2 cipher suites when
@@ -64,16 +46,16 @@ pub(crate) fn client_config(tls: &TlsConfig, alpn: &[&[u8]]) -> Result<rustls::C
         .map_err(|e| Error::builder("TLS configuration").with_source(e))?;
     let builder = if tls.verify {
         let mut roots = RootCertStore::empty();
-        match &tls.ca_file {
-            Some(path) => {
-                for cert in load_certs(path)? {
-                    roots.add(cert).map_err(|e| {
-                        Error::builder(format!("invalid CA certificate in {}", path.display()))
-                            .with_source(e)
-                    })?;
-                }
+        // A root the system holds that rustls cannot use is left out, as rustls-native-certs
+        // advises; one of the CA file is an error.
+        roots.add_parsable_certificates(crate::trust::roots_kept(tls)?);
+        if let Some(path) = &tls.ca_file {
+            for cert in crate::trust::load_certs(path)? {
+                roots.add(cert).map_err(|e| {
+                    Error::builder(format!("invalid CA certificate in {}", path.display()))
+                        .with_source(e)
+                })?;
             }
-            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
         }
         builder.with_root_certificates(roots)
     } else {
@@ -81,17 +63,10 @@ pub(crate) fn client_config(tls: &TlsConfig, alpn: &[&[u8]]) -> Result<rustls::C
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NoVerifier(provider)))
     };
-    let mut config = match tls.identity() {
-        Some((cert, key)) => {
-            let chain = load_certs(cert)?;
-            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
-                Error::builder(format!("cannot read private key from {}", key.display()))
-                    .with_source(e)
-            })?;
-            builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|e| Error::builder("invalid client certificate or key").with_source(e))?
-        }
+    let mut config = match crate::trust::Identity::of(tls)? {
+        Some(id) => builder
+            .with_client_auth_cert(id.chain, id.key)
+            .map_err(|e| Error::builder("invalid client certificate or key").with_source(e))?,
         None => builder.with_no_client_auth(),
     };
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();

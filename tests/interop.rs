@@ -400,6 +400,28 @@ mod case {
         assert!(!err.is_retryable());
     }
 
+    /// The private CA trusted beside Mozilla's roots, and through the system's store (here
+    /// `SSL_CERT_FILE`, which every backend reads alike, libcurl included).
+    pub fn nginx_trusts_a_ca_file_beside_the_roots_and_the_system_store(fx: &Fx) {
+        let (Some(url), Some(ca)) = (server("HTTPFLEET_NGINX_URL"), server("HTTPFLEET_TLS_CA"))
+        else {
+            return;
+        };
+        // Only the `System` roots read it, and only this case asks for them.
+        unsafe { std::env::set_var("SSL_CERT_FILE", &ca) };
+        let added = fx.config().tls_ca_file_added(&ca);
+        let resp = fx.run(&added, |c| c.get(format!("{url}/get"))).unwrap();
+        assert_eq!(resp.status(), 200);
+        let system = fx.config().tls_roots(httpfleet::Roots::System);
+        let resp = fx.run(&system, |c| c.get(format!("{url}/get"))).unwrap();
+        assert_eq!(resp.status(), 200);
+        let mozilla = fx.config().tls_roots(httpfleet::Roots::Mozilla);
+        let err = fx
+            .run(&mozilla, |c| c.get(format!("{url}/get")))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Tls, "{err:?}");
+    }
+
     pub fn nginx_hostname_mismatch_is_tls_error(fx: &Fx) {
         let (Some(url), Some(config)) = (server("HTTPFLEET_NGINX_IP_URL"), fx.tls_config()) else {
             return;
@@ -470,12 +492,36 @@ mod case {
         let pem = [std::fs::read(&cert).unwrap(), std::fs::read(&key).unwrap()].concat();
         std::fs::write(&both, pem).unwrap();
         let resp = fx
-            .run(&config.tls_client_identity_pem(&both), |c| {
+            .run(&config.clone().tls_client_identity_pem(&both), |c| {
                 c.get(format!("{url}/get"))
             })
             .unwrap();
         assert_eq!(resp.status(), 200, "one PEM file");
         let _ = std::fs::remove_file(&both);
+        #[cfg(feature = "pkcs12")]
+        {
+            // The same identity from PKCS#12 (openssl's default AES encryption); a wrong
+            // password is refused when the client is built and never printed.
+            let p12 = both.with_extension("p12");
+            let made = std::process::Command::new("openssl")
+                .args(["pkcs12", "-export", "-in", &cert, "-inkey", &key, "-out"])
+                .arg(&p12)
+                .args(["-passout", "pass:p12-s3cret"])
+                .status()
+                .unwrap();
+            assert!(made.success());
+            let resp = fx
+                .run(&config.clone().tls_client_pkcs12(&p12, "p12-s3cret"), |c| {
+                    c.get(format!("{url}/get"))
+                })
+                .unwrap();
+            assert_eq!(resp.status(), 200, "PKCS#12");
+            let wrong = config.clone().tls_client_pkcs12(&p12, "wr0ng-pa55");
+            let err = httpfleet::Backend::from_config(&wrong).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Builder, "{err:?}");
+            assert!(!format!("{err} {err:?} {wrong:?}").contains("wr0ng-pa55"));
+            let _ = std::fs::remove_file(&p12);
+        }
     }
 
     pub fn nginx_mtls_rejects_missing_certificate(fx: &Fx) {
@@ -824,6 +870,7 @@ support::per_backend_tests!(interop_case;
     httpbin_bytes_and_stream_bytes, httpbin_response_headers_user_agent_and_head,
     nginx_tls_with_ca_file, nginx_http2_negotiated,
     nginx_default_roots_refuse_private_ca, nginx_hostname_mismatch_is_tls_error,
+    nginx_trusts_a_ca_file_beside_the_roots_and_the_system_store,
     nginx_verify_off_accepts_anything, nginx_tls_min_version_is_honoured,
     nginx_mtls_accepts_client_certificate,
     nginx_mtls_rejects_missing_certificate,

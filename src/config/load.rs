@@ -23,7 +23,9 @@ impl Config {
     /// `HTTPFLEET_BACKEND`, `HTTPFLEET_TIMEOUT_MS`, `HTTPFLEET_CONNECT_TIMEOUT_MS`,
     /// `HTTPFLEET_READ_TIMEOUT_MS`, `HTTPFLEET_MAX_REDIRECTS`, `HTTPFLEET_HTTP_VERSION`,
     /// `HTTPFLEET_TLS_VERIFY`, `HTTPFLEET_TLS_MIN_VERSION` (`1.2`, `1.3`), `HTTPFLEET_TLS_CA_FILE`, `HTTPFLEET_TLS_CLIENT_CERT`,
-    /// `HTTPFLEET_TLS_CLIENT_KEY`, `HTTPFLEET_PROXY`, `HTTPFLEET_PROXY_FROM_ENV`,
+    /// `HTTPFLEET_TLS_CLIENT_KEY`, `HTTPFLEET_TLS_ROOTS` (`mozilla`, `system`),
+    /// `HTTPFLEET_TLS_CA_FILE_ADDS_TO_ROOTS`, `HTTPFLEET_TLS_CLIENT_PKCS12`,
+    /// `HTTPFLEET_TLS_CLIENT_PKCS12_PASSWORD`, `HTTPFLEET_PROXY`, `HTTPFLEET_PROXY_FROM_ENV`,
     /// `HTTPFLEET_NO_PROXY` (comma-separated), `HTTPFLEET_TCP_KEEPALIVE_MS`, `HTTPFLEET_COOKIES`,
     /// `HTTPFLEET_BASIC_AUTH` (`user:password`), `HTTPFLEET_USER_AGENT`,
     /// `HTTPFLEET_POOL_MAX_IDLE_PER_HOST`, `HTTPFLEET_POOL_MAX_CONNECTIONS_PER_HOST`,
@@ -95,6 +97,25 @@ impl Config {
         }
         if let Some(v) = var("HTTPFLEET_TLS_CLIENT_KEY") {
             c.tls.client_key = Some(v.into());
+        }
+        if let Some(v) = var("HTTPFLEET_TLS_ROOTS") {
+            c.tls.roots = match v.trim() {
+                "mozilla" => super::Roots::Mozilla,
+                "system" => super::Roots::System,
+                _ => {
+                    let e = format!("HTTPFLEET_TLS_ROOTS={v:?} is not mozilla or system");
+                    return Err(Error::builder(e));
+                }
+            };
+        }
+        if let Some(v) = var("HTTPFLEET_TLS_CA_FILE_ADDS_TO_ROOTS") {
+            c.tls.ca_file_adds_to_roots = flag("HTTPFLEET_TLS_CA_FILE_ADDS_TO_ROOTS", &v)?;
+        }
+        if let Some(v) = var("HTTPFLEET_TLS_CLIENT_PKCS12") {
+            c.tls.client_pkcs12 = Some(v.into());
+        }
+        if let Some(v) = var("HTTPFLEET_TLS_CLIENT_PKCS12_PASSWORD") {
+            c.tls.client_pkcs12_password = Some(v);
         }
         if let Some(v) = var("HTTPFLEET_PROXY") {
             c.proxy = Some(v);

@@ -57,7 +57,21 @@ pub enum TlsVersion {
     Tls13,
 }
 
-/// TLS settings. `TlsConfig::default()` verifies certificates against the built-in roots.
+/// The root certificates a client trusts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Roots {
+    /// Mozilla's roots, built into httpfleet (`webpki-root-certs`): the same on every machine.
+    #[default]
+    Mozilla,
+    /// The operating system's store as the client is built (`rustls-native-certs`:
+    /// `SSL_CERT_FILE` and `SSL_CERT_DIR` when set, else the system's bundle); none there is a
+    /// `Builder` error.
+    System,
+}
+
+/// TLS settings. `TlsConfig::default()` verifies certificates against Mozilla's roots.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
@@ -65,15 +79,24 @@ pub struct TlsConfig {
     /// Verify the server's certificate chain and host name. Turning this off accepts any
     /// certificate for any host. Defaults to `true`.
     pub verify: bool,
-    /// A PEM file of CA certificates to trust instead of the built-in Mozilla roots. Defaults to
-    /// `None` (the built-in roots; curl uses the system store).
+    /// The roots trusted, on every backend (libcurl included). Defaults to [`Roots::Mozilla`].
+    pub roots: Roots,
+    /// A PEM file of CA certificates to trust instead of `roots` (or beside them, with
+    /// `ca_file_adds_to_roots`). Defaults to `None`.
     pub ca_file: Option<PathBuf>,
+    /// Trust `ca_file` beside `roots` rather than instead of them. Defaults to `false`.
+    pub ca_file_adds_to_roots: bool,
     /// A PEM file with the client certificate chain for mutual TLS, and its private key too
     /// when `client_key` is not set. Defaults to `None`.
     pub client_cert: Option<PathBuf>,
     /// A PEM file with the private key of `client_cert`. Defaults to `None` (the key is in the
     /// `client_cert` file).
     pub client_key: Option<PathBuf>,
+    /// A PKCS#12 (`.p12`, `.pfx`) file with the client's certificate chain and private key,
+    /// instead of `client_cert`. Needs the `pkcs12` feature. Defaults to `None`.
+    pub client_pkcs12: Option<PathBuf>,
+    /// The password of `client_pkcs12`; never printed. Defaults to `None` (empty).
+    pub client_pkcs12_password: Option<String>,
     /// The oldest TLS version accepted: a server that offers only older ones fails with
     /// `ErrorKind::Tls`. Defaults to [`TlsVersion::Tls12`].
     pub min_version: TlsVersion,
@@ -92,9 +115,13 @@ impl Default for TlsConfig {
     fn default() -> Self {
         TlsConfig {
             verify: true,
+            roots: Roots::Mozilla,
             ca_file: None,
+            ca_file_adds_to_roots: false,
             client_cert: None,
             client_key: None,
+            client_pkcs12: None,
+            client_pkcs12_password: None,
             min_version: TlsVersion::Tls12,
         }
     }
@@ -104,9 +131,16 @@ impl fmt::Debug for TlsConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TlsConfig")
             .field("verify", &self.verify)
+            .field("roots", &self.roots)
             .field("ca_file", &self.ca_file)
+            .field("ca_file_adds_to_roots", &self.ca_file_adds_to_roots)
             .field("client_cert", &self.client_cert)
             .field("client_key", &self.client_key.as_ref().map(|_| "<path>"))
+            .field("client_pkcs12", &self.client_pkcs12)
+            .field(
+                "client_pkcs12_password",
+                &self.client_pkcs12_password.as_ref().map(|_| "***"),
+            )
             .field("min_version", &self.min_version)
             .finish()
     }
@@ -402,6 +436,27 @@ impl Config {
     /// Sets [`TlsConfig::ca_file`].
     pub fn tls_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.tls.ca_file = Some(path.into());
+        self
+    }
+
+    /// Sets [`TlsConfig::roots`].
+    pub fn tls_roots(mut self, roots: Roots) -> Self {
+        self.tls.roots = roots;
+        self
+    }
+
+    /// Sets [`TlsConfig::ca_file`], trusted beside [`TlsConfig::roots`]
+    /// ([`TlsConfig::ca_file_adds_to_roots`]).
+    pub fn tls_ca_file_added(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls.ca_file = Some(path.into());
+        self.tls.ca_file_adds_to_roots = true;
+        self
+    }
+
+    /// Sets [`TlsConfig::client_pkcs12`] and its password.
+    pub fn tls_client_pkcs12(mut self, path: impl Into<PathBuf>, password: &str) -> Self {
+        self.tls.client_pkcs12 = Some(path.into());
+        self.tls.client_pkcs12_password = Some(password.to_owned());
         self
     }
 

@@ -48,6 +48,10 @@ struct Settings {
     connect_timeout: Duration,
     http_version: HttpVersion,
     tls: TlsConfig,
+    /// The certificates trusted (`TlsConfig::roots`, `ca_file`), as PEM.
+    trusted_pem: Vec<u8>,
+    /// The client certificate chain and key, as PEM.
+    identity_pem: Option<(Vec<u8>, Vec<u8>)>,
     proxies: Proxies,
     max_idle: usize,
     idle_timeout: Duration,
@@ -105,6 +109,8 @@ impl CurlBackend {
             connect_timeout: config.connect_timeout,
             http_version: config.http_version,
             tls: config.tls.clone(),
+            trusted_pem: crate::trust::certs_pem(&crate::trust::trusted(&config.tls)?),
+            identity_pem: crate::trust::Identity::of(&config.tls)?.map(|id| id.to_pem()),
             proxies: config.proxies()?,
             max_idle: config.pool.max_idle_per_host,
             idle_timeout: config.pool.idle_timeout,
@@ -112,18 +118,6 @@ impl CurlBackend {
             local_address: config.local_address,
             tcp_keepalive: config.tcp_keepalive,
         };
-        for path in [
-            &settings.tls.ca_file,
-            &settings.tls.client_cert,
-            &settings.tls.client_key,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            std::fs::metadata(path).map_err(|e| {
-                Error::builder(format!("cannot read {}", path.display())).with_source(e)
-            })?;
-        }
         let inner = Arc::new(Inner {
             pool: Mutex::new(Vec::new()),
             workers: Workers::new(config.pool.max_idle_per_host, run_job),
@@ -175,13 +169,13 @@ impl Inner {
         ))?;
         setup(easy.ssl_verify_peer(s.tls.verify))?;
         setup(easy.ssl_verify_host(s.tls.verify))?;
-        if let Some(ca) = &s.tls.ca_file {
-            setup(easy.cainfo(ca))?;
-        }
-        if let Some((cert, key)) = s.tls.identity() {
-            setup(easy.ssl_cert(cert))?;
+        // httpfleet's certificates only: not libcurl's bundle, nor its CA directory.
+        setup(easy.ssl_cainfo_blob(&s.trusted_pem))?;
+        setup(easy.capath("/dev/null"))?;
+        if let Some((cert, key)) = &s.identity_pem {
+            setup(easy.ssl_cert_blob(cert))?;
             setup(easy.ssl_cert_type("PEM"))?;
-            setup(easy.ssl_key(key))?;
+            setup(easy.ssl_key_blob(key))?;
             setup(easy.ssl_key_type("PEM"))?;
         }
         // Proxies are set per URL (see `prepare`); an empty string means none, environment

@@ -49,11 +49,6 @@ impl fmt::Debug for UreqBackend {
     }
 }
 
-fn read_file(path: &std::path::Path) -> Result<Vec<u8>> {
-    std::fs::read(path)
-        .map_err(|e| Error::builder(format!("cannot read {}", path.display())).with_source(e))
-}
-
 impl UreqBackend {
     /// Builds the agent with every knob of `config` set explicitly. `http_version = Http2` and
     /// a `local_address` are refused with [`ErrorKind::Unsupported`]: ureq speaks HTTP/1.1 only
@@ -82,24 +77,22 @@ impl UreqBackend {
             .provider(TlsProvider::Rustls)
             .unversioned_rustls_crypto_provider(crate::tls::provider_for(&config.tls))
             .disable_verification(!config.tls.verify);
-        if let Some(ca) = &config.tls.ca_file {
-            let certs = crate::tls::load_certs(ca)?
-                .into_iter()
-                .map(|c| Certificate::from_der(&c).to_owned())
+        let roots = crate::trust::trusted(&config.tls)?
+            .iter()
+            .map(|c| Certificate::from_der(c).to_owned())
+            .collect::<Vec<_>>();
+        tls = tls.root_certs(RootCerts::Specific(Arc::new(roots)));
+        if let Some(id) = crate::trust::Identity::of(&config.tls)? {
+            let chain = id
+                .chain
+                .iter()
+                .map(|c| Certificate::from_der(c).to_owned())
                 .collect::<Vec<_>>();
-            tls = tls.root_certs(RootCerts::Specific(Arc::new(certs)));
-        } else {
-            tls = tls.root_certs(RootCerts::WebPki);
-        }
-        if let Some((cert, key)) = config.tls.identity() {
-            let chain = crate::tls::load_certs(cert)?
-                .into_iter()
-                .map(|c| Certificate::from_der(&c).to_owned())
-                .collect::<Vec<_>>();
-            let key = PrivateKey::from_pem(&read_file(key)?).map_err(|e| {
-                Error::builder(format!("cannot read private key from {}", key.display()))
-                    .with_source(e)
-            })?;
+            // ureq takes a key from DER only with its kind, which it does not export: as PEM.
+            let (_, pem) = id.to_pem();
+            let key = PrivateKey::from_pem(&pem)
+                .map_err(|e| Error::builder("invalid client key").with_source(e))?
+                .to_owned();
             tls = tls.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
         }
         let proxies = config.proxies()?;

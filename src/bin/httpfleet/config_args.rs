@@ -47,12 +47,23 @@ pub(crate) struct ConfigArgs {
     /// Do not verify the server's certificate.
     #[arg(short = 'k', long)]
     insecure: bool,
-    /// Trust the CA certificates of this PEM file instead of the built-in roots.
+    /// Trust the CA certificates of this PEM file instead of the built-in roots (beside the
+    /// system's with `--ca-native`).
     #[arg(long, value_name = "FILE")]
     cacert: Option<PathBuf>,
-    /// A client certificate chain (PEM), its key in the same file unless `--key` is given.
+    /// Trust the operating system's root store instead of Mozilla's built-in roots.
+    #[arg(long)]
+    ca_native: bool,
+    /// A client certificate chain (PEM), its key in the same file unless `--key` is given; with
+    /// `--cert-type P12`, a PKCS#12 file.
     #[arg(long, value_name = "FILE")]
     cert: Option<PathBuf>,
+    /// The format of `--cert`: `PEM` or `P12`.
+    #[arg(long, value_name = "TYPE", default_value = "PEM", requires = "cert")]
+    cert_type: String,
+    /// The password of a `--cert-type P12` file.
+    #[arg(long, value_name = "PASSWORD", requires = "cert")]
+    pass: Option<String>,
     /// The client certificate's private key (PEM).
     #[arg(long, value_name = "FILE", requires = "cert")]
     key: Option<PathBuf>,
@@ -165,10 +176,22 @@ impl ConfigArgs {
         if self.insecure {
             c = c.tls_verify(false);
         }
-        if let Some(ca) = &self.cacert {
-            c = c.tls_ca_file(ca);
+        if self.ca_native {
+            c = c.tls_roots(httpfleet::Roots::System);
+        }
+        match &self.cacert {
+            Some(ca) if self.ca_native => c = c.tls_ca_file_added(ca),
+            Some(ca) => c = c.tls_ca_file(ca),
+            None => {}
+        }
+        let pkcs12 = self.cert_type.eq_ignore_ascii_case("p12");
+        if !pkcs12 && !self.cert_type.eq_ignore_ascii_case("pem") {
+            return Err(format!("--cert-type {:?} is not PEM or P12", self.cert_type).into());
         }
         match (&self.cert, &self.key) {
+            (Some(p12), _) if pkcs12 => {
+                c = c.tls_client_pkcs12(p12, self.pass.as_deref().unwrap_or(""));
+            }
             (Some(cert), Some(key)) => c = c.tls_client_identity(cert, key),
             (Some(both), None) => c = c.tls_client_identity_pem(both),
             _ => {}
