@@ -985,16 +985,16 @@ mod hardening {
         );
     }
 
-    /// A body that inflates to 640 MiB (under its 1 GiB limit), a few KiB on the wire, in each
-    /// coding enabled, with a 500 ms deadline: the request ends in `Timeout(Body)` by its
-    /// deadline rather than decoding on past it.
+    /// A body that inflates to 640 MiB (brotli) or 10 GiB (gzip, zstd), a few KiB on the wire,
+    /// streamed and dropped piece by piece under no size limit, with a 500 ms deadline: the
+    /// request ends in `Timeout(Body)` by its deadline rather than decoding on past it.
     pub fn decompression_ends_by_the_deadline(kind: BackendKind, surface: Surface) {
         let _shared = shared();
         for (coding, name) in enabled_codings() {
             // gzip members and zstd frames may follow one another; brotli is one stream.
             let (decoded, times) = match coding {
                 "br" => (640 << 20, 1),
-                _ => (64 << 20, 10),
+                _ => (64 << 20, 160),
             };
             let server = FaultServer::start(Fault::Bomb {
                 coding,
@@ -1007,10 +1007,18 @@ mod hardening {
                 let config = h
                     .config()
                     .timeout(Duration::from_millis(500))
-                    .max_response_bytes(1 << 30);
+                    .max_response_bytes(1 << 40);
                 let start = Instant::now();
-                let r = h.run(&config, |c| c.get(&url)).map(|r| r.bytes().len());
-                (r.map_err(|e| e.kind()), start.elapsed())
+                let read = || {
+                    let session = h.session(&config)?;
+                    let mut resp = session.stream(|c| c.get(&url))?;
+                    let mut n = 0;
+                    while let Some(piece) = session.chunk(&mut resp)? {
+                        n += piece.len();
+                    }
+                    Ok::<_, httpfleet::Error>(n)
+                };
+                (read().map_err(|e| e.kind()), start.elapsed())
             });
             report(
                 &format!("{name}_decoding_past_the_deadline"),
