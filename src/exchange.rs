@@ -188,6 +188,7 @@ impl Policy {
             version,
             mut headers,
             body,
+            phases,
         } = answer;
         let via_http_proxy = || {
             self.proxies
@@ -249,6 +250,7 @@ impl Policy {
             member: None,
             started,
             first_byte: now - started,
+            phases,
         };
         Ok(Response::new(head, body))
     }

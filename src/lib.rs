@@ -44,9 +44,10 @@
 //!
 //! The [`MockBackend`](backend::MockBackend) is always there.
 
-// Unsafe code is refused, but for one `Send` impl in the curl backend: libcurl's handles may
-// move between threads, one at a time, which the `curl` crate does not declare
-// (`src/backend/curl/transfer.rs` says why it holds).
+// Unsafe code is refused, but in the curl backend: a `Send` impl (libcurl's handles may move
+// between threads, one at a time, which the `curl` crate does not declare) and reading a
+// running transfer's timings, which the crate offers only for a finished one
+// (`src/backend/curl/transfer.rs` says why each holds).
 #![deny(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]

@@ -1159,6 +1159,36 @@ mod behaviour {
         assert!(t.total.unwrap() <= started.elapsed(), "{t:?}");
     }
 
+    /// The phases of opening a connection, where the backend can tell them (curl, hyper): a
+    /// new connection to an address has its connect time and no lookup or TLS, to a name its
+    /// lookup too; a reused one has none. reqwest and ureq tell none.
+    pub fn timings_tell_how_a_new_connection_opened(fx: &Fx) {
+        let phases = |t: httpfleet::Timings| (t.dns, t.connect, t.tls);
+        let tells = matches!(fx.kind, BackendKind::Curl | BackendKind::Hyper);
+        let loopback: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let config = fx.config().resolve("phases.test", [loopback]);
+        let s = fx.session(&config).unwrap();
+        let named = format!("http://phases.test:{}/get", fx.server.addr().port());
+        for (url, lookup) in [(fx.url("/get"), false), (named, true)] {
+            let mut first = s.stream(|c| c.get(&url)).unwrap();
+            let t = first.timings();
+            while s.chunk(&mut first).unwrap().is_some() {}
+            let mut again = s.stream(|c| c.get(&url)).unwrap();
+            let reused = again.timings();
+            while s.chunk(&mut again).unwrap().is_some() {}
+            assert_eq!(
+                phases(reused),
+                (None, None, None),
+                "{url} reused: {reused:?}"
+            );
+            assert_eq!(t.tls, None, "{url}: {t:?}");
+            assert_eq!(t.dns.is_some(), tells && lookup, "{url}: {t:?}");
+            assert_eq!(t.connect.is_some(), tells, "{url}: {t:?}");
+            let opening = t.dns.unwrap_or_default() + t.connect.unwrap_or_default();
+            assert!(opening <= t.first_byte, "{url}: {t:?}");
+        }
+    }
+
     /// `pool.max_connections_per_host(1)`: while a response's body is still coming, a second
     /// request to its host waits (past its deadline: `Timeout(Headers)`), another host does not;
     /// the body read to its end, or the response dropped, frees the host again.
@@ -1601,6 +1631,7 @@ support::per_backend_tests!(conformance_case;
     no_proxy_hosts_go_direct_and_the_rest_through_the_proxy, proxy_from_env_honours_no_proxy,
     tcp_keepalive_arms_the_socket_timer_or_is_refused, cookies_are_kept_across_requests_and_redirects,
     multipart_form_sends_text_and_files_exactly, timings_measure_the_head_and_the_body_end,
+    timings_tell_how_a_new_connection_opened,
     max_connections_per_host_makes_requests_wait_their_turn,
     error_display_says_what_and_where,
     unsupported_scheme_is_invalid_url, url_without_host_is_invalid_url,

@@ -365,6 +365,14 @@ mod case {
             json(&resp)["headers"]["User-Agent"],
             httpfleet::DEFAULT_USER_AGENT
         );
+        // A new connection's phases, TLS included, where the backend tells them.
+        let s = fx.session(&config).unwrap();
+        let t = s.stream(|c| c.get(format!("{url}/get"))).unwrap().timings();
+        let tells = matches!(fx.kind, BackendKind::Curl | BackendKind::Hyper);
+        let told = [t.dns, t.connect, t.tls].map(|p| p.is_some());
+        assert_eq!(told, [tells; 3], "{t:?}");
+        let opening: Duration = [t.dns, t.connect, t.tls].into_iter().flatten().sum();
+        assert!(opening <= t.first_byte, "{t:?}");
     }
 
     pub fn nginx_http2_negotiated(fx: &Fx) {

@@ -54,6 +54,7 @@ where
                 fail,
                 proxied,
             })),
+            phases: crate::response::Phases::default(),
         }
     }
 }

@@ -200,6 +200,7 @@ impl MockBackend {
                     version: Version::HTTP_11,
                     headers: headers.into(),
                     body,
+                    phases: Default::default(),
                 })
             }
             Outcome::Error(kind) => Err(Error::new(kind)

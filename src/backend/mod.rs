@@ -87,6 +87,8 @@ pub(crate) struct Answer {
     pub(crate) version: Version,
     pub(crate) headers: Headers,
     pub(crate) body: AnswerBody,
+    /// How opening its connection went, when it opened one and the backend can tell.
+    pub(crate) phases: crate::response::Phases,
 }
 
 /// The body of an [`Answer`]: already whole in memory, or still to read.

@@ -32,18 +32,40 @@ pub(crate) struct Head {
     /// When the request was sent (`send()` called), and how long its head took from then.
     pub(crate) started: tokio::time::Instant,
     pub(crate) first_byte: std::time::Duration,
+    /// How opening the connection of the last hop went.
+    pub(crate) phases: Phases,
 }
 
-/// How long a response took, measured by httpfleet the same way on every backend, from the
-/// start of the request's deadline (when it was sent; a fleet's retries and hedges included).
+/// How long a response took: `first_byte` and `total` measured by httpfleet the same way on
+/// every backend, from the start of the request's deadline (when it was sent; a fleet's retries
+/// and hedges included); the phases of opening its connection where the backend can tell them
+/// (curl and hyper; `None` on reqwest and ureq, and for a reused connection everywhere).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Timings {
+    /// Looking the host name up, for the connection this response opened (of its last
+    /// redirect hop). `None` when the URL named an address.
+    pub dns: Option<std::time::Duration>,
+    /// Opening the TCP connection after the lookup (to a proxy: until it carries requests, a
+    /// `CONNECT` tunnel included).
+    pub connect: Option<std::time::Duration>,
+    /// The TLS handshake after the connection. `None` for plain HTTP.
+    pub tls: Option<std::time::Duration>,
     /// Until the response head arrived (redirects included).
     pub first_byte: std::time::Duration,
     /// Until the body was read to its end through this response (`chunk`, `bytes_stream`,
     /// `Read`); `None` before that.
     pub total: Option<std::time::Duration>,
+}
+
+/// How long each phase of opening a new connection took: `None` where there was no such phase
+/// (no lookup for an address, no TLS for plain HTTP), the connection was reused, or the backend
+/// cannot tell.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Phases {
+    pub(crate) dns: Option<std::time::Duration>,
+    pub(crate) connect: Option<std::time::Duration>,
+    pub(crate) tls: Option<std::time::Duration>,
 }
 
 impl Head {
@@ -131,6 +153,9 @@ impl Response {
     /// How long the response took: to its head, and to its body's end once read.
     pub fn timings(&self) -> Timings {
         Timings {
+            dns: self.head.phases.dns,
+            connect: self.head.phases.connect,
+            tls: self.head.phases.tls,
             first_byte: self.head.first_byte,
             total: self.body.ended_at().map(|at| at - self.head.started),
         }

@@ -398,6 +398,7 @@ fn same_in_order(a: &HeaderMap, b: &HeaderMap) -> bool {
 /// (its pair back in the pool), else `rest` to read the body from.
 fn answer(transfer: &mut Transfer, rest: impl FnOnce() -> AnswerBody) -> Result<Answer> {
     let ended = transfer.ended();
+    let phases = transfer.phases();
     let Some(c) = transfer.collector() else {
         return Err(Error::new(ErrorKind::Canceled).with_backend(BackendKind::Curl));
     };
@@ -419,6 +420,7 @@ fn answer(transfer: &mut Transfer, rest: impl FnOnce() -> AnswerBody) -> Result<
         version,
         headers,
         body,
+        phases,
     })
 }
 

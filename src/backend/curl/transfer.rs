@@ -19,6 +19,7 @@ use curl::multi::{Easy2Handle, Multi, MultiWaker};
 use super::Inner;
 use super::collector::Collector;
 use crate::error::{Error, ErrorKind, Result, TimeoutPhase};
+use crate::response::Phases;
 
 /// The longest single wait on libcurl's sockets: libcurl's own timers are no finer.
 const MAX_WAIT: Duration = Duration::from_secs(1);
@@ -112,6 +113,20 @@ impl Transfer {
             flag: self.cancel.clone(),
             waker: r.multi.waker(),
         })
+    }
+
+    /// How opening its connection went (nothing for a reused one).
+    pub(super) fn phases(&self) -> Phases {
+        let Some(r) = &self.running else {
+            return Phases::default();
+        };
+        let named = r.sent.url.as_ref().and_then(|u| u.host()).is_some_and(|h| {
+            h.trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_err()
+        });
+        phases_of(r.handle.raw(), named)
     }
 
     /// What was collected so far (`None` once the transfer is over).
@@ -290,5 +305,43 @@ impl Transfer {
                 .with_detail("libcurl could not end the transfer")
                 .with_source(e)),
         }
+    }
+}
+
+/// libcurl's timings of the connection a transfer opened, read while it runs: the `curl`
+/// crate reads them only from a handle outside a multi handle. Each is from the transfer's
+/// start: the lookup ends at `NAMELOOKUP`, the TCP connection at `CONNECT`, TLS at
+/// `APPCONNECT` (0 without TLS). `named`: the URL named a host (else there was no lookup).
+#[allow(unsafe_code)]
+fn phases_of(easy: *mut curl_sys::CURL, named: bool) -> Phases {
+    let mut connects: std::os::raw::c_long = 0;
+    // SAFETY: `easy` is the live handle of this transfer, used by this thread only; a `LONG`
+    // info writes one `c_long` through the pointer.
+    let rc = unsafe {
+        curl_sys::curl_easy_getinfo(
+            easy,
+            curl_sys::CURLINFO_NUM_CONNECTS,
+            &mut connects as *mut std::os::raw::c_long,
+        )
+    };
+    if rc != curl_sys::CURLE_OK || connects == 0 {
+        return Phases::default();
+    }
+    let secs = |info| {
+        let mut v: std::os::raw::c_double = 0.0;
+        // SAFETY: as above; a `DOUBLE` info writes one `c_double`.
+        let rc = unsafe {
+            curl_sys::curl_easy_getinfo(easy, info, &mut v as *mut std::os::raw::c_double)
+        };
+        (rc == curl_sys::CURLE_OK && v.is_finite() && v > 0.0).then(|| Duration::from_secs_f64(v))
+    };
+    // 0 where libcurl took no time it could measure (a name from its cache).
+    let at = |info| secs(info).unwrap_or_default();
+    let dns = named.then(|| at(curl_sys::CURLINFO_NAMELOOKUP_TIME));
+    let connected = at(curl_sys::CURLINFO_CONNECT_TIME);
+    Phases {
+        dns,
+        connect: Some(connected.saturating_sub(dns.unwrap_or_default())),
+        tls: secs(curl_sys::CURLINFO_APPCONNECT_TIME).map(|s| s.saturating_sub(connected)),
     }
 }

@@ -371,6 +371,7 @@ fn answer(parts: http::response::Parts, body: AnswerBody) -> Answer {
         version: parts.version,
         headers: parts.headers.into(),
         body,
+        phases: Default::default(),
     }
 }
 

@@ -13,6 +13,9 @@ use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tower_service::Service;
 
+mod clock;
+
+use self::clock::Clock;
 use super::classify::{Stage, classify, closed_before_response};
 use super::incoming::Incoming;
 use super::sending::Sending;
@@ -116,19 +119,23 @@ impl AsyncTransport for HyperBackend {
                 .insert(http::header::PROXY_AUTHORIZATION, auth);
         }
         let mut watch = Watch::new(out.deadline.into_std());
+        let sent = std::time::Instant::now();
         let resp = match race(this.client.request(hreq), &mut watch).await {
             Ok(Ok(resp)) => resp,
             Ok(Err(e)) => return Err(map_error(e, Stage::Headers, proxied)),
             Err(_) => return Err(Stage::Headers.deadline_reached(BackendKind::Hyper)),
         };
-        Ok(Incoming::answer(
+        let phases = resp.extensions().get::<Clock>().map(|c| c.phases(sent));
+        let mut answer = Incoming::answer(
             resp,
             watch,
             this.limits.read_timeout,
             BackendKind::Hyper,
             |e, proxied| map_error(e, Stage::Body, proxied),
             proxied,
-        ))
+        );
+        answer.phases = phases.unwrap_or_default();
+        Ok(answer)
     }
 }
 
@@ -191,7 +198,7 @@ impl<C> Service<http::Uri> for Bounded<C>
 where
     C: Service<http::Uri> + Clone + Send + 'static,
     C::Future: Send + 'static,
-    C::Response: Send + 'static,
+    C::Response: Clocked + Send + 'static,
     C::Error: Into<BoxError>,
 {
     type Response = C::Response;
@@ -208,7 +215,13 @@ where
         let timeout = self.timeout;
         Box::pin(async move {
             match tokio::time::timeout(timeout, connecting).await {
-                Ok(r) => r.map_err(Into::into),
+                Ok(Ok(conn)) => {
+                    if let Some(clock) = conn.tls_clock() {
+                        clock.secured();
+                    }
+                    Ok(conn)
+                }
+                Ok(Err(e)) => Err(e.into()),
                 Err(_) => Err(std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
                     "connect_timeout elapsed before the connection was ready",
@@ -242,6 +255,17 @@ impl Service<Name> for Resolve {
     }
 
     fn call(&mut self, name: Name) -> Self::Future {
+        let lookup = self.lookup(name);
+        Box::pin(async move {
+            let addrs = lookup.await;
+            Clock::looked_up();
+            addrs
+        })
+    }
+}
+
+impl Resolve {
+    fn lookup(&mut self, name: Name) -> <Self as Service<Name>>::Future {
         let host = name.as_str().to_ascii_lowercase();
         if let Some(ips) = self.overrides.get(&host) {
             let addrs = crate::dns::any_port(ips.iter().copied());
@@ -283,14 +307,28 @@ impl Service<http::Uri> for ProxyAware {
     }
 
     fn call(&mut self, dst: http::Uri) -> Self::Future {
+        let clock = Clock::start();
+        let opening = self.open(dst);
+        Box::pin(async move {
+            let (io, proxied) = clock.around(opening).await?;
+            clock.connected();
+            Ok(Stream { io, proxied, clock })
+        })
+    }
+}
+
+/// A TCP connection, and whether requests go over it in absolute form to an HTTP proxy.
+type Opened = (TokioIo<tokio::net::TcpStream>, bool);
+
+impl ProxyAware {
+    /// Opens the connection for `dst`: directly, or through its proxy.
+    fn open(
+        &mut self,
+        dst: http::Uri,
+    ) -> Pin<Box<dyn Future<Output = std::result::Result<Opened, BoxError>> + Send>> {
         let mut http = self.http.clone();
         let Some(proxy) = self.proxies.for_uri(&dst).cloned() else {
-            return Box::pin(async move {
-                Ok(Stream {
-                    io: http.call(dst).await?,
-                    proxied: false,
-                })
-            });
+            return Box::pin(async move { Ok((http.call(dst).await?, false)) });
         };
         let mut resolve = self.resolve.clone();
         Box::pin(async move {
@@ -305,7 +343,7 @@ impl Service<http::Uri> for ProxyAware {
                 }
                 ProxyKind::Http => {
                     let io = http.call(proxy.uri).await.map_err(|e| failed(e.into()))?;
-                    return Ok(Stream { io, proxied: true });
+                    return Ok((io, true));
                 }
                 ProxyKind::Socks5 | ProxyKind::Socks5h => {
                     let dst = if proxy.kind == ProxyKind::Socks5 {
@@ -320,7 +358,7 @@ impl Service<http::Uri> for ProxyAware {
                     socks.call(dst).await.map_err(|e| failed(e.into()))?
                 }
             };
-            Ok(Stream { io, proxied: false })
+            Ok((io, false))
         })
     }
 }
@@ -370,11 +408,31 @@ impl std::error::Error for ProxyFailure {
 struct Stream {
     io: TokioIo<tokio::net::TcpStream>,
     proxied: bool,
+    clock: Clock,
 }
 
 impl Connection for Stream {
     fn connected(&self) -> Connected {
-        self.io.connected().proxy(self.proxied)
+        self.io
+            .connected()
+            .proxy(self.proxied)
+            .extra(self.clock.clone())
+    }
+}
+
+/// The clock of a connection the outer connector returns, when TLS runs over it.
+trait Clocked {
+    fn tls_clock(&self) -> Option<&Clock>;
+}
+
+impl Clocked for hyper_rustls::MaybeHttpsStream<Stream> {
+    fn tls_clock(&self) -> Option<&Clock> {
+        match self {
+            hyper_rustls::MaybeHttpsStream::Https(tls) => {
+                Some(&tls.inner().get_ref().0.inner().clock)
+            }
+            hyper_rustls::MaybeHttpsStream::Http(_) => None,
+        }
     }
 }
 
