@@ -1,0 +1,32 @@
+"""A keep-alive HTTP/1.1 server answering every GET with a small JSON body, run as its own
+process by the tests (so that its threads and sockets are not counted as theirs). Prints its
+URL, then serves until killed."""
+
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Small(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        body = b'{"ok":true}'
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class Server(ThreadingHTTPServer):
+    # socketserver's backlog of 5 drops a burst's connections (retried a second later).
+    request_queue_size = 128
+    daemon_threads = True
+
+
+if __name__ == "__main__":
+    server = Server(("127.0.0.1", 0), Small)
+    print(f"http://127.0.0.1:{server.server_address[1]}", flush=True)
+    server.serve_forever()
