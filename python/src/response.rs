@@ -1,7 +1,9 @@
 //! `NativeResponse`: a response's head for the Python layer, with its body either read whole
 //! (`content`) or still to read piece by piece (`next_chunk`, `next_chunk_blocking`).
 
+use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 
 use bytes::Bytes;
 use pyo3::prelude::*;
@@ -32,11 +34,61 @@ pub(crate) struct NativeResponse {
     rest: Rest,
 }
 
+/// The most a piece of a streamed body gathers of what has already arrived.
+const GATHER: usize = 256 * 1024;
+
 /// The body still to read.
 enum Rest {
     None,
-    Async(Arc<tokio::sync::Mutex<Option<httpfleet::Response>>>),
+    Async(Arc<tokio::sync::Mutex<Reading>>),
     Blocking(Box<std::sync::Mutex<Option<httpfleet::blocking::Response>>>),
+}
+
+/// An async body being read: the response until its end, and an error met while gathering,
+/// for the next read.
+struct Reading {
+    resp: Option<httpfleet::Response>,
+    failed: Option<httpfleet::Error>,
+}
+
+impl Reading {
+    /// The next piece, with every piece that has already arrived after it (up to [`GATHER`]):
+    /// one wake-up of the event loop for many pieces. `None` at the end.
+    async fn next(&mut self) -> httpfleet::Result<Option<Vec<Bytes>>> {
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
+        let Some(resp) = self.resp.as_mut() else {
+            return Ok(None);
+        };
+        let Some(first) = resp.chunk().await? else {
+            self.resp = None;
+            return Ok(None);
+        };
+        let mut len = first.len();
+        let mut pieces = vec![first];
+        // `chunk` is cancel-safe: polled once and dropped, it loses nothing.
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let mut ended = false;
+        while len < GATHER && !ended {
+            match std::pin::pin!(resp.chunk()).poll(&mut cx) {
+                Poll::Ready(Ok(Some(piece))) => {
+                    len += piece.len();
+                    pieces.push(piece);
+                }
+                Poll::Ready(Ok(None)) => ended = true,
+                Poll::Ready(Err(e)) => {
+                    self.failed = Some(e);
+                    ended = true;
+                }
+                Poll::Pending => break,
+            }
+        }
+        if ended {
+            self.resp = None;
+        }
+        Ok(Some(pieces))
+    }
 }
 
 /// The head of a response of either surface.
@@ -112,7 +164,11 @@ impl NativeResponse {
     pub(crate) async fn from_async(resp: httpfleet::Response, stream: bool) -> PyResult<Self> {
         let head = head_of!(resp);
         if stream {
-            let rest = Rest::Async(Arc::new(tokio::sync::Mutex::new(Some(resp))));
+            let reading = Reading {
+                resp: Some(resp),
+                failed: None,
+            };
+            let rest = Rest::Async(Arc::new(tokio::sync::Mutex::new(reading)));
             return Ok(Self::with(head, None, rest));
         }
         let body = resp.bytes().await.map_err(to_py)?;
@@ -142,33 +198,39 @@ impl NativeResponse {
         self.content.as_deref().map(|b| PyBytes::new(py, b))
     }
 
-    /// Reads the body's next piece (`None` at its end) into `future`, through the loop's
-    /// `completions`.
+    /// Reads the body's next pieces (`None` at its end) into `future`, through the loop's
+    /// `completions`: what has arrived, up to 256 KiB, in one `bytes`.
     fn next_chunk(&self, completions: &Completions, future: Py<PyAny>) -> Running {
         let rest = match &self.rest {
             Rest::Async(rest) => Some(rest.clone()),
             _ => None,
         };
         let fut = async move {
-            let Some(rest) = rest else {
-                return Ok(None);
-            };
-            let mut guard = rest.lock().await;
-            let Some(resp) = guard.as_mut() else {
-                return Ok(None);
-            };
-            let piece = resp.chunk().await.map_err(to_py)?;
-            if piece.is_none() {
-                *guard = None;
+            match rest {
+                Some(rest) => rest.lock().await.next().await.map_err(to_py),
+                None => Ok(None),
             }
-            Ok(piece)
         };
-        bridge::spawn(completions, future, fut, |py, piece: Option<Bytes>| {
-            Ok(match piece {
-                Some(p) => PyBytes::new(py, &p).into_any().unbind(),
-                None => py.None(),
-            })
-        })
+        bridge::spawn(
+            completions,
+            future,
+            fut,
+            |py, pieces: Option<Vec<Bytes>>| {
+                let Some(pieces) = pieces else {
+                    return Ok(py.None());
+                };
+                let len = pieces.iter().map(Bytes::len).sum();
+                let joined = PyBytes::new_with(py, len, |out| {
+                    let mut at = 0;
+                    for p in &pieces {
+                        out[at..at + p.len()].copy_from_slice(p);
+                        at += p.len();
+                    }
+                    Ok(())
+                })?;
+                Ok(joined.into_any().unbind())
+            },
+        )
     }
 
     /// The body's next piece, `None` at its end, without the GIL while it waits.
@@ -195,8 +257,8 @@ impl NativeResponse {
         match &self.rest {
             Rest::None => {}
             Rest::Async(rest) => {
-                if let Ok(mut guard) = rest.try_lock() {
-                    guard.take();
+                if let Ok(mut reading) = rest.try_lock() {
+                    reading.resp = None;
                 }
             }
             Rest::Blocking(rest) => {

@@ -97,7 +97,7 @@ impl Response {
     }
 
     fn next(&mut self, whole: bool) -> Result<Option<Bytes>> {
-        let crate::Response { head, body } = &mut self.inner;
+        let crate::Response { head, body, .. } = &mut self.inner;
         body.next_blocking(whole, &head.meta())
     }
 

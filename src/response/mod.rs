@@ -112,11 +112,17 @@ impl Head {
 pub struct Response {
     pub(crate) head: Head,
     pub(crate) body: Pieces,
+    /// A decoded slice was returned: the next read first gives other tasks their turn.
+    yield_owed: bool,
 }
 
 impl Response {
     pub(crate) fn new(head: Head, body: Pieces) -> Self {
-        Response { head, body }
+        Response {
+            head,
+            body,
+            yield_owed: false,
+        }
     }
 
     /// The status code.
@@ -205,7 +211,8 @@ impl Response {
         Ok(whole.finish())
     }
 
-    /// The next piece of the body as it arrives, `None` at its end.
+    /// The next piece of the body as it arrives, `None` at its end. Cancel-safe: dropped
+    /// before it completes, it has taken nothing from the body.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>> {
         self.next_piece(false).await
     }
@@ -216,13 +223,16 @@ impl Response {
     }
 
     async fn next_piece(&mut self, whole: bool) -> Result<Option<Bytes>> {
-        let (head, body) = (&self.head, &mut self.body);
-        let piece = poll_fn(|cx| body.poll_next(cx, whole, &head.meta())).await;
-        if body.decodes() {
-            // A long decode gives other tasks their turn between slices (each at most a few
-            // MiB of output).
+        // A long decode gives other tasks their turn between slices (each at most a few MiB
+        // of output). The turn is owed by one slice and given before the next, the debt paid as
+        // the turn begins: a piece, once taken, is returned at once, so a dropped future loses
+        // none, and one polled once and dropped does not hold the next read back again.
+        if std::mem::take(&mut self.yield_owed) {
             tokio::task::yield_now().await;
         }
+        let (head, body) = (&self.head, &mut self.body);
+        let piece = poll_fn(|cx| body.poll_next(cx, whole, &head.meta())).await;
+        self.yield_owed = body.decodes();
         piece
     }
 

@@ -33,6 +33,7 @@ support::per_backend_tests!(streaming_case;
     an_upload_from_a_reader_is_sent_with_or_without_a_length,
     a_body_sent_once_is_not_redirected_by_307_or_308,
     a_hook_sees_changes_and_may_refuse_each_attempt,
+    a_chunk_dropped_before_it_completes_loses_nothing,
 );
 
 /// A server that answers one request per connection with a 1 GiB body, written as fast as the
@@ -156,6 +157,53 @@ impl Hook for Stamp {
 
 mod cases {
     use super::*;
+
+    /// `Response::chunk` is cancel-safe: polled once and dropped, again and again, it loses no
+    /// piece of a decoded body (the blocking surface reads the same body piece by piece).
+    pub fn a_chunk_dropped_before_it_completes_loses_nothing(fx: &Fx) {
+        use std::future::Future;
+        use std::task::Poll;
+        let s = fx.session(&fx.config()).unwrap();
+        // An echo long enough, and random enough, to be decoded in several slices.
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        let noise: String = (0..16_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                char::from_digit((x % 16) as u32, 16).unwrap()
+            })
+            .collect();
+        let url = fx.url(&format!("/gzip?noise={noise}"));
+        let body = match s.stream(|c| c.get(&url)).unwrap() {
+            support::harness::Streamed::Async(mut resp) => fx.block_on(async {
+                let mut out = Vec::new();
+                loop {
+                    let polled = {
+                        let mut once = std::pin::pin!(resp.chunk());
+                        std::future::poll_fn(|cx| Poll::Ready(once.as_mut().poll(cx))).await
+                    };
+                    match polled {
+                        Poll::Ready(piece) => match piece.unwrap() {
+                            Some(p) => out.extend_from_slice(&p),
+                            None => break out,
+                        },
+                        Poll::Pending => tokio::time::sleep(Duration::from_millis(1)).await,
+                    }
+                }
+            }),
+            mut blocking => {
+                let mut out = Vec::new();
+                while let Some(p) = s.chunk(&mut blocking).unwrap() {
+                    out.extend_from_slice(&p);
+                }
+                out
+            }
+        };
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["gzipped"], true);
+        assert_eq!(v["args"]["noise"], noise.as_str());
+    }
 
     pub fn pieces_arrive_before_the_body_ends(fx: &Fx) {
         let s = fx.session(&fx.config()).unwrap();
