@@ -106,9 +106,11 @@ class HttpClient:
         self._closed = False
 
     async def __aenter__(self) -> "HttpClient":
+        """The client itself."""
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
+        """Closes the client."""
         await self.close()
 
     async def close(self) -> None:
@@ -167,21 +169,27 @@ class HttpClient:
             await resp.aclose()
 
     async def get(self, url: str, **kwargs: Any) -> HttpResponse:
+        """A GET request (see ``request``)."""
         return await self.request("GET", url, **kwargs)
 
     async def head(self, url: str, **kwargs: Any) -> HttpResponse:
+        """A HEAD request (see ``request``)."""
         return await self.request("HEAD", url, **kwargs)
 
     async def delete(self, url: str, **kwargs: Any) -> HttpResponse:
+        """A DELETE request (see ``request``)."""
         return await self.request("DELETE", url, **kwargs)
 
     async def post(self, url: str, **kwargs: Any) -> HttpResponse:
+        """A POST request (see ``request``)."""
         return await self.request("POST", url, **kwargs)
 
     async def put(self, url: str, **kwargs: Any) -> HttpResponse:
+        """A PUT request (see ``request``)."""
         return await self.request("PUT", url, **kwargs)
 
     async def patch(self, url: str, **kwargs: Any) -> HttpResponse:
+        """A PATCH request (see ``request``)."""
         return await self.request("PATCH", url, **kwargs)
 
 
@@ -274,9 +282,11 @@ class Client:
         self._closed = False
 
     def __enter__(self) -> "Client":
+        """The client itself."""
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        """Closes the client."""
         self.close()
 
     def close(self) -> None:
@@ -326,19 +336,25 @@ class Client:
             resp.close()
 
     def get(self, url: str, **kwargs: Any) -> Response:
+        """A GET request (see ``request``)."""
         return self.request("GET", url, **kwargs)
 
     def head(self, url: str, **kwargs: Any) -> Response:
+        """A HEAD request (see ``request``)."""
         return self.request("HEAD", url, **kwargs)
 
     def delete(self, url: str, **kwargs: Any) -> Response:
+        """A DELETE request (see ``request``)."""
         return self.request("DELETE", url, **kwargs)
 
     def post(self, url: str, **kwargs: Any) -> Response:
+        """A POST request (see ``request``)."""
         return self.request("POST", url, **kwargs)
 
     def put(self, url: str, **kwargs: Any) -> Response:
+        """A PUT request (see ``request``)."""
         return self.request("PUT", url, **kwargs)
 
     def patch(self, url: str, **kwargs: Any) -> Response:
+        """A PATCH request (see ``request``)."""
         return self.request("PATCH", url, **kwargs)

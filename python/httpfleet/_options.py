@@ -95,6 +95,7 @@ class HttpClientOptions:
         return config
 
     def to_json(self, client_type: HttpClientType) -> str:
+        """``to_config`` as JSON, as the native core reads it."""
         return json.dumps(self.to_config(client_type))
 
 

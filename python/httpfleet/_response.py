@@ -81,6 +81,7 @@ class _Head:
 
     @property
     def is_success(self) -> bool:
+        """Whether the status is 2xx."""
         return 200 <= self.status_code < 300
 
     def raise_for_status(self) -> None:
