@@ -140,11 +140,15 @@ class HttpResponse(_Head):
             yield piece
 
     async def _pieces(self) -> AsyncIterator[bytes]:
+        # What the core has read ahead is taken at once; the loop waits only when it has none.
         while True:
-            piece = await _bridge.run(self._native.next_chunk)
+            piece = self._native.take_ready()
+            if piece == b"":
+                piece = await _bridge.run(self._native.next_chunk)
             if piece is None:
                 return
-            yield piece
+            if piece:
+                yield piece
 
     async def aclose(self) -> None:
         """Drops the rest of the body (its connection is closed, not reused)."""

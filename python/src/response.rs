@@ -1,14 +1,13 @@
 //! `NativeResponse`: a response's head for the Python layer, with its body either read whole
 //! (`content`) or still to read piece by piece (`next_chunk`, `next_chunk_blocking`).
 
-use std::future::Future;
-use std::sync::Arc;
-use std::task::Poll;
+use std::sync::Mutex;
 
 use bytes::Bytes;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+use crate::ahead::{Ahead, Taken};
 use crate::bridge::{self, Completions, Running};
 use crate::errors::to_py;
 
@@ -34,61 +33,11 @@ pub(crate) struct NativeResponse {
     rest: Rest,
 }
 
-/// The most a piece of a streamed body gathers of what has already arrived.
-const GATHER: usize = 256 * 1024;
-
 /// The body still to read.
 enum Rest {
     None,
-    Async(Arc<tokio::sync::Mutex<Reading>>),
+    Async(Mutex<Option<Ahead>>),
     Blocking(Box<std::sync::Mutex<Option<httpfleet::blocking::Response>>>),
-}
-
-/// An async body being read: the response until its end, and an error met while gathering,
-/// for the next read.
-struct Reading {
-    resp: Option<httpfleet::Response>,
-    failed: Option<httpfleet::Error>,
-}
-
-impl Reading {
-    /// The next piece, with every piece that has already arrived after it (up to [`GATHER`]):
-    /// one wake-up of the event loop for many pieces. `None` at the end.
-    async fn next(&mut self) -> httpfleet::Result<Option<Vec<Bytes>>> {
-        if let Some(e) = self.failed.take() {
-            return Err(e);
-        }
-        let Some(resp) = self.resp.as_mut() else {
-            return Ok(None);
-        };
-        let Some(first) = resp.chunk().await? else {
-            self.resp = None;
-            return Ok(None);
-        };
-        let mut len = first.len();
-        let mut pieces = vec![first];
-        // `chunk` is cancel-safe: polled once and dropped, it loses nothing.
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        let mut ended = false;
-        while len < GATHER && !ended {
-            match std::pin::pin!(resp.chunk()).poll(&mut cx) {
-                Poll::Ready(Ok(Some(piece))) => {
-                    len += piece.len();
-                    pieces.push(piece);
-                }
-                Poll::Ready(Ok(None)) => ended = true,
-                Poll::Ready(Err(e)) => {
-                    self.failed = Some(e);
-                    ended = true;
-                }
-                Poll::Pending => break,
-            }
-        }
-        if ended {
-            self.resp = None;
-        }
-        Ok(Some(pieces))
-    }
 }
 
 /// The head of a response of either surface.
@@ -164,11 +113,7 @@ impl NativeResponse {
     pub(crate) async fn from_async(resp: httpfleet::Response, stream: bool) -> PyResult<Self> {
         let head = head_of!(resp);
         if stream {
-            let reading = Reading {
-                resp: Some(resp),
-                failed: None,
-            };
-            let rest = Rest::Async(Arc::new(tokio::sync::Mutex::new(reading)));
+            let rest = Rest::Async(Mutex::new(Some(Ahead::start(resp, bridge::runtime()))));
             return Ok(Self::with(head, None, rest));
         }
         let body = resp.bytes().await.map_err(to_py)?;
@@ -198,39 +143,44 @@ impl NativeResponse {
         self.content.as_deref().map(|b| PyBytes::new(py, b))
     }
 
-    /// Reads the body's next pieces (`None` at its end) into `future`, through the loop's
-    /// `completions`: what has arrived, up to 256 KiB, in one `bytes`.
+    /// The body's pieces that have arrived, joined (`b""`: none yet; `None`: the end), at once.
+    fn take_ready<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let taken = match &self.rest {
+            Rest::Async(ahead) => match &*ahead.lock().unwrap_or_else(|p| p.into_inner()) {
+                Some(ahead) => ahead.take().map_err(to_py)?,
+                None => Taken::End,
+            },
+            _ => Taken::End,
+        };
+        match taken {
+            Taken::Nothing => Ok(Some(PyBytes::new(py, b""))),
+            taken => joined(py, taken),
+        }
+    }
+
+    /// Waits for the body's next pieces (`None` at its end), into `future` through the loop's
+    /// `completions`.
     fn next_chunk(&self, completions: &Completions, future: Py<PyAny>) -> Running {
-        let rest = match &self.rest {
-            Rest::Async(rest) => Some(rest.clone()),
+        let next = match &self.rest {
+            Rest::Async(ahead) => ahead
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+                .map(Ahead::next),
             _ => None,
         };
         let fut = async move {
-            match rest {
-                Some(rest) => rest.lock().await.next().await.map_err(to_py),
-                None => Ok(None),
+            match next {
+                Some(next) => next.await.map_err(to_py),
+                None => Ok(Taken::End),
             }
         };
-        bridge::spawn(
-            completions,
-            future,
-            fut,
-            |py, pieces: Option<Vec<Bytes>>| {
-                let Some(pieces) = pieces else {
-                    return Ok(py.None());
-                };
-                let len = pieces.iter().map(Bytes::len).sum();
-                let joined = PyBytes::new_with(py, len, |out| {
-                    let mut at = 0;
-                    for p in &pieces {
-                        out[at..at + p.len()].copy_from_slice(p);
-                        at += p.len();
-                    }
-                    Ok(())
-                })?;
-                Ok(joined.into_any().unbind())
-            },
-        )
+        bridge::spawn(completions, future, fut, |py, taken| {
+            Ok(match joined(py, taken)? {
+                Some(b) => b.into_any().unbind(),
+                None => py.None(),
+            })
+        })
     }
 
     /// The body's next piece, `None` at its end, without the GIL while it waits.
@@ -256,14 +206,29 @@ impl NativeResponse {
     fn close(&self) {
         match &self.rest {
             Rest::None => {}
-            Rest::Async(rest) => {
-                if let Ok(mut reading) = rest.try_lock() {
-                    reading.resp = None;
-                }
+            Rest::Async(ahead) => {
+                ahead.lock().unwrap_or_else(|p| p.into_inner()).take();
             }
             Rest::Blocking(rest) => {
                 rest.lock().unwrap_or_else(|p| p.into_inner()).take();
             }
         }
     }
+}
+
+/// Pieces joined into one `bytes`; `None` at the end.
+fn joined(py: Python<'_>, taken: Taken) -> PyResult<Option<Bound<'_, PyBytes>>> {
+    let Taken::Pieces(pieces) = taken else {
+        return Ok(None);
+    };
+    let len = pieces.iter().map(Bytes::len).sum();
+    let joined = PyBytes::new_with(py, len, |out| {
+        let mut at = 0;
+        for p in &pieces {
+            out[at..at + p.len()].copy_from_slice(p);
+            at += p.len();
+        }
+        Ok(())
+    })?;
+    Ok(Some(joined))
 }

@@ -9,12 +9,26 @@ class Small(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        if self.path.startswith("/big/"):
+            return self.big(int(self.path[len("/big/") :]))
         body = b'{"ok":true}'
         self.send_response(200)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def big(self, mib: int) -> None:
+        """`mib` MiB of zeros, written as fast as the client takes them."""
+        self.send_response(200)
+        self.send_header("content-length", str(mib << 20))
+        self.end_headers()
+        block = bytes(64 << 10)
+        try:
+            for _ in range(mib * 16):
+                self.wfile.write(block)
+        except OSError:
+            pass
 
     def log_message(self, *args: object) -> None:
         pass

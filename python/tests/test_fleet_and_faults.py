@@ -121,6 +121,32 @@ async def test_a_pending_request_blocks_neither_the_loop_nor_other_threads(stall
     assert counted > 100_000, counted
 
 
+def _resident_kib() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.parametrize("client_type", ALL_TYPES, ids=lambda t: t.name)
+async def test_a_slow_reader_of_a_stream_holds_memory_to_the_read_ahead_window(
+    client_type, small_server
+):
+    options = HttpClientOptions(timeout=60, extras={"max_response_bytes": 1 << 30})
+    async with httpfleet.HttpClient(client_type, options) as client:
+        async with client.stream("GET", f"{small_server}/big/256") as resp:
+            pieces = resp.aiter_bytes()
+            read = len(await pieces.__anext__())
+            before = _resident_kib()
+            await asyncio.sleep(1.0)  # 256 MiB would have arrived by now, unheld
+            grown = _resident_kib() - before
+            async for piece in pieces:
+                read += len(piece)
+    assert read == 256 << 20
+    assert grown < 16 << 10, f"resident memory grew {grown} KiB while the reader slept"
+
+
 def _descriptors() -> int:
     return len(os.listdir("/proc/self/fd"))
 
