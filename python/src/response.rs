@@ -37,24 +37,14 @@ pub(crate) struct NativeResponse {
 enum Rest {
     None,
     Async(Mutex<Option<Ahead>>),
-    Blocking(Box<std::sync::Mutex<Option<httpfleet::blocking::Response>>>),
+    Blocking(Box<Mutex<Option<httpfleet::blocking::Response>>>),
 }
 
-/// The head of a response of either surface.
-struct Head {
-    status: u16,
-    url: String,
-    http_version: &'static str,
-    backend: String,
-    attempts: u32,
-    member: Option<String>,
-    headers: Vec<(String, String)>,
-}
-
+/// The response of `$resp`'s head, its body still in `$resp`.
 macro_rules! head_of {
     ($resp:expr) => {{
         let r = &$resp;
-        Head {
+        NativeResponse {
             status: r.status().as_u16(),
             url: r.url().to_string(),
             http_version: version(r.version()),
@@ -65,12 +55,12 @@ macro_rules! head_of {
                 .headers()
                 .iter()
                 .map(|(n, v)| {
-                    (
-                        n.as_str().to_owned(),
-                        v.as_bytes().iter().map(|&b| b as char).collect(),
-                    )
+                    let latin1 = v.as_bytes().iter().map(|&b| b as char).collect();
+                    (n.as_str().to_owned(), latin1)
                 })
                 .collect(),
+            content: None,
+            rest: Rest::None,
         }
     }};
 }
@@ -86,38 +76,15 @@ fn version(v: http::Version) -> &'static str {
 }
 
 impl NativeResponse {
-    fn with(head: Head, content: Option<Bytes>, rest: Rest) -> Self {
-        let Head {
-            status,
-            url,
-            http_version,
-            backend,
-            attempts,
-            member,
-            headers,
-        } = head;
-        NativeResponse {
-            status,
-            url,
-            http_version,
-            backend,
-            attempts,
-            member,
-            headers,
-            content,
-            rest,
-        }
-    }
-
     /// `resp` from async code, its body read whole unless `stream`.
     pub(crate) async fn from_async(resp: httpfleet::Response, stream: bool) -> PyResult<Self> {
-        let head = head_of!(resp);
+        let mut out = head_of!(resp);
         if stream {
-            let rest = Rest::Async(Mutex::new(Some(Ahead::start(resp, bridge::runtime()))));
-            return Ok(Self::with(head, None, rest));
+            out.rest = Rest::Async(Mutex::new(Some(Ahead::start(resp, bridge::runtime()))));
+        } else {
+            out.content = Some(resp.bytes().await.map_err(to_py)?);
         }
-        let body = resp.bytes().await.map_err(to_py)?;
-        Ok(Self::with(head, Some(body), Rest::None))
+        Ok(out)
     }
 
     /// `resp` from blocking code, its body read whole unless `stream`.
@@ -125,13 +92,13 @@ impl NativeResponse {
         resp: httpfleet::blocking::Response,
         stream: bool,
     ) -> PyResult<Self> {
-        let head = head_of!(resp);
+        let mut out = head_of!(resp);
         if stream {
-            let rest = Rest::Blocking(Box::new(std::sync::Mutex::new(Some(resp))));
-            return Ok(Self::with(head, None, rest));
+            out.rest = Rest::Blocking(Box::new(Mutex::new(Some(resp))));
+        } else {
+            out.content = Some(resp.bytes().map_err(to_py)?);
         }
-        let body = resp.bytes().map_err(to_py)?;
-        Ok(Self::with(head, Some(body), Rest::None))
+        Ok(out)
     }
 }
 

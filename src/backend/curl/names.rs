@@ -54,13 +54,10 @@ impl Names {
         let Some((resolver, _)) = &self.custom else {
             return Ok(Vec::new());
         };
-        let mut entries = Vec::new();
-        for w in self.wanted(uri, proxies) {
-            let found = match self.cached(&w) {
-                Some(e) => e,
-                None => self.store(&w, resolver.lookup(&w.host).await)?,
-            };
-            entries.push(found);
+        let (mut entries, missing) = self.cached(uri, proxies);
+        for w in missing {
+            let answer = resolver.lookup(&w.host).await;
+            entries.push(self.store(&w, answer)?);
         }
         Ok(entries)
     }
@@ -75,15 +72,29 @@ impl Names {
         let Some((resolver, _)) = &self.custom else {
             return Ok(Vec::new());
         };
-        let mut entries = Vec::new();
-        for w in self.wanted(uri, proxies) {
-            let found = match self.cached(&w) {
-                Some(e) => e,
-                None => self.store(&w, resolver.lookup_blocking(&w.host, within))?,
-            };
-            entries.push(found);
+        let (mut entries, missing) = self.cached(uri, proxies);
+        for w in missing {
+            let answer = resolver.lookup_blocking(&w.host, within);
+            entries.push(self.store(&w, answer)?);
         }
         Ok(entries)
+    }
+
+    /// The entries `uri` needs that are known and fresh, and the names still to look up.
+    fn cached(&self, uri: &http::Uri, proxies: &Proxies) -> (Vec<String>, Vec<Wanted>) {
+        let Some((_, cache)) = &self.custom else {
+            return (Vec::new(), Vec::new());
+        };
+        let cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+        let mut missing = Vec::new();
+        let mut entries = Vec::new();
+        for w in self.wanted(uri, proxies) {
+            match cache.get(&format!("{}:{}", w.host, w.port)) {
+                Some((at, entry)) if at.elapsed() < TTL => entries.push(entry.clone()),
+                _ => missing.push(w),
+            }
+        }
+        (entries, missing)
     }
 
     /// The names libcurl would look up for `uri`: its host unless an HTTP or `socks5h://`
@@ -107,13 +118,6 @@ impl Names {
             want(&p.uri, true);
         }
         wanted
-    }
-
-    fn cached(&self, w: &Wanted) -> Option<String> {
-        let (_, cache) = self.custom.as_ref()?;
-        let cache = cache.lock().unwrap_or_else(|p| p.into_inner());
-        let (at, entry) = cache.get(&format!("{}:{}", w.host, w.port))?;
-        (at.elapsed() < TTL).then(|| entry.clone())
     }
 
     /// The entry of an answer, kept for [`TTL`]; a failed lookup of a proxy's name is a
