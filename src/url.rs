@@ -222,6 +222,14 @@ pub(crate) fn append_query<T: serde::Serialize + ?Sized>(uri: Uri, pairs: &T) ->
 }
 
 /// The port of a URI, with the scheme's default when it has none.
+/// The address a URL's host names, when it names one (`127.0.0.1`, `[::1]`) rather than a host.
+pub(crate) fn host_ip(host: &str) -> Option<std::net::IpAddr> {
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()
+}
+
 pub(crate) fn port_or_default(uri: &Uri) -> u16 {
     uri.port_u16().unwrap_or(match uri.scheme_str() {
         Some("https") => 443,

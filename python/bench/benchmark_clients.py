@@ -19,7 +19,7 @@ import asyncio
 import random
 import statistics
 import time
-from typing import Awaitable, Callable, Dict, List, Tuple
+from typing import Any, Awaitable, Callable, Dict, List, Tuple
 
 import aiohttp
 import httpx
@@ -30,8 +30,9 @@ import httpfleet
 Fetch = Callable[[str, bool], Awaitable[int]]
 
 
-async def httpfleet_client(kind: httpfleet.HttpClientType) -> Tuple[Fetch, Callable[[], Awaitable[None]]]:
-    client = httpfleet.HttpClient(kind, httpfleet.HttpClientOptions(timeout=30))
+def _httpx_style(client: Any) -> Fetch:
+    """The fetch of a client with httpx's API (`get`, `stream`, `aiter_bytes`): httpx and
+    httpfleet, which keeps the roadmap's (httpx-like) protocol."""
 
     async def fetch(url: str, stream: bool) -> int:
         if not stream:
@@ -42,22 +43,17 @@ async def httpfleet_client(kind: httpfleet.HttpClientType) -> Tuple[Fetch, Calla
                 n += len(piece)
         return n
 
-    return fetch, client.close
+    return fetch
+
+
+async def httpfleet_client(kind: httpfleet.HttpClientType) -> Tuple[Fetch, Callable[[], Awaitable[None]]]:
+    client = httpfleet.HttpClient(kind, httpfleet.HttpClientOptions(timeout=30))
+    return _httpx_style(client), client.close
 
 
 async def httpx_client() -> Tuple[Fetch, Callable[[], Awaitable[None]]]:
     client = httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=64))
-
-    async def fetch(url: str, stream: bool) -> int:
-        if not stream:
-            return len((await client.get(url)).content)
-        n = 0
-        async with client.stream("GET", url) as r:
-            async for piece in r.aiter_bytes():
-                n += len(piece)
-        return n
-
-    return fetch, client.aclose
+    return _httpx_style(client), client.aclose
 
 
 async def aiohttp_client() -> Tuple[Fetch, Callable[[], Awaitable[None]]]:

@@ -105,8 +105,7 @@ impl Names {
         let mut want = |u: &http::Uri, proxy: bool| {
             let Some(host) = u.host() else { return };
             let host = host.to_ascii_lowercase();
-            let literal = host.trim_start_matches('[').trim_end_matches(']');
-            if literal.parse::<IpAddr>().is_err() && !self.overrides.contains_key(&host) {
+            if crate::url::host_ip(&host).is_none() && !self.overrides.contains_key(&host) {
                 let port = crate::url::port_or_default(u);
                 wanted.push(Wanted { host, port, proxy });
             }

@@ -120,12 +120,10 @@ impl Transfer {
         let Some(r) = &self.running else {
             return Phases::default();
         };
-        let named = r.sent.url.as_ref().and_then(|u| u.host()).is_some_and(|h| {
-            h.trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<std::net::IpAddr>()
-                .is_err()
-        });
+        let named = || {
+            let host = r.sent.url.as_ref().and_then(|u| u.host());
+            host.is_some_and(|h| crate::url::host_ip(h).is_none())
+        };
         phases_of(r.handle.raw(), named)
     }
 
@@ -311,9 +309,10 @@ impl Transfer {
 /// libcurl's timings of the connection a transfer opened, read while it runs: the `curl`
 /// crate reads them only from a handle outside a multi handle. Each is from the transfer's
 /// start: the lookup ends at `NAMELOOKUP`, the TCP connection at `CONNECT`, TLS at
-/// `APPCONNECT` (0 without TLS). `named`: the URL named a host (else there was no lookup).
+/// `APPCONNECT` (0 without TLS). `named`: whether the URL named a host (else there was no
+/// lookup), asked only for a new connection.
 #[allow(unsafe_code)]
-fn phases_of(easy: *mut curl_sys::CURL, named: bool) -> Phases {
+fn phases_of(easy: *mut curl_sys::CURL, named: impl FnOnce() -> bool) -> Phases {
     let mut connects: std::os::raw::c_long = 0;
     // SAFETY: `easy` is the live handle of this transfer, used by this thread only; a `LONG`
     // info writes one `c_long` through the pointer.
@@ -337,7 +336,7 @@ fn phases_of(easy: *mut curl_sys::CURL, named: bool) -> Phases {
     };
     // 0 where libcurl took no time it could measure (a name from its cache).
     let at = |info| secs(info).unwrap_or_default();
-    let dns = named.then(|| at(curl_sys::CURLINFO_NAMELOOKUP_TIME));
+    let dns = named().then(|| at(curl_sys::CURLINFO_NAMELOOKUP_TIME));
     let connected = at(curl_sys::CURLINFO_CONNECT_TIME);
     Phases {
         dns,

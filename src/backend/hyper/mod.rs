@@ -369,7 +369,7 @@ async fn resolved(
     dst: http::Uri,
 ) -> std::result::Result<http::Uri, BoxError> {
     let host = dst.host().unwrap_or("");
-    if host.starts_with('[') || host.parse::<std::net::IpAddr>().is_ok() {
+    if crate::url::host_ip(host).is_some() {
         return Ok(dst);
     }
     let name: Name = host.parse()?;

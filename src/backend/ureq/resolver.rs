@@ -84,8 +84,7 @@ impl ureq::unversioned::resolver::Resolver for Resolver {
         if let Some(ips) = self.overrides.get(&host.to_ascii_lowercase()) {
             return Ok(self.with_port(ips.iter().copied(), port));
         }
-        let literal = host.trim_start_matches('[').trim_end_matches(']');
-        if let Ok(ip) = literal.parse::<IpAddr>() {
+        if let Some(ip) = crate::url::host_ip(host) {
             return Ok(self.with_port([ip], port));
         }
         let key = format!("{host}:{port}");
