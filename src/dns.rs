@@ -109,7 +109,7 @@ impl Resolver {
             hickory_resolver::net::runtime::TokioRuntimeProvider,
         >,
     ) -> Result<Self> {
-        let _on_runtime = runtime().enter();
+        let _on_runtime = runtime()?.enter();
         let resolver = builder
             .build()
             .map_err(|e| Error::builder("hickory resolver").with_source(e))?;
@@ -122,7 +122,7 @@ impl Resolver {
     /// The addresses of `host` (a name in lower case), from an async caller.
     pub(crate) async fn lookup(&self, host: &str) -> Result<Vec<IpAddr>> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.spawn(host, move |answer| drop(tx.send(answer)));
+        self.spawn(host, move |answer| drop(tx.send(answer)))?;
         let answer = rx
             .await
             .unwrap_or_else(|_| Err(io::Error::other("the lookup ended")));
@@ -132,7 +132,7 @@ impl Resolver {
     /// The addresses of `host` (a name in lower case), waiting at most `within` on this thread.
     pub(crate) fn lookup_blocking(&self, host: &str, within: Duration) -> Result<Vec<IpAddr>> {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        self.spawn(host, move |answer| drop(tx.send(answer)));
+        self.spawn(host, move |answer| drop(tx.send(answer)))?;
         match rx.recv_timeout(within) {
             Ok(answer) => answered(host, answer),
             Err(_) => Err(Error::new(ErrorKind::Timeout(crate::TimeoutPhase::Connect))
@@ -140,9 +140,15 @@ impl Resolver {
         }
     }
 
-    fn spawn(&self, host: &str, reply: impl FnOnce(io::Result<Vec<IpAddr>>) + Send + 'static) {
+    fn spawn(
+        &self,
+        host: &str,
+        reply: impl FnOnce(io::Result<Vec<IpAddr>>) + Send + 'static,
+    ) -> Result<()> {
+        let on = runtime()?;
         let lookup = self.inner.resolve(host);
-        runtime().spawn(async move { reply(lookup.await) });
+        on.spawn(async move { reply(lookup.await) });
+        Ok(())
     }
 }
 
@@ -166,8 +172,9 @@ pub(crate) fn any_port(ips: impl IntoIterator<Item = IpAddr>) -> Vec<std::net::S
 }
 
 /// The runtime every lookup runs on: one worker thread, made at first use.
-fn runtime() -> &'static tokio::runtime::Handle {
-    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+fn runtime() -> Result<&'static tokio::runtime::Handle> {
+    static RUNTIME: std::sync::OnceLock<io::Result<tokio::runtime::Runtime>> =
+        std::sync::OnceLock::new();
     RUNTIME
         .get_or_init(|| {
             tokio::runtime::Builder::new_multi_thread()
@@ -176,9 +183,10 @@ fn runtime() -> &'static tokio::runtime::Handle {
                 .thread_name("httpfleet-dns")
                 .enable_all()
                 .build()
-                .expect("the resolver runtime could not start")
         })
-        .handle()
+        .as_ref()
+        .map(|rt| rt.handle())
+        .map_err(|e| Error::builder(format!("cannot start the resolver runtime: {e}")))
 }
 
 impl fmt::Debug for Resolver {

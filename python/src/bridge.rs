@@ -20,17 +20,19 @@ use pyo3::prelude::*;
 /// Turns a finished request's output into the Python value its future gets.
 type Done = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
 
-/// The runtime every async request runs on.
-pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("httpfleet-py")
-            .enable_all()
-            .build()
-            .expect("the tokio runtime could not start")
-    })
+/// The runtime every async request runs on, made at first use.
+pub(crate) fn runtime() -> PyResult<&'static tokio::runtime::Runtime> {
+    static RUNTIME: OnceLock<std::io::Result<tokio::runtime::Runtime>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("httpfleet-py")
+                .enable_all()
+                .build()
+        })
+        .as_ref()
+        .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(format!("cannot start tokio: {e}")))
 }
 
 /// One event loop's finished requests, and the socket pair that wakes it.
@@ -125,15 +127,15 @@ pub(crate) fn spawn<F, T>(
     future: Py<PyAny>,
     fut: F,
     finish: fn(Python<'_>, T) -> PyResult<Py<PyAny>>,
-) -> Running
+) -> PyResult<Running>
 where
     F: Future<Output = PyResult<T>> + Send + 'static,
     T: Send + 'static,
 {
     let shared = completions.shared.clone();
-    let task = runtime().spawn(async move {
+    let task = runtime()?.spawn(async move {
         let out = fut.await;
         shared.push(future, Box::new(move |py| finish(py, out?)));
     });
-    Running(task.abort_handle())
+    Ok(Running(task.abort_handle()))
 }

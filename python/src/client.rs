@@ -113,9 +113,9 @@ impl NativeClient {
             let resp = client.execute(req).await.map_err(to_py)?;
             NativeResponse::from_async(resp, stream).await
         };
-        Ok(bridge::spawn(completions, future, fut, |py, resp| {
+        bridge::spawn(completions, future, fut, |py, resp| {
             Ok(Py::new(py, resp)?.into_any())
-        }))
+        })
     }
 
     /// Sends a request from blocking code, without the GIL while it waits.

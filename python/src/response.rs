@@ -80,7 +80,7 @@ impl NativeResponse {
     pub(crate) async fn from_async(resp: httpfleet::Response, stream: bool) -> PyResult<Self> {
         let mut out = head_of!(resp);
         if stream {
-            out.rest = Rest::Async(Mutex::new(Some(Ahead::start(resp, bridge::runtime()))));
+            out.rest = Rest::Async(Mutex::new(Some(Ahead::start(resp, bridge::runtime()?))));
         } else {
             out.content = Some(resp.bytes().await.map_err(to_py)?);
         }
@@ -127,7 +127,7 @@ impl NativeResponse {
 
     /// Waits for the body's next pieces (`None` at its end), into `future` through the loop's
     /// `completions`.
-    fn next_chunk(&self, completions: &Completions, future: Py<PyAny>) -> Running {
+    fn next_chunk(&self, completions: &Completions, future: Py<PyAny>) -> PyResult<Running> {
         let next = match &self.rest {
             Rest::Async(ahead) => ahead
                 .lock()
