@@ -9,6 +9,7 @@
 
 mod collector;
 mod names;
+mod roots;
 mod transfer;
 
 use std::fmt;
@@ -48,8 +49,8 @@ struct Settings {
     connect_timeout: Duration,
     http_version: HttpVersion,
     tls: TlsConfig,
-    /// The certificates trusted (`TlsConfig::roots`, `ca_file`), as PEM.
-    trusted_pem: Vec<u8>,
+    /// The certificates trusted (`TlsConfig::roots`, `ca_file`).
+    roots: roots::Roots,
     /// The client certificate chain and key, as PEM.
     identity_pem: Option<(Vec<u8>, Vec<u8>)>,
     proxies: Proxies,
@@ -109,7 +110,9 @@ impl CurlBackend {
             connect_timeout: config.connect_timeout,
             http_version: config.http_version,
             tls: config.tls.clone(),
-            trusted_pem: crate::trust::certs_pem(&crate::trust::trusted(&config.tls)?),
+            roots: roots::Roots::new(crate::trust::certs_pem(&crate::trust::trusted(
+                &config.tls,
+            )?)),
             identity_pem: crate::trust::Identity::of(&config.tls)?.map(|id| id.to_pem()),
             proxies: config.proxies()?,
             max_idle: config.pool.max_idle_per_host,
@@ -170,8 +173,7 @@ impl Inner {
         setup(easy.ssl_verify_peer(s.tls.verify))?;
         setup(easy.ssl_verify_host(s.tls.verify))?;
         // httpfleet's certificates only: not libcurl's bundle, nor its CA directory.
-        setup(easy.ssl_cainfo_blob(&s.trusted_pem))?;
-        setup(easy.capath("/dev/null"))?;
+        setup(s.roots.set(&mut easy))?;
         if let Some((cert, key)) = &s.identity_pem {
             setup(easy.ssl_cert_blob(cert))?;
             setup(easy.ssl_cert_type("PEM"))?;
