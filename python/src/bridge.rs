@@ -1,26 +1,36 @@
-//! Rust futures as asyncio awaitables, with one cross-thread wake-up per batch of results.
+//! Rust futures as asyncio awaitables, polled on the event loop's own thread.
 //!
-//! A request runs as a task on httpfleet's tokio runtime. When it ends, its result goes into
-//! the `Completions` queue of the event loop that awaits it, and the first result of a batch
-//! writes one byte to a socket the loop watches (`loop.add_reader`); the loop's thread then
-//! drains the queue and resolves each asyncio future. No tokio thread ever waits for the GIL
-//! and no thread is made per request (`pyo3-async-runtimes` spawns two tasks and a blocking
-//! call per future: about 120 µs more per request on a 2-core machine, `bench/`).
-//! Cancelling the asyncio future aborts the task: the request is dropped.
+//! A request's future is polled by the thread of the loop that awaits it, inside httpfleet's
+//! tokio runtime (whose threads drive the sockets, timers and connection tasks). When something
+//! the future waits for happens on another thread (a response arrives on a tokio thread, a curl
+//! or ureq transfer thread hands over its head), its waker queues the future and the first
+//! wake of a batch writes one byte to a socket the loop watches (`loop.add_reader`); the loop's
+//! thread then polls every queued future, and resolves the asyncio future of each that ended.
+//!
+//! So a request crosses threads only where its client library does: a curl transfer is one
+//! hand-over to its thread and one back, not also through a tokio task in between (which cost
+//! curl and ureq about a quarter of a sequential request, `bench/`). No tokio thread ever waits
+//! for the GIL and no thread is made per request. Cancelling the asyncio future drops the Rust
+//! future (the request and its connection); so does the loop's end for those still running.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::task::{Context, Poll, Wake, Waker};
 
 use pyo3::prelude::*;
 
 /// Turns a finished request's output into the Python value its future gets.
 type Done = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
 
-/// The runtime every async request runs on, made at first use.
+type BoxFuture = Pin<Box<dyn Future<Output = Done> + Send>>;
+
+/// The runtime every async request runs in, made at first use.
 pub(crate) fn runtime() -> PyResult<&'static tokio::runtime::Runtime> {
     static RUNTIME: OnceLock<std::io::Result<tokio::runtime::Runtime>> = OnceLock::new();
     RUNTIME
@@ -35,7 +45,7 @@ pub(crate) fn runtime() -> PyResult<&'static tokio::runtime::Runtime> {
         .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(format!("cannot start tokio: {e}")))
 }
 
-/// One event loop's finished requests, and the socket pair that wakes it.
+/// One event loop's running requests, and the socket pair that wakes it.
 #[pyclass(frozen, module = "httpfleet._native")]
 pub(crate) struct Completions {
     shared: Arc<Shared>,
@@ -44,21 +54,35 @@ pub(crate) struct Completions {
 }
 
 struct Shared {
-    queue: Mutex<Vec<(Py<PyAny>, Done)>>,
-    /// Set from the first result of a batch until the loop drains it.
+    /// Tasks woken since the loop last polled.
+    ready: Mutex<Vec<Arc<Task>>>,
+    /// Every task not yet ended, by id: dropped with the loop's `Completions`.
+    live: Mutex<HashMap<u64, Arc<Task>>>,
+    next_id: AtomicU64,
+    /// Set from the first wake of a batch until the loop drains it.
     signalled: AtomicBool,
     writer: UnixStream,
 }
 
+/// A request's future and the asyncio future it resolves.
+struct Task {
+    id: u64,
+    future: Mutex<Option<BoxFuture>>,
+    resolves: Py<PyAny>,
+    /// In `Shared::ready` already.
+    queued: AtomicBool,
+    shared: Weak<Shared>,
+}
+
 /// A running request: `abort()` drops it.
 #[pyclass(frozen, module = "httpfleet._native")]
-pub(crate) struct Running(tokio::task::AbortHandle);
+pub(crate) struct Running(Arc<Task>);
 
 #[pymethods]
 impl Running {
     /// Drops the request (its connection closes).
     fn abort(&self) {
-        self.0.abort();
+        self.0.end();
     }
 }
 
@@ -71,7 +95,9 @@ impl Completions {
         writer.set_nonblocking(true)?;
         Ok(Completions {
             shared: Arc::new(Shared {
-                queue: Mutex::new(Vec::new()),
+                ready: Mutex::new(Vec::new()),
+                live: Mutex::new(HashMap::new()),
+                next_id: AtomicU64::new(0),
                 signalled: AtomicBool::new(false),
                 writer,
             }),
@@ -84,35 +110,40 @@ impl Completions {
         self.reader.as_raw_fd()
     }
 
-    /// Resolves the futures of every finished request (the loop calls it when woken).
+    /// Polls every woken request, resolving the futures of those that ended (the loop calls it
+    /// when woken).
     fn drain(&self, py: Python<'_>) -> PyResult<()> {
-        // In this order: a result pushed after the bytes are read but before `signalled` is
-        // cleared is taken below; one pushed after it is cleared writes a new byte.
+        // In this order: a wake after the bytes are read but before `signalled` is cleared is
+        // taken below; one after it is cleared writes a new byte.
         let mut sink = [0u8; 64];
         while matches!((&self.reader).read(&mut sink), Ok(n) if n > 0) {}
         self.shared.signalled.store(false, Ordering::SeqCst);
-        let done =
-            std::mem::take(&mut *self.shared.queue.lock().unwrap_or_else(|p| p.into_inner()));
-        for (future, finish) in done {
-            let future = future.bind(py);
-            if future.call_method0("cancelled")?.is_truthy()? {
-                continue;
+        let ready = std::mem::take(&mut *lock(&self.shared.ready));
+        let _runtime = runtime()?.enter();
+        // Every woken task is polled, even after one fails: its error is raised at the end.
+        let mut failed = None;
+        for task in ready {
+            task.queued.store(false, Ordering::SeqCst);
+            if let Err(e) = task.poll(py) {
+                failed.get_or_insert(e);
             }
-            match finish(py) {
-                Ok(value) => future.call_method1("set_result", (value,))?,
-                Err(e) => future.call_method1("set_exception", (e.into_value(py),))?,
-            };
         }
-        Ok(())
+        failed.map_or(Ok(()), Err)
+    }
+}
+
+impl Drop for Completions {
+    /// The loop is gone: its requests still running are dropped (their connections close).
+    fn drop(&mut self) {
+        let live = std::mem::take(&mut *lock(&self.shared.live));
+        for task in live.into_values() {
+            task.end();
+        }
     }
 }
 
 impl Shared {
-    fn push(&self, future: Py<PyAny>, done: Done) {
-        self.queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((future, done));
+    fn wake_loop(&self) {
         if !self.signalled.swap(true, Ordering::SeqCst) {
             // A full socket buffer already holds a wake-up: nothing is lost.
             let _ = (&self.writer).write(&[1]);
@@ -120,9 +151,81 @@ impl Shared {
     }
 }
 
-/// Runs `fut` on the runtime; its output, turned into a Python value by `finish`, resolves
-/// `future` on the loop of `completions`.
+impl Task {
+    /// Polls the future once; when it ends, resolves the asyncio future (unless cancelled).
+    fn poll(self: &Arc<Self>, py: Python<'_>) -> PyResult<()> {
+        let polled = {
+            let mut slot = lock(&self.future);
+            let Some(future) = slot.as_mut() else {
+                return Ok(());
+            };
+            let waker = Waker::from(self.clone());
+            let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                future.as_mut().poll(&mut Context::from_waker(&waker))
+            }));
+            if let Ok(Poll::Pending) = polled {
+                return Ok(());
+            }
+            *slot = None;
+            polled
+        };
+        self.forget();
+        // No lock is held from here: turning the output into Python objects may run Python.
+        let outcome = match polled {
+            Ok(Poll::Ready(done)) => done(py),
+            _ => Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "httpfleet: the request panicked",
+            )),
+        };
+        let future = self.resolves.bind(py);
+        if future.call_method0("cancelled")?.is_truthy()? {
+            return Ok(());
+        }
+        match outcome {
+            Ok(value) => future.call_method1("set_result", (value,))?,
+            Err(e) => future.call_method1("set_exception", (e.into_value(py),))?,
+        };
+        Ok(())
+    }
+
+    /// Drops the future, if it has not ended.
+    fn end(&self) {
+        let future = lock(&self.future).take();
+        drop(future);
+        self.forget();
+    }
+
+    fn forget(&self) {
+        if let Some(shared) = self.shared.upgrade() {
+            lock(&shared.live).remove(&self.id);
+        }
+    }
+}
+
+impl Wake for Task {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let Some(shared) = self.shared.upgrade() else {
+            return;
+        };
+        if !self.queued.swap(true, Ordering::SeqCst) {
+            lock(&shared.ready).push(self.clone());
+            shared.wake_loop();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Starts `fut` on this (the loop's) thread; its output, turned into a Python value by
+/// `finish`, resolves `future`.
 pub(crate) fn spawn<F, T>(
+    py: Python<'_>,
     completions: &Completions,
     future: Py<PyAny>,
     fut: F,
@@ -132,10 +235,20 @@ where
     F: Future<Output = PyResult<T>> + Send + 'static,
     T: Send + 'static,
 {
-    let shared = completions.shared.clone();
-    let task = runtime()?.spawn(async move {
+    let shared = &completions.shared;
+    let boxed: BoxFuture = Box::pin(async move {
         let out = fut.await;
-        shared.push(future, Box::new(move |py| finish(py, out?)));
+        Box::new(move |py: Python<'_>| finish(py, out?)) as Done
     });
-    Ok(Running(task.abort_handle()))
+    let task = Arc::new(Task {
+        id: shared.next_id.fetch_add(1, Ordering::Relaxed),
+        future: Mutex::new(Some(boxed)),
+        resolves: future,
+        queued: AtomicBool::new(false),
+        shared: Arc::downgrade(shared),
+    });
+    lock(&shared.live).insert(task.id, task.clone());
+    let _runtime = runtime()?.enter();
+    task.poll(py)?;
+    Ok(Running(task))
 }

@@ -93,8 +93,10 @@ impl NativeClient {
 
     /// Sends a request from async code: its response (the body read whole unless `stream`)
     /// resolves `future` through the loop's `completions`.
+    #[allow(clippy::too_many_arguments)]
     fn send(
         &self,
+        py: Python<'_>,
         method: &str,
         url: &str,
         parts: Parts,
@@ -113,7 +115,7 @@ impl NativeClient {
             let resp = client.execute(req).await.map_err(to_py)?;
             NativeResponse::from_async(resp, stream).await
         };
-        bridge::spawn(completions, future, fut, |py, resp| {
+        bridge::spawn(py, completions, future, fut, |py, resp| {
             Ok(Py::new(py, resp)?.into_any())
         })
     }

@@ -127,7 +127,12 @@ impl NativeResponse {
 
     /// Waits for the body's next pieces (`None` at its end), into `future` through the loop's
     /// `completions`.
-    fn next_chunk(&self, completions: &Completions, future: Py<PyAny>) -> PyResult<Running> {
+    fn next_chunk(
+        &self,
+        py: Python<'_>,
+        completions: &Completions,
+        future: Py<PyAny>,
+    ) -> PyResult<Running> {
         let next = match &self.rest {
             Rest::Async(ahead) => ahead
                 .lock()
@@ -142,7 +147,7 @@ impl NativeResponse {
                 None => Ok(Taken::End),
             }
         };
-        bridge::spawn(completions, future, fut, |py, taken| {
+        bridge::spawn(py, completions, future, fut, |py, taken| {
             Ok(match joined(py, taken)? {
                 Some(b) => b.into_any().unbind(),
                 None => py.None(),
