@@ -11,19 +11,20 @@
 //! hand-over to its thread and one back, not also through a tokio task in between (which cost
 //! curl and ureq about a quarter of a sequential request, `bench/`). No tokio thread ever waits
 //! for the GIL and no thread is made per request. Cancelling the asyncio future drops the Rust
-//! future (the request and its connection); so does the loop's end for those still running.
+//! future (the request and its connection); so does the collection of a loop that ended with
+//! requests still running (see [`Running`]).
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 
 use pyo3::prelude::*;
+use pyo3::{PyTraverseError, PyVisit};
 
 /// Turns a finished request's output into the Python value its future gets.
 type Done = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
@@ -56,25 +57,24 @@ pub(crate) struct Completions {
 struct Shared {
     /// Tasks woken since the loop last polled.
     ready: Mutex<Vec<Arc<Task>>>,
-    /// Every task not yet ended, by id: dropped with the loop's `Completions`.
-    live: Mutex<HashMap<u64, Arc<Task>>>,
-    next_id: AtomicU64,
     /// Set from the first wake of a batch until the loop drains it.
     signalled: AtomicBool,
     writer: UnixStream,
 }
 
-/// A request's future and the asyncio future it resolves.
+/// A request's future and the asyncio future it resolves (until it ends).
 struct Task {
-    id: u64,
     future: Mutex<Option<BoxFuture>>,
-    resolves: Py<PyAny>,
+    resolves: Mutex<Option<Py<PyAny>>>,
     /// In `Shared::ready` already.
     queued: AtomicBool,
     shared: Weak<Shared>,
 }
 
-/// A running request: `abort()` drops it.
+/// A running request, held by the coroutine that awaits it: `abort()` drops the request, and
+/// so does dropping this handle. It shows Python's collector the asyncio future its task
+/// holds, so that a loop that ends with requests still running (a cycle: loop, its tasks,
+/// their futures, these handles) is collected, and its requests dropped with it.
 #[pyclass(frozen, module = "httpfleet._native")]
 pub(crate) struct Running(Arc<Task>);
 
@@ -82,6 +82,25 @@ pub(crate) struct Running(Arc<Task>);
 impl Running {
     /// Drops the request (its connection closes).
     fn abort(&self) {
+        self.0.end();
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        if let Ok(resolves) = self.0.resolves.try_lock() {
+            if let Some(future) = resolves.as_ref() {
+                visit.call(future)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn __clear__(&self) {
+        self.0.end();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
         self.0.end();
     }
 }
@@ -96,8 +115,6 @@ impl Completions {
         Ok(Completions {
             shared: Arc::new(Shared {
                 ready: Mutex::new(Vec::new()),
-                live: Mutex::new(HashMap::new()),
-                next_id: AtomicU64::new(0),
                 signalled: AtomicBool::new(false),
                 writer,
             }),
@@ -132,16 +149,6 @@ impl Completions {
     }
 }
 
-impl Drop for Completions {
-    /// The loop is gone: its requests still running are dropped (their connections close).
-    fn drop(&mut self) {
-        let live = std::mem::take(&mut *lock(&self.shared.live));
-        for task in live.into_values() {
-            task.end();
-        }
-    }
-}
-
 impl Shared {
     fn wake_loop(&self) {
         if !self.signalled.swap(true, Ordering::SeqCst) {
@@ -169,7 +176,9 @@ impl Task {
             *slot = None;
             polled
         };
-        self.forget();
+        let Some(future) = lock(&self.resolves).take() else {
+            return Ok(());
+        };
         // No lock is held from here: turning the output into Python objects may run Python.
         let outcome = match polled {
             Ok(Poll::Ready(done)) => done(py),
@@ -177,7 +186,7 @@ impl Task {
                 "httpfleet: the request panicked",
             )),
         };
-        let future = self.resolves.bind(py);
+        let future = future.bind(py);
         if future.call_method0("cancelled")?.is_truthy()? {
             return Ok(());
         }
@@ -188,17 +197,12 @@ impl Task {
         Ok(())
     }
 
-    /// Drops the future, if it has not ended.
+    /// Drops the future, if it has not ended, and the asyncio future it would resolve.
     fn end(&self) {
         let future = lock(&self.future).take();
         drop(future);
-        self.forget();
-    }
-
-    fn forget(&self) {
-        if let Some(shared) = self.shared.upgrade() {
-            lock(&shared.live).remove(&self.id);
-        }
+        let resolves = lock(&self.resolves).take();
+        drop(resolves);
     }
 }
 
@@ -241,13 +245,11 @@ where
         Box::new(move |py: Python<'_>| finish(py, out?)) as Done
     });
     let task = Arc::new(Task {
-        id: shared.next_id.fetch_add(1, Ordering::Relaxed),
         future: Mutex::new(Some(boxed)),
-        resolves: future,
+        resolves: Mutex::new(Some(future)),
         queued: AtomicBool::new(false),
         shared: Arc::downgrade(shared),
     });
-    lock(&shared.live).insert(task.id, task.clone());
     let _runtime = runtime()?.enter();
     task.poll(py)?;
     Ok(Running(task))

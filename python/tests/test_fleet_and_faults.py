@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import gc
 import os
 import threading
 import time
@@ -89,6 +90,27 @@ async def test_cancelling_the_task_cancels_the_request(client_type, stall):
             await task
     # The request's connection is closed, not left waiting for a 30 s deadline.
     assert await asyncio.to_thread(stall.closed.acquire, timeout=3)
+
+
+@pytest.mark.parametrize("client_type", ALL_TYPES, ids=lambda t: t.name)
+def test_the_end_of_its_event_loop_drops_a_request_still_running(client_type, stall):
+    # ureq cannot be interrupted mid-read: its request ends at its own deadline.
+    deadline = 2.0 if client_type == HttpClientType.UREQ else 30.0
+    loop = asyncio.new_event_loop()
+
+    async def start() -> "asyncio.Task[httpfleet.HttpResponse]":
+        client = httpfleet.HttpClient(client_type)
+        task = asyncio.ensure_future(client.get(stall.url, timeout=deadline))
+        await asyncio.sleep(0.3)
+        return task
+
+    task = loop.run_until_complete(start())
+    # Neither awaited nor cancelled: the loop simply ends, and is collected.
+    loop.close()
+    del task, loop
+    gc.collect()
+    # The request's connection is closed, not left waiting for a 30 s deadline.
+    assert stall.closed.acquire(timeout=3)
 
 
 async def test_a_pending_request_blocks_neither_the_loop_nor_other_threads(stall):
