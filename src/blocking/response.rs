@@ -112,7 +112,7 @@ impl Response {
                 return Ok(full);
             }
         }
-        let mut whole = Gather::new(self.inner.body.reserve_hint());
+        let mut whole = Gather::default();
         if !self.left.is_empty() {
             whole.push(std::mem::take(&mut self.left));
         }

@@ -204,7 +204,7 @@ impl Response {
         if let Some(full) = self.body.take_full() {
             return Ok(full);
         }
-        let mut whole = Gather::new(self.body.reserve_hint());
+        let mut whole = Gather::default();
         while let Some(piece) = self.next_piece(true).await? {
             whole.push(piece);
         }

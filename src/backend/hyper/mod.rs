@@ -27,6 +27,9 @@ use crate::request::Outgoing;
 
 type Connector = Bounded<hyper_rustls::HttpsConnector<ProxyAware>>;
 
+/// hyper's default `max_buf_size` (8 KiB + 100 × 4 KiB), set here so that it is a choice.
+const HYPER_READ_BUFFER: usize = 8192 + 4096 * 100;
+
 /// hyper 1 + hyper-util's pooled client. Cheap to clone (the pool is shared).
 #[derive(Clone)]
 pub struct HyperBackend {
@@ -85,7 +88,10 @@ impl HyperBackend {
             .pool_max_idle_per_host(config.pool.max_idle_per_host)
             .timer(TokioTimer::new())
             .retry_canceled_requests(true)
-            .http1_max_buf_size(super::MAX_HEADER_BYTES.max(64 * 1024) + 16 * 1024)
+            // How much hyper reads at once, and so the most a response head may fill (a head
+            // over the shared 64 KiB limit is refused after it, `redirect.rs`). hyper's own
+            // default: at 80 KiB a 1 MiB body took 13 reads and pieces instead of 3 or 4.
+            .http1_max_buf_size(HYPER_READ_BUFFER)
             .set_host(true)
             .http2_only(config.http_version == HttpVersion::Http2);
         Ok(HyperBackend {
