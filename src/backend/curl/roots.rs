@@ -43,23 +43,19 @@ impl Roots {
     }
 }
 
-/// An anonymous file holding `pem`, and a path that opens it; `None` when there is no such file
-/// (no `memfd_create`, no `/proc`) or it does not read back.
+/// An anonymous file holding `pem`, and a path that names it; `None` when there is no such file
+/// (no `memfd_create`, no `/proc`) or the path does not lead to it.
 #[cfg(target_os = "linux")]
 fn memory_file(pem: &[u8]) -> Option<(String, std::fs::File)> {
-    use std::io::{Read, Write};
+    use std::io::Write;
     use std::os::fd::AsRawFd;
 
     let fd = rustix::fs::memfd_create("httpfleet-roots", rustix::fs::MemfdFlags::CLOEXEC).ok()?;
     let mut file = std::fs::File::from(fd);
     file.write_all(pem).ok()?;
     let path = format!("/proc/self/fd/{}", file.as_raw_fd());
-    let mut back = Vec::with_capacity(pem.len());
-    std::fs::File::open(&path)
-        .ok()?
-        .read_to_end(&mut back)
-        .ok()?;
-    (back == pem).then_some((path, file))
+    let named = std::fs::metadata(&path).ok()?.len() == pem.len() as u64;
+    named.then_some((path, file))
 }
 
 #[cfg(all(test, target_os = "linux"))]

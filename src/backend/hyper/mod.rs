@@ -88,9 +88,10 @@ impl HyperBackend {
             .pool_max_idle_per_host(config.pool.max_idle_per_host)
             .timer(TokioTimer::new())
             .retry_canceled_requests(true)
-            // How much hyper reads at once, and so the most a response head may fill (a head
-            // over the shared 64 KiB limit is refused after it, `redirect.rs`). hyper's own
-            // default: at 80 KiB a 1 MiB body took 13 reads and pieces instead of 3 or 4.
+            // How much hyper reads at once, and so the most a response head may fill before
+            // hyper refuses it (one over the shared 64 KiB limit is refused after it is read,
+            // `redirect.rs`): hyper's default, as under reqwest, so that a large body comes in
+            // few reads and pieces.
             .http1_max_buf_size(HYPER_READ_BUFFER)
             .set_host(true)
             .http2_only(config.http_version == HttpVersion::Http2);
