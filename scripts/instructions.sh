@@ -16,6 +16,8 @@
 #     default headers ("defaults"), for every backend and surface.
 #   ROUTE=get-1MiB ...   the 1 MiB GET (the body read whole) instead of the 13-byte one.
 #   VARY=1 ...   every request gets its own URL (`?n=<i>`) on every side, instead of one repeated.
+#   STREAM=1 ROUTE=get-1MiB ...   each body read piece by piece as it streams (httpfleet's
+#     `chunk()` against the client's own streaming read) instead of whole.
 #   FLEET=1 bash scripts/instructions.sh
 #     every fleet strategy over two healthy hyper members (with base URLs, and without: whole
 #     URLs) against one hyper client over the same backend, in one process, their batches
@@ -38,7 +40,8 @@ ROUTE=${ROUTE:-get-13B}
 
 count() { # n layout instr-args...
   valgrind --tool=callgrind --callgrind-out-file=/dev/null "$BIN" instr --url "$url" \
-    --route "$ROUTE" --requests "$1" --heap-layout "$2" "${@:3}" ${VARY:+--vary} 2>&1 \
+    --route "$ROUTE" --requests "$1" --heap-layout "$2" "${@:3}" ${VARY:+--vary} \
+    ${STREAM:+--stream} 2>&1 \
     | sed -n 's/.*Collected : \([0-9]*\).*/\1/p' | tail -n1
 }
 

@@ -12,4 +12,4 @@ pub use direct::{Direct, Route, own_headers, same_wire};
 pub use fleet::{HedgeRow, StrategyRow, hedging, strategies};
 pub use runner::{Baseline, Row, Spec, Surface, TIMEOUT, run};
 pub use server::{BenchServer, SMALL};
-pub use throughput::{ThroughputRow, throughput};
+pub use throughput::{ThroughputRow, stream, stream_blocking, throughput};

@@ -39,24 +39,30 @@ impl Reader<'_> {
         match (self, surface) {
             (Reader::Direct(d), Surface::Blocking) => d.stream_blocking(url, rt),
             (Reader::Direct(d), _) => rt.block_on(d.stream(url)),
-            (Reader::Fleet(_, b), Surface::Blocking) => {
-                let mut resp = b.get(url).send().expect("httpfleet request");
-                let mut n = 0;
-                while let Some(piece) = resp.chunk().expect("httpfleet body") {
-                    n += piece.len() as u64;
-                }
-                n
-            }
-            (Reader::Fleet(c, _), _) => rt.block_on(async {
-                let mut resp = c.get(url).send().await.expect("httpfleet request");
-                let mut n = 0;
-                while let Some(piece) = resp.chunk().await.expect("httpfleet body") {
-                    n += piece.len() as u64;
-                }
-                n
-            }),
+            (Reader::Fleet(_, b), Surface::Blocking) => stream_blocking(b, url),
+            (Reader::Fleet(c, _), _) => rt.block_on(stream(c, url)),
         }
     }
+}
+
+/// Reads `url`'s body piece by piece as it streams ([`Client`]'s `chunk()`); its length.
+pub async fn stream(client: &Client, url: &str) -> u64 {
+    let mut resp = client.get(url).send().await.expect("httpfleet request");
+    let mut n = 0;
+    while let Some(piece) = resp.chunk().await.expect("httpfleet body") {
+        n += piece.len() as u64;
+    }
+    n
+}
+
+/// [`stream`] on the blocking client.
+pub fn stream_blocking(client: &crate::blocking::Client, url: &str) -> u64 {
+    let mut resp = client.get(url).send().expect("httpfleet request");
+    let mut n = 0;
+    while let Some(piece) = resp.chunk().expect("httpfleet body") {
+        n += piece.len() as u64;
+    }
+    n
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -109,7 +115,13 @@ pub fn throughput(
                         assert_eq!(r.read(&url, surface, &rt), mib << 20, "{kind} read short");
                         mib as f64 / t.elapsed().as_secs_f64()
                     };
-                    let (x, y) = (timed(&a), timed(&z));
+                    // Which side goes first alternates (A B, B A, ...).
+                    let (x, y) = if round % 2 == 0 {
+                        (timed(&a), timed(&z))
+                    } else {
+                        let y = timed(&z);
+                        (timed(&a), y)
+                    };
                     if round > 0 {
                         av.push(x);
                         zv.push(y);

@@ -37,6 +37,11 @@ pub(crate) struct InstrArgs {
     /// Give each request its own URL (`?n=<i>` appended) instead of repeating one.
     #[arg(long)]
     vary: bool,
+    /// Read each body piece by piece as it streams (httpfleet's `chunk()`, the client's own
+    /// streaming read: see `bench --only throughput`) instead of whole. Modes bare, direct and
+    /// httpfleet.
+    #[arg(long)]
+    stream: bool,
     /// `--mode ab` with a fleet over members without base URLs, each request given the whole URL
     /// (a fleet over client libraries rather than hosts).
     #[arg(long)]
@@ -140,11 +145,12 @@ pub(crate) fn instr(args: InstrArgs) -> Res {
             };
             for i in 0..args.requests {
                 args.nth_url(&mut url, i);
-                if blocking {
-                    d.send_blocking(&url, route, &rt);
-                } else {
-                    rt.block_on(d.send(&url, route));
-                }
+                let _length = match (args.stream, blocking) {
+                    (true, true) => d.stream_blocking(&url, &rt) as usize,
+                    (true, false) => rt.block_on(d.stream(&url)) as usize,
+                    (false, true) => d.send_blocking(&url, route, &rt),
+                    (false, false) => rt.block_on(d.send(&url, route)),
+                };
             }
         }
         "httpfleet" | "httpfleet-defaults" => {
@@ -155,11 +161,12 @@ pub(crate) fn instr(args: InstrArgs) -> Res {
             };
             for i in 0..args.requests {
                 args.nth_url(&mut url, i);
-                if blocking {
-                    route.send_blocking(b, &url);
-                } else {
-                    rt.block_on(route.send(c, &url));
-                }
+                let _length = match (args.stream, blocking) {
+                    (true, true) => httpfleet::bench::stream_blocking(b, &url) as usize,
+                    (true, false) => rt.block_on(httpfleet::bench::stream(c, &url)) as usize,
+                    (false, true) => route.send_blocking(b, &url),
+                    (false, false) => rt.block_on(route.send(c, &url)),
+                };
             }
         }
         "ab" => {
