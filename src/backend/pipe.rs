@@ -3,7 +3,9 @@
 //! blocking reader hands a request body to the side that sends it.
 //!
 //! The writer waits while the pipe holds [`CAP`] bytes or more, so memory stays bounded whatever
-//! the body's size; the reader is woken when the pipe goes from empty to not, or ends. A reader
+//! the body's size; the reader is woken when the pipe goes from empty to not, or ends, and takes
+//! every piece it holds at once (one lock and one wake-up for many pieces, no copy): at most
+//! twice [`CAP`] and a piece are held between them. A reader
 //! that reads the body whole lets the writer go past the cap and is woken only at the end (the
 //! body crosses over once, not piece by piece), or once the pipe holds more than the body's
 //! limit (`max_response_bytes`), which the reader then reports. Either side dropped ends the
@@ -57,7 +59,13 @@ pub(crate) fn pipe(whole_max: u64) -> (Writer, Reader) {
         }),
         room: Condvar::new(),
     });
-    (Writer(shared.clone()), Reader(shared))
+    (
+        Writer(shared.clone()),
+        Reader {
+            shared,
+            taken: VecDeque::new(),
+        },
+    )
 }
 
 fn lock(shared: &Shared) -> MutexGuard<'_, State> {
@@ -68,7 +76,11 @@ fn lock(shared: &Shared) -> MutexGuard<'_, State> {
 pub(crate) struct Writer(Arc<Shared>);
 
 /// The reading end.
-pub(crate) struct Reader(Arc<Shared>);
+pub(crate) struct Reader {
+    shared: Arc<Shared>,
+    /// Pieces taken from the pipe, not yet handed out.
+    taken: VecDeque<Bytes>,
+}
 
 impl Writer {
     /// Adds a piece, waiting (from a thread) while the pipe is full, until `deadline`. `false`
@@ -189,15 +201,19 @@ impl Reader {
     /// The next piece, `None` at the end, from async code. `whole`: the reader wants the body
     /// whole, so everything waits for the end and comes as one piece.
     pub(crate) fn poll_piece(
-        &self,
+        &mut self,
         cx: &mut Context<'_>,
         whole: bool,
     ) -> Poll<Result<Option<Bytes>>> {
-        let mut s = lock(&self.0);
+        if let Some(piece) = self.taken.pop_front() {
+            return Poll::Ready(Ok(Some(piece)));
+        }
+        let shared = self.shared.clone();
+        let mut s = lock(&shared);
         if !s.asked || (whole && !s.whole) {
             s.asked = true;
             s.whole |= whole;
-            self.0.room.notify_all();
+            shared.room.notify_all();
             if let Some(w) = s.writer.take() {
                 w.wake();
             }
@@ -207,32 +223,33 @@ impl Reader {
             s.reader = Some(cx.waker().clone());
             return Poll::Pending;
         }
-        Poll::Ready(self.take(&mut s))
+        let was_full = s.len >= CAP;
+        let next = self.take(&mut s);
+        if was_full {
+            shared.room.notify_all();
+            if let Some(w) = s.writer.take() {
+                w.wake();
+            }
+        }
+        Poll::Ready(next)
     }
 
-    /// Takes what the pipe holds (joined into one piece when there are several), or its end.
-    fn take(&self, s: &mut State) -> Result<Option<Bytes>> {
-        let piece = match s.pieces.len() {
-            0 => None,
-            1 => s.pieces.pop_front(),
-            _ => {
-                let mut joined = BytesMut::with_capacity(s.len);
-                for p in s.pieces.drain(..) {
-                    joined.extend_from_slice(&p);
-                }
-                Some(joined.freeze())
+    /// Takes every piece the pipe holds, the first to hand out and the others into `taken` (a
+    /// body read whole: all of it joined into one), or its end.
+    fn take(&mut self, s: &mut State) -> Result<Option<Bytes>> {
+        let piece = if s.whole && s.pieces.len() > 1 {
+            let mut joined = BytesMut::with_capacity(s.len);
+            for p in s.pieces.drain(..) {
+                joined.extend_from_slice(&p);
             }
+            Some(joined.freeze())
+        } else {
+            std::mem::swap(&mut self.taken, &mut s.pieces);
+            self.taken.pop_front()
         };
-        if let Some(piece) = piece {
-            let was_full = s.len >= CAP;
+        if piece.is_some() {
             s.len = 0;
-            if was_full {
-                self.0.room.notify_all();
-                if let Some(w) = s.writer.take() {
-                    w.wake();
-                }
-            }
-            return Ok(Some(piece));
+            return Ok(piece);
         }
         match s.end.take() {
             Some(Ok(())) | None => {
@@ -249,10 +266,10 @@ impl Reader {
 
 impl Drop for Reader {
     fn drop(&mut self) {
-        let mut s = lock(&self.0);
+        let mut s = lock(&self.shared);
         s.reader_gone = true;
         s.pieces.clear();
-        self.0.room.notify_all();
+        self.shared.room.notify_all();
         if let Some(w) = s.writer.take() {
             drop(s);
             w.wake();
@@ -273,7 +290,7 @@ impl std::task::Wake for Notify {
 impl std::io::Read for Reader {
     /// Reads a request body handed over by async code (curl's and ureq's uploads from a stream).
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let mut s = lock(&self.0);
+        let mut s = lock(&self.shared);
         loop {
             if let Some(front) = s.pieces.front_mut() {
                 let n = front.len().min(buf.len());
@@ -285,7 +302,7 @@ impl std::io::Read for Reader {
                 let was_full = s.len >= CAP;
                 s.len -= n;
                 if was_full && s.len < CAP {
-                    self.0.room.notify_all();
+                    self.shared.room.notify_all();
                     if let Some(w) = s.writer.take() {
                         w.wake();
                     }
@@ -296,8 +313,12 @@ impl std::io::Read for Reader {
                 Some(Ok(())) => return Ok(0),
                 Some(Err(e)) => return Err(std::io::Error::other(e.to_string())),
                 None => {
-                    s.reader = Some(Waker::from(Arc::new(Notify(self.0.clone()))));
-                    s = self.0.room.wait(s).unwrap_or_else(PoisonError::into_inner);
+                    s.reader = Some(Waker::from(Arc::new(Notify(self.shared.clone()))));
+                    s = self
+                        .shared
+                        .room
+                        .wait(s)
+                        .unwrap_or_else(PoisonError::into_inner);
                 }
             }
         }

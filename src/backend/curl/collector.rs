@@ -18,6 +18,10 @@ const RAW_CAPACITY: usize = 4096;
 /// Body bytes buffered before the transfer pauses, unless the body is read whole.
 pub(super) const PAUSE_AT: usize = 256 * 1024;
 
+/// The most libcurl hands the write callback at once (`CURL_MAX_WRITE_SIZE`, its default
+/// buffer size, which httpfleet keeps).
+const MAX_WRITE: usize = 16 * 1024;
+
 /// The request body libcurl reads.
 pub(super) enum Upload {
     None,
@@ -170,9 +174,17 @@ impl Handler for Collector {
             self.paused = true;
             return Err(WriteError::Pause);
         }
-        if self.body.capacity() == 0 {
-            let hint = crate::headers::reserve_for(self.content_length);
-            self.body.reserve(hint.max(data.len()));
+        if self.body.is_empty() {
+            // A piece starts: room for it whole, so that it never grows by copying what it
+            // already holds (earlier pieces, still the reader's, share the old buffer).
+            let want = if self.whole {
+                crate::headers::reserve_for(self.content_length)
+            } else {
+                PAUSE_AT + MAX_WRITE
+            };
+            if self.body.capacity() < want.max(data.len()) {
+                self.body.reserve(want.max(data.len()));
+            }
         }
         self.body.extend_from_slice(data);
         self.received = true;
