@@ -175,12 +175,13 @@ impl Handler for Collector {
             return Err(WriteError::Pause);
         }
         if self.body.is_empty() {
-            // A piece starts: room for it whole, so that it never grows by copying what it
-            // already holds (earlier pieces, still the reader's, share the old buffer).
+            // A piece starts: room for it whole (as much of a declared body as one piece can
+            // hold), so that it does not grow by copying what it already holds.
+            let declared = crate::headers::reserve_for(self.content_length);
             let want = if self.whole {
-                crate::headers::reserve_for(self.content_length)
+                declared
             } else {
-                PAUSE_AT + MAX_WRITE
+                declared.min(PAUSE_AT + MAX_WRITE)
             };
             if self.body.capacity() < want.max(data.len()) {
                 self.body.reserve(want.max(data.len()));
