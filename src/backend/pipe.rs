@@ -205,11 +205,11 @@ impl Reader {
         cx: &mut Context<'_>,
         whole: bool,
     ) -> Poll<Result<Option<Bytes>>> {
-        if let Some(piece) = self.taken.pop_front() {
+        let Reader { shared, taken } = self;
+        if let Some(piece) = taken.pop_front() {
             return Poll::Ready(Ok(Some(piece)));
         }
-        let shared = self.shared.clone();
-        let mut s = lock(&shared);
+        let mut s = lock(shared);
         if !s.asked || (whole && !s.whole) {
             s.asked = true;
             s.whole |= whole;
@@ -224,7 +224,7 @@ impl Reader {
             return Poll::Pending;
         }
         let was_full = s.len >= CAP;
-        let next = self.take(&mut s);
+        let next = take(taken, &mut s);
         if was_full {
             shared.room.notify_all();
             if let Some(w) = s.writer.take() {
@@ -233,33 +233,33 @@ impl Reader {
         }
         Poll::Ready(next)
     }
+}
 
-    /// Takes every piece the pipe holds, the first to hand out and the others into `taken` (a
-    /// body read whole: all of it joined into one), or its end.
-    fn take(&mut self, s: &mut State) -> Result<Option<Bytes>> {
-        let piece = if s.whole && s.pieces.len() > 1 {
-            let mut joined = BytesMut::with_capacity(s.len);
-            for p in s.pieces.drain(..) {
-                joined.extend_from_slice(&p);
-            }
-            Some(joined.freeze())
-        } else {
-            std::mem::swap(&mut self.taken, &mut s.pieces);
-            self.taken.pop_front()
-        };
-        if piece.is_some() {
-            s.len = 0;
-            return Ok(piece);
+/// Takes every piece the pipe holds, the first to hand out and the others into `taken` (a body
+/// read whole: all of it joined into one), or its end.
+fn take(taken: &mut VecDeque<Bytes>, s: &mut State) -> Result<Option<Bytes>> {
+    let piece = if s.whole && s.pieces.len() > 1 {
+        let mut joined = BytesMut::with_capacity(s.len);
+        for p in s.pieces.drain(..) {
+            joined.extend_from_slice(&p);
         }
-        match s.end.take() {
-            Some(Ok(())) | None => {
-                s.end = Some(Ok(()));
-                Ok(None)
-            }
-            Some(Err(e)) => {
-                s.end = Some(Ok(()));
-                Err(e)
-            }
+        Some(joined.freeze())
+    } else {
+        std::mem::swap(taken, &mut s.pieces);
+        taken.pop_front()
+    };
+    if piece.is_some() {
+        s.len = 0;
+        return Ok(piece);
+    }
+    match s.end.take() {
+        Some(Ok(())) | None => {
+            s.end = Some(Ok(()));
+            Ok(None)
+        }
+        Some(Err(e)) => {
+            s.end = Some(Ok(()));
+            Err(e)
         }
     }
 }

@@ -178,14 +178,12 @@ impl Handler for Collector {
             // A piece starts: room for it whole (as much of a declared body as one piece can
             // hold), so that it does not grow by copying what it already holds.
             let declared = crate::headers::reserve_for(self.content_length);
-            let want = if self.whole {
+            let piece = if self.whole {
                 declared
             } else {
                 declared.min(PAUSE_AT + MAX_WRITE)
             };
-            if self.body.capacity() < want.max(data.len()) {
-                self.body.reserve(want.max(data.len()));
-            }
+            self.body.reserve(piece.max(data.len()));
         }
         self.body.extend_from_slice(data);
         self.received = true;

@@ -382,8 +382,8 @@ struct Reading {
     reader: ureq::BodyReader<'static>,
     /// The body's `Content-Length`, if it declared one.
     declared: Option<u64>,
-    /// The most one piece holds.
-    piece: usize,
+    /// The size of a piece's buffer: as large as the declared body, up to a whole piece.
+    size: usize,
     /// The last pieces handed out: the oldest one's buffer is read into again once its reader
     /// has let go of it (see [`Reading::buffer`]).
     handed: VecDeque<Bytes>,
@@ -397,10 +397,11 @@ const REUSE: usize = 4;
 impl Reading {
     /// Reads `body` in pieces of at most `piece` bytes.
     fn new(inner: Arc<Inner>, body: ureq::Body, piece: usize) -> Self {
+        let declared = body.content_length();
         Reading {
-            piece,
+            size: declared.map_or(16 * 1024, |n| n.clamp(1, piece as u64) as usize),
             inner,
-            declared: body.content_length(),
+            declared,
             reader: body.into_reader(),
             handed: VecDeque::new(),
             spare: None,
@@ -425,37 +426,33 @@ impl Reading {
         Ok(Some(all.into()))
     }
 
-    /// A buffer of `size` bytes to read a piece into. A piece is read straight into the buffer
+    /// A buffer to read a piece into. A piece is read straight into the buffer
     /// it is handed out in, not copied (unless it is short: a few bytes do not hold a whole
     /// buffer); the buffer of the oldest of the last [`REUSE`] pieces is read into again once
     /// its reader has let go of it, so a body read as it streams allocates and zeroes no buffer
     /// per piece. It saves a copy of the body: a 1 MiB body streamed costs 1.08 of ureq's own
-    /// streaming read in instructions on the blocking client, not 1.60, and 1.30 on the async
+    /// streaming read in instructions on the blocking client, not 1.60, and 1.28 on the async
     /// one, not 2.17 (`STREAM=1 ROUTE=get-1MiB N1=10 N2=40 bash scripts/instructions.sh ureq`).
-    fn buffer(&mut self, size: usize) -> BytesMut {
+    fn buffer(&mut self) -> BytesMut {
         if let Some(spare) = self.spare.take() {
             return spare;
         }
         if self.handed.len() >= REUSE {
             match self.handed.pop_front().map(Bytes::try_into_mut) {
-                Some(Ok(mut buf)) if buf.capacity() >= size => {
-                    buf.resize(size, 0);
+                Some(Ok(mut buf)) => {
+                    buf.resize(self.size, 0);
                     return buf;
                 }
                 Some(Err(held)) => self.handed.push_front(held),
-                _ => {}
+                None => {}
             }
         }
-        BytesMut::zeroed(size)
+        BytesMut::zeroed(self.size)
     }
 
     /// The next piece, `None` at the end (where an invalid trailer line fails it).
     fn next(&mut self) -> Result<Option<Bytes>> {
-        // As large as the declared body, up to a whole piece.
-        let size = self
-            .declared
-            .map_or(16 * 1024, |n| n.clamp(1, self.piece as u64) as usize);
-        let mut buf = self.buffer(size);
+        let mut buf = self.buffer();
         loop {
             match self.reader.read(&mut buf) {
                 Ok(0) if wire::take_invalid_trailer() => {
@@ -530,7 +527,7 @@ fn run_job((inner, out, done): Job) {
     let (writer, reader) = super::pipe::pipe(inner.max_body);
     // Pieces as large as ureq reads from the socket at once (128 KiB): each one handed to the
     // reader's thread costs a wake-up, whatever its size (the streamed-download part of
-    // `bench`: 0.37–0.47 of ureq's own read with 64 KiB pieces, 0.71–0.96 with these).
+    // `bench`: 0.37–0.47 of ureq's own read with 64 KiB pieces, 0.69–0.96 with these).
     let mut reading = Reading::new(inner, body, 128 * 1024);
     if done
         .send(Ok((
