@@ -204,7 +204,7 @@ impl Policy {
             ));
         }
         let has_body = crate::headers::has_body(&hop.method, status);
-        let declared = crate::headers::content_length(headers.map());
+        let declared = headers.content_length();
         if has_body && declared.is_some_and(|len| len > self.max_response_bytes) {
             return Err(fail(Error::new(ErrorKind::BodyTooLarge).with_detail(
                 format!(

@@ -39,6 +39,8 @@ pub(crate) struct RawSummary {
     pub bytes: usize,
     /// Where the first `Content-Encoding` value sits in the lines.
     pub content_encoding: Option<(usize, usize)>,
+    /// The first `Content-Length` value, when it is a number of bytes.
+    pub content_length: Option<u64>,
 }
 
 impl RawSummary {
@@ -49,6 +51,8 @@ impl RawSummary {
         self.bytes += name.len() + value.len() + 4;
         if self.content_encoding.is_none() && name.eq_ignore_ascii_case(b"content-encoding") {
             self.content_encoding = Some((offset + value_at, offset + value_at + value.len()));
+        } else if self.content_length.is_none() && name.eq_ignore_ascii_case(b"content-length") {
+            self.content_length = decimal(value);
         }
     }
 }
@@ -106,6 +110,18 @@ impl Headers {
             Headers::Raw(raw) => match raw.map.get() {
                 Some(map) => from_map(map),
                 None => raw.seen.content_encoding.map(|(a, b)| &raw.lines[a..b]),
+            },
+        }
+    }
+
+    /// The first `Content-Length` value as a number of bytes (see [`content_length`]), without
+    /// building the map.
+    pub(crate) fn content_length(&self) -> Option<u64> {
+        match self {
+            Headers::Map(map) => content_length(map),
+            Headers::Raw(raw) => match raw.map.get() {
+                Some(map) => content_length(map),
+                None => raw.seen.content_length,
             },
         }
     }
@@ -297,8 +313,10 @@ mod tests {
         }
         let h = Headers::from_raw(raw.into(), seen);
         assert_eq!(h.content_encoding(), Some(&b"gzip"[..]));
+        assert_eq!(h.content_length(), Some(13));
         let before = h.size();
         let map = h.map();
+        assert_eq!(content_length(map), h.content_length());
         assert_eq!(map.len(), 5);
         assert_eq!(map["content-encoding"], "gzip");
         assert_eq!(map["date"], "Fri, 27 Nov 2026 18:07:16 GMT");
