@@ -351,7 +351,18 @@ fn header_list(out: &Outgoing<'_>, framing: Framing) -> Result<List> {
     let refused = |e: curl::Error| Error::builder("libcurl refused the request").with_source(e);
     let mut list = List::new();
     let mut line = String::new();
+    // libcurl sends `Accept: */*` itself unless the list names `Accept`: a lone `*/*` is left to
+    // it, the same field at a fraction of a list line's cost (libcurl formats each line and
+    // checks it against its own headers: about 2,500 instructions of a 13-byte GET, callgrind).
+    let mut accepts = out
+        .wire_headers()
+        .filter(|(name, _)| *name == http::header::ACCEPT);
+    let curl_accept =
+        matches!((accepts.next(), accepts.next()), (Some((_, v)), None) if v == "*/*");
     for (name, value) in out.wire_headers() {
+        if curl_accept && name == http::header::ACCEPT {
+            continue;
+        }
         let value = value.to_str().map_err(|_| {
             Error::unsupported(
                 BackendKind::Curl,
