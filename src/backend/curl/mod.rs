@@ -192,7 +192,7 @@ impl Inner {
         Ok(Pair {
             multi,
             easy,
-            sent: Sent::default(),
+            sent: Box::default(),
         })
     }
 

@@ -28,8 +28,9 @@ const MAX_WAIT: Duration = Duration::from_secs(1);
 pub(super) struct Pair {
     pub(super) multi: Multi,
     pub(super) easy: Easy2<Collector>,
-    /// What the handle was last set up with (kept between transfers).
-    pub(super) sent: super::Sent,
+    /// What the handle was last set up with (kept between transfers). Boxed: a transfer,
+    /// which holds it, moves through several futures and a thread's queue as it starts.
+    pub(super) sent: Box<super::Sent>,
 }
 
 // SAFETY: libcurl lets a handle move from thread to thread as long as one thread at a time uses
@@ -59,7 +60,7 @@ pub(super) struct Transfer {
 struct Running {
     multi: Multi,
     handle: Easy2Handle<Collector>,
-    sent: super::Sent,
+    sent: Box<super::Sent>,
 }
 
 // SAFETY: as for `Pair`: the transfer owns its handles, used by one thread at a time.
