@@ -2,7 +2,8 @@
 curl_cffi, on a loopback server, interleaved.
 
 Rows: a small GET and a 1 MB body read as a stream, each one request at a time and with 32 in
-flight. Each round runs every client once per row, in a new random order; a row's figure is
+flight. Each round runs every client once per row, in a new random order, each sample on a new
+client (new connections) after an untimed warm-up request per connection; a row's figure is
 the median over rounds of the time per request, and its ratio is to the fastest of httpx,
 aiohttp and curl_cffi. ``hyper (A/A)`` is the hyper client measured twice, as a control of the
 noise between two identical runs.
@@ -120,27 +121,31 @@ async def main() -> None:
     ap.add_argument("--large", type=int, default=40, help="requests per 1 MB sample")
     args = ap.parse_args()
     base = args.url.rstrip("/")
-    clients = {
-        f"httpfleet {t.value}": await httpfleet_client(t) for t in httpfleet.HttpClientType
+    makers: Dict[str, Callable[[], Awaitable[Tuple[Fetch, Callable[[], Awaitable[None]]]]]] = {
+        f"httpfleet {t.value}": (lambda t=t: httpfleet_client(t)) for t in httpfleet.HttpClientType
     }
-    clients["hyper (A/A)"] = await httpfleet_client(httpfleet.HttpClientType.HYPER)
-    clients["httpx"] = await httpx_client()
-    clients["aiohttp"] = await aiohttp_client()
-    clients["curl_cffi"] = await curl_cffi_client()
+    makers["hyper (A/A)"] = lambda: httpfleet_client(httpfleet.HttpClientType.HYPER)
+    makers["httpx"] = httpx_client
+    makers["aiohttp"] = aiohttp_client
+    makers["curl_cffi"] = curl_cffi_client
+    # Every sample on a new client, so on new connections: on a loopback connection the rate of
+    # a large body can stay at one of two levels (about 3x apart) for the connection's life,
+    # whichever client holds it. A new client per sample makes that a draw of each sample,
+    # which the median over rounds sets aside, not a bias of a client's whole row.
     samples: Dict[Tuple[str, str], List[float]] = {}
-    for name, (fetch, _) in clients.items():  # warm-up: connections and caches
-        for _, path, stream, inflight in ROWS:
-            await run_once(fetch, base + path, stream, inflight, 2 * inflight)
     for _ in range(args.rounds):
         for row, path, stream, inflight in ROWS:
-            order = list(clients.items())
+            order = list(makers.items())
             random.shuffle(order)
             n = args.large if stream else args.small
-            for name, (fetch, _) in order:
+            for name, make in order:
+                fetch, close = await make()
+                # Warm-up, not timed: the client's connections.
+                await run_once(fetch, base + path, stream, inflight, inflight)
                 t = await run_once(fetch, base + path, stream, inflight, n)
+                await close()
                 samples.setdefault((row, name), []).append(t)
-    for _, close in clients.values():
-        await close()
+    clients = list(makers)
     others = ("httpx", "aiohttp", "curl_cffi")
     print(f"| row | {' | '.join(clients)} |")
     print(f"|---|{'---|' * len(clients)}")
