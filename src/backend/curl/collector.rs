@@ -18,13 +18,17 @@ const RAW_CAPACITY: usize = 4096;
 /// Body bytes buffered before the transfer pauses, unless the body is read whole.
 pub(super) const PAUSE_AT: usize = 256 * 1024;
 
-/// libcurl's receive buffer (`CURLOPT_BUFFERSIZE`): how much it reads from the socket at once,
-/// and so the most it hands the write callback at once. 64 KiB, not libcurl's 16 KiB: a
-/// streamed download reads at 1.06–1.35 of libcurl's own read with its default buffer, where
-/// 16 KiB read at 0.95–1.08 (a quarter of the `recv` calls and callbacks; `bench --only
-/// throughput`). 128 KiB reads faster still, but libcurl then copies about 90 KB more of each
-/// 1 MiB body inside itself (callgrind).
-pub(super) const MAX_WRITE: usize = 64 * 1024;
+/// The most libcurl hands the write callback at once (`CURL_MAX_WRITE_SIZE`), whatever its
+/// receive buffer ([`RECEIVE_BUFFER`]).
+const MAX_WRITE: usize = 16 * 1024;
+
+/// libcurl's receive buffer (`CURLOPT_BUFFERSIZE`): how much it reads from the socket at once.
+/// 64 KiB, not libcurl's 16 KiB: a streamed download reads at 1.06–1.35 of libcurl's own read
+/// with its default buffer, where 16 KiB read at 0.95–1.08 (a quarter of the `recv` calls;
+/// `bench --only throughput`). 128 KiB reads faster still, but what libcurl keeps of a read
+/// when the transfer pauses is then larger: about 90 KB more copied inside libcurl per 1 MiB
+/// body (callgrind).
+pub(super) const RECEIVE_BUFFER: usize = 64 * 1024;
 
 /// The request body libcurl reads.
 pub(super) enum Upload {

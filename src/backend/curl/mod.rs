@@ -147,7 +147,7 @@ impl Inner {
         setup(easy.max_redirections(0))?;
         setup(easy.connect_timeout(s.connect_timeout))?;
         setup(easy.tcp_nodelay(true))?;
-        setup(easy.buffer_size(collector::MAX_WRITE))?;
+        setup(easy.buffer_size(collector::RECEIVE_BUFFER))?;
         setup(easy.tcp_keepalive(s.tcp_keepalive.is_some()))?;
         if let Some(idle) = s.tcp_keepalive {
             setup(easy.tcp_keepidle(idle))?;
