@@ -156,6 +156,7 @@ impl Transfer {
             return Ok(None);
         };
         c.whole |= whole;
+        c.asked = true;
         if !c.whole && !c.body.is_empty() {
             return Ok(Some(c.take_body()));
         }
