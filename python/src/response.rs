@@ -112,6 +112,7 @@ impl NativeResponse {
 
     /// The body's pieces that have arrived, joined (`b""`: none yet; `None`: the end), at once.
     fn take_ready<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let _runtime = bridge::runtime()?.enter();
         let taken = match &self.rest {
             Rest::Async(ahead) => match &*ahead.lock().unwrap_or_else(|p| p.into_inner()) {
                 Some(ahead) => ahead.take().map_err(to_py)?,
