@@ -1,7 +1,8 @@
-"""A keep-alive HTTP/1.1 server answering every GET with a small JSON body, run as its own
-process by the tests (so that its threads and sockets are not counted as theirs). Prints its
+"""A keep-alive HTTP/1.1 server answering every GET with a small JSON body (`/big/N`: N MiB;
+`/half/N`: half of N KiB, then a stall), run as its own process by the tests (so that its threads and sockets are not counted as theirs). Prints its
 URL, then serves until killed."""
 
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -11,6 +12,8 @@ class Small(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         if self.path.startswith("/big/"):
             return self.big(int(self.path[len("/big/") :]))
+        if self.path.startswith("/half/"):
+            return self.half(int(self.path[len("/half/") :]))
         body = b'{"ok":true}'
         self.send_response(200)
         self.send_header("content-type", "application/json")
@@ -29,6 +32,16 @@ class Small(BaseHTTPRequestHandler):
                 self.wfile.write(block)
         except OSError:
             pass
+
+    def half(self, kib: int) -> None:
+        """Declares `kib` KiB, sends half of them, then stalls (and closes after 10 s)."""
+        self.send_response(200)
+        self.send_header("content-length", str(kib << 10))
+        self.end_headers()
+        self.wfile.write(bytes(kib << 9))
+        self.wfile.flush()
+        time.sleep(10)
+        self.close_connection = True
 
     def log_message(self, *args: object) -> None:
         pass

@@ -169,6 +169,24 @@ async def test_a_slow_reader_of_a_stream_holds_memory_to_the_read_ahead_window(
     assert grown < 16 << 10, f"resident memory grew {grown} KiB while the reader slept"
 
 
+@pytest.mark.parametrize("client_type", ALL_TYPES, ids=lambda t: t.name)
+async def test_a_body_that_stalls_midway_gives_its_pieces_then_a_body_timeout(
+    client_type, small_server
+):
+    async with httpfleet.HttpClient(client_type) as client:
+        read = 0
+        started = time.monotonic()
+        with pytest.raises(httpfleet.BodyTimeout) as err:
+            async with client.stream("GET", f"{small_server}/half/256", timeout=1.0) as resp:
+                async for piece in resp.aiter_bytes():
+                    read += len(piece)
+        took = time.monotonic() - started
+    assert read == 128 << 10
+    assert 0.9 < took < 2.5, took
+    assert isinstance(err.value, builtins.TimeoutError)
+    assert err.value.backend == client_type.value
+
+
 def _descriptors() -> int:
     return len(os.listdir("/proc/self/fd"))
 
