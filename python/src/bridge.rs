@@ -31,13 +31,19 @@ type Done = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
 
 type BoxFuture = Pin<Box<dyn Future<Output = Done> + Send>>;
 
-/// The runtime every async request runs in, made at first use.
+/// The runtime every async request runs in, made at first use. One worker thread: requests
+/// are polled on the loop's thread, and what runs on tokio (connection tasks, timers, the tasks
+/// that read hyper and reqwest bodies ahead) is light next to the Python caller. A second
+/// worker made tasks hop between workers, each hop a wake-up: with one, the sequential 1 MB
+/// streamed row on hyper and reqwest went from 1.42–1.57 of aiohttp to 0.83–0.92, the small
+/// sequential GET from 0.98–1.18 to 0.70–0.93 (`bench/benchmark_clients.py`, runs of both
+/// builds alternated).
 pub(crate) fn runtime() -> PyResult<&'static tokio::runtime::Runtime> {
     static RUNTIME: OnceLock<std::io::Result<tokio::runtime::Runtime>> = OnceLock::new();
     RUNTIME
         .get_or_init(|| {
             tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
+                .worker_threads(1)
                 .thread_name("httpfleet-py")
                 .enable_all()
                 .build()
