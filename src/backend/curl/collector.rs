@@ -15,7 +15,8 @@ use crate::request::Progress;
 /// Room for response heads in a handle's reused header buffer.
 const RAW_CAPACITY: usize = 4096;
 
-/// Body bytes buffered before the transfer pauses, unless the body is read whole.
+/// Body bytes buffered before the transfer pauses, unless the body is read whole (and, before
+/// the reader asks, a declared body up to 1 MiB: see `Collector::pause_at`).
 const PAUSE_AT: usize = 256 * 1024;
 
 /// The most libcurl hands the write callback at once (`CURL_MAX_WRITE_SIZE`), whatever its
