@@ -27,20 +27,34 @@ pub struct ThroughputRow {
     pub ratio: f64,
 }
 
-/// One side of a round.
-enum Reader<'a> {
-    Direct(&'a Direct),
-    Fleet(&'a Client, &'a crate::blocking::Client),
+/// One side of a round, on a client of its own (so on connections of its own).
+#[allow(clippy::large_enum_variant)] // two per round, never on a measured path
+enum Reader {
+    Direct(Direct),
+    Async(Client),
+    Blocking(crate::blocking::Client),
 }
 
-impl Reader<'_> {
+impl Reader {
+    /// `kind` used directly, or (`fleet`) httpfleet over it built from `config`, for `surface`;
+    /// `None` when it cannot be built.
+    fn new(kind: BackendKind, config: &Config, surface: Surface, fleet: bool) -> Option<Self> {
+        match (fleet, surface) {
+            (false, _) => Direct::new(kind, None).map(Reader::Direct),
+            (true, Surface::Blocking) => crate::blocking::Client::from_config(config)
+                .ok()
+                .map(Reader::Blocking),
+            (true, _) => Client::from_config(config).ok().map(Reader::Async),
+        }
+    }
+
     /// Reads `url`'s body to its end as it streams; its length.
     fn read(&self, url: &str, surface: Surface, rt: &tokio::runtime::Runtime) -> u64 {
         match (self, surface) {
             (Reader::Direct(d), Surface::Blocking) => d.stream_blocking(url, rt),
             (Reader::Direct(d), _) => rt.block_on(d.stream(url)),
-            (Reader::Fleet(_, b), Surface::Blocking) => stream_blocking(b, url),
-            (Reader::Fleet(c, _), _) => rt.block_on(stream(c, url)),
+            (Reader::Blocking(b), _) => stream_blocking(b, url),
+            (Reader::Async(c), _) => rt.block_on(stream(c, url)),
         }
     }
 }
@@ -93,19 +107,12 @@ pub fn throughput(
                 .timeout(super::TIMEOUT)
                 .max_response_bytes(u64::MAX),
         );
-        // New clients, so new connections: on this machine a loopback connection keeps the
-        // rate it started at (about 4,000 or 11,000 MiB/s) for its life, whichever client holds
-        // it. Made afresh every round, that rate is a draw of each round, which the median of
-        // the rounds sets aside, not a bias of the whole row.
-        let fresh = || {
-            Some((
-                Client::from_config(&config).ok()?,
-                crate::blocking::Client::from_config(&config).ok()?,
-                Direct::new(kind, None)?,
-                Direct::new(kind, None)?,
-            ))
-        };
-        if fresh().is_none() {
+        // New clients, so new connections, every round: on this machine a loopback connection
+        // keeps the rate it started at (about 4,000 or 11,000 MiB/s) for its life, whichever
+        // client holds it. Made afresh every round, that rate is a draw of each round, which the
+        // median of the rounds sets aside, not a bias of the whole row.
+        let side = |surface, fleet| Reader::new(kind, &config, surface, fleet);
+        if side(Surface::Async, true).is_none() || side(Surface::Async, false).is_none() {
             continue;
         }
         for surface in [Surface::Async, Surface::Blocking] {
@@ -113,13 +120,10 @@ pub fn throughput(
                 let (mut av, mut zv, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
                 // A warm-up round of each side, not counted.
                 for round in 0..=rounds {
-                    let (c, b, d1, d2) = fresh().expect("clients were made before");
-                    let a = Reader::Direct(&d1);
-                    let z = match baseline {
-                        "direct" => Reader::Fleet(&c, &b),
-                        _ => Reader::Direct(&d2),
-                    };
-                    let timed = |r: &Reader<'_>| {
+                    let made = "the clients were made before";
+                    let a = side(surface, false).expect(made);
+                    let z = side(surface, baseline == "direct").expect(made);
+                    let timed = |r: &Reader| {
                         let t = Instant::now();
                         assert_eq!(r.read(&url, surface, &rt), mib << 20, "{kind} read short");
                         mib as f64 / t.elapsed().as_secs_f64()

@@ -188,14 +188,14 @@ impl Handler for Collector {
             return Err(WriteError::Pause);
         }
         if self.body.is_empty() {
-            // A piece starts: room for it whole (as much of a declared body as one piece can
-            // hold), so that it does not grow by copying what it already holds; before the
-            // reader asks, room for the declared body (see `pause_at`).
+            // A piece starts: room for it whole (as much of a declared body as it can hold
+            // before the transfer pauses, and a write), so that it does not grow by copying
+            // what it already holds.
             let declared = crate::headers::reserve_for(self.content_length);
-            let piece = if self.whole || !self.asked {
+            let piece = if self.whole {
                 declared
             } else {
-                declared.min(PAUSE_AT + MAX_WRITE)
+                declared.min(self.pause_at() + MAX_WRITE)
             };
             self.body.reserve(piece.max(data.len()));
         }
