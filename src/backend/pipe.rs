@@ -5,7 +5,8 @@
 //! The writer waits while the pipe holds [`CAP`] bytes or more, so memory stays bounded whatever
 //! the body's size; the reader is woken when the pipe goes from empty to not, or ends, and takes
 //! every piece it holds at once (one lock and one wake-up for many pieces, no copy): at most
-//! twice [`CAP`] and a piece are held between them. A reader
+//! twice [`CAP`] and a piece are held between them. A writer that has more to give at once may
+//! leave the reader waiting until the pipe holds a batch ([`Writer::send_batched`]). A reader
 //! that reads the body whole lets the writer go past the cap and is woken only at the end (the
 //! body crosses over once, not piece by piece), or once the pipe holds more than the body's
 //! limit (`max_response_bytes`), which the reader then reports. Either side dropped ends the
@@ -23,7 +24,10 @@ use crate::request::{Outgoing, PieceStream, SendBody};
 use crate::response::RawBody;
 
 /// How much a pipe holds before its writer waits.
-pub(crate) const CAP: usize = 256 * 1024;
+pub(crate) const CAP: usize = 512 * 1024;
+
+/// How much a batch holds ([`Writer::send_batched`]).
+const BATCH: usize = CAP / 2;
 
 struct Shared {
     state: Mutex<State>,
@@ -48,6 +52,8 @@ struct State {
     asked: bool,
     /// Past this many bytes a whole reader is woken all the same.
     whole_max: u64,
+    /// The reader waits for pieces the pipe holds, unwoken ([`Writer::send_batched`]).
+    owed: bool,
 }
 
 /// A new pipe; a reader that reads whole is woken once it holds more than `whole_max` bytes.
@@ -87,7 +93,24 @@ impl Writer {
     /// when the reader is gone; a `Timeout` error when the deadline passed first.
     pub(crate) fn send(&self, piece: Bytes, deadline: Instant) -> Result<bool> {
         let mut s = self.wait(deadline, |s| s.len < CAP || s.whole, "to be read")?;
-        Ok(!s.reader_gone && push(&mut s, piece))
+        Ok(!s.reader_gone && push(&mut s, piece, false))
+    }
+
+    /// [`Writer::send`] from a writer that has more to give at once (`more`): the reader is
+    /// then woken only once the pipe holds a batch ([`BATCH`]), and an [`Owed`] is handed back
+    /// while it waits unwoken, for the writer to pay before it waits itself. A wake-up costs
+    /// the reader's thread a sleep and a wake: woken for every 128 KiB piece, a streamed ureq
+    /// download read from async code ran at 0.55-0.84 of ureq's own read over a day's runs, and
+    /// at 0.77-1.09 (most above 0.95) woken for a batch (`httpfleet bench --only throughput`).
+    pub(crate) fn send_batched(
+        &self,
+        piece: Bytes,
+        deadline: Instant,
+        more: bool,
+    ) -> Result<(bool, Option<Owed>)> {
+        let mut s = self.wait(deadline, |s| s.len < CAP || s.whole, "to be read")?;
+        let sent = !s.reader_gone && push(&mut s, piece, more);
+        Ok((sent, s.owed.then(|| Owed(self.0.clone()))))
     }
 
     /// Waits (from a thread) until `ready` holds or the reader is gone, until `deadline` (a
@@ -100,6 +123,7 @@ impl Writer {
     ) -> Result<MutexGuard<'_, State>> {
         let mut s = lock(&self.0);
         while !ready(&s) && !s.reader_gone {
+            pay(&mut s);
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(Error::new(ErrorKind::Timeout(crate::TimeoutPhase::Body))
@@ -127,7 +151,7 @@ impl Writer {
             return Poll::Pending;
         }
         if let Some(piece) = piece.take() {
-            push(&mut s, piece);
+            push(&mut s, piece, false);
         }
         Poll::Ready(true)
     }
@@ -161,8 +185,8 @@ impl Writer {
 }
 
 /// Adds `piece`, waking the reader if it waits for the first one (a whole-body reader waits
-/// for the end, or the limit). `true`.
-fn push(s: &mut State, piece: Bytes) -> bool {
+/// for the end, or the limit; with `more`, for a batch). `true`.
+fn push(s: &mut State, piece: Bytes, more: bool) -> bool {
     if piece.is_empty() {
         return true;
     }
@@ -171,15 +195,40 @@ fn push(s: &mut State, piece: Bytes) -> bool {
     s.pieces.push_back(piece);
     let wake = if s.whole {
         s.len as u64 > s.whole_max
+    } else if more {
+        s.len >= BATCH
     } else {
-        was_empty
+        was_empty || s.owed
     };
     if wake {
+        s.owed = false;
+        if let Some(w) = s.reader.take() {
+            w.wake();
+        }
+    } else if more && s.reader.is_some() {
+        s.owed = true;
+    }
+    true
+}
+
+/// Wakes a reader left waiting by [`Writer::send_batched`].
+fn pay(s: &mut State) {
+    if std::mem::take(&mut s.owed) {
         if let Some(w) = s.reader.take() {
             w.wake();
         }
     }
-    true
+}
+
+/// A reader left waiting for pieces the pipe holds ([`Writer::send_batched`]): its writer pays
+/// it before it waits (for the peer, or for room), at most a moment later.
+pub(crate) struct Owed(Arc<Shared>);
+
+impl Owed {
+    /// Wakes the reader if it still waits unwoken.
+    pub(crate) fn pay(self) {
+        pay(&mut lock(&self.0));
+    }
 }
 
 impl Drop for Writer {
@@ -250,6 +299,7 @@ fn take(taken: &mut VecDeque<Bytes>, s: &mut State) -> Result<Option<Bytes>> {
     };
     if piece.is_some() {
         s.len = 0;
+        s.owed = false;
         return Ok(piece);
     }
     match s.end.take() {
@@ -447,6 +497,50 @@ mod tests {
         }
         writer.join().unwrap();
         assert_eq!(total, 64 * 64 * 1024);
+    }
+
+    /// Counts its wake-ups.
+    struct Count(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_batched_send_wakes_the_reader_at_a_batch_or_when_paid() {
+        let count = Arc::new(Count(Default::default()));
+        let wakes = || count.0.load(std::sync::atomic::Ordering::SeqCst);
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let far = Instant::now() + Duration::from_secs(10);
+        let piece = || Bytes::from(vec![7u8; 128 * 1024]);
+        let (w, mut r) = pipe(u64::MAX);
+        assert!(r.poll_piece(&mut cx, false).is_pending());
+        // More to come: the reader waits unwoken, and the writer holds what it owes.
+        let (sent, owed) = w.send_batched(piece(), far, true).unwrap();
+        assert!(sent && owed.is_some());
+        assert_eq!(wakes(), 0);
+        owed.unwrap().pay();
+        assert_eq!(wakes(), 1);
+        // Until a batch: then the reader is woken, and nothing is owed.
+        assert!(matches!(
+            r.poll_piece(&mut cx, false),
+            Poll::Ready(Ok(Some(_)))
+        ));
+        assert!(r.poll_piece(&mut cx, false).is_pending());
+        let mut owed = None;
+        for _ in 0..BATCH / (128 * 1024) {
+            owed = w.send_batched(piece(), far, true).unwrap().1;
+        }
+        assert!(owed.is_none());
+        assert_eq!(wakes(), 2);
+        // A piece with nothing behind it wakes a reader left waiting.
+        while let Poll::Ready(Ok(Some(_))) = r.poll_piece(&mut cx, false) {}
+        assert!(w.send_batched(piece(), far, true).unwrap().1.is_some());
+        assert!(w.send_batched(piece(), far, false).unwrap().1.is_none());
+        assert_eq!(wakes(), 3);
     }
 
     #[test]

@@ -34,6 +34,7 @@ support::per_backend_tests!(streaming_case;
     a_body_sent_once_is_not_redirected_by_307_or_308,
     a_hook_sees_changes_and_may_refuse_each_attempt,
     a_chunk_dropped_before_it_completes_loses_nothing,
+    pieces_kept_by_the_caller_keep_their_bytes_while_the_client_reads_on,
 );
 
 /// A server that answers one request per connection with a 1 GiB body, written as fast as the
@@ -219,6 +220,31 @@ mod cases {
         end.unwrap();
         assert_eq!(first.len() + rest, 4);
         assert!(start.elapsed() >= Duration::from_millis(1000));
+    }
+
+    /// Pieces the caller keeps are never written over: not by the rest of their body, nor by
+    /// the client's next body (a client may read into a buffer again once its piece is let go).
+    pub fn pieces_kept_by_the_caller_keep_their_bytes_while_the_client_reads_on(fx: &Fx) {
+        const N: usize = 3 << 20;
+        let s = fx.session(&fx.config()).unwrap();
+        let mut first = s.stream(|c| c.get(fx.url(&format!("/bytes/{N}")))).unwrap();
+        let mut kept = Vec::new();
+        while let Some(piece) = s.chunk(&mut first).unwrap() {
+            kept.push(piece);
+        }
+        drop(first);
+        for fill in [9u8, 10] {
+            let mut next = s
+                .stream(|c| c.get(fx.url(&format!("/bytes/{N}?fill={fill}"))))
+                .unwrap();
+            let mut n = 0;
+            while let Some(piece) = s.chunk(&mut next).unwrap() {
+                assert!(piece.iter().all(|&b| b == fill), "a piece of body {fill}");
+                n += piece.len();
+            }
+            assert_eq!(n, N);
+        }
+        assert_eq!(kept.concat(), support::pattern_bytes(N));
     }
 
     pub fn a_slow_reader_holds_the_sender_back_and_a_drop_closes_the_connection(fx: &Fx) {

@@ -238,7 +238,12 @@ async fn route(ctx: &Ctx) -> Resp {
             let Ok(n) = n.parse::<usize>() else {
                 return text(StatusCode::BAD_REQUEST, "invalid byte count");
             };
-            bytes_resp(StatusCode::OK, "application/octet-stream", pattern_bytes(n))
+            // `?fill=B`: every byte B instead of the pattern.
+            let body = match ctx.query_param("fill").and_then(|b| b.parse::<u8>().ok()) {
+                Some(b) => vec![b; n],
+                None => pattern_bytes(n),
+            };
+            bytes_resp(StatusCode::OK, "application/octet-stream", body)
         }
         ["stream-bytes", n] => {
             let Ok(n) = n.parse::<usize>() else {

@@ -4,17 +4,15 @@
 //! it; ureq's own global timeout bounds the transfer, so a
 //! dropped future cannot leave it running past its deadline.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::io::Read;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
 use http::Method;
 use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsProvider};
 
+mod reading;
 mod resolver;
 mod wire;
 
@@ -24,7 +22,7 @@ use super::{Answer, AnswerBody, AsyncTransport, BackendKind, BlockingTransport};
 use crate::config::{Config, HttpVersion, Proxies, ProxyKind, ProxyUrl};
 use crate::error::{Error, ErrorKind, Result, TimeoutPhase};
 use crate::request::{Outgoing, Progress, SendBody};
-use crate::response::RawBody;
+use reading::Reading;
 use resolver::Resolver;
 
 /// A `ureq::Agent`. Cheap to clone (the pool is shared).
@@ -376,127 +374,6 @@ fn answer(parts: http::response::Parts, body: AnswerBody) -> Answer {
     }
 }
 
-/// A response body read from ureq on the thread that reads it.
-struct Reading {
-    inner: Arc<Inner>,
-    reader: ureq::BodyReader<'static>,
-    /// The body's `Content-Length`, if it declared one.
-    declared: Option<u64>,
-    /// The size of a piece's buffer: as large as the declared body, up to a whole piece.
-    size: usize,
-    /// The last pieces handed out: the oldest one's buffer is read into again once its reader
-    /// has let go of it (see [`Reading::buffer`]).
-    handed: VecDeque<Bytes>,
-    /// A buffer read into whose bytes were copied out (a short read), to read into again.
-    spare: Option<BytesMut>,
-}
-
-/// How many pieces handed out [`Reading`] keeps to reuse.
-const REUSE: usize = 4;
-
-impl Reading {
-    /// Reads `body` in pieces of at most `piece` bytes.
-    fn new(inner: Arc<Inner>, body: ureq::Body, piece: usize) -> Self {
-        let declared = body.content_length();
-        Reading {
-            size: declared.map_or(16 * 1024, |n| n.clamp(1, piece as u64) as usize),
-            inner,
-            declared,
-            reader: body.into_reader(),
-            handed: VecDeque::new(),
-            spare: None,
-        }
-    }
-
-    /// The next piece, `None` at the end: with `whole`, the rest of the body read straight
-    /// into one buffer (no more than `max_response_bytes` and a byte; the reader reports the
-    /// excess), else what one read gives.
-    fn next_piece(&mut self, whole: bool) -> Result<Option<Bytes>> {
-        if !whole {
-            return self.next();
-        }
-        let mut all = Vec::with_capacity(crate::headers::reserve_for(self.declared));
-        let limit = self.inner.max_body.saturating_add(1);
-        if let Err(e) = (&mut self.reader).take(limit).read_to_end(&mut all) {
-            return Err(self.inner.map_io_body(e));
-        }
-        if all.is_empty() {
-            return self.next();
-        }
-        Ok(Some(all.into()))
-    }
-
-    /// A buffer to read a piece into. A piece is read straight into the buffer
-    /// it is handed out in, not copied (unless it is short: a few bytes do not hold a whole
-    /// buffer); the buffer of the oldest of the last [`REUSE`] pieces is read into again once
-    /// its reader has let go of it, so a body read as it streams allocates and zeroes no buffer
-    /// per piece. It saves a copy of the body: a 1 MiB body streamed costs 1.08 of ureq's own
-    /// streaming read in instructions on the blocking client, not 1.60, and 1.28 on the async
-    /// one, not 2.17 (`STREAM=1 ROUTE=get-1MiB N1=10 N2=40 bash scripts/instructions.sh ureq`).
-    fn buffer(&mut self) -> BytesMut {
-        if let Some(spare) = self.spare.take() {
-            return spare;
-        }
-        if self.handed.len() >= REUSE {
-            match self.handed.pop_front().map(Bytes::try_into_mut) {
-                Some(Ok(mut buf)) => {
-                    buf.resize(self.size, 0);
-                    return buf;
-                }
-                Some(Err(held)) => self.handed.push_front(held),
-                None => {}
-            }
-        }
-        BytesMut::zeroed(self.size)
-    }
-
-    /// The next piece, `None` at the end (where an invalid trailer line fails it).
-    fn next(&mut self) -> Result<Option<Bytes>> {
-        let mut buf = self.buffer();
-        loop {
-            match self.reader.read(&mut buf) {
-                Ok(0) if wire::take_invalid_trailer() => {
-                    return Err(Error::new(ErrorKind::Protocol)
-                        .with_backend(BackendKind::Ureq)
-                        .with_detail(
-                            "the trailer section holds a line that is not a header field",
-                        ));
-                }
-                Ok(0) => return Ok(None),
-                Ok(n) if n < buf.len() / 4 => {
-                    let piece = Bytes::copy_from_slice(&buf[..n]);
-                    self.spare = Some(buf);
-                    return Ok(Some(piece));
-                }
-                Ok(n) => {
-                    buf.truncate(n);
-                    let piece = buf.freeze();
-                    if self.handed.len() >= REUSE {
-                        self.handed.pop_front();
-                    }
-                    self.handed.push_back(piece.clone());
-                    return Ok(Some(piece));
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(self.inner.map_io_body(e)),
-            }
-        }
-    }
-}
-
-impl RawBody for Reading {
-    fn poll_piece(&mut self, _: &mut Context<'_>, _: bool) -> Poll<Result<Option<Bytes>>> {
-        // Only the blocking transport hands this body out, and only blocking code reads it.
-        Poll::Ready(Err(Error::new(ErrorKind::Canceled)
-            .with_backend(BackendKind::Ureq)
-            .with_detail("a blocking response body was read from async code")))
-    }
-
-    fn piece_blocking(&mut self, whole: bool) -> Result<Option<Bytes>> {
-        self.next_piece(whole)
-    }
-}
-
 impl BlockingTransport for UreqBackend {
     fn send_blocking(&self, out: Outgoing<'_>) -> Result<Answer> {
         let resp = self.inner.start(Owned::of(out))?;
@@ -547,18 +424,23 @@ fn run_job((inner, out, done): Job) {
             return writer.end(Err(e.with_backend(BackendKind::Ureq)));
         }
     }
-    loop {
-        match reading.next_piece(writer.whole()) {
-            Ok(Some(piece)) => match writer.send(piece, deadline) {
-                Ok(true) => {}
-                // The reader is gone: dropping ureq's body closes the connection.
-                Ok(false) => return,
-                Err(e) => return writer.end(Err(e.with_backend(BackendKind::Ureq))),
-            },
-            Ok(None) => return writer.end(Ok(())),
-            Err(e) => return writer.end(Err(e)),
+    // A piece read from a full socket read likely has more behind it: the reader is woken for
+    // a batch of them, or when a read waits (`wire::owe`).
+    let end = loop {
+        let piece = match reading.next_piece(writer.whole()) {
+            Ok(Some(piece)) => piece,
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        };
+        match writer.send_batched(piece, deadline, wire::read_filled()) {
+            Ok((true, owed)) => wire::owe(owed),
+            // The reader is gone: dropping ureq's body closes the connection.
+            Ok((false, _)) => break Ok(()),
+            Err(e) => break Err(e.with_backend(BackendKind::Ureq)),
         }
-    }
+    };
+    wire::owe(None);
+    writer.end(end);
 }
 
 impl AsyncTransport for UreqBackend {

@@ -8,15 +8,22 @@
 //!   transport here follows each response's framing as its bytes are read and notes such a line
 //!   ([`take_invalid_trailer`]), so that ureq fails it too.
 //!
+//! - **Reads that wait.** A body's pipe may leave its reader waiting while the transfer thread
+//!   reads on ([`owe`]): a read that does not end at once wakes that reader first.
+//!
 //! Framing is followed from the bytes ureq reads, never changed: when it cannot be followed (a
 //! line over 64 KiB, a chunk size that does not parse), watching stops and ureq's own parser
 //! decides.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
+use std::time::Instant;
 
+use ureq::unversioned::transport::time::Duration;
 use ureq::unversioned::transport::{Buffers, ConnectionDetails, Connector, NextTimeout, Transport};
+
+use crate::backend::pipe::Owed;
 
 /// The longest line followed; a longer one stops the watch.
 const MAX_LINE: usize = 64 * 1024;
@@ -25,6 +32,27 @@ thread_local! {
     /// Set on the thread that read a response whose trailer section holds an invalid line:
     /// ureq runs an exchange, body included, on the thread that sends it.
     static INVALID_TRAILER: Cell<bool> = const { Cell::new(false) };
+    /// The last read on this thread filled the room it had: the peer likely has more at once.
+    static FILLED: Cell<bool> = const { Cell::new(false) };
+    /// A reader left waiting by this thread's pipe, woken before a read that waits.
+    static OWED: RefCell<Option<Owed>> = const { RefCell::new(None) };
+}
+
+/// How long a read may take, a reader waiting unwoken, before that reader is woken. A socket's
+/// read timeout counts in ticks of the kernel's clock, so this is one tick (1-10 ms, 4 ms on
+/// this machine's kernel): how late the last pieces before a stall may reach their reader.
+const PATIENCE: std::time::Duration = std::time::Duration::from_micros(500);
+
+/// Whether the last read on this thread filled the room it had (the peer likely has more at
+/// once).
+pub(super) fn read_filled() -> bool {
+    FILLED.get()
+}
+
+/// Holds `owed` (replacing any held before) until this thread's next read that does not end
+/// within [`PATIENCE`]: then its reader is woken.
+pub(super) fn owe(owed: Option<Owed>) {
+    OWED.replace(owed);
 }
 
 /// Whether the last response read on this thread had an invalid trailer line (and forgets it).
@@ -94,8 +122,13 @@ impl<T: Transport> Transport for Watched<T> {
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
         let before = self.inner.buffers().input().len();
-        let progress = self.inner.await_input(timeout)?;
+        let room = self.inner.buffers().input_append_buf().len();
+        let progress = match OWED.take() {
+            Some(owed) => self.await_owing(timeout, owed)?,
+            None => self.inner.await_input(timeout)?,
+        };
         let input = self.inner.buffers().input();
+        FILLED.set(room > 0 && input.len() >= before + room);
         self.framing.read(&input[before.min(input.len())..]);
         Ok(progress)
     }
@@ -106,6 +139,42 @@ impl<T: Transport> Transport for Watched<T> {
 
     fn is_tls(&self) -> bool {
         self.inner.is_tls()
+    }
+}
+
+impl<T: Transport> Watched<T> {
+    /// A read while `owed`'s reader waits unwoken: given [`PATIENCE`], then the reader is woken
+    /// and the read goes on for what is left of `timeout`.
+    fn await_owing(&mut self, timeout: NextTimeout, owed: Owed) -> Result<bool, ureq::Error> {
+        let read = timeout.for_read();
+        if read.after <= Duration::from(PATIENCE) {
+            owed.pay();
+            return self.inner.await_input(timeout);
+        }
+        let started = Instant::now();
+        let brief = NextTimeout {
+            per_read: Some(PATIENCE.into()),
+            ..timeout
+        };
+        match self.inner.await_input(brief) {
+            Err(ureq::Error::Timeout(_)) => {
+                owed.pay();
+                let spent = started.elapsed();
+                let less = |d: Duration| match d {
+                    Duration::Exact(d) => Duration::Exact(d.saturating_sub(spent)),
+                    Duration::NotHappening => d,
+                };
+                self.inner.await_input(NextTimeout {
+                    after: less(timeout.after),
+                    per_read: timeout.per_read.map(less),
+                    ..timeout
+                })
+            }
+            other => {
+                OWED.replace(Some(owed));
+                other
+            }
+        }
     }
 }
 
@@ -325,5 +394,111 @@ mod tests {
         f.read(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nnot a field\n");
         assert!(matches!(f.state, State::Head));
         assert!(!take_invalid_trailer());
+    }
+
+    /// A transport whose reads end at once while it has input, and wait out their timeout
+    /// once it has none (a peer that stalls).
+    #[derive(Debug)]
+    struct Stalling {
+        buffers: ureq::unversioned::transport::LazyBuffers,
+        left: usize,
+        /// Each wait: its timeout, and the reader's wake-ups when it began.
+        waits: Vec<(std::time::Duration, usize)>,
+        count: std::sync::Arc<Count>,
+    }
+
+    impl Transport for Stalling {
+        fn buffers(&mut self) -> &mut dyn Buffers {
+            &mut self.buffers
+        }
+
+        fn transmit_output(&mut self, _: usize, _: NextTimeout) -> Result<(), ureq::Error> {
+            Ok(())
+        }
+
+        fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+            if self.left > 0 {
+                let room = self.buffers.input_append_buf();
+                let n = room.len().min(self.left);
+                self.left -= n;
+                self.buffers.input_appended(n);
+                return Ok(true);
+            }
+            let read = timeout.for_read();
+            let wakes = self.count.0.load(std::sync::atomic::Ordering::SeqCst);
+            self.waits.push((*read.after, wakes));
+            std::thread::sleep(*read.after.min(Duration::from_secs(2)));
+            Err(ureq::Error::Timeout(read.reason))
+        }
+
+        fn is_open(&mut self) -> bool {
+            true
+        }
+    }
+
+    /// Counts its wake-ups.
+    #[derive(Debug)]
+    struct Count(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Count {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// A reader left waiting while reads end at once stays so; the first read that waits wakes
+    /// it within a moment, and still waits as long as its own timeout.
+    #[test]
+    fn a_read_that_waits_first_wakes_the_reader_left_waiting() {
+        use crate::backend::pipe;
+        use std::task::{Context, Waker};
+        let count = std::sync::Arc::new(Count(Default::default()));
+        let wakes = || count.0.load(std::sync::atomic::Ordering::SeqCst);
+        let waker = Waker::from(count.clone());
+        let (writer, mut reader) = pipe::pipe(u64::MAX);
+        assert!(
+            reader
+                .poll_piece(&mut Context::from_waker(&waker), false)
+                .is_pending()
+        );
+        let far = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let (_, owed) = writer
+            .send_batched(bytes::Bytes::from_static(b"piece"), far, true)
+            .unwrap();
+        owe(owed);
+        let mut watched = Watched {
+            inner: Stalling {
+                buffers: ureq::unversioned::transport::LazyBuffers::new(1024, 1024),
+                left: 1024,
+                waits: Vec::new(),
+                count: count.clone(),
+            },
+            framing: Framing::default(),
+        };
+        let timeout = NextTimeout {
+            after: Duration::from_millis(300),
+            ..NextTimeout::default()
+        };
+        assert!(watched.await_input(timeout).unwrap());
+        assert!(read_filled());
+        assert_eq!(wakes(), 0, "a read that ended at once woke the reader");
+        watched.buffers().input_consume(1024);
+        let started = std::time::Instant::now();
+        assert!(matches!(
+            watched.await_input(timeout),
+            Err(ureq::Error::Timeout(_))
+        ));
+        assert_eq!(wakes(), 1);
+        // A brief wait with the reader unwoken, then the rest of the timeout with it woken.
+        let waits = &watched.inner.waits;
+        assert_eq!(waits.len(), 2, "{waits:?}");
+        assert_eq!(waits[0], (PATIENCE, 0));
+        assert_eq!(waits[1].1, 1);
+        let waited = started.elapsed();
+        assert!(
+            waited >= std::time::Duration::from_millis(300),
+            "{waited:?}"
+        );
+        assert!(waited < std::time::Duration::from_millis(600), "{waited:?}");
     }
 }
