@@ -100,7 +100,7 @@ impl Writer {
     /// then woken only once the pipe holds a batch ([`BATCH`]), and an [`Owed`] is handed back
     /// while it waits unwoken, for the writer to pay before it waits itself. A wake-up costs
     /// the reader's thread a sleep and a wake: woken for every 128 KiB piece, a streamed ureq
-    /// download read from async code ran at 0.55-0.84 of ureq's own read over a day's runs, and
+    /// download read from async code ran at 0.55-0.90 of ureq's own read over a day's runs, and
     /// at 0.77-1.09 (most above 0.95) woken for a batch (`httpfleet bench --only throughput`).
     pub(crate) fn send_batched(
         &self,
