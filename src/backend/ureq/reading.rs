@@ -68,9 +68,10 @@ impl Reading {
     /// A buffer to read a piece into: the oldest handed-out piece's once its reader has let go
     /// of it, else a new one. A piece is read straight into the buffer it is handed out in, not
     /// copied (unless it is short: a few bytes do not hold a whole buffer), and a body read as it
-    /// streams allocates and zeroes no buffer per piece. It saves a copy of the body: a 1 MiB
-    /// body streamed costs 1.08 of ureq's own streaming read in instructions on the blocking
-    /// client, not 1.60 (`STREAM=1 ROUTE=get-1MiB N1=10 N2=40 bash scripts/instructions.sh ureq`).
+    /// streams allocates and zeroes no buffer per piece once its first few are let go. It saves
+    /// a copy of the body: a 1 MiB body streamed costs 1.00 of ureq's own streaming read in
+    /// instructions on the blocking client, where a copy of each piece cost 1.60 (`STREAM=1
+    /// ROUTE=get-1MiB N1=10 N2=40 bash scripts/instructions.sh ureq`).
     fn buffer(&mut self) -> BytesMut {
         if let Some(spare) = self.spare.take() {
             return spare;
