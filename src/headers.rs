@@ -39,8 +39,8 @@ pub(crate) struct RawSummary {
     pub bytes: usize,
     /// Where the first `Content-Encoding` value sits in the lines.
     pub content_encoding: Option<(usize, usize)>,
-    /// The first `Content-Length` value, when it is a number of bytes.
-    pub content_length: Option<u64>,
+    /// Where the first `Content-Length` value sits in the lines.
+    pub content_length: Option<(usize, usize)>,
 }
 
 impl RawSummary {
@@ -49,10 +49,11 @@ impl RawSummary {
     pub(crate) fn add(&mut self, offset: usize, name: &[u8], value_at: usize, value: &[u8]) {
         self.fields += 1;
         self.bytes += name.len() + value.len() + 4;
+        let at = Some((offset + value_at, offset + value_at + value.len()));
         if self.content_encoding.is_none() && name.eq_ignore_ascii_case(b"content-encoding") {
-            self.content_encoding = Some((offset + value_at, offset + value_at + value.len()));
+            self.content_encoding = at;
         } else if self.content_length.is_none() && name.eq_ignore_ascii_case(b"content-length") {
-            self.content_length = decimal(value);
+            self.content_length = at;
         }
     }
 }
@@ -121,7 +122,10 @@ impl Headers {
             Headers::Map(map) => content_length(map),
             Headers::Raw(raw) => match raw.map.get() {
                 Some(map) => content_length(map),
-                None => raw.seen.content_length,
+                None => raw
+                    .seen
+                    .content_length
+                    .and_then(|(a, b)| decimal(raw.lines[a..b].trim_ascii())),
             },
         }
     }
@@ -293,15 +297,8 @@ pub fn parse_retry_after(
 mod tests {
     use super::*;
 
-    #[test]
-    fn raw_lines_read_like_the_map_they_become() {
-        let lines: [&[u8]; 5] = [
-            b"Content-Length: 13",
-            b"Date:Fri, 27 Nov 2026 18:07:16 GMT",
-            b"Content-Encoding:  gzip ",
-            b"x-a: 1",
-            b"X-A:  2 ",
-        ];
+    /// Raw headers from `lines`, counted as a backend counts them.
+    fn raw(lines: &[&[u8]]) -> Headers {
         let (mut raw, mut seen) = (Vec::new(), RawSummary::default());
         for line in lines {
             let colon = line.iter().position(|&b| b == b':').unwrap();
@@ -311,7 +308,18 @@ mod tests {
             raw.extend_from_slice(line);
             raw.push(b'\n');
         }
-        let h = Headers::from_raw(raw.into(), seen);
+        Headers::from_raw(raw.into(), seen)
+    }
+
+    #[test]
+    fn raw_lines_read_like_the_map_they_become() {
+        let h = raw(&[
+            b"Content-Length: 13",
+            b"Date:Fri, 27 Nov 2026 18:07:16 GMT",
+            b"Content-Encoding:  gzip ",
+            b"x-a: 1",
+            b"X-A:  2 ",
+        ]);
         assert_eq!(h.content_encoding(), Some(&b"gzip"[..]));
         assert_eq!(h.content_length(), Some(13));
         let before = h.size();
@@ -323,6 +331,22 @@ mod tests {
         let all: Vec<_> = map.get_all("x-a").iter().collect();
         assert_eq!(all, ["1", "2"]);
         assert_eq!(h.size(), before);
+    }
+
+    /// The declared length is the first `Content-Length` field's, as the map answers, before
+    /// and after the map is built.
+    #[test]
+    fn the_declared_length_is_the_first_fields_raw_or_mapped() {
+        for lines in [
+            &[&b"content-length: x"[..], b"Content-Length: 5"][..],
+            &[b"Content-Length: 7", b"content-length: 5"],
+            &[b"x: 1"],
+        ] {
+            let h = raw(lines);
+            let before = h.content_length();
+            assert_eq!(before, content_length(h.map()), "{lines:?}");
+            assert_eq!(h.content_length(), before);
+        }
     }
 
     #[test]

@@ -203,6 +203,16 @@ impl Backend {
     }
 }
 
+/// What polling a blocking-only response body from async code gets: curl's and ureq's blocking
+/// transports hand out bodies that their reader's own thread drives, and only blocking code
+/// reads them.
+#[cfg(any(feature = "curl", feature = "ureq"))]
+fn blocking_body_polled<T>(kind: BackendKind) -> std::task::Poll<Result<T>> {
+    std::task::Poll::Ready(Err(Error::new(crate::ErrorKind::Canceled)
+        .with_backend(kind)
+        .with_detail("a blocking response body was read from async code")))
+}
+
 // Compile-time guarantees: a `Backend` can be shared across threads, and its request futures
 // can move between worker threads.
 const _: () = {

@@ -92,8 +92,7 @@ impl Writer {
     /// Adds a piece, waiting (from a thread) while the pipe is full, until `deadline`. `false`
     /// when the reader is gone; a `Timeout` error when the deadline passed first.
     pub(crate) fn send(&self, piece: Bytes, deadline: Instant) -> Result<bool> {
-        let mut s = self.wait(deadline, |s| s.len < CAP || s.whole, "to be read")?;
-        Ok(!s.reader_gone && push(&mut s, piece, false))
+        Ok(self.send_batched(piece, deadline, false)?.0)
     }
 
     /// [`Writer::send`] from a writer that has more to give at once (`more`): the reader is

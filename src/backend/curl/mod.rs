@@ -473,10 +473,7 @@ struct Driven(Transfer);
 
 impl RawBody for Driven {
     fn poll_piece(&mut self, _: &mut Context<'_>, _: bool) -> Poll<Result<Option<Bytes>>> {
-        // Only the blocking transport hands this body out, and only blocking code reads it.
-        Poll::Ready(Err(Error::new(ErrorKind::Canceled)
-            .with_backend(BackendKind::Curl)
-            .with_detail("a blocking response body was read from async code")))
+        crate::backend::blocking_body_polled(BackendKind::Curl)
     }
 
     fn piece_blocking(&mut self, whole: bool) -> Result<Option<Bytes>> {

@@ -402,10 +402,7 @@ fn run_job((inner, out, done): Job) {
     };
     let (parts, body) = resp.into_parts();
     let (writer, reader) = super::pipe::pipe(inner.max_body);
-    // Pieces as large as ureq reads from the socket at once (128 KiB): each one handed to the
-    // reader's thread costs a wake-up, whatever its size (the streamed-download part of
-    // `bench`: 0.37–0.47 of ureq's own read with 64 KiB pieces, 0.69–0.96 with these).
-    let mut reading = Reading::new(inner, body, 128 * 1024);
+    let mut reading = Reading::new(inner, body, reading::PIPED_PIECE);
     if done
         .send(Ok((
             parts,
